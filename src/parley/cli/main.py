@@ -1,0 +1,98 @@
+"""``parley``: the command line. This module alone turns errors into exit codes.
+
+Exit codes: 0 ok; 1 unexpected; 2 bad input or config; 3 not found; 4 verification
+or permission failure; 5 keystore; 6 storage; 7 network; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import typer
+
+from parley import __version__
+from parley.cli import negotiation, party, relay
+from parley.cli.common import Options, home_from
+from parley.cli.output import err_console
+from parley.errors import ParleyError
+
+app = typer.Typer(
+    name="parley",
+    help="Confidential negotiations: end-to-end encrypted, signed, tamper-evident.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(party.app, name="party")
+app.add_typer(negotiation.negotiation_app, name="negotiation")
+app.add_typer(negotiation.message_app, name="message")
+app.add_typer(negotiation.log_app, name="log")
+app.add_typer(relay.app, name="relay")
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"parley {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    home: Path | None = typer.Option(None, "--home", help="Profile folder (default $PARLEY_HOME or ~/.parley)."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable JSON output."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    ctx.obj = Options(home_from(home), as_json)
+
+
+@app.command("init")
+def init(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Your party's name, e.g. 'Ukraine'."),
+    relay_url: str = typer.Option(..., "--relay", help="Relay URL."),
+    token: str = typer.Option(..., "--token", help="One-time enrolment token from the relay operator."),
+    member: str = typer.Option("Head of delegation", "--member", help="Your title in the delegation."),
+) -> None:
+    """Set up this machine: create your party and your profile in --home (same as 'party create')."""
+    party.create(ctx, name=name, relay=relay_url, token=token, member=member)
+
+
+@app.command("demo")
+def demo(
+    out: Path = typer.Option(Path("demo-output"), "--out", help="Folder for the relay, profiles and transcript."),
+    ui: bool = typer.Option(False, "--ui", help="Leave one member's web UI serving at the end."),
+) -> None:
+    """Play the negotiation from the news report end to end on a local relay."""
+    from parley.demo import run_demo
+
+    run_demo(out, keep_ui=ui)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code."""
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=argv, prog_name="parley", standalone_mode=False)
+    except ParleyError as exc:
+        err_console.print(f"[bold red]error:[/bold red] {exc.message}", markup=True, highlight=False)
+        if exc.hint:
+            err_console.print(f"hint: {exc.hint}")
+        return exc.exit_code
+    except click.exceptions.Abort:
+        err_console.print("interrupted")
+        return 130
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def run() -> None:
+    sys.exit(main())

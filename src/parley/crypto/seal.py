@@ -1,0 +1,67 @@
+"""age encryption (X25519 recipients only) through pyrage.
+
+A sealed payload is a standard age file: ``age -d -i identity.txt`` opens it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import BinaryIO
+
+import pyrage
+
+from parley.crypto.keys import EncryptionKey, check_recipient
+from parley.errors import InputError, VerificationError
+
+
+def _recipients(recipients: Sequence[str]) -> list[pyrage.x25519.Recipient]:
+    if not recipients:
+        raise InputError("cannot encrypt to nobody: the recipient list is empty")
+    return [pyrage.x25519.Recipient.from_str(check_recipient(r)) for r in recipients]
+
+
+def seal(plaintext: bytes, recipients: Sequence[str]) -> bytes:
+    """Encrypt ``plaintext`` once for every recipient in ``recipients`` (age ``age1...`` strings).
+
+    Raises:
+        InputError: no recipients, or a malformed recipient.
+    """
+    return pyrage.encrypt(plaintext, _recipients(recipients))
+
+
+def seal_stream(source: BinaryIO, sink: BinaryIO, recipients: Sequence[str]) -> None:
+    """Encrypt a stream to a stream without holding it whole in memory.
+
+    Raises:
+        InputError: no recipients, or a malformed recipient.
+    """
+    pyrage.encrypt_io(source, sink, _recipients(recipients))
+
+
+def open_sealed(ciphertext: bytes, key: EncryptionKey) -> bytes:
+    """Decrypt an age payload with our identity.
+
+    Raises:
+        VerificationError: the payload is not for us, or is corrupt.
+    """
+    try:
+        return pyrage.decrypt(ciphertext, [pyrage.x25519.Identity.from_str(key.identity)])
+    except Exception:  # pyrage.DecryptError and malformed-header ValueErrors alike
+        raise VerificationError("cannot decrypt: the ciphertext is not addressed to this key or is corrupt") from None
+
+
+def open_stream(source: BinaryIO, sink: BinaryIO, key: EncryptionKey) -> None:
+    """Decrypt a stream to a stream.
+
+    Raises:
+        VerificationError: not for us, or corrupt.
+    """
+    try:
+        pyrage.decrypt_io(source, sink, [pyrage.x25519.Identity.from_str(key.identity)])
+    except Exception:
+        raise VerificationError("cannot decrypt: the ciphertext is not addressed to this key or is corrupt") from None
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

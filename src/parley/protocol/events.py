@@ -1,0 +1,382 @@
+"""The event envelope: cleartext signed header, age ciphertexts, encrypted body.
+
+Wire form (JSON)::
+
+    {"header": {...}, "signature": "<base64 Ed25519>", "ciphertexts": ["<base64 age>" | null, ...]}
+
+The header is what the relay sees and orders; it is signed by the author's
+device key over its RFC 8785 bytes. ``ciphertexts[i]`` is null in a listing
+for a caller who is not among ``header.ciphertexts[i].recipients``. The
+encrypted body carries the event type and content plus ``binding``, the hash
+of the header without its ciphertext digests, so a ciphertext cannot be
+replayed inside another event.
+
+Structural events the relay must understand (genesis, party admission,
+certificates, revocations, public statements) carry their body in the
+header's ``public`` field instead, in clear.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from parley.crypto.canonical import canonical_bytes, sign_canonical
+from parley.crypto.keys import SigningKey, b64decode, b64encode, verify_bytes
+from parley.errors import InputError, LimitError, ProtocolError, SignatureError
+from parley.protocol.identity import ROLES
+from parley.protocol.times import format_time, parse_time
+from parley.settings import DEFAULT_LIMITS, Limits
+
+PROTOCOL_VERSION = 1
+AUTHORITIES = ("member", "head")
+HEADER_FIELDS = {
+    "v", "negotiation", "author", "created", "prev", "nonce", "audience", "authority", "ciphertexts", "public",
+    "checkpoint",
+}
+_HEX = set("0123456789abcdef")
+
+
+def _is_hex(value: Any, length: int) -> bool:
+    return isinstance(value, str) and len(value) == length and set(value) <= _HEX
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who an event is for: party ids, optionally only some roles within them."""
+
+    parties: tuple[str, ...]
+    roles: tuple[str, ...] | None = None
+
+    def to_obj(self) -> dict[str, Any]:
+        return {"parties": list(self.parties), "roles": None if self.roles is None else list(self.roles)}
+
+    @classmethod
+    def from_obj(cls, obj: Any, limits: Limits) -> Audience:
+        if not isinstance(obj, dict) or set(obj) != {"parties", "roles"}:
+            raise InputError("audience must be {parties, roles}")
+        parties, roles = obj["parties"], obj["roles"]
+        if not isinstance(parties, list) or not parties or len(parties) > limits.max_parties:
+            raise InputError("audience.parties must be a non-empty list of party ids")
+        if not all(isinstance(p, str) and len(p) <= 64 for p in parties) or parties != sorted(set(parties)):
+            raise InputError("audience.parties must be sorted, unique party ids")
+        if roles is not None:
+            if not isinstance(roles, list) or not roles or not set(roles) <= set(ROLES) or roles != sorted(set(roles)):
+                raise InputError(f"audience.roles must be null or a sorted list from {', '.join(ROLES)}")
+            roles = tuple(roles)
+        return cls(tuple(parties), roles)
+
+
+@dataclass(frozen=True)
+class CiphertextRef:
+    """The digest of one ciphertext and the device keys it is encrypted to."""
+
+    sha256: str
+    recipients: tuple[str, ...]
+
+    def to_obj(self) -> dict[str, Any]:
+        return {"sha256": self.sha256, "recipients": list(self.recipients)}
+
+
+@dataclass(frozen=True)
+class Header:
+    negotiation: str
+    author: str
+    created: str
+    nonce: str
+    audience: Audience
+    prev: str | None = None
+    authority: str = "member"
+    ciphertexts: tuple[CiphertextRef, ...] = ()
+    public: dict[str, Any] | None = None
+    checkpoint: dict[str, Any] | None = None
+    v: int = PROTOCOL_VERSION
+
+    def to_obj(self) -> dict[str, Any]:
+        return {
+            "v": self.v,
+            "negotiation": self.negotiation,
+            "author": self.author,
+            "created": self.created,
+            "prev": self.prev,
+            "nonce": self.nonce,
+            "audience": self.audience.to_obj(),
+            "authority": self.authority,
+            "ciphertexts": [ref.to_obj() for ref in self.ciphertexts],
+            "public": self.public,
+            "checkpoint": self.checkpoint,
+        }
+
+    def binding(self) -> str:
+        """Hash of the header without ciphertext digests: the body's anchor to this event."""
+        core = self.to_obj()
+        del core["ciphertexts"]
+        return hashlib.sha256(canonical_bytes(core)).hexdigest()
+
+    @property
+    def recipients(self) -> frozenset[str]:
+        return frozenset(r for ref in self.ciphertexts for r in ref.recipients)
+
+    @property
+    def public_type(self) -> str | None:
+        return None if self.public is None else self.public.get("type")
+
+    @classmethod
+    def from_obj(cls, obj: Any, limits: Limits = DEFAULT_LIMITS) -> Header:
+        """Strictly parse a header.
+
+        Raises:
+            InputError: any field malformed or unknown.
+            LimitError: over a limit.
+        """
+        if not isinstance(obj, dict):
+            raise InputError("event header must be a JSON object")
+        if set(obj) != HEADER_FIELDS:
+            raise InputError(
+                f"event header fields differ: missing {sorted(HEADER_FIELDS - set(obj))}, "
+                f"unknown {sorted(set(obj) - HEADER_FIELDS)}"
+            )
+        if obj["v"] != PROTOCOL_VERSION:
+            raise InputError(f"unsupported protocol version {obj['v']!r}")
+        if not isinstance(obj["negotiation"], str) or not 1 <= len(obj["negotiation"]) <= 64:
+            raise InputError("header.negotiation must be a negotiation id")
+        if not _is_hex(obj["author"], 32):
+            raise InputError("header.author must be a device key id (32 hex digits)")
+        parse_time(obj["created"], what="header.created")
+        if obj["prev"] is not None and not _is_hex(obj["prev"], 64):
+            raise InputError("header.prev must be null or an event id (64 hex digits)")
+        nonce = b64decode(obj["nonce"], what="header.nonce")
+        if len(nonce) != 16:
+            raise InputError("header.nonce must be 16 random bytes")
+        if obj["authority"] not in AUTHORITIES:
+            raise InputError(f"header.authority must be one of {', '.join(AUTHORITIES)}")
+        refs = obj["ciphertexts"]
+        if not isinstance(refs, list):
+            raise InputError("header.ciphertexts must be a list")
+        if len(refs) > limits.max_ciphertexts_per_event:
+            raise LimitError(f"an event may carry at most {limits.max_ciphertexts_per_event} ciphertexts")
+        parsed_refs = []
+        total_recipients = 0
+        for ref in refs:
+            if not isinstance(ref, dict) or set(ref) != {"sha256", "recipients"}:
+                raise InputError("each header.ciphertexts entry must be {sha256, recipients}")
+            if not _is_hex(ref["sha256"], 64):
+                raise InputError("ciphertext sha256 must be 64 hex digits")
+            recips = ref["recipients"]
+            if not isinstance(recips, list) or not recips or not all(_is_hex(r, 32) for r in recips):
+                raise InputError("ciphertext recipients must be a non-empty list of device key ids")
+            if recips != sorted(set(recips)):
+                raise InputError("ciphertext recipients must be sorted and unique")
+            total_recipients += len(recips)
+            parsed_refs.append(CiphertextRef(ref["sha256"], tuple(recips)))
+        if total_recipients > limits.max_recipients_per_event:
+            raise LimitError(f"an event may have at most {limits.max_recipients_per_event} recipients")
+        public = obj["public"]
+        if public is not None:
+            if not isinstance(public, dict) or set(public) != {"type", "content"} or not isinstance(public["type"], str):
+                raise InputError("header.public must be null or {type, content}")
+            if parsed_refs:
+                raise InputError("a public event carries no ciphertexts")
+        elif not parsed_refs:
+            raise InputError("an encrypted event needs at least one ciphertext")
+        checkpoint = obj["checkpoint"]
+        if checkpoint is not None:
+            if (
+                not isinstance(checkpoint, dict)
+                or set(checkpoint) != {"size", "root"}
+                or not isinstance(checkpoint["size"], int)
+                or isinstance(checkpoint["size"], bool)
+                or checkpoint["size"] < 0
+            ):
+                raise InputError("header.checkpoint must be null or {size, root}")
+            if len(b64decode(checkpoint["root"], what="checkpoint root")) != 32:
+                raise InputError("checkpoint root must be 32 bytes")
+        return cls(
+            negotiation=obj["negotiation"],
+            author=obj["author"],
+            created=obj["created"],
+            nonce=obj["nonce"],
+            audience=Audience.from_obj(obj["audience"], limits),
+            prev=obj["prev"],
+            authority=obj["authority"],
+            ciphertexts=tuple(parsed_refs),
+            public=public,
+            checkpoint=checkpoint,
+            v=obj["v"],
+        )
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A signed event as it travels; ``ciphertexts[i]`` is None when withheld from the caller."""
+
+    header: Header
+    signature: str
+    ciphertexts: tuple[bytes | None, ...] = field(default=())
+
+    @property
+    def header_bytes(self) -> bytes:
+        return canonical_bytes(self.header.to_obj())
+
+    @property
+    def event_id(self) -> str:
+        return hashlib.sha256(self.header_bytes).hexdigest()
+
+    def leaf_bytes(self) -> bytes:
+        """The Merkle leaf: canonical header with signature (ciphertexts are committed by digest)."""
+        return canonical_bytes({"header": self.header.to_obj(), "signature": self.signature})
+
+    def to_obj(self) -> dict[str, Any]:
+        return {
+            "header": self.header.to_obj(),
+            "signature": self.signature,
+            "ciphertexts": [None if c is None else b64encode(c) for c in self.ciphertexts],
+        }
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.to_obj(), separators=(",", ":")).encode()
+
+    def verify_signature(self, signing_key_b64: str) -> None:
+        """Raises: SignatureError if the author's key did not sign this header."""
+        verify_bytes(signing_key_b64, self.header_bytes, self.signature)
+
+    def check_ciphertexts(self, limits: Limits = DEFAULT_LIMITS, *, require_all: bool = False) -> None:
+        """Every present ciphertext matches its digest and the size limits.
+
+        Raises:
+            ProtocolError: a ciphertext does not match the digest the author signed.
+            LimitError: too large.
+            InputError: count differs from the header, or one is missing when ``require_all``.
+        """
+        if len(self.ciphertexts) != len(self.header.ciphertexts):
+            raise InputError("the number of ciphertexts differs from the header")
+        total = 0
+        for index, (blob, ref) in enumerate(zip(self.ciphertexts, self.header.ciphertexts, strict=True)):
+            if blob is None:
+                if require_all:
+                    raise InputError(f"ciphertext {index} is missing")
+                continue
+            if len(blob) > limits.max_ciphertext_bytes:
+                raise LimitError(f"ciphertext {index} is over {limits.max_ciphertext_bytes} bytes")
+            total += len(blob)
+            if hashlib.sha256(blob).hexdigest() != ref.sha256:
+                raise ProtocolError(f"ciphertext {index} does not match the digest its author signed (rewritten)")
+        if total > limits.max_event_ciphertext_bytes:
+            raise LimitError(f"the event's ciphertexts are over {limits.max_event_ciphertext_bytes} bytes")
+
+    @classmethod
+    def from_obj(cls, obj: Any, limits: Limits = DEFAULT_LIMITS) -> Envelope:
+        """Parse the wire form.
+
+        Raises:
+            InputError / LimitError: malformed or too large.
+        """
+        if not isinstance(obj, dict) or set(obj) != {"header", "signature", "ciphertexts"}:
+            raise InputError("an event must be {header, signature, ciphertexts}")
+        header = Header.from_obj(obj["header"], limits)
+        if len(canonical_bytes(obj["header"])) > limits.max_header_bytes:
+            raise LimitError(f"event header is over {limits.max_header_bytes} bytes")
+        signature = obj["signature"]
+        if len(b64decode(signature, what="signature")) != 64:
+            raise InputError("signature must be 64 bytes of Ed25519")
+        blobs = obj["ciphertexts"]
+        if not isinstance(blobs, list):
+            raise InputError("ciphertexts must be a list")
+        decoded: list[bytes | None] = []
+        for blob in blobs:
+            if blob is None:
+                decoded.append(None)
+                continue
+            if not isinstance(blob, str) or len(blob) > limits.max_ciphertext_bytes * 4 // 3 + 4:
+                raise LimitError(f"a ciphertext is over {limits.max_ciphertext_bytes} bytes")
+            try:
+                decoded.append(base64.b64decode(blob, validate=True))
+            except (binascii.Error, ValueError):
+                raise InputError("a ciphertext is not valid base64") from None
+        envelope = cls(header, signature, tuple(decoded))
+        envelope.check_ciphertexts(limits)
+        return envelope
+
+    @classmethod
+    def from_json(cls, data: bytes | str, limits: Limits = DEFAULT_LIMITS) -> Envelope:
+        """Raises: InputError for invalid JSON, as ``from_obj`` otherwise."""
+        try:
+            obj = json.loads(data)
+        except ValueError:
+            raise InputError("event is not valid JSON") from None
+        return cls.from_obj(obj, limits)
+
+
+def new_nonce() -> str:
+    return b64encode(secrets.token_bytes(16))
+
+
+def sign_header(key: SigningKey, header: Header) -> str:
+    return sign_canonical(key, header.to_obj())
+
+
+def make_body(event_type: str, content: Any, header: Header) -> bytes:
+    """The plaintext of an encrypted event. Raises: InputError if content is not signable JSON."""
+    return canonical_bytes({"type": event_type, "content": content, "binding": header.binding()})
+
+
+@dataclass(frozen=True)
+class Body:
+    type: str
+    content: Any
+
+
+def parse_body(plaintext: bytes, header: Header) -> Body:
+    """Parse a decrypted body and check it belongs to ``header``.
+
+    Raises:
+        ProtocolError: not a body, or bound to another event (a moved ciphertext).
+    """
+    try:
+        obj = json.loads(plaintext)
+    except ValueError:
+        raise ProtocolError("decrypted body is not JSON") from None
+    if not isinstance(obj, dict) or set(obj) != {"type", "content", "binding"} or not isinstance(obj["type"], str):
+        raise ProtocolError("decrypted body is not {type, content, binding}")
+    if obj["binding"] != header.binding():
+        raise ProtocolError("ciphertext belongs to another event (binding mismatch): moved or replayed ciphertext")
+    return Body(obj["type"], obj["content"])
+
+
+def build_header(
+    *,
+    negotiation: str,
+    author: str,
+    created: datetime,
+    audience: Audience,
+    prev: str | None,
+    ciphertexts: tuple[CiphertextRef, ...] = (),
+    public: dict[str, Any] | None = None,
+    authority: str = "member",
+    checkpoint: dict[str, Any] | None = None,
+    nonce: str | None = None,
+) -> Header:
+    return Header(
+        negotiation=negotiation,
+        author=author,
+        created=format_time(created),
+        nonce=nonce or new_nonce(),
+        audience=audience,
+        prev=prev,
+        authority=authority,
+        ciphertexts=ciphertexts,
+        public=public,
+        checkpoint=checkpoint,
+    )
+
+
+__all__ = [
+    "Audience", "Body", "CiphertextRef", "Envelope", "Header", "SignatureError", "build_header", "make_body",
+    "parse_body", "sign_header",
+]

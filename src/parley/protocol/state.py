@@ -1,0 +1,294 @@
+"""Validate events against the log so far; derive who is in a negotiation.
+
+``NegotiationState.accept(envelope)`` is the one rule book: the relay runs it
+before appending an event, every client runs it again on every event it
+syncs. A failing check raises and leaves the state unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from parley.errors import InputError, ProtocolError, TrustError
+from parley.protocol.events import Envelope
+from parley.protocol.identity import (
+    MemberCertificate,
+    PartyRecord,
+    Revocation,
+    verify_certificate,
+    verify_revocation,
+)
+from parley.protocol.times import parse_time
+from parley.settings import DEFAULT_LIMITS, Limits
+
+GENESIS = "negotiation.genesis"
+PARTY_INVITE = "party.invite"
+PARTY_JOIN = "party.join"
+PARTY_LEAVE = "party.leave"
+MEMBER_ADD = "member.add"
+MEMBER_REMOVE = "member.remove"
+PUBLIC_STATEMENT = "statement.public"
+#: cleartext event types, and the only ones the relay can tell apart
+PUBLIC_TYPES = (GENESIS, PARTY_INVITE, PARTY_JOIN, PARTY_LEAVE, MEMBER_ADD, MEMBER_REMOVE, PUBLIC_STATEMENT)
+
+
+@dataclass
+class PartyInNegotiation:
+    record: PartyRecord
+    status: str  # invited | joined | left
+
+    @property
+    def party_id(self) -> str:
+        return self.record.party_id
+
+
+@dataclass
+class NegotiationState:
+    """What the log says so far: parties, member devices, revocations, event ids."""
+
+    negotiation_id: str
+    limits: Limits = DEFAULT_LIMITS
+    parties: dict[str, PartyInNegotiation] = field(default_factory=dict)
+    members: dict[str, MemberCertificate] = field(default_factory=dict)
+    revoked: dict[str, datetime] = field(default_factory=dict)
+    event_index: dict[str, int] = field(default_factory=dict)
+    size: int = 0
+    head: str | None = None
+
+    # ---- queries -------------------------------------------------------------------------------
+    def joined_parties(self) -> list[str]:
+        return sorted(pid for pid, p in self.parties.items() if p.status == "joined")
+
+    def is_current_member(self, device_key_id: str, at: datetime) -> bool:
+        cert = self.members.get(device_key_id)
+        if cert is None:
+            return False
+        revoked_at = self.revoked.get(device_key_id)
+        if revoked_at is not None and revoked_at <= at:
+            return False
+        party = self.parties.get(cert.party_id)
+        if party is None or party.status != "joined":
+            return False
+        return parse_time(cert.not_before) <= at <= parse_time(cert.not_after)
+
+    def current_members(self, at: datetime, parties: Iterable[str] | None = None,
+                        roles: Iterable[str] | None = None) -> list[MemberCertificate]:
+        """Certificates of members who may read an event created at ``at``."""
+        wanted_parties = None if parties is None else set(parties)
+        wanted_roles = None if roles is None else set(roles)
+        out = []
+        for device, cert in sorted(self.members.items()):
+            if not self.is_current_member(device, at):
+                continue
+            if wanted_parties is not None and cert.party_id not in wanted_parties:
+                continue
+            if wanted_roles is not None and cert.role not in wanted_roles:
+                continue
+            out.append(cert)
+        return out
+
+    # ---- the rule book ---------------------------------------------------------------------------
+    def accept(self, envelope: Envelope, *, now: datetime | None = None) -> None:
+        """Validate ``envelope`` as the next event of this log and apply it.
+
+        ``now`` (the relay's clock) adds the clock-skew check; clients replaying
+        history pass None.
+
+        Raises:
+            ProtocolError: the event breaks a rule (names which).
+            TrustError: a certificate or revocation does not chain to the party root.
+            SignatureError: the author's signature fails.
+            InputError / LimitError: malformed content or over a limit.
+        """
+        header = envelope.header
+        if header.negotiation != self.negotiation_id:
+            raise ProtocolError("event belongs to another negotiation")
+        event_id = envelope.event_id
+        if event_id in self.event_index:
+            raise ProtocolError(f"event {event_id[:12]} is already in the log (replayed event)")
+        envelope.check_ciphertexts(self.limits)
+        created = parse_time(header.created)
+        if now is not None and abs((now - created).total_seconds()) > self.limits.max_clock_skew_seconds:
+            raise ProtocolError("event creation time is too far from the relay's clock")
+        if self.size == 0:
+            mutation = self._check_genesis(envelope, created)
+        else:
+            if header.prev is None or header.prev not in self.event_index:
+                raise ProtocolError("event does not name an earlier event of this log as seen (prev)")
+            mutation = self._check_event(envelope, created)
+        mutation()
+        self.event_index[event_id] = self.size
+        self.size += 1
+        self.head = event_id
+
+    def _check_genesis(self, envelope: Envelope, created: datetime):
+        header = envelope.header
+        if header.public_type != GENESIS:
+            raise ProtocolError("the first event of a negotiation must be its genesis")
+        if header.prev is not None:
+            raise ProtocolError("genesis has no previous event")
+        content = _content(header.public, {"party", "certificates"})
+        record = PartyRecord.from_obj(content["party"])
+        certs = _certificates(content["certificates"], record, created)
+        author_cert = certs.get(header.author)
+        if author_cert is None:
+            raise ProtocolError("genesis must be authored by a device certified in it")
+        envelope.verify_signature(author_cert.signing_key)
+        if header.audience.parties != (record.party_id,) or header.audience.roles is not None:
+            raise ProtocolError("genesis audience must be the convening party")
+
+        def apply() -> None:
+            self.parties[record.party_id] = PartyInNegotiation(record, "joined")
+            self.members.update(certs)
+
+        return apply
+
+    def _check_event(self, envelope: Envelope, created: datetime):
+        header = envelope.header
+        kind = header.public_type
+        author_cert = self.members.get(header.author)
+        if kind == PARTY_JOIN:
+            content = _content(header.public, {"certificates"})
+            certs_obj = content["certificates"]
+            party_ids = {c.get("party_id") for c in certs_obj if isinstance(c, dict)} if isinstance(certs_obj, list) else set()
+            if len(party_ids) != 1:
+                raise ProtocolError("a join carries the certificates of exactly one party")
+            party = self.parties.get(party_ids.pop())
+            if party is None or party.status != "invited":
+                raise ProtocolError("only an invited party can join")
+            certs = _certificates(certs_obj, party.record, created)
+            author_cert = certs.get(header.author)
+            if author_cert is None:
+                raise ProtocolError("a join must be authored by a device certified in it")
+            envelope.verify_signature(author_cert.signing_key)
+            self._check_audience(envelope, allow_invited=True)
+
+            def apply_join() -> None:
+                party.status = "joined"
+                self.members.update(certs)
+
+            return apply_join
+
+        if author_cert is None:
+            raise ProtocolError("author is not a member of this negotiation (unknown device key)")
+        if not self.is_current_member(header.author, created):
+            raise ProtocolError("author is not a current member (removed, revoked, expired or party left)")
+        envelope.verify_signature(author_cert.signing_key)
+        if header.authority == "head" and author_cert.role != "head":
+            raise ProtocolError("only a head of delegation may act with head authority")
+        invited = None
+        if kind == PARTY_INVITE:
+            invited = PartyRecord.from_obj(_content(header.public, {"party"})["party"])
+        self._check_audience(envelope, allow_invited=kind == PARTY_INVITE,
+                             newcomer=None if invited is None else invited.party_id)
+
+        if kind is None:
+            return _no_change
+        if invited is not None:
+            record = invited
+            if record.party_id in self.parties and self.parties[record.party_id].status != "left":
+                raise ProtocolError(f"party '{record.name}' is already invited or in")
+            if len(self.parties) >= self.limits.max_parties:
+                raise ProtocolError(f"a negotiation holds at most {self.limits.max_parties} parties")
+
+            def apply_invite() -> None:
+                self.parties[record.party_id] = PartyInNegotiation(record, "invited")
+
+            return apply_invite
+        if kind == PARTY_LEAVE:
+            _content(header.public, set())
+            party = self.parties[author_cert.party_id]
+
+            def apply_leave() -> None:
+                party.status = "left"
+
+            return apply_leave
+        if kind == MEMBER_ADD:
+            cert = MemberCertificate.from_obj(_content(header.public, {"certificate"})["certificate"])
+            if cert.party_id != author_cert.party_id:
+                raise ProtocolError("a member can only add certificates of its own party")
+            verify_certificate(cert, self.parties[cert.party_id].record.root_key)
+            if cert.device_key_id in self.members:
+                raise ProtocolError("that device is already a member")
+
+            def apply_add() -> None:
+                self.members[cert.device_key_id] = cert
+
+            return apply_add
+        if kind == MEMBER_REMOVE:
+            revocation = Revocation.from_obj(_content(header.public, {"revocation"})["revocation"])
+            party = self.parties.get(revocation.party_id)
+            if party is None:
+                raise ProtocolError("revocation for a party not in this negotiation")
+            verify_revocation(revocation, party.record.root_key)
+            target = self.members.get(revocation.device_key_id)
+            if target is None or target.party_id != revocation.party_id:
+                raise ProtocolError("revocation names a device that is not a member of that party")
+
+            def apply_remove() -> None:
+                self.revoked[revocation.device_key_id] = parse_time(revocation.revoked_at)
+
+            return apply_remove
+        if kind == PUBLIC_STATEMENT:
+            content = _content(header.public, {"text"})
+            if not isinstance(content["text"], str) or not content["text"].strip():
+                raise InputError("a public statement needs text")
+            if header.authority != "head":
+                raise ProtocolError("only a head of delegation may make a public statement")
+            return _no_change
+        raise ProtocolError(f"unknown public event type '{kind}'")
+
+    def _check_audience(self, envelope: Envelope, *, allow_invited: bool, newcomer: str | None = None) -> None:
+        header = envelope.header
+        allowed = {"joined", "invited"} if allow_invited else {"joined"}
+        for party_id in header.audience.parties:
+            if party_id == newcomer:
+                continue
+            party = self.parties.get(party_id)
+            if party is None or party.status not in allowed:
+                raise ProtocolError("audience names a party that is not in this negotiation")
+        if header.ciphertexts:
+            created = parse_time(header.created)
+            allowed_readers = {
+                c.device_key_id for c in self.current_members(created, header.audience.parties, header.audience.roles)
+            }
+            strangers = header.recipients - allowed_readers
+            if strangers:
+                raise ProtocolError("event is encrypted to devices outside its audience")
+
+
+def _no_change() -> None:
+    return None
+
+
+def _content(public: dict | None, fields: set[str]) -> dict:
+    content = None if public is None else public.get("content")
+    if not isinstance(content, dict) or set(content) != fields:
+        raise InputError(f"event content must have exactly the fields {sorted(fields)}")
+    return content
+
+
+def _certificates(objs: object, record: PartyRecord, created: datetime) -> dict[str, MemberCertificate]:
+    if not isinstance(objs, list) or not objs or len(objs) > 256:
+        raise InputError("certificates must be a non-empty list")
+    certs: dict[str, MemberCertificate] = {}
+    for obj in objs:
+        cert = MemberCertificate.from_obj(obj)
+        verify_certificate(cert, record.root_key)
+        if cert.device_key_id in certs:
+            raise InputError("a device is certified twice")
+        certs[cert.device_key_id] = cert
+    return certs
+
+
+def derive_state(negotiation_id: str, envelopes: Iterable[Envelope], limits: Limits = DEFAULT_LIMITS) -> NegotiationState:
+    """Replay a whole log. Raises whatever ``accept`` raises for the first bad event."""
+    state = NegotiationState(negotiation_id, limits)
+    for envelope in envelopes:
+        state.accept(envelope)
+    return state
+
+
+__all__ = ["NegotiationState", "PUBLIC_TYPES", "TrustError", "derive_state"]

@@ -1,0 +1,31 @@
+"""Timestamps in signed data: RFC 3339 UTC with second precision, ``2025-06-02T10:00:00Z``."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from parley.errors import InputError
+
+_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+
+
+def format_time(moment: datetime) -> str:
+    """UTC, second precision. Raises: InputError for a naive datetime."""
+    if moment.tzinfo is None:
+        raise InputError("timestamps must carry a time zone")
+    return moment.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: object, *, what: str = "timestamp") -> datetime:
+    """Parse the strict form written by ``format_time``.
+
+    Raises:
+        InputError: any other form.
+    """
+    if not isinstance(text, str) or not _PATTERN.match(text):
+        raise InputError(f"{what} must look like 2025-06-02T10:00:00Z")
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        raise InputError(f"{what} is not a valid date and time") from None

@@ -1,0 +1,422 @@
+"""The relay's HTTP API (FastAPI). Routes stay thin: rules live in ``parley.protocol``.
+
+Errors: every ``ParleyError`` becomes ``{"error": code, "message": text}`` with
+the status its class names, in one handler below.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from parley import __version__
+from parley.crypto.canonical import canonical_bytes
+from parley.errors import (
+    ForbiddenError,
+    InputError,
+    LimitError,
+    NotFoundError,
+    ParleyError,
+    RateLimitError,
+)
+from parley.protocol.events import Envelope
+from parley.protocol.identity import (
+    MemberCertificate,
+    PartyRecord,
+    Revocation,
+    verify_certificate,
+    verify_revocation,
+)
+from parley.protocol.times import format_time
+from parley.relay.auth import Caller, NonceCache, authenticate
+from parley.relay.ingest import Accepted, Ingestor
+from parley.settings import DEFAULT_LIMITS, Limits
+from parley.store.relay_store import RelayStore, StoredEvent
+from parley.tlog import merkle
+from parley.tlog.note import Signer
+
+log = logging.getLogger(__name__)
+NEGOTIATION_ID_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+class Relay:
+    """Everything a route needs: storage, the writer, the checkpoint key, limits and the clock."""
+
+    def __init__(self, store: RelayStore, signer: Signer, name: str, limits: Limits = DEFAULT_LIMITS,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        self.store = store
+        self.signer = signer
+        self.name = name
+        self.limits = limits
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.nonces = NonceCache()
+        self.metrics: Counter[str] = Counter()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._waiters: dict[str, asyncio.Event] = {}
+        self._streams: Counter[str] = Counter()
+        self.ingestor = Ingestor(store, signer, name, limits, self.clock, on_commit=self._committed)
+
+    # live updates: the writer thread wakes stream handlers on the event loop
+    def _committed(self, negotiation_id: str, size: int) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._wake, negotiation_id)
+
+    def _wake(self, negotiation_id: str) -> None:
+        waiter = self._waiters.pop(negotiation_id, None)
+        if waiter is not None:
+            waiter.set()
+
+    def waiter(self, negotiation_id: str) -> asyncio.Event:
+        if negotiation_id not in self._waiters:
+            self._waiters[negotiation_id] = asyncio.Event()
+        return self._waiters[negotiation_id]
+
+    def close(self) -> None:
+        self.ingestor.close()
+        self.store.close()
+
+
+def create_app(relay: Relay) -> FastAPI:
+    app = FastAPI(title="parley relay", version=__version__,
+                  description="Stores ciphertext and signed headers; orders them in per-negotiation Merkle logs.")
+    app.state.relay = relay
+
+    @app.on_event("startup")
+    async def _remember_loop() -> None:
+        relay._loop = asyncio.get_running_loop()
+
+    @app.exception_handler(ParleyError)
+    async def _parley_error(_request: Request, exc: ParleyError) -> JSONResponse:
+        relay.metrics[f"errors_{exc.code}"] += 1
+        headers = {"Retry-After": str(max(1, round(exc.retry_after)))} if isinstance(exc, RateLimitError) else None
+        return JSONResponse({"error": exc.code, "message": exc.message}, status_code=exc.http_status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return JSONResponse({"error": "bad_input", "message": f"invalid request: {where}: {first.get('msg', '')}"},
+                            status_code=400)
+
+    async def caller_of(request: Request, *, enrol_keys: dict[str, MemberCertificate] | None = None) -> tuple[Caller, bytes]:
+        body = await _read_body(request, relay.limits)
+        relay._loop = relay._loop or asyncio.get_running_loop()
+        caller = await run_in_threadpool(
+            authenticate, store=relay.store, nonces=relay.nonces, method=request.method, url=str(request.url),
+            headers=list(request.headers.items()), body=body, now=relay.clock(),
+            max_age_seconds=relay.limits.max_request_age_seconds, extra_keys=enrol_keys,
+        )
+        relay.metrics["requests_authenticated"] += 1
+        return caller, body
+
+    # ---- unauthenticated ---------------------------------------------------------------------------
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    async def metrics() -> str:
+        lines = [
+            "# TYPE parley_events_accepted_total counter",
+            f"parley_events_accepted_total {relay.ingestor.events_accepted}",
+            "# TYPE parley_commit_batches_total counter",
+            f"parley_commit_batches_total {relay.ingestor.batches}",
+            "# TYPE parley_requests_authenticated_total counter",
+            f"parley_requests_authenticated_total {relay.metrics['requests_authenticated']}",
+            "# TYPE parley_errors_total counter",
+        ]
+        for key, value in sorted(relay.metrics.items()):
+            if key.startswith("errors_"):
+                lines.append(f'parley_errors_total{{code="{key[7:]}"}} {value}')
+        return "\n".join(lines) + "\n"
+
+    @app.get("/v1/relay")
+    async def relay_info() -> dict[str, Any]:
+        return {"name": relay.name, "vkey": relay.signer.vkey(), "protocol": 1, "version": __version__,
+                "limits": {"max_request_bytes": relay.limits.max_request_bytes,
+                           "max_ciphertext_bytes": relay.limits.max_ciphertext_bytes,
+                           "max_page_events": relay.limits.max_page_events}}
+
+    # ---- directory ---------------------------------------------------------------------------------
+    @app.post("/v1/parties", status_code=201)
+    async def enrol_party(request: Request) -> dict[str, Any]:
+        """Enrol a party with a one-time token from the operator. Signed by one of the enclosed devices."""
+        raw = await _read_body(request, relay.limits)
+        obj = _json_object(raw, {"token", "party", "certificates"})
+        record = PartyRecord.from_obj(obj["party"])
+        if not isinstance(obj["certificates"], list) or not obj["certificates"] or len(obj["certificates"]) > 64:
+            raise InputError("certificates must be a non-empty list")
+        certs = [MemberCertificate.from_obj(c) for c in obj["certificates"]]
+        for cert in certs:
+            verify_certificate(cert, record.root_key)
+        caller, _ = await caller_of(request, enrol_keys={c.device_key_id: c for c in certs})
+        if not isinstance(obj["token"], str) or len(obj["token"]) > 200:
+            raise InputError("token must be a string")
+        await run_in_threadpool(
+            relay.store.enrol_party, obj["token"], record.party_id, record.name, json.dumps(record.to_obj()),
+            [(c.device_key_id, json.dumps(c.to_obj())) for c in certs], format_time(relay.clock()))
+        return {"party_id": record.party_id, "devices": [c.device_key_id for c in certs]}
+
+    @app.get("/v1/parties")
+    async def list_parties(request: Request) -> dict[str, Any]:
+        await caller_of(request)
+        records = await run_in_threadpool(relay.store.list_parties)
+        return {"parties": [json.loads(r) for r in records]}
+
+    @app.get("/v1/parties/{party_id}")
+    async def get_party(party_id: str, request: Request) -> dict[str, Any]:
+        await caller_of(request)
+        found = await run_in_threadpool(relay.store.get_party, party_id)
+        if found is None:
+            raise NotFoundError("no such party")
+        record, devices = found
+        return {"party": json.loads(record), "devices": [
+            {"certificate": json.loads(d.certificate), "revoked_at": d.revoked_at} for d in devices]}
+
+    @app.post("/v1/parties/{party_id}/devices", status_code=201)
+    async def add_device(party_id: str, request: Request) -> dict[str, Any]:
+        caller, body = await caller_of(request)
+        if caller.party_id != party_id:
+            raise ForbiddenError("only a member of a party can register its devices")
+        cert = MemberCertificate.from_obj(_json_object(body, {"certificate"})["certificate"])
+        root_key = await _party_root(relay, party_id)
+        verify_certificate(cert, root_key)
+        await run_in_threadpool(relay.store.add_device, cert.device_key_id, party_id, json.dumps(cert.to_obj()))
+        return {"device_key_id": cert.device_key_id}
+
+    @app.post("/v1/parties/{party_id}/revocations")
+    async def revoke_device(party_id: str, request: Request) -> dict[str, Any]:
+        caller, body = await caller_of(request)
+        if caller.party_id != party_id:
+            raise ForbiddenError("only a member of a party can post its revocations")
+        revocation = Revocation.from_obj(_json_object(body, {"revocation"})["revocation"])
+        verify_revocation(revocation, await _party_root(relay, party_id))
+        device = await run_in_threadpool(relay.store.get_device, revocation.device_key_id)
+        if device is None or device.party_id != party_id:
+            raise NotFoundError("no such device in this party")
+        await run_in_threadpool(relay.store.revoke_device, revocation.device_key_id, revocation.revoked_at,
+                                json.dumps(revocation.to_obj()))
+        return {"device_key_id": revocation.device_key_id, "revoked_at": revocation.revoked_at}
+
+    # ---- negotiations -------------------------------------------------------------------------------
+    @app.get("/v1/negotiations")
+    async def my_negotiations(request: Request) -> dict[str, Any]:
+        caller, _ = await caller_of(request)
+        heads = await run_in_threadpool(relay.store.negotiations_of_party, caller.party_id)
+        return {"negotiations": [{"negotiation_id": h.negotiation_id, "size": h.size} for h in heads]}
+
+    @app.post("/v1/negotiations", status_code=201)
+    async def create_negotiation(request: Request) -> dict[str, Any]:
+        caller, body = await caller_of(request)
+        envelope = Envelope.from_json(body, relay.limits)
+        negotiation_id = envelope.header.negotiation
+        if not (8 <= len(negotiation_id) <= 64 and set(negotiation_id) <= NEGOTIATION_ID_CHARS):
+            raise InputError("a negotiation id is 8 to 64 characters of a-z, 0-9 and '-'")
+        return await _post(relay, caller, envelope, create=True)
+
+    @app.post("/v1/negotiations/{negotiation_id}/events", status_code=201)
+    async def post_event(negotiation_id: str, request: Request) -> dict[str, Any]:
+        caller, body = await caller_of(request)
+        envelope = Envelope.from_json(body, relay.limits)
+        if envelope.header.negotiation != negotiation_id:
+            raise InputError("the event names another negotiation than the URL")
+        await _require_reader(relay, caller, negotiation_id)
+        return await _post(relay, caller, envelope, create=False)
+
+    @app.get("/v1/negotiations/{negotiation_id}/events")
+    async def list_events(negotiation_id: str, request: Request, after: int = Query(-1, ge=-1),
+                          limit: int = Query(1000, ge=1, le=10_000)) -> dict[str, Any]:
+        caller, _ = await caller_of(request)
+        await _require_reader(relay, caller, negotiation_id)
+        return await run_in_threadpool(_listing, relay, caller, negotiation_id, after, limit)
+
+    @app.get("/v1/negotiations/{negotiation_id}/stream")
+    async def stream_events(negotiation_id: str, request: Request, after: int = Query(-1, ge=-1)) -> StreamingResponse:
+        caller, _ = await caller_of(request)
+        await _require_reader(relay, caller, negotiation_id)
+        if relay._streams[caller.device_key_id] >= relay.limits.max_streams_per_device:
+            raise RateLimitError(f"at most {relay.limits.max_streams_per_device} live streams per device",
+                                 retry_after=5)
+        relay._streams[caller.device_key_id] += 1
+
+        async def events():
+            position = after
+            try:
+                yield ": parley stream\n\n"
+                while True:
+                    waiter = relay.waiter(negotiation_id)
+                    page = await run_in_threadpool(_listing, relay, caller, negotiation_id, position,
+                                                   relay.limits.max_page_events)
+                    if page["events"]:
+                        position = page["events"][-1]["seq"]
+                        yield f"event: events\ndata: {json.dumps(page, separators=(',', ':'))}\n\n"
+                        continue
+                    if await request.is_disconnected():
+                        return
+                    try:
+                        await asyncio.wait_for(waiter.wait(), timeout=15)
+                    except TimeoutError:
+                        yield ": keep-alive\n\n"
+            finally:
+                relay._streams[caller.device_key_id] -= 1
+
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    @app.get("/v1/negotiations/{negotiation_id}/checkpoint")
+    async def checkpoint(negotiation_id: str, request: Request) -> dict[str, Any]:
+        caller, _ = await caller_of(request)
+        await _require_reader(relay, caller, negotiation_id)
+        head = await _head(relay, negotiation_id)
+        return {"size": head.size, "checkpoint": head.checkpoint}
+
+    @app.get("/v1/negotiations/{negotiation_id}/proof/inclusion")
+    async def inclusion(negotiation_id: str, request: Request, size: int = Query(..., ge=1),
+                        index: int | None = Query(None, ge=0), leaf_hash: str | None = Query(None)) -> dict[str, Any]:
+        caller, _ = await caller_of(request)
+        await _require_reader(relay, caller, negotiation_id)
+        head = await _head(relay, negotiation_id)
+        if size > head.size:
+            raise InputError(f"the log has {head.size} entries, not {size}")
+        if index is None:
+            if leaf_hash is None:
+                raise InputError("give index or leaf_hash")
+            index = await run_in_threadpool(_index_of_leaf, relay, negotiation_id, leaf_hash, size)
+        if index >= size:
+            raise InputError("index must be below size")
+        proof = await run_in_threadpool(merkle.inclusion_proof, index, size, relay.store.node_reader(negotiation_id))
+        return {"index": index, "size": size, "proof": [_b64(p) for p in proof]}
+
+    @app.get("/v1/negotiations/{negotiation_id}/proof/consistency")
+    async def consistency(negotiation_id: str, request: Request, first: int = Query(..., ge=0),
+                          second: int = Query(..., ge=0)) -> dict[str, Any]:
+        caller, _ = await caller_of(request)
+        await _require_reader(relay, caller, negotiation_id)
+        head = await _head(relay, negotiation_id)
+        if not first <= second <= head.size:
+            raise InputError(f"need first <= second <= {head.size}")
+        proof = await run_in_threadpool(merkle.consistency_proof, first, second,
+                                        relay.store.node_reader(negotiation_id))
+        return {"first": first, "second": second, "proof": [_b64(p) for p in proof]}
+
+    @app.get("/v1/negotiations/{negotiation_id}/access-log")
+    async def access_log(negotiation_id: str, request: Request, after: int = Query(0, ge=0)) -> dict[str, Any]:
+        caller, _ = await caller_of(request)
+        await _require_reader(relay, caller, negotiation_id)
+        return {"entries": await run_in_threadpool(relay.store.access_log, negotiation_id, after)}
+
+    return app
+
+
+# ---- helpers ------------------------------------------------------------------------------------------
+async def _read_body(request: Request, limits: Limits) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limits.max_request_bytes:
+        raise LimitError(f"request body is over {limits.max_request_bytes} bytes")
+    chunks, total = [], 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limits.max_request_bytes:
+            raise LimitError(f"request body is over {limits.max_request_bytes} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    request._body = body  # let later readers (none today) see the same bytes
+    return body
+
+
+def _json_object(raw: bytes, fields: set[str]) -> dict[str, Any]:
+    try:
+        obj = json.loads(raw)
+    except ValueError:
+        raise InputError("request body is not valid JSON") from None
+    if not isinstance(obj, dict) or set(obj) != fields:
+        raise InputError(f"request body must be a JSON object with the fields {sorted(fields)}")
+    return obj
+
+
+async def _party_root(relay: Relay, party_id: str) -> str:
+    found = await run_in_threadpool(relay.store.get_party, party_id)
+    if found is None:
+        raise NotFoundError("no such party")
+    return PartyRecord.from_obj(json.loads(found[0])).root_key
+
+
+async def _head(relay: Relay, negotiation_id: str):  # noqa: ANN202
+    head = await run_in_threadpool(relay.store.head, negotiation_id)
+    if head is None:
+        raise NotFoundError("no such negotiation")
+    return head
+
+
+async def _require_reader(relay: Relay, caller: Caller, negotiation_id: str) -> None:
+    """Defence in depth: only devices of parties in the negotiation, not removed in its log, may use it.
+
+    Raises:
+        NotFoundError: no such negotiation (also said to outsiders, so ids are not confirmed).
+        ForbiddenError: a removed member.
+    """
+    state = await run_in_threadpool(relay.ingestor.state, negotiation_id)
+    if state is None:
+        raise NotFoundError("no such negotiation")
+    party = state.parties.get(caller.party_id)
+    if party is None or party.status == "left":
+        raise NotFoundError("no such negotiation")
+    if caller.device_key_id in state.revoked:
+        raise ForbiddenError("this device was removed from the negotiation")
+
+
+async def _post(relay: Relay, caller: Caller, envelope: Envelope, *, create: bool) -> dict[str, Any]:
+    if envelope.header.author != caller.device_key_id:
+        raise ForbiddenError("an event must be authored by the device that signs the request")
+    accepted: Accepted = await asyncio.wrap_future(relay.ingestor.submit(envelope, create=create))
+    return {"negotiation_id": accepted.negotiation_id, "seq": accepted.seq, "event_id": accepted.event_id,
+            "size": accepted.size, "checkpoint": accepted.checkpoint,
+            "inclusion_proof": [_b64(p) for p in accepted.inclusion_proof]}
+
+
+def _listing(relay: Relay, caller: Caller, negotiation_id: str, after: int, limit: int) -> dict[str, Any]:
+    head = relay.store.head(negotiation_id)
+    if head is None:
+        raise NotFoundError("no such negotiation")
+    rows: list[StoredEvent] = relay.store.events(negotiation_id, after, min(limit, relay.limits.max_page_events),
+                                                 reader=caller.device_key_id, log_access_at=format_time(relay.clock()))
+    rows = [r for r in rows if r.seq < head.size]
+    return {"negotiation_id": negotiation_id, "size": head.size, "checkpoint": head.checkpoint,
+            "events": [_event_json(r) for r in rows]}
+
+
+def _event_json(row: StoredEvent) -> dict[str, Any]:
+    header = json.loads(row.header)
+    count = len(header["ciphertexts"])
+    return {"seq": row.seq, "received_at": row.received_at, "event": {
+        "header": header, "signature": row.signature,
+        "ciphertexts": [_b64(row.ciphertexts[i]) if i in row.ciphertexts else None for i in range(count)]}}
+
+
+def _index_of_leaf(relay: Relay, negotiation_id: str, leaf_hash: str, size: int) -> int:
+    """Find a leaf by its hash (hex). Raises: NotFoundError, InputError."""
+    try:
+        wanted = bytes.fromhex(leaf_hash)
+    except ValueError:
+        raise InputError("leaf_hash must be hex") from None
+    for row in relay.store.events(negotiation_id, -1, size, reader=None):
+        leaf = merkle.leaf_hash(canonical_bytes({"header": json.loads(row.header), "signature": row.signature}))
+        if leaf == wanted:
+            return row.seq
+    raise NotFoundError("no leaf with that hash in the log")

@@ -1,0 +1,250 @@
+"""Group commit: one writer thread validates and appends events in batches.
+
+Posts queue up while the previous batch commits; the next batch takes them
+all, validates each with the pure core against the negotiation's state,
+appends leaves to the Merkle log (O(log n) stored nodes per leaf), signs one
+checkpoint per negotiation touched, and commits once. An event is
+acknowledged only after its batch committed, so an acknowledged event
+survives a crash.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import datetime
+
+from parley.errors import ConflictError, NotFoundError, ParleyError, StorageError
+from parley.protocol.events import Envelope
+from parley.protocol.state import NegotiationState
+from parley.protocol.times import format_time
+from parley.settings import Limits
+from parley.store.relay_store import RelayStore, StoredEvent, WriteTxn
+from parley.tlog import merkle
+from parley.tlog.checkpoint import Checkpoint, checkpoint_origin, sign_checkpoint
+from parley.tlog.note import Signer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    negotiation_id: str
+    seq: int
+    event_id: str
+    size: int
+    checkpoint: str
+    inclusion_proof: list[bytes]
+
+
+@dataclass
+class _Pending:
+    envelope: Envelope
+    create: bool
+    future: Future
+
+
+def envelope_from_stored(row: StoredEvent, limits: Limits) -> Envelope:
+    import json
+
+    from parley.protocol.events import Header
+
+    header = Header.from_obj(json.loads(row.header), limits)
+    blobs = tuple(row.ciphertexts.get(i) for i in range(len(header.ciphertexts)))
+    return Envelope(header, row.signature, blobs)
+
+
+class Ingestor:
+    """Owns the relay's write path and its cache of negotiation states."""
+
+    def __init__(self, store: RelayStore, signer: Signer, relay_name: str, limits: Limits,
+                 clock: Callable[[], datetime], on_commit: Callable[[str, int], None] | None = None,
+                 max_batch: int = 512) -> None:
+        self.store = store
+        self.signer = signer
+        self.relay_name = relay_name
+        self.limits = limits
+        self.clock = clock
+        self.on_commit = on_commit
+        self.max_batch = max_batch
+        self._queue: queue.Queue[_Pending | None] = queue.Queue()
+        self._states: dict[str, NegotiationState] = {}
+        self._states_lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="parley-ingest", daemon=True)
+        self._thread.start()
+        self.batches = 0
+        self.events_accepted = 0
+
+    # ---- public API ------------------------------------------------------------------------------
+    def submit(self, envelope: Envelope, *, create: bool = False) -> Future:
+        """Queue an event; the future resolves to ``Accepted`` or raises the ParleyError that refused it."""
+        future: Future = Future()
+        self._queue.put(_Pending(envelope, create, future))
+        return future
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=10)
+
+    def state(self, negotiation_id: str) -> NegotiationState | None:
+        """The relay's current state of a negotiation (read-only use), loaded if needed."""
+        with self._states_lock:
+            cached = self._states.get(negotiation_id)
+        head = self.store.head(negotiation_id)
+        if head is None:
+            return None
+        if cached is not None and cached.size >= head.size:
+            return cached
+        # Stale or missing (another relay process appended): rebuild from the database.
+        rows = self.store.events(negotiation_id, -1, 10**12, reader=None)
+        state = NegotiationState(negotiation_id, self.limits)
+        for row in rows:
+            state.accept(envelope_from_stored(row, self.limits))
+        with self._states_lock:
+            current = self._states.get(negotiation_id)
+            if current is None or current.size <= state.size:
+                self._states[negotiation_id] = state
+        return state
+
+    # ---- writer thread -----------------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < self.max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._queue.put(None)
+                    break
+                batch.append(item)
+            self._process(batch)
+
+    def _process(self, batch: list[_Pending]) -> None:
+        groups: dict[str, list[_Pending]] = {}
+        for item in batch:
+            groups.setdefault(item.envelope.header.negotiation, []).append(item)
+        results: dict[int, Accepted | ParleyError] = {}
+        committed: list[tuple[str, int]] = []
+        try:
+            with self.store.write() as txn:
+                for negotiation_id, items in groups.items():
+                    size = self._append_group(txn, negotiation_id, items, results)
+                    if size is not None:
+                        committed.append((negotiation_id, size))
+        except Exception as exc:  # the whole transaction rolled back: nothing of this batch is stored
+            with self._states_lock:
+                for negotiation_id in groups:
+                    self._states.pop(negotiation_id, None)
+            error = exc if isinstance(exc, ParleyError) else StorageError(f"relay storage failed: {exc}")
+            if not isinstance(exc, ParleyError):
+                log.exception("ingest batch failed")
+            for item in batch:
+                item.future.set_exception(error)
+            return
+        self.batches += 1
+        for item in batch:
+            outcome = results[id(item)]
+            if isinstance(outcome, Accepted):
+                self.events_accepted += 1
+                item.future.set_result(outcome)
+            else:
+                item.future.set_exception(outcome)
+        if self.on_commit is not None:
+            for negotiation_id, size in committed:
+                self.on_commit(negotiation_id, size)
+
+    def _append_group(self, txn: WriteTxn, negotiation_id: str, items: list[_Pending],
+                      results: dict[int, Accepted | ParleyError]) -> int | None:
+        now = self.clock()
+        head = txn.lock_head(negotiation_id)
+        creating = [i for i in items if i.create]
+        if head is None:
+            if not creating:
+                for item in items:
+                    results[id(item)] = NotFoundError("no such negotiation")
+                return None
+            txn.create_negotiation(negotiation_id, format_time(now))
+            state = NegotiationState(negotiation_id, self.limits)
+            with self._states_lock:
+                self._states[negotiation_id] = state
+            size = 0
+        else:
+            size = head.size
+            state = self._caught_up_state(txn, negotiation_id, size)
+        start = size
+        rows, blobs, readers, leaf_hashes, accepted_items = [], [], [], [], []
+        for item in items:
+            if item.create and (head is not None or item is not creating[0]):
+                results[id(item)] = ConflictError("a negotiation with this id already exists")
+                continue
+            envelope = item.envelope
+            try:
+                state.accept(envelope, now=now)
+            except ParleyError as exc:
+                results[id(item)] = exc
+                continue
+            seq = size
+            size += 1
+            rows.append({"seq": seq, "event_id": envelope.event_id, "header": envelope.header_bytes,
+                         "signature": envelope.signature, "received_at": format_time(now)})
+            for idx, (blob, ref) in enumerate(zip(envelope.ciphertexts, envelope.header.ciphertexts, strict=True)):
+                blobs.append({"seq": seq, "idx": idx, "blob": blob})
+                readers.extend({"device_key_id": r, "seq": seq, "idx": idx} for r in ref.recipients)
+            leaf_hashes.append(merkle.leaf_hash(envelope.leaf_bytes()))
+            accepted_items.append((item, seq, envelope.event_id))
+        if not accepted_items:
+            return None
+        txn.insert_events(negotiation_id, rows, blobs, readers)
+        txn.add_negotiation_parties(negotiation_id, sorted(state.parties))
+        reader = txn.node_reader(negotiation_id)
+        new_nodes = merkle.append_many(start, leaf_hashes, reader)
+        txn.put_nodes(negotiation_id, new_nodes)
+        overlay = _Overlay(new_nodes, reader)
+        root = merkle.root_from_nodes(size, overlay)
+        note = sign_checkpoint(Checkpoint(checkpoint_origin(self.relay_name, negotiation_id), size, root), self.signer)
+        txn.set_head(negotiation_id, size, root, note)
+        # One batched read for every proof of this group.
+        keys = sorted({k for _, seq, _ in accepted_items for k in merkle.nodes_for_inclusion(seq, size)})
+        known = dict(overlay.get_nodes(keys))
+        memory = merkle.MemoryNodeStore()
+        memory.put((level, idx, digest) for (level, idx), digest in known.items())
+        for item, seq, event_id in accepted_items:
+            proof = merkle.inclusion_proof(seq, size, memory)
+            results[id(item)] = Accepted(negotiation_id, seq, event_id, size, note, proof)
+        return size
+
+    def _caught_up_state(self, txn: WriteTxn, negotiation_id: str, size: int) -> NegotiationState:
+        with self._states_lock:
+            state = self._states.get(negotiation_id)
+        if state is None or state.size > size:
+            state = NegotiationState(negotiation_id, self.limits)
+        if state.size < size:
+            for row in txn.events_after(negotiation_id, state.size - 1):
+                state.accept(envelope_from_stored(row, self.limits))
+        with self._states_lock:
+            self._states[negotiation_id] = state
+        return state
+
+
+class _Overlay:
+    """Nodes written in this transaction first, then the database."""
+
+    def __init__(self, nodes: list[tuple[int, int, bytes]], reader: merkle.NodeReader) -> None:
+        self.nodes = {(level, idx): digest for level, idx, digest in nodes}
+        self.reader = reader
+
+    def get_nodes(self, keys):  # noqa: ANN001, ANN201
+        found = {k: self.nodes[k] for k in keys if k in self.nodes}
+        missing = [k for k in keys if k not in found]
+        if missing:
+            found.update(self.reader.get_nodes(missing))
+        return found

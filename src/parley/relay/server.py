@@ -1,0 +1,74 @@
+"""Relay configuration on disk and the uvicorn entry point.
+
+The data folder holds the relay's checkpoint signing key (``relay.key``, a
+C2SP signer key, mode 0600) and, by default, the SQLite database ``relay.db``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from parley.errors import ConfigError
+from parley.settings import DEFAULT_LIMITS, Limits
+from parley.store.relay_store import RelayStore, open_store
+from parley.tlog.note import Signer, new_signer_key
+
+DEFAULT_RELAY_NAME = "parley.relay"
+
+
+@dataclass(frozen=True)
+class RelayConfig:
+    data_dir: Path
+    database: str
+    name: str = DEFAULT_RELAY_NAME
+    limits: Limits = DEFAULT_LIMITS
+
+    @classmethod
+    def from_options(cls, data_dir: Path, database: str | None, name: str | None) -> RelayConfig:
+        data_dir = data_dir.expanduser()
+        return cls(data_dir=data_dir, database=database or str(data_dir / "relay.db"),
+                   name=name or DEFAULT_RELAY_NAME)
+
+
+def load_or_create_signer(config: RelayConfig) -> Signer:
+    """The relay's checkpoint key, created on first use.
+
+    Raises:
+        ConfigError: the key file is unreadable or belongs to another relay name.
+    """
+    path = config.data_dir / "relay.key"
+    if not path.exists():
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        skey, _vkey = new_signer_key(config.name)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(skey + "\n")
+    try:
+        signer = Signer.from_skey(path.read_text().strip())
+    except OSError as exc:
+        raise ConfigError(f"cannot read the relay key {path}: {exc.strerror}") from None
+    if signer.name != config.name:
+        raise ConfigError(f"the relay key in {path} is for relay '{signer.name}', not '{config.name}'")
+    return signer
+
+
+def open_relay_store(config: RelayConfig) -> RelayStore:
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    return open_store(config.database)
+
+
+def build_app(config: RelayConfig):  # noqa: ANN201
+    from parley.relay.app import Relay, create_app
+
+    relay = Relay(open_relay_store(config), load_or_create_signer(config), config.name, config.limits)
+    return create_app(relay)
+
+
+def serve(config: RelayConfig, host: str, port: int, *, log_level: str = "warning") -> None:
+    """Run the relay until interrupted."""
+    import uvicorn
+
+    app = build_app(config)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)

@@ -1,0 +1,47 @@
+"""Every limit in one place.
+
+The pure core, the relay and the client read the same ``Limits``; a relay
+operator can tighten them, a client refuses anything over them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Limits:
+    #: canonical header bytes (the signed, cleartext part of an event)
+    max_header_bytes: int = 64 * 1024
+    #: one ciphertext
+    max_ciphertext_bytes: int = 1024 * 1024
+    #: all ciphertexts of one event together
+    max_event_ciphertext_bytes: int = 24 * 1024 * 1024
+    #: separate ciphertexts of one event (one per recipient when tracing)
+    max_ciphertexts_per_event: int = 1000
+    #: recipient device keys of one event
+    max_recipients_per_event: int = 2000
+    #: parties in one negotiation
+    max_parties: int = 64
+    #: request body accepted by the relay
+    max_request_bytes: int = 26 * 1024 * 1024
+    #: attachments of a memorandum, streamed
+    max_attachment_bytes: int = 20 * 1024 * 1024
+    #: accepted distance between an event's creation time and the relay's clock
+    max_clock_skew_seconds: int = 300
+    #: age of an RFC 9421 request signature
+    max_request_age_seconds: int = 300
+    #: events returned by one list call
+    max_page_events: int = 1000
+    #: plain text fields (titles, names)
+    max_name_chars: int = 200
+    #: message or memorandum body text, in characters
+    max_text_chars: int = 1_000_000
+    #: posts per device per second (token bucket rate) and burst
+    rate_per_device: float = 200.0
+    rate_burst: int = 400
+    #: concurrent SSE streams per device
+    max_streams_per_device: int = 4
+
+
+DEFAULT_LIMITS = Limits()

@@ -1,0 +1,444 @@
+"""The relay's storage contract, one implementation for SQLite and PostgreSQL.
+
+Reads are plain queries. Writes of events go through ``RelayStore.write()``,
+one transaction that takes the negotiation's lock (a row lock on PostgreSQL,
+the database write lock on SQLite via ``BEGIN IMMEDIATE``), so sequence
+numbers stay gap-free however many relay processes post at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+
+from parley.errors import AuthError, ConfigError, ConflictError, NotFoundError, ReplayError, StorageError
+from parley.store import schema as t
+from parley.tlog.merkle import NodeKey
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    seq: int
+    event_id: str
+    header: bytes
+    signature: str
+    received_at: str
+    #: ciphertexts the reader may fetch, by index
+    ciphertexts: Mapping[int, bytes]
+
+
+@dataclass(frozen=True)
+class NegotiationHead:
+    negotiation_id: str
+    size: int
+    root: bytes
+    checkpoint: str
+
+
+@dataclass(frozen=True)
+class DeviceRow:
+    device_key_id: str
+    party_id: str
+    certificate: str
+    revoked_at: str | None
+
+
+def database_url(url_or_path: str) -> str:
+    """Accept a SQLAlchemy URL, a ``postgresql://`` URL or a plain file path (SQLite)."""
+    if url_or_path.startswith("postgresql://") or url_or_path.startswith("postgres://"):
+        return "postgresql+psycopg://" + url_or_path.split("://", 1)[1]
+    if "://" in url_or_path:
+        return url_or_path
+    return f"sqlite:///{Path(url_or_path).resolve()}"
+
+
+def _make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001
+            # Autocommit off in the driver: we issue BEGIN ourselves, IMMEDIATE for writers.
+            dbapi_conn.isolation_level = None
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            # FULL: a commit is durable once acknowledged; group commit amortises the fsync.
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):  # noqa: ANN001
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("writer") else "BEGIN")
+
+        return engine
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision.
+
+    Raises:
+        StorageError: the database cannot be migrated.
+    """
+    script_location = str(resources.files("parley.store") / "migrations")
+    config = Config()
+    config.set_main_option("script_location", script_location)
+    try:
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+    except SQLAlchemyError as exc:
+        raise StorageError(f"cannot migrate the relay database: {exc.__class__.__name__}") from exc
+
+
+def open_store(url_or_path: str) -> RelayStore:
+    """Open (and migrate) the relay database.
+
+    Raises:
+        ConfigError: unsupported URL.
+        StorageError: cannot connect or migrate.
+    """
+    url = database_url(url_or_path)
+    if not (url.startswith("sqlite") or url.startswith("postgresql")):
+        raise ConfigError("the relay database must be SQLite (a file path) or PostgreSQL (postgresql://...)")
+    try:
+        engine = _make_engine(url)
+        migrate(engine)
+    except OperationalError as exc:
+        raise StorageError(f"cannot open the relay database: {exc.orig}") from exc
+    return RelayStore(engine)
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class RelayStore:
+    """Storage contract of the relay (see ``tests/store`` for the suite both engines pass)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except OperationalError as exc:
+            raise StorageError(f"relay database unavailable: {exc.orig}") from exc
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                conn.info["writer"] = True
+                try:
+                    with conn.begin():
+                        yield conn
+                finally:
+                    conn.info["writer"] = False
+        except OperationalError as exc:
+            raise StorageError(f"relay database unavailable: {exc.orig}") from exc
+
+    # ---- enrolment -------------------------------------------------------------------------------
+    def create_enrol_token(self, party_name: str, now: str) -> str:
+        token = secrets.token_urlsafe(24)
+        with self._write() as conn:
+            conn.execute(insert(t.enrol_tokens).values(token_hash=_hash_token(token), party_name=party_name,
+                                                       created_at=now))
+        return token
+
+    def consume_enrol_token(self, conn: Connection, token: str, now: str) -> str:
+        """Mark a one-time token used, inside the caller's transaction; return the party name it admits.
+
+        Raises:
+            AuthError: unknown or already used token.
+        """
+        row = conn.execute(
+            select(t.enrol_tokens.c.party_name, t.enrol_tokens.c.used_at).where(
+                t.enrol_tokens.c.token_hash == _hash_token(token))
+        ).first()
+        if row is None or row.used_at is not None:
+            raise AuthError("enrolment token is unknown or already used")
+        conn.execute(update(t.enrol_tokens).where(t.enrol_tokens.c.token_hash == _hash_token(token))
+                     .values(used_at=now))
+        return row.party_name
+
+    # ---- directory -------------------------------------------------------------------------------
+    def enrol_party(self, token: str, party_id: str, name: str, record_json: str,
+                    certificates: Sequence[tuple[str, str]], now: str) -> None:
+        """Consume the token and store the party with its first devices, all or nothing.
+
+        Raises:
+            AuthError: bad token.  ConflictError: the party or a device exists already.
+            InputError: the name differs from the one the operator invited.
+        """
+        from parley.errors import InputError
+
+        try:
+            with self._write() as conn:
+                invited_name = self.consume_enrol_token(conn, token, now)
+                if invited_name != name:
+                    raise InputError(f"this token admits the party '{invited_name}', not '{name}'")
+                conn.execute(insert(t.parties).values(party_id=party_id, name=name, record=record_json,
+                                                      created_at=now))
+                for device_key_id, cert_json in certificates:
+                    conn.execute(insert(t.devices).values(device_key_id=device_key_id, party_id=party_id,
+                                                          certificate=cert_json))
+        except IntegrityError:
+            raise ConflictError("that party or device is already enrolled") from None
+
+    def add_device(self, device_key_id: str, party_id: str, cert_json: str) -> None:
+        """Raises: ConflictError if the device exists."""
+        try:
+            with self._write() as conn:
+                conn.execute(insert(t.devices).values(device_key_id=device_key_id, party_id=party_id,
+                                                      certificate=cert_json))
+        except IntegrityError:
+            raise ConflictError("that device is already enrolled") from None
+
+    def revoke_device(self, device_key_id: str, revoked_at: str, revocation_json: str) -> None:
+        """Raises: NotFoundError for an unknown device."""
+        with self._write() as conn:
+            result = conn.execute(update(t.devices).where(t.devices.c.device_key_id == device_key_id)
+                                  .values(revoked_at=revoked_at, revocation=revocation_json))
+            if result.rowcount == 0:
+                raise NotFoundError("no such device")
+
+    def get_device(self, device_key_id: str) -> DeviceRow | None:
+        with self._read() as conn:
+            row = conn.execute(select(t.devices).where(t.devices.c.device_key_id == device_key_id)).first()
+        return None if row is None else DeviceRow(row.device_key_id, row.party_id, row.certificate, row.revoked_at)
+
+    def get_party(self, party_id: str) -> tuple[str, list[DeviceRow]] | None:
+        """The party record JSON and its devices, or None."""
+        with self._read() as conn:
+            row = conn.execute(select(t.parties.c.record).where(t.parties.c.party_id == party_id)).first()
+            if row is None:
+                return None
+            devices = conn.execute(select(t.devices).where(t.devices.c.party_id == party_id)
+                                   .order_by(t.devices.c.device_key_id)).all()
+        return row.record, [DeviceRow(d.device_key_id, d.party_id, d.certificate, d.revoked_at) for d in devices]
+
+    def list_parties(self) -> list[str]:
+        with self._read() as conn:
+            return [r.record for r in conn.execute(select(t.parties.c.record).order_by(t.parties.c.name))]
+
+    # ---- request nonces --------------------------------------------------------------------------
+    def remember_nonce(self, key_id: str, nonce: str, expires_at: int) -> None:
+        """Record a request nonce.
+
+        Raises:
+            ReplayError: this key used this nonce before (a replayed request).
+        """
+        try:
+            with self._write() as conn:
+                conn.execute(insert(t.request_nonces).values(key_id=key_id, nonce=nonce, expires_at=expires_at))
+        except IntegrityError:
+            raise ReplayError("this signed request was seen before (replayed request)") from None
+
+    def purge_nonces(self, now: int) -> int:
+        with self._write() as conn:
+            return conn.execute(delete(t.request_nonces).where(t.request_nonces.c.expires_at < now)).rowcount
+
+    # ---- negotiations: reads ---------------------------------------------------------------------
+    def head(self, negotiation_id: str) -> NegotiationHead | None:
+        with self._read() as conn:
+            row = conn.execute(select(t.negotiations).where(t.negotiations.c.negotiation_id == negotiation_id)).first()
+        return None if row is None else NegotiationHead(row.negotiation_id, row.size, row.root, row.checkpoint)
+
+    def negotiations_of_party(self, party_id: str) -> list[NegotiationHead]:
+        with self._read() as conn:
+            rows = conn.execute(
+                select(t.negotiations).join(
+                    t.negotiation_parties, t.negotiation_parties.c.negotiation_id == t.negotiations.c.negotiation_id
+                ).where(t.negotiation_parties.c.party_id == party_id).order_by(t.negotiations.c.created_at)
+            ).all()
+        return [NegotiationHead(r.negotiation_id, r.size, r.root, r.checkpoint) for r in rows]
+
+    def events(self, negotiation_id: str, after: int, limit: int, reader: str | None,
+               log_access_at: str | None = None) -> list[StoredEvent]:
+        """Events with ``seq > after``, with only the ciphertexts ``reader`` (a device key id) may fetch.
+
+        ``reader=None`` returns every ciphertext (relay-internal use only). When
+        ``log_access_at`` is given, each ciphertext handed out is written to the access log.
+        """
+        with self._read() as conn:
+            rows = conn.execute(
+                select(t.events).where(and_(t.events.c.negotiation_id == negotiation_id, t.events.c.seq > after))
+                .order_by(t.events.c.seq).limit(limit)
+            ).all()
+            if not rows:
+                return []
+            last = rows[-1].seq
+            blobs_query = select(t.ciphertexts.c.seq, t.ciphertexts.c.idx, t.ciphertexts.c.blob).where(
+                and_(t.ciphertexts.c.negotiation_id == negotiation_id, t.ciphertexts.c.seq > after,
+                     t.ciphertexts.c.seq <= last))
+            if reader is not None:
+                blobs_query = blobs_query.join(
+                    t.ciphertext_readers,
+                    and_(t.ciphertext_readers.c.negotiation_id == t.ciphertexts.c.negotiation_id,
+                         t.ciphertext_readers.c.seq == t.ciphertexts.c.seq,
+                         t.ciphertext_readers.c.idx == t.ciphertexts.c.idx,
+                         t.ciphertext_readers.c.device_key_id == reader))
+            blobs: dict[int, dict[int, bytes]] = {}
+            for blob_row in conn.execute(blobs_query):
+                blobs.setdefault(blob_row.seq, {})[blob_row.idx] = blob_row.blob
+        if log_access_at is not None and reader is not None and blobs:
+            with self._write() as wconn:
+                wconn.execute(insert(t.access_log), [
+                    {"negotiation_id": negotiation_id, "device_key_id": reader, "seq": seq, "idx": idx,
+                     "fetched_at": log_access_at}
+                    for seq, by_idx in blobs.items() for idx in by_idx
+                ])
+        return [StoredEvent(r.seq, r.event_id, r.header, r.signature, r.received_at, blobs.get(r.seq, {}))
+                for r in rows]
+
+    def seq_of_leaf(self, negotiation_id: str, event_id: str) -> int | None:
+        with self._read() as conn:
+            row = conn.execute(select(t.events.c.seq).where(
+                and_(t.events.c.negotiation_id == negotiation_id, t.events.c.event_id == event_id))).first()
+        return None if row is None else row.seq
+
+    def node_reader(self, negotiation_id: str) -> SqlNodeReader:
+        return SqlNodeReader(self, negotiation_id, None)
+
+    def access_log(self, negotiation_id: str, after_id: int = 0, limit: int = 1000) -> list[dict]:
+        with self._read() as conn:
+            rows = conn.execute(select(t.access_log).where(and_(t.access_log.c.negotiation_id == negotiation_id,
+                                                                t.access_log.c.id > after_id))
+                                .order_by(t.access_log.c.id).limit(limit)).all()
+        return [{"id": r.id, "device_key_id": r.device_key_id, "seq": r.seq, "ciphertext": r.idx,
+                 "fetched_at": r.fetched_at} for r in rows]
+
+    def count_rows(self) -> dict[str, int]:
+        with self._read() as conn:
+            return {table.name: conn.execute(select(func.count()).select_from(table)).scalar_one()
+                    for table in t.metadata.sorted_tables}
+
+    # ---- negotiations: the write transaction -------------------------------------------------------
+    @contextmanager
+    def write(self) -> Iterator[WriteTxn]:
+        """One write transaction; commit on normal exit, roll back on any exception.
+
+        Raises:
+            StorageError: the database failed.
+        """
+        try:
+            with self._write() as conn:
+                yield WriteTxn(self, conn)
+        except IntegrityError as exc:
+            raise ConflictError("conflicting write (duplicate event or negotiation)") from exc
+
+
+class WriteTxn:
+    def __init__(self, store: RelayStore, conn: Connection) -> None:
+        self.store = store
+        self.conn = conn
+
+    def lock_head(self, negotiation_id: str) -> NegotiationHead | None:
+        """The negotiation's head row, locked until the transaction ends (None if it does not exist)."""
+        query = select(t.negotiations).where(t.negotiations.c.negotiation_id == negotiation_id)
+        if self.store.dialect == "postgresql":
+            query = query.with_for_update()
+        row = self.conn.execute(query).first()
+        return None if row is None else NegotiationHead(row.negotiation_id, row.size, row.root, row.checkpoint)
+
+    def create_negotiation(self, negotiation_id: str, created_at: str) -> None:
+        self.conn.execute(insert(t.negotiations).values(negotiation_id=negotiation_id, created_at=created_at, size=0,
+                                                        root=hashlib.sha256(b"").digest(), checkpoint=""))
+
+    def insert_events(self, negotiation_id: str, rows: Sequence[dict], blobs: Sequence[dict],
+                      readers: Sequence[dict]) -> None:
+        self.conn.execute(insert(t.events), [{"negotiation_id": negotiation_id, **r} for r in rows])
+        if blobs:
+            self.conn.execute(insert(t.ciphertexts), [{"negotiation_id": negotiation_id, **b} for b in blobs])
+        if readers:
+            self.conn.execute(insert(t.ciphertext_readers), [{"negotiation_id": negotiation_id, **r} for r in readers])
+
+    def add_negotiation_parties(self, negotiation_id: str, party_ids: Sequence[str]) -> None:
+        existing = {r.party_id for r in self.conn.execute(
+            select(t.negotiation_parties.c.party_id).where(t.negotiation_parties.c.negotiation_id == negotiation_id))}
+        new = [p for p in party_ids if p not in existing]
+        if new:
+            self.conn.execute(insert(t.negotiation_parties),
+                              [{"negotiation_id": negotiation_id, "party_id": p} for p in new])
+
+    def put_nodes(self, negotiation_id: str, nodes: Sequence[tuple[int, int, bytes]]) -> None:
+        self.conn.execute(insert(t.tlog_nodes), [
+            {"negotiation_id": negotiation_id, "level": level, "idx": idx, "hash": digest}
+            for level, idx, digest in nodes])
+
+    def set_head(self, negotiation_id: str, size: int, root: bytes, checkpoint: str) -> None:
+        self.conn.execute(update(t.negotiations).where(t.negotiations.c.negotiation_id == negotiation_id)
+                          .values(size=size, root=root, checkpoint=checkpoint))
+
+    def events_after(self, negotiation_id: str, after: int) -> list[StoredEvent]:
+        """All events (with every ciphertext) after ``after``: to catch up a stale in-memory state."""
+        rows = self.conn.execute(select(t.events).where(
+            and_(t.events.c.negotiation_id == negotiation_id, t.events.c.seq > after)).order_by(t.events.c.seq)).all()
+        blobs: dict[int, dict[int, bytes]] = {}
+        for b in self.conn.execute(select(t.ciphertexts).where(
+                and_(t.ciphertexts.c.negotiation_id == negotiation_id, t.ciphertexts.c.seq > after))):
+            blobs.setdefault(b.seq, {})[b.idx] = b.blob
+        return [StoredEvent(r.seq, r.event_id, r.header, r.signature, r.received_at, blobs.get(r.seq, {}))
+                for r in rows]
+
+    def node_reader(self, negotiation_id: str) -> SqlNodeReader:
+        return SqlNodeReader(self.store, negotiation_id, self.conn)
+
+
+class SqlNodeReader:
+    """``parley.tlog.merkle.NodeReader`` over the ``tlog_nodes`` table: one query per batch."""
+
+    def __init__(self, store: RelayStore, negotiation_id: str, conn: Connection | None) -> None:
+        self.store = store
+        self.negotiation_id = negotiation_id
+        self.conn = conn
+
+    def get_nodes(self, keys: Sequence[NodeKey]) -> Mapping[NodeKey, bytes]:
+        if not keys:
+            return {}
+        # One (level = L AND idx IN (...)) arm per level: both engines answer it from the primary
+        # key, where a row-value IN (VALUES ...) makes SQLite scan the table.
+        by_level: dict[int, list[int]] = {}
+        for level, idx in keys:
+            by_level.setdefault(level, []).append(idx)
+        query = select(t.tlog_nodes.c.level, t.tlog_nodes.c.idx, t.tlog_nodes.c.hash).where(
+            and_(t.tlog_nodes.c.negotiation_id == self.negotiation_id,
+                 or_(*(and_(t.tlog_nodes.c.level == level, t.tlog_nodes.c.idx.in_(idxs))
+                       for level, idxs in by_level.items()))))
+        if self.conn is not None:
+            rows = self.conn.execute(query).all()
+        else:
+            with self.store._read() as conn:
+                rows = conn.execute(query).all()
+        return {(r.level, r.idx): r.hash for r in rows}

@@ -1,0 +1,123 @@
+"""The relay schema. Alembic migrations in ``migrations/versions`` create exactly this."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+enrol_tokens = Table(
+    "enrol_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("party_name", String(200), nullable=False),
+    Column("created_at", String(20), nullable=False),
+    Column("used_at", String(20), nullable=True),
+)
+
+parties = Table(
+    "parties",
+    metadata,
+    Column("party_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("record", Text, nullable=False),
+    Column("created_at", String(20), nullable=False),
+)
+
+devices = Table(
+    "devices",
+    metadata,
+    Column("device_key_id", String(64), primary_key=True),
+    Column("party_id", String(64), nullable=False, index=True),
+    Column("certificate", Text, nullable=False),
+    Column("revoked_at", String(20), nullable=True),
+    Column("revocation", Text, nullable=True),
+)
+
+request_nonces = Table(
+    "request_nonces",
+    metadata,
+    Column("key_id", String(64), primary_key=True),
+    Column("nonce", String(128), primary_key=True),
+    Column("expires_at", BigInteger, nullable=False, index=True),
+)
+
+negotiations = Table(
+    "negotiations",
+    metadata,
+    Column("negotiation_id", String(64), primary_key=True),
+    Column("created_at", String(20), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("root", LargeBinary, nullable=False),
+    Column("checkpoint", Text, nullable=False),
+)
+
+# The member parties of a negotiation as the relay's state says, so "my negotiations" is one query.
+negotiation_parties = Table(
+    "negotiation_parties",
+    metadata,
+    Column("negotiation_id", String(64), primary_key=True),
+    Column("party_id", String(64), primary_key=True, index=True),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("negotiation_id", String(64), primary_key=True),
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("event_id", String(64), nullable=False),
+    Column("header", LargeBinary, nullable=False),
+    Column("signature", String(100), nullable=False),
+    Column("received_at", String(20), nullable=False),
+    Index("events_by_id", "negotiation_id", "event_id", unique=True),
+)
+
+ciphertexts = Table(
+    "ciphertexts",
+    metadata,
+    Column("negotiation_id", String(64), primary_key=True),
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("idx", Integer, primary_key=True, autoincrement=False),
+    Column("blob", LargeBinary, nullable=False),
+)
+
+# Which device may fetch which ciphertext: the relay's read access rule, as an index.
+ciphertext_readers = Table(
+    "ciphertext_readers",
+    metadata,
+    Column("negotiation_id", String(64), primary_key=True),
+    Column("device_key_id", String(64), primary_key=True),
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("idx", Integer, primary_key=True, autoincrement=False),
+)
+
+tlog_nodes = Table(
+    "tlog_nodes",
+    metadata,
+    Column("negotiation_id", String(64), primary_key=True),
+    Column("level", Integer, primary_key=True, autoincrement=False),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary, nullable=False),
+)
+
+access_log = Table(
+    "access_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("negotiation_id", String(64), nullable=False),
+    Column("device_key_id", String(64), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("idx", Integer, nullable=False),
+    Column("fetched_at", String(20), nullable=False),
+    Index("access_by_negotiation", "negotiation_id", "id"),
+)
