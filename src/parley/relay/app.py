@@ -97,10 +97,6 @@ def create_app(relay: Relay) -> FastAPI:
                   description="Stores ciphertext and signed headers; orders them in per-negotiation Merkle logs.")
     app.state.relay = relay
 
-    @app.on_event("startup")
-    async def _remember_loop() -> None:
-        relay._loop = asyncio.get_running_loop()
-
     @app.exception_handler(ParleyError)
     async def _parley_error(_request: Request, exc: ParleyError) -> JSONResponse:
         relay.metrics[f"errors_{exc.code}"] += 1
