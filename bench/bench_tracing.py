@@ -136,7 +136,9 @@ def timing(language: str, repeats: int) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="few trials, under a minute")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--trials", type=int, default=None, help="trials per cell (default 100, quick 8)")
@@ -165,8 +167,10 @@ def main(argv: list[str] | None = None) -> int:
         "capacity": {lang: capacity(_document_text(lang)) for lang in ("en", "ru")},
         "document_chars": len(text),
         "rows": rows,
-        "innocents_scored": sum(r["innocents_scored"] for r in rows) + sum(r["extra_innocents_scored"] for r in rows),
-        "false_accusations": sum(r["false_accusations"] for r in rows) + sum(r["extra_false_accusations"] for r in rows),
+        "innocents_scored": sum(r["innocents_scored"] for r in rows)
+        + sum(r["extra_innocents_scored"] for r in rows),
+        "false_accusations": sum(r["false_accusations"] for r in rows)
+        + sum(r["extra_false_accusations"] for r in rows),
         "timing_n1000": timing(opts.language, 3 if opts.quick else 10),
     }
     result["wall_s"] = time.perf_counter() - started
@@ -175,8 +179,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"# {result['command']}  (epsilon={EPSILON}, {trials} trials per cell, {result['wall_s']:.0f} s)")
     for lang, cap in result["capacity"].items():
-        print(f"capacity {lang}: {cap['per_1000_chars']:.0f} symbols per 1,000 chars ({cap['pairs']} pairs, {cap['gaps']} gaps)")
-    print(f"{'n':>5} {'chars':>5} {'c':>2} {'attack':<16} {'detected':>9} {'false':>5} {'symbols':>7} {'innoc/Z':>7}")
+        print(
+            f"capacity {lang}: {cap['per_1000_chars']:.0f} symbols per 1,000 chars ({cap['pairs']} pairs, {cap['gaps']} gaps)"
+        )
+    print(
+        f"{'n':>5} {'chars':>5} {'c':>2} {'attack':<16} {'detected':>9} {'false':>5} {'symbols':>7} {'innoc/Z':>7}"
+    )
     for r in rows:
         margin = r["max_innocent_over_threshold"]
         print(
@@ -184,7 +192,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['detection_rate']:>8.0%} {r['false_accusations']:>5} {r['median_symbols_read']:>7.0f} "
             f"{(margin if margin is not None else float('nan')):>7.2f}"
         )
-    print(f"innocent codewords scored: {result['innocents_scored']}, false accusations: {result['false_accusations']}")
+    print(
+        f"innocent codewords scored: {result['innocents_scored']}, false accusations: {result['false_accusations']}"
+    )
     tm = result["timing_n1000"]
     for length in (1000, 5000):
         print(

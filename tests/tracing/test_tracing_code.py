@@ -23,7 +23,16 @@ def test_code_length_follows_the_documented_formula() -> None:
 
 
 @pytest.mark.parametrize(
-    "args", [(0, 1e-6, 3), (True, 1e-6, 3), (10, 0.0, 3), (10, 1.0, 3), (10, 1e-6, 4), (10, 1e-6, 0), ("10", 1e-6, 3)]
+    "args",
+    [
+        (0, 1e-6, 3),
+        (True, 1e-6, 3),
+        (10, 0.0, 3),
+        (10, 1.0, 3),
+        (10, 1e-6, 4),
+        (10, 1e-6, 0),
+        ("10", 1e-6, 3),
+    ],
 )
 def test_bad_code_plans_are_refused(args: tuple) -> None:
     with pytest.raises(InputError):

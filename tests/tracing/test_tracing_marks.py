@@ -90,7 +90,9 @@ def test_sentence_initial_common_words_are_marked_but_names_are_not() -> None:
 def test_cyrillic_text_is_marked_with_latin_letters() -> None:
     text = russian_memo(3000, seed=2)
     copy = make_copies(text, ["alice"], SECRET)["alice"]
-    swapped = [c for c, t in zip(copy.replace("\u200b", "").replace("\u200c", ""), text, strict=False) if c != t]
+    swapped = [
+        c for c, t in zip(copy.replace("\u200b", "").replace("\u200c", ""), text, strict=False) if c != t
+    ]
     assert swapped and all(c in LATIN_TO_CYRILLIC for c in swapped)
     assert unmark(copy) == text
 

@@ -97,7 +97,10 @@ def test_leak_with_reordered_paragraphs_and_small_edits_is_traced() -> None:
 
 
 def test_twenty_thousand_innocent_codewords_never_reach_the_threshold() -> None:
-    for how, guilty in (("none", ["recipient-009"]), ("majority", ["recipient-001", "recipient-002", "recipient-003"])):
+    for how, guilty in (
+        ("none", ["recipient-009"]),
+        ("majority", ["recipient-001", "recipient-002", "recipient-003"]),
+    ):
         leak, secret = _leak(f"innocents-{how}", guilty, 2000, how)
         reading = read_leak(leak, TEXT, secret)
         z = threshold(reading.scorer.symbols, N, secret.params.epsilon, secret.params.biases)
@@ -152,3 +155,15 @@ def test_bad_recipient_lists_are_refused() -> None:
         trace(TEXT, TEXT, [], secret)
     with pytest.raises(InputError):
         trace(b"bytes", TEXT, ["a"], secret)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("scrub", [strip_zero_width, fold_homoglyphs])
+def test_stripping_marks_erases_symbols_and_never_flips_them(scrub) -> None:  # type: ignore[no-untyped-def]
+    from parley.tracing.align import Master, read_excerpt
+
+    leak, _ = _leak("erase", ["recipient-012"], 3000, "none")
+    master = Master(TEXT, LAYOUT)
+    before = dict(read_excerpt(leak, master).symbols)
+    after = dict(read_excerpt(scrub(leak), master).symbols)
+    assert 0 < len(after) < len(before)
+    assert all(before[k] == bit for k, bit in after.items())

@@ -554,6 +554,24 @@ def verify_log(client: Client, negotiation_id: str) -> dict[str, Any]:
             raise ForkError("the local copy does not hash to the checkpoint it was verified under")
     client._states.pop(negotiation_id, None)
     result = client.sync(negotiation_id)
+    # The relay must still serve exactly the events verified before: fetch the whole log again.
+    cached_leaves = {seq: Envelope.from_obj(env, client.limits).leaf_bytes()
+                     for seq, env, _, _ in client.cache.events(negotiation_id)}
+    after = -1
+    while after + 1 < result.size:
+        page = client.conn.get(f"/v1/negotiations/{negotiation_id}/events", after=after,
+                               limit=client.limits.max_page_events)
+        served = [e for e in page["events"] if e["seq"] < result.size]
+        if not served:
+            raise VerificationError(f"the relay no longer serves event {after + 1}: it dropped history")
+        for item in served:
+            if item["seq"] != after + 1:
+                raise VerificationError(f"the relay no longer serves event {after + 1}: it dropped history")
+            envelope = Envelope.from_obj(item["event"], client.limits)
+            if envelope.leaf_bytes() != cached_leaves.get(item["seq"]):
+                raise ForkError(f"the relay now serves a different event {item['seq']} than the one verified "
+                                "before: it rewrote history")
+            after = item["seq"]
     return {"negotiation_id": negotiation_id, "events": result.size, "size": result.size,
             "root": base64.b64encode(result.root).decode(), "checkpoint": result.checkpoint,
             "new_events": result.new_events, "result": "verified"}

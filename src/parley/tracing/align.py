@@ -84,7 +84,9 @@ def match_words(excerpt_keys: list[str], master: Master) -> list[tuple[int, int,
         best, best_len = -1, 0
         for c in tried:
             length = 3
-            while i + length < len(keys) and c + length < len(mkeys) and keys[i + length] == mkeys[c + length]:
+            while (
+                i + length < len(keys) and c + length < len(mkeys) and keys[i + length] == mkeys[c + length]
+            ):
                 length += 1
             if length > best_len:
                 best, best_len = c, length

@@ -227,5 +227,7 @@ def false_accusation_bound(score: float, symbols: int, n_recipients: int, biases
     """Upper bound on the probability that any of n innocents scores >= ``score``."""
     if symbols <= 0:
         return 1.0
-    exponent = _golden_min(lambda u: symbols * _log_mgf(math.exp(u), biases) - math.exp(u) * score, -12.0, 6.0)
+    exponent = _golden_min(
+        lambda u: symbols * _log_mgf(math.exp(u), biases) - math.exp(u) * score, -12.0, 6.0
+    )
     return min(1.0, n_recipients * math.exp(min(exponent, 0.0)))

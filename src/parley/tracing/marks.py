@@ -46,7 +46,9 @@ _ZW_AFTER_SPACE = re.compile(" [" + ZERO_WIDTH + "]+")
 #: a word: letters and digits with their combining marks (the unit of ``unmark`` and alignment)
 WORD = re.compile(r"(?:[^\W_]|[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f])+")
 _TOKEN = re.compile(r"\S+")
-_QUOTED = re.compile(r'"[^"\n]*"|\u201c[^\u201d\n]*\u201d|\u00ab[^\u00bb\n]*\u00bb|\u201e[^\u201c\u201d\n]*[\u201c\u201d]')
+_QUOTED = re.compile(
+    r'"[^"\n]*"|\u201c[^\u201d\n]*\u201d|\u00ab[^\u00bb\n]*\u00bb|\u201e[^\u201c\u201d\n]*[\u201c\u201d]'
+)
 _URLISH = re.compile(r"://|^www\.|@|\w\.\w|/", re.IGNORECASE)
 _DIGIT = re.compile(r"\d")
 _SENTENCE_END = ".!?\u2026"
@@ -192,8 +194,10 @@ def scan(text: str, defined_terms: Sequence[str] = ()) -> Layout:
         for q in range(start, end):
             ch = text[q]
             # skip letters carrying a combining mark: NFC would treat a swapped base differently
-            if ch in SWAP and _script(ch) == script and not (
-                q + 1 < len(text) and unicodedata.category(text[q + 1]).startswith("M")
+            if (
+                ch in SWAP
+                and _script(ch) == script
+                and not (q + 1 < len(text) and unicodedata.category(text[q + 1]).startswith("M"))
             ):
                 letters.append(q)
     carriers: list[tuple[int, int]] = []

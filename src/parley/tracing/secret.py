@@ -37,7 +37,9 @@ class TracingSecret:
         return cls(secrets.token_bytes(KEY_BYTES), plan_code(n_recipients, epsilon, max_colluders))
 
     @classmethod
-    def from_seed(cls, seed: bytes, n_recipients: int, epsilon: float = 1e-6, max_colluders: int = 3) -> TracingSecret:
+    def from_seed(
+        cls, seed: bytes, n_recipients: int, epsilon: float = 1e-6, max_colluders: int = 3
+    ) -> TracingSecret:
         """A deterministic secret, for tests and simulations only.
 
         Raises InputError if seed is not 32 bytes or on bad parameters.

@@ -76,7 +76,9 @@ def make_copies(
         )
     code = _document(secret, text)
     if len(ids) > secret.params.n_recipients:
-        raise InputError(f"the secret was planned for {secret.params.n_recipients} recipients, got {len(ids)}")
+        raise InputError(
+            f"the secret was planned for {secret.params.n_recipients} recipients, got {len(ids)}"
+        )
     layout = scan(text, defined_terms)
     return {rid: embed(text, layout, carrier_symbols(code, layout, code.codeword(rid))) for rid in ids}
 
@@ -89,7 +91,12 @@ def capacity(canonical_text: str, defined_terms: Sequence[str] = ()) -> dict[str
     text = _check_text(canonical_text, "canonical_text")
     layout = scan(text, defined_terms)
     per_k = 1000 * len(layout.carriers) / len(text) if text else 0.0
-    return {"pairs": layout.pairs, "gaps": layout.gaps, "symbols": len(layout.carriers), "per_1000_chars": per_k}
+    return {
+        "pairs": layout.pairs,
+        "gaps": layout.gaps,
+        "symbols": len(layout.carriers),
+        "per_1000_chars": per_k,
+    }
 
 
 @dataclass(frozen=True)
@@ -119,7 +126,9 @@ class TraceReport:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "accused": [{"recipient": a.recipient, "score": a.score, "p_bound": a.p_bound} for a in self.accused],
+            "accused": [
+                {"recipient": a.recipient, "score": a.score, "p_bound": a.p_bound} for a in self.accused
+            ],
             "threshold": self.threshold if math.isfinite(self.threshold) else None,
             "false_accusation_bound": self.epsilon,
             "n_recipients": self.n_recipients,
@@ -145,7 +154,9 @@ class TraceReport:
         if not self.accused:
             lines.append(f"no accusation (best score {self.best_score:.1f})")
         for a in self.accused:
-            lines.append(f"ACCUSED {a.recipient}: score {a.score:.1f} (innocent this high: p <= {a.p_bound:.1e})")
+            lines.append(
+                f"ACCUSED {a.recipient}: score {a.score:.1f} (innocent this high: p <= {a.p_bound:.1e})"
+            )
         return "\n".join(lines)
 
     def to_json_text(self) -> str:
@@ -182,7 +193,9 @@ def read_leak(
     # a position read as both 0 and 1 (colluders' pieces disagree) is treated as erased
     observed = int(bytes(seen).translate(_SAW_ONE)[::-1], 2)
     read_mask = int(bytes(seen).translate(_SAW_ONE_SYMBOL)[::-1], 2)
-    return LeakReading(code, code.scorer(observed, read_mask), reading.erased, seen.count(3), reading.words_matched)
+    return LeakReading(
+        code, code.scorer(observed, read_mask), reading.erased, seen.count(3), reading.words_matched
+    )
 
 
 def trace(

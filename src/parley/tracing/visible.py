@@ -9,7 +9,9 @@ from datetime import UTC, datetime
 from parley.errors import InputError
 
 _TIME_FORMAT = "%Y-%m-%d %H:%M UTC"
-_LINE = re.compile(r"Copy for (?P<name>[^,\n]+), (?P<party>[^,\n]+), (?P<when>\d{4}-\d\d-\d\d \d\d:\d\d UTC), copy no\. (?P<no>\d+)")
+_LINE = re.compile(
+    r"Copy for (?P<name>[^,\n]+), (?P<party>[^,\n]+), (?P<when>\d{4}-\d\d-\d\d \d\d:\d\d UTC), copy no\. (?P<no>\d+)"
+)
 
 
 @dataclass(frozen=True)
