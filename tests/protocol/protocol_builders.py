@@ -134,7 +134,8 @@ class Negotiation:
 
     def genesis_event(self, party: Party, **kw: Any) -> Envelope:
         content = {"party": party.record.to_obj(), "certificates": party.certificates()}
-        return self.public(party.head, GENESIS, content, parties=[party.id], prev=None, **kw)
+        kw.setdefault("prev", None)
+        return self.public(party.head, GENESIS, content, parties=[party.id], **kw)
 
     def invite_event(self, by: Device, party: Party, **kw: Any) -> Envelope:
         parties = sorted({*self.state.joined_parties(), party.id})

@@ -67,7 +67,8 @@ class Audience:
         if not all(isinstance(p, str) and len(p) <= 64 for p in parties) or parties != sorted(set(parties)):
             raise InputError("audience.parties must be sorted, unique party ids")
         if roles is not None:
-            if not isinstance(roles, list) or not roles or not set(roles) <= set(ROLES) or roles != sorted(set(roles)):
+            if (not isinstance(roles, list) or not roles or not all(isinstance(r, str) for r in roles)
+                    or not set(roles) <= set(ROLES) or roles != sorted(set(roles))):
                 raise InputError(f"audience.roles must be null or a sorted list from {', '.join(ROLES)}")
             roles = tuple(roles)
         return cls(tuple(parties), roles)

@@ -152,13 +152,16 @@ class NegotiationState:
         if kind == PARTY_JOIN:
             content = _content(header.public, {"certificates"})
             certs_obj = content["certificates"]
-            party_ids = {c.get("party_id") for c in certs_obj if isinstance(c, dict)} if isinstance(certs_obj, list) else set()
+            party_ids = ({c.get("party_id") for c in certs_obj if isinstance(c, dict) and isinstance(c.get("party_id"), str)}
+                         if isinstance(certs_obj, list) else set())
             if len(party_ids) != 1:
                 raise ProtocolError("a join carries the certificates of exactly one party")
             party = self.parties.get(party_ids.pop())
             if party is None or party.status != "invited":
                 raise ProtocolError("only an invited party can join")
             certs = _certificates(certs_obj, party.record, created)
+            if any(d in self.members and self.members[d].party_id != party.party_id for d in certs):
+                raise ProtocolError("a join certifies a device that is a member of another party")
             author_cert = certs.get(header.author)
             if author_cert is None:
                 raise ProtocolError("a join must be authored by a device certified in it")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from parley.errors import InputError
@@ -190,7 +191,8 @@ def _log_mgf(lam: float, biases: tuple[float, ...]) -> float:
     return best
 
 
-def _golden_min(f, lo: float, hi: float, iterations: int = 90) -> float:  # type: ignore[no-untyped-def]
+def _golden_min(f: Callable[[float], float], lo: float, hi: float, iterations: int = 90) -> float:
+    """Minimum of a quasi-convex f on [lo, hi] by golden-section search."""
     inv = (math.sqrt(5) - 1) / 2
     a, b = lo, hi
     c, d = b - inv * (b - a), a + inv * (b - a)
