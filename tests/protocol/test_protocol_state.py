@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from protocol_builders import NOW, Negotiation, Party, snapshot
 
-from parley.crypto.keys import SigningKey
+from parley.crypto.keys import EncryptionKey, SigningKey
 from parley.errors import InputError, ParleyError, ProtocolError, SignatureError, TrustError
 from parley.protocol.events import Envelope
-from parley.protocol.identity import Revocation
+from parley.protocol.identity import MemberCertificate, Revocation
 from parley.protocol.state import (
     GENESIS,
     MEMBER_ADD,
@@ -147,6 +147,22 @@ def test_relay_injected_member_certificate_in_join_is_rejected(parties: Parties)
     _rejects(neg, neg.join_event(b, certificates=[*b.certificates(), forged]), TrustError)
     swapped = {**b.head.cert.to_obj(), "encryption_key": mole.cert.encryption_key}
     _rejects(neg, neg.join_event(b, certificates=[swapped]), TrustError)
+
+
+def test_joining_party_cannot_take_over_a_device_of_another_party(parties: Parties) -> None:
+    """B's root certifies A's head's signing key with an encryption key B holds: a hijack of A's device."""
+    a, b, _ = parties
+    neg = Negotiation()
+    neg.genesis(a)
+    neg.invite(a.head, b)
+    hijack = MemberCertificate.issue(
+        b.root, member="A's head, re-certified by B", role="head", signing_key=a.head.signing.public_b64,
+        encryption_key=EncryptionKey.generate().recipient, not_before=NOW - timedelta(hours=1),
+        not_after=NOW + timedelta(days=30))
+    _rejects(neg, neg.join_event(b, certificates=[*b.certificates(), hijack.to_obj()]), ProtocolError,
+             "member of another party")
+    assert neg.state.members[a.head.id] == a.head.cert
+    neg.join(b)
 
 
 def test_join_rules(parties: Parties) -> None:

@@ -13,7 +13,7 @@ import click
 import typer
 
 from parley import __version__
-from parley.cli import negotiation, party, relay
+from parley.cli import negotiation, party, relay, workflow
 from parley.cli.common import Options, home_from
 from parley.cli.output import err_console
 from parley.errors import ParleyError
@@ -30,6 +30,12 @@ app.add_typer(negotiation.negotiation_app, name="negotiation")
 app.add_typer(negotiation.message_app, name="message")
 app.add_typer(negotiation.log_app, name="log")
 app.add_typer(relay.app, name="relay")
+app.add_typer(workflow.issue_app, name="issue")
+app.add_typer(workflow.round_app, name="round")
+app.add_typer(workflow.memo_app, name="memo")
+app.add_typer(workflow.meeting_app, name="meeting")
+app.add_typer(workflow.channel_app, name="channel")
+app.command("status")(workflow.status)
 
 
 def _version(value: bool) -> None:

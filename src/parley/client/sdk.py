@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,6 +34,7 @@ from parley.errors import (
     NotFoundError,
     ParleyError,
     ProtocolError,
+    TransportError,
     TrustError,
     VerificationError,
 )
@@ -480,6 +481,50 @@ class Client:
         self._check_acknowledgement(negotiation_id, envelope, answer)
         self.sync(negotiation_id)
         return Posted(answer["seq"], answer["event_id"], answer["size"])
+
+    # ---- live updates -------------------------------------------------------------------------------
+    def watch(self, negotiation_id: str, *, deadline: float | None = None) -> Iterator[int]:
+        """Follow the relay's event stream (SSE); yields the new log size each time events arrive.
+
+        The stream only says *that* something arrived: callers sync to fetch and verify it.
+        Stops at ``deadline`` (a ``time.monotonic()`` value) when given.
+
+        Raises:
+            TransportError: the relay is unreachable.
+        """
+        import json as _json
+        import time as _time
+
+        from parley.crypto.httpsig import sign_request
+
+        after = self.cache.last_seq(negotiation_id)
+        request = self.conn.http.build_request("GET", f"/v1/negotiations/{negotiation_id}/stream",
+                                               params={"after": after})
+        sign_request(request, key_id=self.identity.device_key_id, private_key=self.identity.signing.private)
+        timeout = httpx.Timeout(10.0, read=5.0)
+        request.extensions["timeout"] = timeout.as_dict()
+        try:
+            response = self.conn.http.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise TransportError(f"cannot reach the relay: {exc}") from None
+        try:
+            if response.status_code >= 400:
+                response.read()
+                from parley.client.transport import error_from_response
+
+                raise error_from_response(response)
+            lines = response.iter_lines()
+            while deadline is None or _time.monotonic() < deadline:
+                try:
+                    line = next(lines)
+                except StopIteration:
+                    return
+                except httpx.ReadTimeout:
+                    continue
+                if line.startswith("data: "):
+                    yield _json.loads(line[6:])["size"]
+        finally:
+            response.close()
 
     # ---- plain messages -----------------------------------------------------------------------------
     def send_message(self, negotiation_id: str, text: str, *, parties: Sequence[str] | None = None) -> Posted:
