@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from rich.console import Console
@@ -25,6 +26,7 @@ from rich.console import Console
 from parley.client.profile import Profile
 from parley.client.sdk import Client, verify_log
 from parley.client.transport import InProcessTransport
+from parley.client.workflow import Negotiation
 from parley.crypto.canonical import canonical_bytes
 from parley.crypto.fingerprint import fingerprint_digits
 from parley.errors import ParleyError, VerificationError
@@ -131,7 +133,8 @@ def run_demo(out: Path, *, keep_ui: bool = False, console: Console | None = None
         negotiation_id = _open_negotiation(heads, narrator)
         scenes: list[Callable[..., None]] = _story_scenes()
         for scene in scenes:
-            scene(negotiation_id, heads, seconds, narrator)
+            scene(negotiation_id, heads, seconds, narrator, out)
+        _write_status(out, heads["ukraine"], negotiation_id, passphrase, narrator)
         _verify_everyone(negotiation_id, [*heads.values(), *seconds.values()], narrator)
         _tampered_copy(out, local, heads["ukraine"], negotiation_id, narrator)
         for client in [*heads.values(), *seconds.values()]:
@@ -191,25 +194,184 @@ def _open_negotiation(heads: dict[str, Client], narrator: Narrator) -> str:
 
 
 def _story_scenes() -> list[Callable[..., None]]:
-    return [_scene_messages]
+    return [_scene_messages, _scene_memorandum, _scene_meeting, _scene_channel, _scene_response]
 
 
 def _scene_messages(negotiation_id: str, heads: dict[str, Client], seconds: dict[str, Client],
-                    narrator: Narrator) -> None:
+                    narrator: Narrator, out: Path) -> None:
     narrator.scene("Encrypted messages between the delegations")
     exchanges = [
-        ("turkiye", None, "Welcome to Istanbul. The talks are closed; nothing leaves this room without consent."),
-        ("ukraine", None, "Ukraine's delegation is ready to hand over its memorandum on the key issues."),
-        ("russia", None, "The Russian side will present its own memorandum; we ask that its terms stay confidential."),
+        ("turkiye", "Welcome to Istanbul. The talks are closed; nothing leaves this room without consent."),
+        ("ukraine", "Ukraine's delegation is ready to hand over its memorandum on the key issues."),
+        ("russia", "The Russian side will present its own memorandum; we ask that its terms stay confidential."),
     ]
-    for slug, parties, text in exchanges:
-        posted = heads[slug].send_message(negotiation_id, text, parties=parties)
+    for slug, text in exchanges:
+        posted = heads[slug].send_message(negotiation_id, text)
         narrator.encrypted(text)
         narrator.say(f"[{posted.seq}] {heads[slug].profile.party.name} -> all: \"{text}\"")
     reader = seconds["usa"]
     reader.sync(negotiation_id)
     narrator.say(f"The US observer staff device decrypts {len(reader.messages(negotiation_id))} messages; "
                  "the relay holds only age ciphertext.")
+
+
+ISSUES = (
+    ("ceasefire", "Ceasefire: duration and monitoring"),
+    ("prisoners", "Exchange of prisoners of war"),
+    ("children", "Return of deported children"),
+    ("settlement", "Terms of a future settlement"),
+)
+
+
+def _scene_memorandum(negotiation_id: str, heads: dict[str, Client], seconds: dict[str, Client],
+                      narrator: Narrator, out: Path) -> None:
+    narrator.scene("Ukraine hands over its memorandum and awaits an official response")
+    host = Negotiation(heads["turkiye"], negotiation_id)
+    for issue_id, title in ISSUES:
+        host.add_issue(title, issue_id)
+        narrator.encrypted(title)
+    narrator.say("Türkiye puts four key issues on the agenda: " + "; ".join(t for _, t in ISSUES) + ".")
+    ukraine = Negotiation(heads["ukraine"], negotiation_id)
+    russia_id = heads["russia"].profile.party.party_id
+    turkiye_id = heads["turkiye"].profile.party.party_id
+    positions = {
+        "ceasefire": "A full and unconditional ceasefire for at least 30 days, monitored by third parties.",
+        "prisoners": "An all-for-all exchange of prisoners of war.",
+        "children": "The return of every deported child, with lists verified by the mediator.",
+        "settlement": "Any settlement respects Ukraine's sovereignty and territorial integrity.",
+    }
+    restricted = {"ceasefire": "For heads of delegation only: a 20-day ceasefire is acceptable as a first step."}
+    draft = ukraine.draft_memorandum("Memorandum of Ukraine (draft)", {k: v + " (draft)" for k, v in positions.items()})
+    memo = ukraine.deliver_memorandum("Memorandum of Ukraine on the key issues", positions,
+                                      to=[russia_id, turkiye_id], restricted=restricted)
+    for text in [*positions.values(), *restricted.values(), *(v + " (draft)" for v in positions.values())]:
+        narrator.encrypted(text)
+    narrator.say(f"Ukraine drafted {draft} inside its own party, then delivered {memo} to the Russian Federation "
+                 "and Türkiye, with one section readable only by heads of delegation.")
+    russia = Negotiation(heads["russia"], negotiation_id)
+    russia.sync()
+    narrator.say("The Russian head's client syncs and sends a signed delivery receipt automatically.")
+    delegate = Negotiation(seconds["russia"], negotiation_id)
+    delegate.sync()
+    memo_as_delegate = delegate.views().memoranda[memo]
+    narrator.say(f"The Russian delegate reads {len(memo_as_delegate['positions'])} positions and "
+                 f"{len(memo_as_delegate['restricted'])} head-only sections (the head reads "
+                 f"{len(russia.views().memoranda[memo]['restricted'])}).")
+    ukraine.sync()
+    awaiting = ukraine.status()["awaiting_official_response"]
+    for row in awaiting:
+        narrator.say(f"status: '{row['title']}' from {row['from']} awaits an official response from "
+                     f"{row['awaiting']} since {row['since']} (received: {'yes' if row['received'] else 'no'}).")
+
+
+def _next_june_2(now: datetime) -> datetime:
+    year = now.year if (now.month, now.day) < (6, 2) else now.year + 1
+    return datetime(year, 6, 2, 7, 0, tzinfo=UTC)  # 10:00 in Istanbul
+
+
+def _scene_meeting(negotiation_id: str, heads: dict[str, Client], seconds: dict[str, Client],
+                   narrator: Narrator, out: Path) -> None:
+    narrator.scene("Moscow proposes a second round in Istanbul on 2 June")
+    russia = Negotiation(heads["russia"], negotiation_id)
+    start = _next_june_2(heads["russia"].clock())
+    round_id = russia.open_round(2, "Istanbul, Çırağan Palace", start, start + timedelta(hours=8))
+    meeting = russia.propose_meeting(venue="Istanbul, Çırağan Palace", start=start, end=start + timedelta(hours=8),
+                                     timezone="Europe/Istanbul", level="delegation",
+                                     parties=[heads["ukraine"].profile.party.party_id,
+                                              heads["turkiye"].profile.party.party_id],
+                                     agenda=["ceasefire", "prisoners"])
+    narrator.encrypted("Istanbul, Çırağan Palace")
+    narrator.say(f"The Russian Federation opens {round_id} and proposes {meeting}: Istanbul, "
+                 f"{start:%d %B %Y} 10:00 (Europe/Istanbul), delegation level.")
+    ukraine = Negotiation(heads["ukraine"], negotiation_id)
+    ukraine.sync()
+    status = russia.status()
+    narrator.say(f"status for Moscow: meeting {status['meetings'][0]['status']}; Kyiv has not answered yet.")
+    Negotiation(heads["turkiye"], negotiation_id).answer_meeting(meeting, "accept", note="Türkiye will host.")
+    ukraine.answer_meeting(meeting, "accept", note="Ukraine's delegation will attend.")
+    russia.sync()
+    narrator.say(f"Türkiye and then Ukraine accept; status: {russia.status()['meetings'][0]['status']}.")
+    (out / "meetings").mkdir(exist_ok=True)
+    ics = out / "meetings" / f"{meeting}.ics"
+    ics.write_bytes(ukraine.ics(meeting))
+    narrator.say(f"The accepted meeting is exported to {ics}.")
+
+
+def _scene_channel(negotiation_id: str, heads: dict[str, Client], seconds: dict[str, Client],
+                   narrator: Narrator, out: Path) -> None:
+    narrator.scene("A standing channel between Washington and Moscow")
+    usa = Negotiation(heads["usa"], negotiation_id)
+    channel = usa.open_channel("Washington-Moscow line", [heads["russia"].profile.party.party_id])
+    lines = ["A call between the presidents can be arranged at any time.",
+             "Moscow confirms: all channels of communication are open."]
+    usa.channel_message(channel, lines[0])
+    Negotiation(heads["russia"], negotiation_id).channel_message(channel, lines[1])
+    for line in lines:
+        narrator.encrypted(line)
+    ukraine = Negotiation(heads["ukraine"], negotiation_id)
+    ukraine.sync()
+    russia_staff = Negotiation(seconds["russia"], negotiation_id)
+    russia_staff.sync()
+    narrator.say(f"{len(lines)} messages on the channel; the Russian delegate reads "
+                 f"{len(russia_staff.views().channels[channel]['messages'])}, Ukraine's head sees "
+                 f"{len(ukraine.views().channels)} channels: the relay cannot tell them apart from any other event.")
+
+
+def _scene_response(negotiation_id: str, heads: dict[str, Client], seconds: dict[str, Client],
+                    narrator: Narrator, out: Path) -> None:
+    narrator.scene("The official response arrives")
+    russia = Negotiation(heads["russia"], negotiation_id)
+    memo = next(iter(russia.views().memoranda))
+    delegate = Negotiation(seconds["russia"], negotiation_id)
+    try:
+        delegate.client.post(negotiation_id, "response.official",
+                             {"memo_id": memo, "stances": {"prisoners": {"stance": "accept"}}}, authority="head")
+    except ParleyError as exc:
+        narrator.say(f"A Russian delegate's attempt to respond officially is refused: {exc.message}")
+    stances = {
+        "prisoners": {"stance": "accept"},
+        "children": {"stance": "take-note"},
+        "ceasefire": {"stance": "counter", "text": "A ceasefire of 2-3 days in some areas to collect the fallen."},
+        "settlement": {"stance": "reserve"},
+    }
+    russia.respond(memo, stances, "Official response of the Russian Federation to the memorandum of Ukraine.")
+    Negotiation(heads["turkiye"], negotiation_id).respond(memo, {"prisoners": {"stance": "accept"}})
+    narrator.encrypted(stances["ceasefire"]["text"])
+    narrator.encrypted("Official response of the Russian Federation to the memorandum of Ukraine.")
+    ukraine = Negotiation(heads["ukraine"], negotiation_id)
+    ukraine.sync()
+    status = ukraine.status()
+    for row in status["positions_matrix"]["issues"]:
+        narrator.say(f"  {row['title']}: {row['status'].upper()}")
+    narrator.say("Nothing awaits an official response any more." if not status["awaiting_official_response"]
+                 else f"{len(status['awaiting_official_response'])} responses still awaited.")
+
+
+def _write_status(out: Path, client: Client, negotiation_id: str, passphrase: str, narrator: Narrator) -> None:
+    """Run the real CLI (unlocking the profile's keystore) for the final status document."""
+    import contextlib
+    import io
+
+    from parley.cli.main import main
+
+    narrator.scene("parley status --json")
+    buffer = io.StringIO()
+    previous = os.environ.get("PARLEY_PASSPHRASE")
+    os.environ["PARLEY_PASSPHRASE"] = passphrase
+    try:
+        with contextlib.redirect_stdout(buffer):
+            code = main(["--home", str(client.profile.home), "--json", "status", negotiation_id])
+    finally:
+        if previous is None:
+            os.environ.pop("PARLEY_PASSPHRASE", None)
+        else:
+            os.environ["PARLEY_PASSPHRASE"] = previous
+    if code != 0:
+        raise VerificationError(f"'parley status' failed with exit code {code}")
+    (out / "status.json").write_text(buffer.getvalue(), encoding="utf-8")
+    status = json.loads(buffer.getvalue())
+    narrator.say(f"Ukraine's head ran 'parley status --json': {status['log_size']} events, "
+                 f"{len(status['memoranda'])} memorandum, {len(status['meetings'])} meeting; saved to {out}/status.json.")
 
 
 def _verify_everyone(negotiation_id: str, clients: list[Client], narrator: Narrator) -> None:

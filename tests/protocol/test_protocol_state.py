@@ -29,6 +29,26 @@ from parley.settings import Limits
 Parties = tuple[Party, Party, Party]
 
 
+@pytest.fixture
+def parties() -> tuple[Party, Party, Party]:
+    """Three parties, each with a head; A also has a delegate."""
+    a = Party.create("Ukraine")
+    a.device("Delegate A", role="delegate")
+    return a, Party.create("Russian Federation"), Party.create("Türkiye")
+
+
+@pytest.fixture
+def negotiation(parties: tuple[Party, Party, Party]) -> Negotiation:
+    """A negotiation convened by A with B and C joined."""
+    a, b, c = parties
+    neg = Negotiation()
+    neg.genesis(a)
+    for other in (b, c):
+        neg.invite(a.head, other)
+        neg.join(other)
+    return neg
+
+
 def _rejects(neg: Negotiation, envelope: Envelope, error: type[Exception], match: str | None = None,
              **kw: Any) -> None:
     """``accept`` raises and leaves the state exactly as it was."""

@@ -14,7 +14,6 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from conftest import make_relay
-
 from parley.client.sdk import Client, Posted, verify_log
 from parley.client.transport import InProcessTransport
 from parley.relay.app import create_app

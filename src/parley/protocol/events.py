@@ -309,7 +309,7 @@ class Envelope:
         """Raises: InputError for invalid JSON, as ``from_obj`` otherwise."""
         try:
             obj = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: hostile nesting such as "[[[[..."
             raise InputError("event is not valid JSON") from None
         return cls.from_obj(obj, limits)
 
@@ -341,7 +341,7 @@ def parse_body(plaintext: bytes, header: Header) -> Body:
     """
     try:
         obj = json.loads(plaintext)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ProtocolError("decrypted body is not JSON") from None
     if not isinstance(obj, dict) or set(obj) != {"type", "content", "binding"} or not isinstance(obj["type"], str):
         raise ProtocolError("decrypted body is not {type, content, binding}")

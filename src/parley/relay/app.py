@@ -339,7 +339,7 @@ async def _read_body(request: Request, limits: Limits) -> bytes:
 def _json_object(raw: bytes, fields: set[str]) -> dict[str, Any]:
     try:
         obj = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: hostile nesting such as "[[[[..."
         raise InputError("request body is not valid JSON") from None
     if not isinstance(obj, dict) or set(obj) != fields:
         raise InputError(f"request body must be a JSON object with the fields {sorted(fields)}")

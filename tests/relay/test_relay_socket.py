@@ -1,0 +1,161 @@
+"""End to end over a real loopback socket: uvicorn serving the relay, clients over HTTP.
+
+The in-process transport reads responses whole, so the live event stream (SSE)
+is tested here, over TCP.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from conftest import make_relay
+from parley.client.sdk import Client, verify_log
+from parley.crypto.httpsig import sign_request
+from parley.relay.app import Relay, create_app
+
+
+@contextmanager
+def serving(relay: Relay) -> Iterator[str]:
+    """Run the relay's app with uvicorn on a free loopback port; yield its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(create_app(relay), host="127.0.0.1", port=port, log_level="warning", access_log=False,
+                            lifespan="off", timeout_graceful_shutdown=2)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="uvicorn-test", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+        assert not thread.is_alive(), "uvicorn did not stop"
+
+
+@pytest.fixture
+def live(tmp_path: Path, clock):  # noqa: ANN001
+    relay = make_relay(str(tmp_path / "relay.db"), clock)
+    clients: list[Client] = []
+    try:
+        with serving(relay) as base_url:
+            yield relay, base_url, clients
+            for client in clients:
+                client.close()
+    finally:
+        relay.close()
+
+
+def _party(relay: Relay, base_url: str, home: Path, name: str, clock, clients: list[Client]) -> Client:  # noqa: ANN001
+    token = relay.store.create_enrol_token(name, "2026-01-01T00:00:00Z")
+    client = Client.create_party(home, relay_url=base_url, party_name=name, member="Head of delegation",
+                                 token=token, passphrase=None, clock=clock)
+    clients.append(client)
+    return client
+
+
+def _negotiation(convener: Client, other: Client) -> str:
+    convener.profile.pin(other.profile.party, verified=True)
+    other.profile.pin(convener.profile.party, verified=True)
+    negotiation_id = convener.create_negotiation()
+    convener.invite(negotiation_id, other.profile.party.party_id)
+    other.join(negotiation_id)
+    convener.sync(negotiation_id)
+    return negotiation_id
+
+
+def test_two_parties_exchange_messages_over_http(live, tmp_path, clock):
+    relay, base_url, clients = live
+    ukraine = _party(relay, base_url, tmp_path / "ua", "Ukraine", clock, clients)
+    russia = _party(relay, base_url, tmp_path / "ru", "Russian Federation", clock, clients)
+    assert ukraine.conn.http._transport.__class__ is httpx.HTTPTransport  # a real socket, no ASGI shortcut
+    negotiation_id = _negotiation(ukraine, russia)
+
+    ukraine.send_message(negotiation_id, "Our memorandum follows.")
+    russia.sync(negotiation_id)
+    assert [m["content"]["text"] for m in russia.messages(negotiation_id)] == ["Our memorandum follows."]
+    russia.send_message(negotiation_id, "Received; an official response will follow.")
+    ukraine.sync(negotiation_id)
+    assert [(m["party"], m["content"]["text"]) for m in ukraine.messages(negotiation_id)] == [
+        ("Ukraine", "Our memorandum follows."),
+        ("Russian Federation", "Received; an official response will follow."),
+    ]
+    assert verify_log(ukraine, negotiation_id)["size"] == verify_log(russia, negotiation_id)["size"]
+    # Unauthenticated endpoints over the socket too.
+    with httpx.Client(base_url=base_url, timeout=10) as http:
+        assert http.get("/healthz").json() == {"status": "ok"}
+        assert "parley_events_accepted_total" in http.get("/metrics").text
+        assert http.get("/v1/negotiations").status_code == 401
+
+
+def test_event_stream_delivers_a_new_event(live, tmp_path, clock):
+    relay, base_url, clients = live
+    ukraine = _party(relay, base_url, tmp_path / "ua", "Ukraine", clock, clients)
+    russia = _party(relay, base_url, tmp_path / "ru", "Russian Federation", clock, clients)
+    negotiation_id = _negotiation(ukraine, russia)
+    russia.sync(negotiation_id)
+    size = relay.store.head(negotiation_id).size
+
+    # Sign first, then stream: the signature covers the query, and the body (empty) by its digest.
+    request = russia.conn.http.build_request("GET", f"/v1/negotiations/{negotiation_id}/stream",
+                                             params={"after": size - 1},
+                                             timeout=httpx.Timeout(10.0, read=20.0))
+    sign_request(request, key_id=russia.identity.device_key_id, private_key=russia.identity.signing.private)
+    response = russia.conn.http.send(request, stream=True)
+    posted: list = []
+    poster = threading.Thread(target=lambda: posted.append(
+        ukraine.send_message(negotiation_id, "Meeting in Istanbul on the 15th?")), name="poster", daemon=True)
+    try:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        lines = response.iter_lines()  # each read waits at most 20 s (the read timeout), then fails
+        # The stream opens with a comment and nothing else: no events after `size - 1` yet.
+        assert next(lines).startswith(":")
+        poster.start()  # another party posts while this device listens
+
+        block: list[str] = []
+        for _ in range(50):  # bounded: a keep-alive comment or two at most before the event
+            line = next(lines)
+            if line == "":
+                if block and block[0] == "event: events":
+                    break
+                block = []
+                continue
+            block.append(line)
+        else:
+            pytest.fail("no `event: events` block in the stream")
+        poster.join(timeout=10)
+        (acknowledged,) = posted
+        page = json.loads("".join(line[len("data: "):] for line in block[1:] if line.startswith("data: ")))
+        assert page["negotiation_id"] == negotiation_id and page["size"] >= acknowledged.size
+        (event,) = [e for e in page["events"] if e["seq"] == acknowledged.seq]
+        assert event["event"]["header"]["author"] == ukraine.identity.device_key_id
+        # The stream hands Russia's device the ciphertext addressed to it, like a listing does.
+        assert all(c is not None for c in event["event"]["ciphertexts"])
+    finally:
+        response.close()
+        poster.join(timeout=10)
+    # The server lets go of the stream once the client hangs up.
+    deadline = time.monotonic() + 5
+    while relay._streams[russia.identity.device_key_id] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert relay._streams[russia.identity.device_key_id] == 0
+    russia.sync(negotiation_id)
+    assert russia.messages(negotiation_id)[-1]["content"]["text"] == "Meeting in Istanbul on the 15th?"
