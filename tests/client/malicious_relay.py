@@ -130,8 +130,10 @@ class MaliciousRelay(httpx.BaseTransport):
             match = pattern.match(request.url.path)
             if request.method != method or not match:
                 continue
-            # A directory entry can be made up even where the honest relay knows no such party.
-            if not response.content or (response.status_code >= 400 and not (kind == "party" and self.party)):
+            # What the lie needs may not exist at the honest relay (a party, a size of the forged log).
+            invents = (kind == "party" and self.party is not None) or (
+                self.forge is not None and kind in ("events", "checkpoint", "consistency"))
+            if not response.content or (response.status_code >= 400 and not invents):
                 return response
             target = match.group(1) if pattern.groups else None
             answer = self._rewrite(kind, target, request, json.loads(response.content))

@@ -8,6 +8,7 @@ import pytest
 
 from parley.client.workflow import Negotiation
 from parley.errors import ForbiddenError, InputError, ProtocolError
+from parley.tracing import unmark
 
 
 @pytest.fixture
@@ -60,7 +61,8 @@ def test_head_only_section_is_unreadable_to_delegate_of_same_party(talks):
     ru_d.sync()
     assert ru.views().memoranda[memo]["restricted"] == {issue: "Red line: no neutrality clause."}
     assert ru_d.views().memoranda[memo]["restricted"] == {}
-    assert ru_d.views().memoranda[memo]["positions"] == {issue: "Guarantees by third states."}
+    assert {k: unmark(v) for k, v in ru_d.views().memoranda[memo]["positions"].items()} == {
+        issue: "Guarantees by third states."}
 
 
 def test_member_outside_audience_gets_no_plaintext(talks):
@@ -123,3 +125,44 @@ def test_bad_input_gets_clear_error_and_changes_nothing(talks, action, message):
     with pytest.raises(InputError, match=message):
         action(ua)
     assert ua.client.sync(ua.id).size == before
+
+
+LONG_POSITION = (
+    "The parties shall observe a full and unconditional ceasefire on land, at sea and in the air for a period "
+    "of no less than thirty days, during which the monitoring mission shall report every alleged violation to "
+    "the mediator within twenty four hours, and the parties shall refrain from any movement of heavy weapons "
+    "towards the line of contact. The exchange of prisoners shall follow the principle of all for all and "
+    "shall begin within seven days of the signature of this memorandum under the supervision of the mediator. "
+)
+
+
+def test_leak_of_a_recipient_copy_is_traced_to_that_member(talks):
+    ua, ru, ru_d, tr = talks["ua"], talks["ru"], talks["ru_d"], talks["tr"]
+    issue = tr.add_issue("Ceasefire", "ceasefire")
+    memo = ua.deliver_memorandum("Positions", {issue: LONG_POSITION * 4},
+                                 to=[ru.party_id("Russian Federation"), ru.party_id("Türkiye")])
+    ru_d.sync()
+    ru.sync()
+    copy_delegate = ru_d.views().memoranda[memo]["positions"][issue]
+    copy_head = ru.views().memoranda[memo]["positions"][issue]
+    assert copy_delegate != copy_head
+    assert unmark(copy_delegate) == unmark(copy_head) == LONG_POSITION * 4
+    assert ru_d.views().memoranda[memo]["copy"].startswith("Copy for Delegate, Russian Federation")
+    from parley.client.tracing import trace_leak
+
+    # Only the sender's party holds the tracing secret.
+    assert ru.tracing_secrets() == []
+    ua.sync()
+    _, report = trace_leak(copy_delegate[100:1300], ua.tracing_secrets())
+    accused = [a.recipient for a in report.accused]
+    assert accused == [ru_d.client.identity.device_key_id]
+    _, clean = trace_leak(unmark(copy_delegate[100:1300]), ua.tracing_secrets())
+    assert clean.accused == []
+
+
+def test_access_log_shows_who_fetched_which_ciphertext(talks):
+    ua, ru = talks["ua"], talks["ru"]
+    ua.client.send_message(ua.id, "For the access log.")
+    ru.sync()
+    entries = ua.access_log()
+    assert any(e["party"] == "Russian Federation" for e in entries)

@@ -422,7 +422,8 @@ def test_relay_serves_a_bad_inclusion_proof_is_detected(trio, compromise):
     evil.ack = lambda a: {**a, "event_id": "0" * 64}
     posting_refused(VerificationError, r"acknowledged another event than the one posted")
     evil.honest()
-    assert ukraine.sync(nid).new_events == 4  # the relay did log them: the client takes them only verified
+    assert ukraine.sync(nid).new_events == 1  # the relay did log it: the client takes it only once verified
+    assert len(ukraine.messages(nid)) == 4
 
 
 def test_relay_serves_a_bad_consistency_proof_is_detected(trio, compromise):
@@ -533,17 +534,24 @@ def test_relay_injects_a_member_is_detected(trio, compromise):
                                    not_before=swiss.clock() - timedelta(minutes=1),
                                    not_after=swiss.clock() + timedelta(days=1))
 
-    def injected(items: list[EventItem]) -> list[EventItem]:
-        last = items[-1]["event"]["header"]
-        header = build_header(negotiation=nid, author=spy_key.key_id, created=swiss.clock(),
-                              audience=Audience(tuple(last["audience"]["parties"])),
-                              prev=event_id_of(items[-1]), public={"type": MEMBER_ADD,
-                                                                   "content": {"certificate": cert.to_obj()}})
-        envelope = Envelope(header, sign_header(spy_key, header), ())
-        return [*items, {"seq": len(items), "received_at": last["created"], "event": envelope.to_obj()}]
+    honest = evil.full_log(nid)
+    last = honest[-1]["event"]["header"]
 
-    evil.forge = injected
+    def forged_event(author: str) -> EventItem:  # built once: a forge must show the same log every time
+        header = build_header(negotiation=nid, author=author, created=swiss.clock(),
+                              audience=Audience(tuple(last["audience"]["parties"])), prev=event_id_of(honest[-1]),
+                              public={"type": MEMBER_ADD, "content": {"certificate": cert.to_obj()}})
+        envelope = Envelope(header, sign_header(spy_key, header), ())
+        return {"seq": len(honest), "received_at": last["created"], "event": envelope.to_obj()}
+
+    # A device the relay made up adds a member.
+    spy_event = forged_event(spy_key.key_id)
+    evil.forge = lambda items: [*items, spy_event]
     refused(swiss, nid, evil, ProtocolError, r"author is not a member of this negotiation \(unknown device key\)")
+    # The same event in the name of Ukraine's head of delegation: the relay cannot sign for it.
+    in_their_name = forged_event(trio.ukraine.identity.device_key_id)
+    evil.forge = lambda items: [*items, in_their_name]
+    refused(swiss, nid, evil, SignatureError, r"signature verification failed")
 
 
 # ---- parley log verify ---------------------------------------------------------------------------------------

@@ -13,6 +13,8 @@ import secrets
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from conftest import make_relay
 from parley.client.sdk import Client, Posted, verify_log
 from parley.client.transport import InProcessTransport
@@ -77,6 +79,7 @@ def test_concurrent_posts_to_one_relay_stay_gap_free(any_db_world):
     _fresh_client_verifies(world, ukraine, negotiation_id, size)
 
 
+@pytest.mark.postgres
 def test_two_relay_processes_on_one_postgresql_stay_gap_free(postgres_url, tmp_path, clock):
     """Two writers (two relay processes, each with its own cache and writer thread) on one schema."""
     from conftest import World

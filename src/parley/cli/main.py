@@ -13,7 +13,7 @@ import click
 import typer
 
 from parley import __version__
-from parley.cli import negotiation, party, relay, workflow
+from parley.cli import audit, negotiation, party, relay, workflow
 from parley.cli.common import Options, home_from
 from parley.cli.output import err_console
 from parley.errors import ParleyError
@@ -36,6 +36,9 @@ app.add_typer(workflow.memo_app, name="memo")
 app.add_typer(workflow.meeting_app, name="meeting")
 app.add_typer(workflow.channel_app, name="channel")
 app.command("status")(workflow.status)
+app.command("trace")(audit.trace_command)
+app.add_typer(audit.audit_app, name="audit")
+workflow.memo_app.command("export")(audit.export_memo)
 
 
 def _version(value: bool) -> None:

@@ -118,8 +118,7 @@ class Negotiation:
 
     def deliver_memorandum(self, title: str, positions: Mapping[str, str], to: Sequence[str], *,
                            memo_id: str | None = None, respond_by: datetime | None = None,
-                           restricted: Mapping[str, str] | None = None,
-                           copies: Any = None) -> str:
+                           restricted: Mapping[str, str] | None = None, tracing: bool = True) -> str:
         """Deliver positions per key issue to the chosen parties; ``restricted`` sections reach heads only.
 
         Raises:
@@ -135,11 +134,47 @@ class Negotiation:
         content = {"memo_id": memo_id, "version": version, "title": title, "positions": dict(positions),
                    "respond_by": None if respond_by is None else format_time(respond_by), "attachments": []}
         wf.check_content(wf.MEMO_DELIVER, content, issues=views.issues)
+        copies = None
+        if tracing:
+            copies = self._traced(memo_id, version, content, parties)
         self.client.post(self.id, wf.MEMO_DELIVER, content, parties=parties, copies=copies)
         if restricted:
             self._post(wf.MEMO_RESTRICTED, {"memo_id": memo_id, "sections": dict(restricted)}, parties=parties,
                        roles=["head"])
         return memo_id
+
+    def _traced(self, document_id: str, version: int, content: dict[str, Any], parties: Sequence[str]):  # noqa: ANN202
+        """Mark one copy per reader; store the tracing secret in an event only our party can read."""
+        from parley.client.tracing import TRACING_SECRET, prepare_copies, secret_content
+
+        now = self.client.clock()
+        readers = self.client.state(self.id).current_members(now, parties)
+        traced = prepare_copies(content["positions"], readers, self.party_names(), now)
+        self.client.post(self.id, TRACING_SECRET, secret_content(document_id, version, traced),
+                         parties=[self.own_party])
+
+        def copy_for(cert):  # noqa: ANN001, ANN202
+            return {**content, "positions": traced.copies[cert.device_key_id],
+                    "copy": traced.visible[cert.device_key_id]}
+
+        return copy_for
+
+    def tracing_secrets(self) -> list[dict[str, Any]]:
+        """Tracing secrets of documents this party sent (readable by this party's members only)."""
+        from parley.client.tracing import TRACING_SECRET
+
+        return [body["content"] for _, _, body, _ in self.client.cache.events(self.id)
+                if body is not None and body["type"] == TRACING_SECRET]
+
+    def access_log(self) -> list[dict[str, Any]]:
+        """The relay's record of who fetched which ciphertext of this negotiation, with member names."""
+        state = self.client.state(self.id)
+        entries = self.client.conn.get(f"/v1/negotiations/{self.id}/access-log")["entries"]
+        for entry in entries:
+            cert = state.members.get(entry["device_key_id"])
+            entry["member"] = cert.member if cert else entry["device_key_id"]
+            entry["party"] = self.party_names().get(cert.party_id, "") if cert else ""
+        return entries
 
     def send_receipts(self) -> list[Posted]:
         """Acknowledge every memorandum delivered to this party that this member has not acknowledged yet."""

@@ -123,6 +123,8 @@ def check_content(event_type: str, content: Any, *, issues: Mapping[str, Any] | 
                 raise InputError(f"the position on '{issue_id}' is empty")
         if content.get("respond_by") is not None:
             parse_time(content["respond_by"], what="respond_by")
+        if content.get("copy") is not None and not isinstance(content["copy"], str):
+            raise InputError("the visible copy line must be text")
         attachments = content.get("attachments", [])
         if not isinstance(attachments, list):
             raise InputError("attachments must be a list")
@@ -262,7 +264,7 @@ def _apply(views: Views, e: Entry) -> None:
                 "restricted": {}, "comments": []}
         memo.update(title=c["title"], positions=dict(c["positions"]), version=c["version"], delivered_at=e.created,
                     delivered_to=recipients, respond_by=c.get("respond_by"), event_id=e.event_id,
-                    attachments=list(c.get("attachments", [])))
+                    attachments=list(c.get("attachments", [])), copy=c.get("copy"))
         memo["versions"].append({"version": c["version"], "positions": dict(c["positions"]), "at": e.created})
     elif e.type == MEMO_RESTRICTED:
         memo = views.memoranda.get(c["memo_id"])

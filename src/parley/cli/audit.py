@@ -1,0 +1,79 @@
+"""``parley trace``, ``parley audit access`` and ``parley memo export``: leaks and who read what."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from parley.cli.common import open_client, options
+from parley.cli.output import console, emit, table
+from parley.client.tracing import trace_leak
+from parley.client.workflow import Negotiation
+from parley.errors import InputError
+
+audit_app = typer.Typer(help="Who fetched what from the relay.", no_args_is_help=True)
+
+
+def trace_command(
+    ctx: typer.Context,
+    leaked_file: Path = typer.Argument(..., help="The leaked text (UTF-8), whole or an excerpt."),
+    document: str | None = typer.Option(None, "--document", help="Memorandum id (default: best match)."),
+) -> None:
+    """Trace a leaked excerpt to the recipient(s) whose copy it came from, offline, from the local copy."""
+    client = open_client(ctx)
+    try:
+        leaked = leaked_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {leaked_file}: {exc}") from None
+    secrets = []
+    for negotiation_id in client.cache.negotiations():
+        secrets.extend(Negotiation(client, negotiation_id).tracing_secrets())
+    content, report = trace_leak(leaked, secrets, document)
+    recipients = content["recipients"]
+    data = report.to_json()
+    data["document_id"] = content["document_id"]
+    data["accused_members"] = [{**recipients.get(a.recipient, {}), "device_key_id": a.recipient, "score": a.score,
+                                "false_accusation_bound": a.p_bound} for a in report.accused]
+
+    def human() -> None:
+        console.print(f"Document {content['document_id']} (version {content['version']})")
+        console.print(report.to_text(), markup=False)
+        for member in data["accused_members"]:
+            console.print(f"ACCUSED: {member.get('member')} ({member.get('party')}), copy no. {member.get('copy_no')}",
+                          markup=False)
+
+    emit(options(ctx).as_json, data, human)
+
+
+@audit_app.command("access")
+def access(ctx: typer.Context, negotiation: str = typer.Argument(..., help="Negotiation id.")) -> None:
+    """The relay's log of every ciphertext fetch in a negotiation: who, which event, when."""
+    view = Negotiation(open_client(ctx), negotiation)
+    view.sync(receipts=False)
+    entries = view.access_log()
+    emit(options(ctx).as_json, entries, lambda: table(
+        "Ciphertext fetches", ["time", "member", "party", "event", "copy"],
+        [(e["fetched_at"], e["member"], e["party"], e["seq"], e["ciphertext"]) for e in entries]))
+
+
+def export_memo(
+    ctx: typer.Context,
+    negotiation: str = typer.Argument(..., help="Negotiation id."),
+    memo_id: str = typer.Argument(..., help="Memorandum id."),
+    out: Path = typer.Option(..., "--out", help="Text file to write."),
+) -> None:
+    """Write your copy of a memorandum to a text file, with its visible copy line."""
+    view = Negotiation(open_client(ctx), negotiation)
+    view.sync()
+    views = view.views()
+    memo = views.memoranda.get(memo_id)
+    if memo is None:
+        raise InputError(f"no memorandum '{memo_id}' that you can read")
+    lines = [memo.get("copy") or f"Copy for {view.client.profile.member}", "CONFIDENTIAL", "", memo["title"], ""]
+    for issue_id, text in memo["positions"].items():
+        lines += [views.issues.get(issue_id, {}).get("title", issue_id), text, ""]
+    for issue_id, text in memo["restricted"].items():
+        lines += [f"{views.issues.get(issue_id, {}).get('title', issue_id)} (heads of delegation only)", text, ""]
+    out.write_text("\n".join(lines), encoding="utf-8")
+    emit(options(ctx).as_json, {"file": str(out)}, lambda: console.print(f"Wrote {out}"))
