@@ -20,7 +20,7 @@ from parley.errors import InputError, NotFoundError
 from parley.protocol.identity import MemberCertificate
 from parley.tracing import TraceReport, TracingSecret, make_copies, trace, unmark, visible_mark
 
-TRACING_SECRET = "tracing.secret"
+TRACING_SECRET = "tracing.secret"  # noqa: S105 - an event type name
 SEPARATOR = "\n\n"
 _ZERO_WIDTH = {"\u200b", "\u200c", "\u200d", "\u2060"}
 
@@ -46,7 +46,6 @@ def split_marked(marked: str, canonical: str, order: Sequence[str]) -> dict[str,
     Marks substitute letters one for one and insert zero-width characters, so
     walking both texts side by side maps every canonical offset to the copy.
     """
-    cuts: list[int] = []
     separator_starts = set()
     start = 0
     while (found := canonical.find(SEPARATOR, start)) != -1:
@@ -70,7 +69,6 @@ def split_marked(marked: str, canonical: str, order: Sequence[str]) -> dict[str,
         i += 1
         j += 1
     parts.append("".join(current))
-    del cuts
     if len(parts) != len(order):
         raise InputError("a marked copy could not be split back into its sections")
     return dict(zip(order, parts, strict=True))
