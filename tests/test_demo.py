@@ -15,7 +15,7 @@ def test_demo_plays_the_article_and_leaves_no_plaintext_at_rest(tmp_path, monkey
     (out / "stale").mkdir(parents=True)  # a previous run's leftovers are replaced
     run_demo(out, console=Console(file=open(tmp_path / "console.txt", "w")))  # noqa: SIM115
     assert not (out / "stale").exists()
-    for name in ("relay.db", "transcript.md", "plaintexts.txt", "status.json"):
+    for name in ("relay.db", "transcript.md", "plaintexts.txt", "status.json", "trace-report.txt"):
         assert (out / name).is_file(), name
     profiles = sorted(p.name for p in (out / "profiles").iterdir())
     assert profiles == ["russia-delegate", "russia-head", "turkiye-delegate", "turkiye-head", "ukraine-delegate",
@@ -26,6 +26,7 @@ def test_demo_plays_the_article_and_leaves_no_plaintext_at_rest(tmp_path, monkey
     transcript = (out / "transcript.md").read_text()
     assert "DETECTED" in transcript
     assert "Kyiv has not answered yet" in transcript
+    assert "ACCUSED: Delegate (deputy foreign minister) (Russian Federation)" in (out / "trace-report.txt").read_text()
     relay_bytes = b"".join(p.read_bytes() for p in out.glob("relay.db*"))
     plaintexts = [line for line in (out / "plaintexts.txt").read_text().splitlines() if line]
     assert len(plaintexts) > 10

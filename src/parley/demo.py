@@ -117,6 +117,7 @@ def run_demo(out: Path, *, keep_ui: bool = False, console: Console | None = None
     """
     console = console or Console(highlight=False)
     passphrase = os.environ.get("PARLEY_PASSPHRASE") or "demo"
+    os.environ["PARLEY_PASSPHRASE"] = passphrase
     if out.exists():
         shutil.rmtree(out)
     (out / "profiles").mkdir(parents=True)
@@ -194,7 +195,7 @@ def _open_negotiation(heads: dict[str, Client], narrator: Narrator) -> str:
 
 
 def _story_scenes() -> list[Callable[..., None]]:
-    return [_scene_messages, _scene_memorandum, _scene_meeting, _scene_channel, _scene_response]
+    return [_scene_messages, _scene_memorandum, _scene_meeting, _scene_channel, _scene_response, _scene_leak]
 
 
 def _scene_messages(negotiation_id: str, heads: dict[str, Client], seconds: dict[str, Client],
@@ -215,6 +216,31 @@ def _scene_messages(negotiation_id: str, heads: dict[str, Client], seconds: dict
                  "the relay holds only age ciphertext.")
 
 
+MEMORANDUM = {
+    "ceasefire": (
+        "Ukraine proposes a full and unconditional ceasefire on land, at sea and in the air for a period of at least "
+        "thirty days, extendable by agreement of the parties. The ceasefire is monitored by an international mission "
+        "agreed with the mediator, which reports every alleged violation within twenty-four hours and publishes "
+        "nothing without the consent of both parties. During the ceasefire neither party moves heavy weapons towards "
+        "the line of contact, and both parties keep open the humanitarian corridors listed in the annex."),
+    "prisoners": (
+        "Ukraine proposes the exchange of all prisoners of war on the principle of all for all, beginning within "
+        "seven days of the ceasefire and completed within sixty days. Lists are exchanged through the mediator, "
+        "who verifies identities with the International Committee of the Red Cross. Civilians detained in connection "
+        "with the conflict are released on the same terms, and the remains of the fallen are repatriated to their "
+        "families through an agreed crossing point."),
+    "children": (
+        "Ukraine requires the return of every child deported or forcibly transferred, with complete lists provided "
+        "to the mediator within thirty days. Each child is returned to a parent or legal guardian, and a joint "
+        "working group under the mediator's chairmanship follows every case until the child is home. No adoption or "
+        "change of citizenship of these children is recognised by Ukraine."),
+    "settlement": (
+        "Any future settlement respects the sovereignty and territorial integrity of Ukraine within its "
+        "internationally recognised borders. Ukraine is ready to discuss security guarantees with the parties and "
+        "the observers, and to hold a meeting of the leaders once a ceasefire holds and the humanitarian steps above "
+        "are under way. The terms of any agreement remain confidential until their signing."),
+}
+
 ISSUES = (
     ("ceasefire", "Ceasefire: duration and monitoring"),
     ("prisoners", "Exchange of prisoners of war"),
@@ -234,12 +260,7 @@ def _scene_memorandum(negotiation_id: str, heads: dict[str, Client], seconds: di
     ukraine = Negotiation(heads["ukraine"], negotiation_id)
     russia_id = heads["russia"].profile.party.party_id
     turkiye_id = heads["turkiye"].profile.party.party_id
-    positions = {
-        "ceasefire": "A full and unconditional ceasefire for at least 30 days, monitored by third parties.",
-        "prisoners": "An all-for-all exchange of prisoners of war.",
-        "children": "The return of every deported child, with lists verified by the mediator.",
-        "settlement": "Any settlement respects Ukraine's sovereignty and territorial integrity.",
-    }
+    positions = dict(MEMORANDUM)
     restricted = {"ceasefire": "For heads of delegation only: a 20-day ceasefire is acceptable as a first step."}
     draft = ukraine.draft_memorandum("Memorandum of Ukraine (draft)", {k: v + " (draft)" for k, v in positions.items()})
     memo = ukraine.deliver_memorandum("Memorandum of Ukraine on the key issues", positions,
@@ -347,29 +368,64 @@ def _scene_response(negotiation_id: str, heads: dict[str, Client], seconds: dict
                  else f"{len(status['awaiting_official_response'])} responses still awaited.")
 
 
-def _write_status(out: Path, client: Client, negotiation_id: str, passphrase: str, narrator: Narrator) -> None:
-    """Run the real CLI (unlocking the profile's keystore) for the final status document."""
+def _scene_leak(negotiation_id: str, heads: dict[str, Client], seconds: dict[str, Client],
+                narrator: Narrator, out: Path) -> None:
+    narrator.scene("A leak is traced to the copy it came from")
+    leaker = Negotiation(seconds["russia"], negotiation_id)
+    leaker.sync()
+    memo = next(m for m in leaker.views().memoranda.values() if m["party"] == heads["ukraine"].profile.party.party_id)
+    copy_text = "\n\n".join(memo["positions"][k] for k in sorted(memo["positions"]))
+    excerpt = copy_text[200:1500]
+    leaked = out / "leaked-excerpt.txt"
+    leaked.write_text(excerpt, encoding="utf-8")
+    narrator.say(f"A {len(excerpt)}-character excerpt of the memorandum appears in the press ({leaked.name}). "
+                 f"Every recipient's copy reads the same; each carries invisible marks.")
+    report = _cli(["--home", str(heads["ukraine"].profile.home), "trace", str(leaked)], os.environ["PARLEY_PASSPHRASE"])
+    (out / "trace-report.txt").write_text(report, encoding="utf-8")
+    for line in report.splitlines():
+        if line.strip():
+            narrator.say("    " + line)
+    if "ACCUSED: " + seconds["russia"].profile.member not in report:
+        raise VerificationError("the demo leak was not traced to its source")
+
+
+def _cli(args: list[str], passphrase: str) -> str:
+    """Run the real CLI in process (it unlocks the profile's keystore) and return its output.
+
+    Raises:
+        VerificationError: the command failed.
+    """
     import contextlib
     import io
 
     from parley.cli.main import main
 
-    narrator.scene("parley status --json")
     buffer = io.StringIO()
     previous = os.environ.get("PARLEY_PASSPHRASE")
     os.environ["PARLEY_PASSPHRASE"] = passphrase
     try:
         with contextlib.redirect_stdout(buffer):
-            code = main(["--home", str(client.profile.home), "--json", "status", negotiation_id])
+            from parley.cli import output
+
+            output.console.file = buffer
+            code = main(args)
     finally:
+        output.console.file = None
         if previous is None:
             os.environ.pop("PARLEY_PASSPHRASE", None)
         else:
             os.environ["PARLEY_PASSPHRASE"] = previous
     if code != 0:
-        raise VerificationError(f"'parley status' failed with exit code {code}")
-    (out / "status.json").write_text(buffer.getvalue(), encoding="utf-8")
-    status = json.loads(buffer.getvalue())
+        raise VerificationError(f"'parley {' '.join(args)}' failed with exit code {code}")
+    return buffer.getvalue()
+
+
+def _write_status(out: Path, client: Client, negotiation_id: str, passphrase: str, narrator: Narrator) -> None:
+    """The final ``parley status --json``, by the real CLI."""
+    narrator.scene("parley status --json")
+    text = _cli(["--home", str(client.profile.home), "--json", "status", negotiation_id], passphrase)
+    (out / "status.json").write_text(text, encoding="utf-8")
+    status = json.loads(text)
     narrator.say(f"Ukraine's head ran 'parley status --json': {status['log_size']} events, "
                  f"{len(status['memoranda'])} memorandum, {len(status['meetings'])} meeting; saved to {out}/status.json.")
 
