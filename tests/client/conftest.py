@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from malicious_relay import MaliciousRelay
+from malicious_relay import MaliciousRelay, use_transport
 
 from parley.client.sdk import Client
-from parley.client.transport import InProcessTransport, RelayConnection
+from parley.client.transport import InProcessTransport
 from parley.relay.app import Relay, create_app
 from parley.store.relay_store import open_store
 
@@ -33,12 +33,6 @@ def trio(world) -> Trio:  # noqa: ANN001
     swiss = world.party("Switzerland")
     nid = world.negotiation(ukraine, russia, swiss)
     return Trio(ukraine, russia, swiss, nid)
-
-
-def use_transport(client: Client, transport) -> None:  # noqa: ANN001
-    """Point a client at another relay transport (same URL, same device key)."""
-    client.conn.close()
-    client.conn = RelayConnection(client.profile.relay_url, client.identity.signing, transport=transport)
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ Attacks (attributes, each ``None`` when off):
 ``events``        rewrite the events of a listing page (checkpoint left alone: a lazy relay).
 ``forge``         rewrite the whole log the client is shown; the relay re-signs a checkpoint over it
                   and answers listings, checkpoints, consistency proofs and acknowledgements from it.
-``old_checkpoint``serve this earlier (genuine, signed) checkpoint note and only the events it covers.
+                  It runs on every request, so it must be deterministic (build made-up events once).
+``old_checkpoint`` serve this earlier (genuine, signed) checkpoint note and only the events it covers.
 ``ack``           rewrite the acknowledgement of a posted event.
 ``consistency``   rewrite a consistency proof answer.
 ``party``         rewrite a directory answer (``GET /v1/parties/{id}``).
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 import json
 import re
 from collections.abc import Callable
@@ -62,8 +64,6 @@ def leaf_of(item: EventItem) -> bytes:
 
 
 def event_id_of(item: EventItem) -> str:
-    import hashlib
-
     return hashlib.sha256(canonical_bytes(item["event"]["header"])).hexdigest()
 
 
@@ -201,6 +201,14 @@ class MaliciousRelay(httpx.BaseTransport):
             answer = self.parties(answer)
             self.fired.append("parties")
         return answer
+
+
+def use_transport(client: Any, transport: httpx.BaseTransport) -> None:
+    """Point a client at another relay transport (same URL, same device key)."""
+    from parley.client.transport import RelayConnection
+
+    client.conn.close()
+    client.conn = RelayConnection(client.profile.relay_url, client.identity.signing, transport=transport)
 
 
 # ---- small rewrites tests compose ----------------------------------------------------------------------

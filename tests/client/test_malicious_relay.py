@@ -24,6 +24,7 @@ from malicious_relay import (
     event_id_of,
     flip,
     swapped,
+    use_transport,
     without,
 )
 from sqlalchemy import text
@@ -340,8 +341,7 @@ def test_relay_forks_the_log_between_two_parties_is_detected(world, fork_relay):
     # The relay operator starts a second relay process with the same checkpoint key from the same data,
     # and sends Russia's client there: from now on each party sees its own history.
     second = fork_relay()
-    russia.conn.close()
-    russia.conn = RelayConnection(russia.profile.relay_url, russia.identity.signing, transport=second.transport)
+    use_transport(russia, second.transport)
 
     hidden = ukraine.send_message(nid, "Ukraine: concession on issue 3, if Russia moves on issue 1.")
     r1 = russia.send_message(nid, "Russia: our position on issue 1 is unchanged.")
@@ -363,16 +363,14 @@ def test_relay_forks_the_log_between_two_parties_is_detected(world, fork_relay):
     assert russia.cache.last_seq(nid) == common  # never stored Ukraine's answer
 
     # The same client shown the other branch: its pinned checkpoint is not a prefix of it.
-    russia.conn.close()
-    russia.conn = RelayConnection(russia.profile.relay_url, russia.identity.signing, transport=world.transport)
+    use_transport(russia, world.transport)
     with detected(ForkError, rf"not an extension of the one verified before \(size {common + 1} -> {common + 3}\)"):
         russia.sync(nid)
     assert snapshot(russia, nid) == before
 
     # And Ukraine, shown Russia's branch (one event shorter than what it verified): a rollback.
     ukraine_before = snapshot(ukraine, nid)
-    ukraine.conn.close()
-    ukraine.conn = RelayConnection(ukraine.profile.relay_url, ukraine.identity.signing, transport=second.transport)
+    use_transport(ukraine, second.transport)
     with detected(RollbackError, rf"from {common + 3} to {common + 2} entries"):
         ukraine.sync(nid)
     assert snapshot(ukraine, nid) == ukraine_before
@@ -384,13 +382,11 @@ def test_relay_forks_the_log_between_two_parties_is_detected_at_equal_size(world
     nid = world.negotiation(ukraine, russia)
     second = fork_relay()
     ukraine.send_message(nid, "Ukraine: branch one.")
-    russia.conn.close()
-    russia.conn = RelayConnection(russia.profile.relay_url, russia.identity.signing, transport=second.transport)
+    use_transport(russia, second.transport)
     russia.send_message(nid, "Russia: branch two.")
     assert ukraine.cache.checkpoint(nid)[0] == russia.cache.checkpoint(nid)[0]
     before = snapshot(russia, nid)
-    russia.conn.close()
-    russia.conn = RelayConnection(russia.profile.relay_url, russia.identity.signing, transport=world.transport)
+    use_transport(russia, world.transport)
     with detected(ForkError, r"relay showed two different histories of log .* at size"):
         russia.sync(nid)
     assert snapshot(russia, nid) == before

@@ -49,9 +49,10 @@ def age() -> str:
     return AGE
 
 
-def _export_identity(path: Path, key: EncryptionKey) -> Path:
-    """What `parley key export-identity --out identity.txt` writes: the identity, mode 0600."""
-    path.write_text(f"# parley device encryption identity\n# public key: {key.recipient}\n{key.identity}\n")
+def _export_identity(path: Path, key: EncryptionKey, *, comments: bool = True) -> Path:
+    """What `parley key export-identity --out identity.txt` writes: the identity line, mode 0600."""
+    header = f"# parley device encryption identity\n# public key: {key.recipient}\n" if comments else ""
+    path.write_text(f"{header}{key.identity}\n")
     path.chmod(0o600)
     return path
 
@@ -81,7 +82,7 @@ def test_raw_event_ciphertext_decrypts_with_age_cli(age: str, tmp_path: Path) ->
     ct = tmp_path / "ct.age"
     ct.write_bytes(base64.b64decode(served, validate=True))
     for index, key in enumerate(keys):
-        identity = _export_identity(tmp_path / f"identity{index}.txt", key)
+        identity = _export_identity(tmp_path / f"identity{index}.txt", key, comments=bool(index))
         result = _run(age, "-d", "-i", str(identity), str(ct))
         assert result.returncode == 0, result.stderr.decode()
         plaintext = result.stdout
@@ -122,3 +123,33 @@ def test_age_cli_derives_the_same_recipient_from_the_identity(age: str, tmp_path
     assert result.returncode == 0, result.stderr.decode()
     assert result.stdout.decode().strip() == key.recipient
 
+
+
+def test_docs_recipe_with_jq_base64_and_age(age: str, tmp_path: Path) -> None:
+    """The shell commands of docs/interop.md ("age") on a real event saved as event.json."""
+    if shutil.which("jq") is None or shutil.which("base64") is None or shutil.which("sha256sum") is None:
+        pytest.skip("jq, base64 or sha256sum not on PATH")
+    key, stranger = EncryptionKey.generate(), EncryptionKey.generate()
+    envelope, content = _event([key])
+    (tmp_path / "event.json").write_bytes(envelope.to_json())
+    _export_identity(tmp_path / "identity.txt", key)
+
+    def sh(script: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(["bash", "-eo", "pipefail", "-c", script], cwd=tmp_path, capture_output=True,
+                              timeout=30, check=False, env={**os.environ, "AGE": age})
+
+    result = sh("jq -r '.ciphertexts[0]' event.json | base64 -d > ct.age\n"
+                "sha256sum ct.age\n"
+                '"$AGE" -d -i identity.txt ct.age > body.json\n'
+                "jq -jcS '.header | del(.ciphertexts)' event.json | sha256sum")
+    assert result.returncode == 0, result.stderr.decode()
+    ct_digest, binding = (line.split()[0] for line in result.stdout.decode().splitlines())
+    assert ct_digest == envelope.header.ciphertexts[0].sha256
+    body = json.loads((tmp_path / "body.json").read_bytes())
+    assert body == {"binding": binding, "content": content, "type": "meeting.propose"}
+    assert binding == envelope.header.binding()
+
+    _export_identity(tmp_path / "identity.txt", stranger)
+    result = sh('"$AGE" -d -i identity.txt ct.age')
+    assert result.returncode != 0
+    assert b"no identity matched any of the recipients" in result.stderr

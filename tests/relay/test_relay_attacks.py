@@ -108,13 +108,13 @@ def test_replayed_signed_post_is_rejected_and_not_stored_twice(talks, monkeypatc
 
 def test_replayed_request_to_another_relay_process_is_rejected(any_db_world):
     """The nonce store is the database: a second relay process on it refuses the replay too."""
-    from conftest import make_relay
     from parley.client.transport import InProcessTransport
+    from parley.store.relay_store import open_store
 
     world = any_db_world
     ukraine = world.party("Ukraine")
-    url = str(world.store.engine.url.render_as_string(hide_password=False))
-    other = make_relay(url, world.clock, signer=world.relay.signer)
+    url = world.store.engine.url.render_as_string(hide_password=False)
+    other = Relay(open_store(url), world.relay.signer, world.relay.name, clock=world.clock)
     transport = InProcessTransport(create_app(other))
     try:
         request = _request(ukraine, "GET", "/v1/parties")
@@ -283,7 +283,7 @@ def test_relay_refuses_event_from_non_member(talks, monkeypatch):
     assert after == before
 
 
-def test_oversized_request_body_is_refused(talks, tmp_path, clock):
+def test_oversized_request_body_is_refused(talks, tmp_path, clock, monkeypatch):
     world, ukraine, _russia, _turkiye, negotiation_id = talks
     path = f"/v1/negotiations/{negotiation_id}/events"
     limit = world.relay.limits.max_request_bytes
@@ -292,10 +292,10 @@ def test_oversized_request_body_is_refused(talks, tmp_path, clock):
     big = b"{" + b" " * limit + b"}"
     _error(_send(ukraine, _request(ukraine, "POST", path, content=big)), 413, "over_limit")
     # A ciphertext over its own limit inside an otherwise small request.
+    envelope = _captured_envelope(monkeypatch, ukraine, negotiation_id, "small")
     huge_blob = secrets.token_bytes(world.relay.limits.max_ciphertext_bytes + 1)
-    oversize = {"header": {}, "signature": "", "ciphertexts": [base64.b64encode(huge_blob).decode()]}
-    response = _send(ukraine, _request(ukraine, "POST", path, content=json.dumps(oversize).encode()))
-    assert 400 <= response.status_code < 500
+    oversize = {**envelope.to_obj(), "ciphertexts": [base64.b64encode(huge_blob).decode()]}
+    _error(_send(ukraine, _request(ukraine, "POST", path, content=json.dumps(oversize).encode())), 413, "over_limit")
     assert _content_rows(world) == before
 
     # A streamed body with no Content-Length is counted as it arrives (a relay with a 4 KiB limit).

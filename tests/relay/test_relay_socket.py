@@ -18,10 +18,12 @@ import httpx
 import pytest
 import uvicorn
 
-from conftest import make_relay
 from parley.client.sdk import Client, verify_log
 from parley.crypto.httpsig import sign_request
+from parley.crypto.keys import SigningKey
 from parley.relay.app import Relay, create_app
+from parley.store.relay_store import open_store
+from parley.tlog.note import Signer
 
 
 @contextmanager
@@ -52,7 +54,8 @@ def serving(relay: Relay) -> Iterator[str]:
 
 @pytest.fixture
 def live(tmp_path: Path, clock):  # noqa: ANN001
-    relay = make_relay(str(tmp_path / "relay.db"), clock)
+    relay = Relay(open_store(str(tmp_path / "relay.db")), Signer("relay.test", SigningKey.generate().private),
+                  "relay.test", clock=clock)
     clients: list[Client] = []
     try:
         with serving(relay) as base_url:

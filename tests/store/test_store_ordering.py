@@ -13,12 +13,10 @@ import secrets
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
-
-from conftest import make_relay
 from parley.client.sdk import Client, Posted, verify_log
 from parley.client.transport import InProcessTransport
-from parley.relay.app import create_app
+from parley.relay.app import Relay, create_app
+from parley.store.relay_store import open_store
 
 MESSAGES_PER_CLIENT = 25
 
@@ -79,15 +77,18 @@ def test_concurrent_posts_to_one_relay_stay_gap_free(any_db_world):
     _fresh_client_verifies(world, ukraine, negotiation_id, size)
 
 
-@pytest.mark.postgres
-def test_two_relay_processes_on_one_postgresql_stay_gap_free(postgres_url, tmp_path, clock):
-    """Two writers (two relay processes, each with its own cache and writer thread) on one schema."""
-    from conftest import World
+def _another_relay_process(world) -> Relay:  # noqa: ANN001
+    """A second relay on the same database and checkpoint key, with its own caches and writer thread."""
+    url = world.store.engine.url.render_as_string(hide_password=False)
+    return Relay(open_store(url), world.relay.signer, world.relay.name, clock=world.clock)
 
-    first = make_relay(postgres_url, clock)
-    second = make_relay(postgres_url, clock, signer=first.signer)
-    transports = [InProcessTransport(create_app(first)), InProcessTransport(create_app(second))]
-    world = World(first, transports[0], tmp_path, clock)
+
+def test_two_relay_processes_on_one_database_stay_gap_free(any_db_world, tmp_path, clock):
+    """Two writers (two relay processes) on one database: PostgreSQL as deployed at scale, and SQLite."""
+    world = any_db_world
+    first = world.relay
+    second = _another_relay_process(world)
+    transport = InProcessTransport(create_app(second))
     try:
         ukraine = world.party("Ukraine")
         russia = world.party("Russian Federation")
@@ -97,7 +98,7 @@ def test_two_relay_processes_on_one_postgresql_stay_gap_free(postgres_url, tmp_p
         for admin, name in ((ukraine, "Delegate UA"), (russia, "Delegate RU")):
             profile = admin.add_member(tmp_path / name.replace(" ", "_"), member=name, role="delegate",
                                        passphrase=None)
-            client = Client(profile, transport=transports[1], clock=clock)
+            client = Client(profile, transport=transport, clock=clock)
             world.clients.append(client)
             clients.append(client)
         for client in clients:
@@ -117,8 +118,8 @@ def test_two_relay_processes_on_one_postgresql_stay_gap_free(postgres_url, tmp_p
         assert {c.cache.checkpoint(negotiation_id)[1] for c in clients} == {first.store.head(negotiation_id).root}
         _fresh_client_verifies(world, ukraine, negotiation_id, size)
     finally:
-        world.close()
-        for transport in transports:
-            transport.shutdown()
+        for client in clients[2:]:
+            client.close()
+            world.clients.remove(client)
+        transport.shutdown()
         second.close()
-        first.close()

@@ -24,6 +24,7 @@ import httpx
 from parley.client.cache import ClientCache
 from parley.client.profile import Identity, Profile
 from parley.client.transport import RelayConnection
+from parley.crypto.fingerprint import fingerprint_matches
 from parley.crypto.keys import EncryptionKey, SigningKey
 from parley.crypto.seal import open_sealed, seal
 from parley.errors import (
@@ -222,9 +223,10 @@ class Client:
             TrustError: the fingerprint does not match.
         """
         record, _ = self.fetch_party(party_id)
-        self.profile.pin(record)
-        if fingerprint is not None:
-            self.profile.verify_party(party_id, fingerprint)
+        if fingerprint is not None and not fingerprint_matches(record.root_key, fingerprint):
+            # Checked before pinning, so a relay's impostor is never remembered at all.
+            raise TrustError(f"the fingerprint of '{record.name}' does NOT match: do not trust this key")
+        self.profile.pin(record, verified=fingerprint is not None)
 
     # ---- negotiations -------------------------------------------------------------------------------
     def create_negotiation(self) -> str:

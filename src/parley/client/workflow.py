@@ -39,11 +39,13 @@ class Negotiation:
             self.send_receipts()
         return result.new_events
 
-    def entries(self) -> list[wf.Entry]:
+    def entries(self, types: frozenset[str] | None = None) -> list[wf.Entry]:
+        """Readable events of the given types (default: the workflow's), oldest first."""
+        types = _WORKFLOW_TYPES if types is None else types
         state = self.client.state(self.id)
         out = []
         for seq, env, body, _ in self.client.cache.events(self.id):
-            if body is None or body["type"] not in _WORKFLOW_TYPES:
+            if body is None or body["type"] not in types:
                 continue
             header = env["header"]
             author = state.members.get(header["author"])

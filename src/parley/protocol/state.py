@@ -30,8 +30,10 @@ PARTY_LEAVE = "party.leave"
 MEMBER_ADD = "member.add"
 MEMBER_REMOVE = "member.remove"
 PUBLIC_STATEMENT = "statement.public"
+PUBLICATION = "agreement.publication"
 #: cleartext event types, and the only ones the relay can tell apart
-PUBLIC_TYPES = (GENESIS, PARTY_INVITE, PARTY_JOIN, PARTY_LEAVE, MEMBER_ADD, MEMBER_REMOVE, PUBLIC_STATEMENT)
+PUBLIC_TYPES = (GENESIS, PARTY_INVITE, PARTY_JOIN, PARTY_LEAVE, MEMBER_ADD, MEMBER_REMOVE, PUBLIC_STATEMENT,
+                PUBLICATION)
 
 
 @dataclass
@@ -240,6 +242,16 @@ class NegotiationState:
                 raise InputError("a public statement needs text")
             if header.authority != "head":
                 raise ProtocolError("only a head of delegation may make a public statement")
+            return _no_change
+        if kind == PUBLICATION:
+            from parley.protocol.agreement import check_publication
+
+            if header.authority != "head":
+                raise ProtocolError("only a head of delegation may publish an agreement")
+            content = header.public.get("content") if header.public else None
+            heads = {party_id: {c.device_key_id: c.signing_key for c in self.current_members(created, [party_id], ["head"])}
+                     for party_id in self.joined_parties()}
+            check_publication(content, heads)
             return _no_change
         raise ProtocolError(f"unknown public event type '{kind}'")
 

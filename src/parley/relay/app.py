@@ -149,6 +149,28 @@ def create_app(relay: Relay) -> FastAPI:
                            "max_ciphertext_bytes": relay.limits.max_ciphertext_bytes,
                            "max_page_events": relay.limits.max_page_events}}
 
+    # ---- public pages: released agreements and public statements only ----------------------------
+    @app.get("/public/agreements/{agreement_id}")
+    async def public_agreement(agreement_id: str) -> dict[str, Any]:
+        """A released agreement: canonical text, SSHSIG signatures and release consents of every party."""
+        record = await run_in_threadpool(relay.store.public_record, "agreement", agreement_id)
+        if record is None:
+            raise NotFoundError("no released agreement with that id (agreements stay sealed until every party "
+                                "has signed and consented to release)")
+        head = await run_in_threadpool(relay.store.head, record["negotiation_id"])
+        proof = await run_in_threadpool(merkle.inclusion_proof, record["seq"], head.size,
+                                        relay.store.node_reader(record["negotiation_id"]))
+        return {"agreement": json.loads(record["content"]), "negotiation_id": record["negotiation_id"],
+                "seq": record["seq"], "checkpoint": head.checkpoint, "inclusion_proof": [_b64(p) for p in proof],
+                "relay_vkey": relay.signer.vkey()}
+
+    @app.get("/public/statements")
+    async def public_statements() -> dict[str, Any]:
+        """Public statements (joint communiqués) of every negotiation, newest first."""
+        rows = await run_in_threadpool(relay.store.public_records, "statement")
+        return {"statements": [{"negotiation_id": r["negotiation_id"], "seq": r["seq"],
+                                **json.loads(r["content"])} for r in rows]}
+
     # ---- directory ---------------------------------------------------------------------------------
     @app.post("/v1/parties", status_code=201)
     async def enrol_party(request: Request) -> dict[str, Any]:

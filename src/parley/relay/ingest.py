@@ -181,7 +181,7 @@ class Ingestor:
             size = head.size
             state = self._caught_up_state(txn, negotiation_id, size)
         start = size
-        rows, blobs, readers, leaf_hashes, accepted_items = [], [], [], [], []
+        rows, blobs, readers, leaf_hashes, accepted_items, public_rows = [], [], [], [], [], []
         for item in items:
             if item.create and (head is not None or item is not creating[0]):
                 results[id(item)] = ConflictError("a negotiation with this id already exists")
@@ -201,10 +201,14 @@ class Ingestor:
                 readers.extend({"device_key_id": r, "seq": seq, "idx": idx} for r in ref.recipients)
             leaf_hashes.append(merkle.leaf_hash(envelope.leaf_bytes()))
             accepted_items.append((item, seq, envelope.event_id))
+            public = _public_record(negotiation_id, seq, envelope, format_time(now))
+            if public is not None:
+                public_rows.append(public)
         if not accepted_items:
             return None
         txn.insert_events(negotiation_id, rows, blobs, readers)
         txn.add_negotiation_parties(negotiation_id, sorted(state.parties))
+        txn.add_public_records(public_rows)
         reader = txn.node_reader(negotiation_id)
         new_nodes = merkle.append_many(start, leaf_hashes, reader)
         txn.put_nodes(negotiation_id, new_nodes)
@@ -233,6 +237,22 @@ class Ingestor:
         with self._states_lock:
             self._states[negotiation_id] = state
         return state
+
+
+def _public_record(negotiation_id: str, seq: int, envelope: Envelope, now: str) -> dict | None:
+    """Released agreements and public statements are indexed for the unauthenticated /public pages."""
+    import json
+
+    kind = envelope.header.public_type
+    if kind == "agreement.publication":
+        content = envelope.header.public["content"]
+        return {"kind": "agreement", "record_id": content["agreement_id"], "negotiation_id": negotiation_id,
+                "seq": seq, "content": json.dumps(content, ensure_ascii=False), "created_at": now}
+    if kind == "statement.public":
+        return {"kind": "statement", "record_id": envelope.event_id, "negotiation_id": negotiation_id, "seq": seq,
+                "content": json.dumps({**envelope.header.public["content"], "created": envelope.header.created},
+                                      ensure_ascii=False), "created_at": now}
+    return None
 
 
 class _Overlay:

@@ -339,6 +339,20 @@ class RelayStore:
         return [{"id": r.id, "device_key_id": r.device_key_id, "seq": r.seq, "ciphertext": r.idx,
                  "fetched_at": r.fetched_at} for r in rows]
 
+    def public_record(self, kind: str, record_id: str) -> dict | None:
+        with self._read() as conn:
+            row = conn.execute(select(t.public_records).where(
+                and_(t.public_records.c.kind == kind, t.public_records.c.record_id == record_id))).first()
+        return None if row is None else {"negotiation_id": row.negotiation_id, "seq": row.seq,
+                                         "content": row.content, "created_at": row.created_at}
+
+    def public_records(self, kind: str, limit: int = 200) -> list[dict]:
+        with self._read() as conn:
+            rows = conn.execute(select(t.public_records).where(t.public_records.c.kind == kind)
+                                .order_by(t.public_records.c.created_at.desc()).limit(limit)).all()
+        return [{"record_id": r.record_id, "negotiation_id": r.negotiation_id, "seq": r.seq, "content": r.content,
+                 "created_at": r.created_at} for r in rows]
+
     def count_rows(self) -> dict[str, int]:
         with self._read() as conn:
             return {table.name: conn.execute(select(func.count()).select_from(table)).scalar_one()
@@ -414,6 +428,10 @@ class WriteTxn:
 
     def node_reader(self, negotiation_id: str) -> SqlNodeReader:
         return SqlNodeReader(self.store, negotiation_id, self.conn)
+
+    def add_public_records(self, rows: Sequence[dict]) -> None:
+        if rows:
+            self.conn.execute(insert(t.public_records), list(rows))
 
 
 class SqlNodeReader:

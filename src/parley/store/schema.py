@@ -121,3 +121,15 @@ access_log = Table(
     Column("fetched_at", String(20), nullable=False),
     Index("access_by_negotiation", "negotiation_id", "id"),
 )
+
+# Released agreements and public statements: the only content the relay serves without authentication.
+public_records = Table(
+    "public_records",
+    metadata,
+    Column("kind", String(32), primary_key=True),
+    Column("record_id", String(128), primary_key=True),
+    Column("negotiation_id", String(64), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("content", Text, nullable=False),
+    Column("created_at", String(20), nullable=False),
+)

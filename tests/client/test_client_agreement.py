@@ -1,0 +1,167 @@
+"""The agreement: sealed until all sign, released only with every consent, verifiable offline."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+from parley.client.agreement import AgreementDesk
+from parley.client.bundle import verify_bundle
+from parley.client.workflow import Negotiation
+from parley.errors import ForbiddenError, ProtocolError
+
+ARTICLES = [
+    {"heading": "Ceasefire", "text": "The parties observe a ceasefire of thirty days from signature."},
+    {"heading": "Prisoners", "text": "The parties exchange all prisoners of war within sixty days."},
+]
+
+
+@pytest.fixture
+def desks(world):
+    turkiye = world.party("Türkiye", member="Mediator")
+    ukraine = world.party("Ukraine")
+    russia = world.party("Russian Federation")
+    ru_delegate = world.member(russia, "Delegate", "delegate")
+    nid = world.negotiation(turkiye, ukraine, russia)
+    for other in (turkiye, ukraine, russia):
+        ru_delegate.profile.pin(other.profile.party, verified=True)
+    return {name: AgreementDesk(Negotiation(client, nid)) for name, client in
+            (("tr", turkiye), ("ua", ukraine), ("ru", russia), ("ru_d", ru_delegate))}
+
+
+def _sign_all(desks, agreement_id="agr-1"):
+    desks["tr"].post_text(agreement_id, "Istanbul Memorandum of Understanding", ARTICLES)
+    desks["tr"].finalize(agreement_id)
+    for name in ("tr", "ua", "ru"):
+        desks[name].sign(agreement_id)
+
+
+def test_objection_blocks_finalize_without_override(desks):
+    tr, ua = desks["tr"], desks["ua"]
+    tr.post_text("agr-1", "Memorandum", ARTICLES)
+    ua.object("agr-1", 1, "Thirty days is too short to verify.")
+    tr.negotiation.sync()
+    assert [a["status"] for a in tr.summary("agr-1")["articles"]] == ["objected", "agreed"]
+    with pytest.raises(ProtocolError, match="open objections"):
+        tr.finalize("agr-1")
+    tr.finalize("agr-1", override=True, reason="Mediator's proposal stands; objection recorded.")
+    assert tr.summary("agr-1")["finalized"]["override"] is True
+
+
+def test_publishing_before_every_party_signed_is_refused_by_client_and_relay(desks):
+    tr = desks["tr"]
+    tr.post_text("agr-1", "Memorandum", ARTICLES)
+    tr.finalize("agr-1")
+    tr.sign("agr-1")
+    desks["ua"].sign("agr-1")
+    assert tr.summary("agr-1")["state"] == "sealed"
+    with pytest.raises(ProtocolError, match="sealed"):
+        tr.pdf("agr-1", "/tmp/never.pdf")
+    with pytest.raises(ProtocolError):
+        tr.publish("agr-1")
+    # A client that skips its own checks is stopped by the relay.
+    view = tr.view("agr-1")
+    with pytest.raises(ProtocolError, match="signed and consented"):
+        tr.client._post_public(tr.negotiation.id, "agreement.publication", tr.publication_content(view),
+                               authority="head")
+
+
+def test_signature_by_a_non_head_is_refused(desks):
+    desks["tr"].post_text("agr-1", "Memorandum", ARTICLES)
+    desks["tr"].finalize("agr-1")
+    with pytest.raises(ForbiddenError):
+        desks["ru_d"].sign("agr-1")
+    with pytest.raises(ProtocolError, match="head"):
+        desks["ru_d"].client.post(desks["ru_d"].negotiation.id, "agreement.sign",
+                                  {"agreement_id": "agr-1", "text_sha256": "0" * 64}, authority="head")
+
+
+def test_signature_over_a_different_text_is_ignored_and_flagged(desks):
+    from parley.crypto.sshsig import AGREEMENT_NAMESPACE, sshsig_sign
+
+    tr, ua = desks["tr"], desks["ua"]
+    tr.post_text("agr-1", "Memorandum", ARTICLES)
+    tr.finalize("agr-1")
+    signing = ua.client.identity.signing
+    forged_text = "A different text"
+    ua.client.post(ua.negotiation.id, "agreement.sign",
+                   {"agreement_id": "agr-1", "text_sha256": tr.view("agr-1").finalized["sha256"],
+                    "signature": sshsig_sign(signing.private, forged_text.encode(), AGREEMENT_NAMESPACE),
+                    "public_key": signing.public_b64}, authority="head")
+    tr.negotiation.sync()
+    views, violations = tr.views()
+    assert "Ukraine" not in tr.summary("agr-1")["signed_by"]
+    assert any("agreement.sign" in v for v in violations)
+
+
+def test_release_consent_before_all_signatures_is_refused(desks):
+    tr = desks["tr"]
+    tr.post_text("agr-1", "Memorandum", ARTICLES)
+    tr.finalize("agr-1")
+    tr.sign("agr-1")
+    with pytest.raises(ProtocolError, match="every party signed"):
+        tr.consent_to_release("agr-1")
+
+
+def test_release_publish_bundle_and_offline_verification(desks, tmp_path):
+    _sign_all(desks)
+    for name in ("tr", "ua", "ru"):
+        desks[name].consent_to_release("agr-1")
+    desks["ua"].publish("agr-1")
+    assert desks["tr"].summary("agr-1")["state"] == "released"
+    zip_path = desks["tr"].bundle("agr-1", tmp_path / "publication")
+    folder = tmp_path / "publication"
+    report = verify_bundle(folder)
+    assert report["valid"], report["failures"]
+    assert verify_bundle(zip_path)["valid"]
+    pdf = desks["ru"].pdf("agr-1", tmp_path / "agreement.pdf")
+    assert pdf.read_bytes().startswith(b"%PDF")
+    # The relay serves it publicly only now.
+    public = desks["tr"].client.conn.request("GET", "/public/agreements/agr-1", signed=False)
+    assert public["agreement"]["text"] == (folder / "agreement.txt").read_text()
+
+
+@pytest.mark.parametrize("victim", ["agreement.txt", "allowed_signers", "signatures/ukraine.sig",
+                                    "consents/russian-federation.sig", "checkpoint.txt", "bundle.json"])
+def test_tampering_with_any_file_of_a_bundle_is_detected_and_named(desks, tmp_path, victim):
+    _sign_all(desks)
+    for name in ("tr", "ua", "ru"):
+        desks[name].consent_to_release("agr-1")
+    desks["tr"].publish("agr-1")
+    folder = tmp_path / "publication"
+    desks["tr"].bundle("agr-1", folder)
+    target = folder / victim
+    data = target.read_bytes()
+    if victim == "bundle.json":
+        data = data.replace(b'"seq": ', b'"seq": 1', 1)
+    elif victim.endswith(".sig"):
+        data = data.replace(b"\n", b"\nAAAA", 2)[:len(data)]
+    else:
+        data = data.replace(data[40:41], b"#" if data[40:41] != b"#" else b"@", 1)
+    target.write_bytes(data)
+    report = verify_bundle(folder)
+    assert not report["valid"]
+    assert any(victim.split("/")[0] in failure or victim in failure for failure in report["failures"]), report
+
+
+@pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="ssh-keygen not installed")
+def test_ssh_keygen_accepts_every_signature_and_rejects_a_modified_text(desks, tmp_path):
+    _sign_all(desks)
+    for name in ("tr", "ua", "ru"):
+        desks[name].consent_to_release("agr-1")
+    desks["ru"].publish("agr-1")
+    folder = tmp_path / "publication"
+    desks["ru"].bundle("agr-1", folder)
+    import json
+
+    bundle = json.loads((folder / "bundle.json").read_text())
+    for signer in bundle["signers"]:
+        command = ["ssh-keygen", "-Y", "verify", "-f", "allowed_signers", "-I", signer["principal"], "-n",
+                   bundle["namespace"], "-s", signer["signature"]]
+        ok = subprocess.run(command, cwd=folder, input=(folder / "agreement.txt").read_bytes(), capture_output=True)
+        assert ok.returncode == 0, ok.stderr
+        bad = subprocess.run(command, cwd=folder, input=(folder / "agreement.txt").read_bytes() + b" ",
+                             capture_output=True)
+        assert bad.returncode != 0
