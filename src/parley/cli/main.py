@@ -1,7 +1,8 @@
 """``parley``: the command line. This module alone turns errors into exit codes.
 
 Exit codes: 0 ok; 1 unexpected; 2 bad input or config; 3 not found; 4 verification
-or permission failure; 5 keystore; 6 storage; 7 network; 130 interrupted.
+or permission failure (``parley verify``: the bundle is invalid); 5 keystore; 6 storage;
+7 network; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import click
 import typer
 
 from parley import __version__
-from parley.cli import audit, negotiation, party, relay, workflow
+from parley.cli import agreement, audit, negotiation, party, relay, workflow
 from parley.cli.common import Options, home_from
 from parley.cli.output import err_console
 from parley.errors import ParleyError
@@ -38,6 +39,9 @@ app.add_typer(workflow.channel_app, name="channel")
 app.command("status")(workflow.status)
 app.command("trace")(audit.trace_command)
 app.add_typer(audit.audit_app, name="audit")
+app.add_typer(agreement.agreement_app, name="agreement")
+app.command("verify")(agreement.verify_command)
+app.command("statement")(agreement.statement_command)
 workflow.memo_app.command("export")(audit.export_memo)
 
 
