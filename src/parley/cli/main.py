@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code."""
     command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="parley", standalone_mode=False)
+        result = command.main(args=argv, prog_name="parley", standalone_mode=False)
     except ParleyError as exc:
         err_console.print(f"[bold red]error:[/bold red] {exc.message}", markup=True, highlight=False)
         if exc.hint:
@@ -104,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
-    return 0
+    # click returns the code of a typer.Exit instead of raising it when not standalone
+    return result if isinstance(result, int) else 0
 
 
 def run() -> None:
