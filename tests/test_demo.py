@@ -27,6 +27,11 @@ def test_demo_plays_the_article_and_leaves_no_plaintext_at_rest(tmp_path, monkey
     assert "DETECTED" in transcript
     assert "Kyiv has not answered yet" in transcript
     assert "ACCUSED: Delegate (deputy foreign minister) (Russian Federation)" in (out / "trace-report.txt").read_text()
+    from parley.client.bundle import verify_bundle
+
+    assert verify_bundle(out / "publication")["valid"]
+    assert (out / "publication.zip").is_file()
+    assert transcript.count("Good \"agreement-v1@parley\" signature") == 4
     relay_bytes = b"".join(p.read_bytes() for p in out.glob("relay.db*"))
     plaintexts = [line for line in (out / "plaintexts.txt").read_text().splitlines() if line]
     assert len(plaintexts) > 10

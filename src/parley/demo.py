@@ -195,7 +195,8 @@ def _open_negotiation(heads: dict[str, Client], narrator: Narrator) -> str:
 
 
 def _story_scenes() -> list[Callable[..., None]]:
-    return [_scene_messages, _scene_memorandum, _scene_meeting, _scene_channel, _scene_response, _scene_leak]
+    return [_scene_messages, _scene_memorandum, _scene_meeting, _scene_channel, _scene_response, _scene_leak,
+            _scene_agreement]
 
 
 def _scene_messages(negotiation_id: str, heads: dict[str, Client], seconds: dict[str, Client],
@@ -387,6 +388,86 @@ def _scene_leak(negotiation_id: str, heads: dict[str, Client], seconds: dict[str
             narrator.say("    " + line)
     if "ACCUSED: " + seconds["russia"].profile.member not in report:
         raise VerificationError("the demo leak was not traced to its source")
+
+
+AGREEMENT_ARTICLES = [
+    {"heading": "Ceasefire", "text": "The parties observe a ceasefire along the entire line of contact for thirty "
+                                     "days from the signature of this memorandum."},
+    {"heading": "Prisoners of war", "text": "The parties exchange all prisoners of war on the principle of all for "
+                                            "all within sixty days, through the mediator."},
+    {"heading": "Confidentiality", "text": "This memorandum remains confidential until every party has signed it "
+                                           "and consented to its release."},
+]
+
+
+def _scene_agreement(negotiation_id: str, heads: dict[str, Client], seconds: dict[str, Client],
+                     narrator: Narrator, out: Path) -> None:
+    import shutil as _shutil
+    import subprocess
+
+    from parley.client.agreement import AgreementDesk
+    from parley.client.bundle import verify_bundle
+
+    narrator.scene("One negotiating text, sealed until every party signs")
+    desks = {slug: AgreementDesk(Negotiation(client, negotiation_id)) for slug, client in heads.items()}
+    agreement_id = "istanbul-memorandum"
+    first = [dict(a) for a in AGREEMENT_ARTICLES]
+    first[0] = {**first[0], "text": first[0]["text"].replace("thirty days", "ten days")}
+    desks["turkiye"].post_text(agreement_id, "Istanbul Memorandum of Understanding", first)
+    for article in AGREEMENT_ARTICLES:
+        narrator.encrypted(article["text"])
+    narrator.say("Türkiye, as mediator, posts version 1 of the single negotiating text (3 articles); every "
+                 "recipient's copy is invisibly marked.")
+    desks["ukraine"].object(agreement_id, 1, "Ten days is too short to verify a ceasefire.")
+    article = desks["turkiye"].summary(agreement_id)["articles"][0]
+    narrator.say(f"Ukraine objects to article {article['number']} ({article['heading']}): status "
+                 f"{article['status']} by {', '.join(article['objected_by'])}.")
+    desks["turkiye"].post_text(agreement_id, "Istanbul Memorandum of Understanding", AGREEMENT_ARTICLES)
+    narrator.say("Version 2 answers the objection; redline of article 1:")
+    for line in desks["turkiye"].redline(agreement_id, 1, 2).splitlines()[2:]:
+        narrator.say("    " + line)
+    digest = desks["turkiye"].finalize(agreement_id)
+    narrator.say(f"The mediator finalizes the text: SHA-256 {digest}.")
+    for slug in ("turkiye", "ukraine", "russia"):
+        desks[slug].sign(agreement_id)
+        narrator.say(f"{heads[slug].profile.party.name}'s head signs (SSHSIG). State: "
+                     f"{desks[slug].summary(agreement_id)['state']}.")
+    try:
+        desks["ukraine"].pdf(agreement_id, out / "too-early.pdf")
+    except ParleyError as exc:
+        narrator.say(f"An export before the last signature is refused: {exc.message}")
+    desks["usa"].sign(agreement_id)
+    narrator.say(f"The United States signs as witness. State: {desks['usa'].summary(agreement_id)['state']}.")
+    for slug in ("turkiye", "ukraine", "russia", "usa"):
+        desks[slug].consent_to_release(agreement_id)
+    desks["turkiye"].publish(agreement_id)
+    narrator.say(f"Every head consents to release; Türkiye publishes. State: "
+                 f"{desks['ukraine'].summary(agreement_id)['state']}.")
+    heads["turkiye"].public_statement(negotiation_id, "The parties signed the Istanbul Memorandum of Understanding "
+                                      "and agreed to release its text.")
+    narrator.say("A joint communiqué is posted in clear for the relay's public page.")
+    archive = desks["ukraine"].bundle(agreement_id, out / "publication")
+    desks["ukraine"].pdf(agreement_id, out / "publication" / "agreement.pdf")
+    narrator.say(f"Publication bundle: {out / 'publication'} and {archive.name}; PDF with the signature block.")
+    report = verify_bundle(out / "publication")
+    narrator.say(f"parley verify: {'VALID' if report['valid'] else 'INVALID ' + str(report['failures'])} "
+                 f"({len(report['checked'])} items checked offline).")
+    if not report["valid"]:
+        raise VerificationError("the demo bundle does not verify")
+    bundle = json.loads((out / "publication" / "bundle.json").read_text())
+    if _shutil.which("ssh-keygen") is None:
+        narrator.say("ssh-keygen is not installed: skipping the OpenSSH check (install openssh-client).")
+        return
+    text = (out / "publication" / "agreement.txt").read_bytes()
+    for signer in bundle["signers"]:
+        command = ["ssh-keygen", "-Y", "verify", "-f", "allowed_signers", "-I", signer["principal"],
+                   "-n", bundle["namespace"], "-s", signer["signature"]]
+        result = subprocess.run(command, cwd=out / "publication", input=text, capture_output=True, check=False)
+        said = (result.stdout or result.stderr).decode().strip()
+        narrator.say(f"$ {' '.join(command)} < agreement.txt")
+        narrator.say(f"    {said}")
+        if result.returncode != 0:
+            raise VerificationError(f"ssh-keygen rejected the signature of {signer['party']}")
 
 
 def _cli(args: list[str], passphrase: str) -> str:
