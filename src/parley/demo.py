@@ -414,8 +414,8 @@ def _scene_agreement(negotiation_id: str, heads: dict[str, Client], seconds: dic
     first = [dict(a) for a in AGREEMENT_ARTICLES]
     first[0] = {**first[0], "text": first[0]["text"].replace("thirty days", "ten days")}
     desks["turkiye"].post_text(agreement_id, "Istanbul Memorandum of Understanding", first)
-    for article in AGREEMENT_ARTICLES:
-        narrator.encrypted(article["text"])
+    # Only the superseded wording stays secret for good: the final text is released by consent at the end.
+    narrator.encrypted(first[0]["text"])
     narrator.say("Türkiye, as mediator, posts version 1 of the single negotiating text (3 articles); every "
                  "recipient's copy is invisibly marked.")
     desks["ukraine"].object(agreement_id, 1, "Ten days is too short to verify a ceasefire.")
