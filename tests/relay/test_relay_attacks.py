@@ -7,11 +7,13 @@ deviate from what the SDK sends.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import random
 import secrets
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -19,12 +21,15 @@ import pytest
 from fastapi.routing import APIRoute
 
 from parley.client.sdk import Client
+from parley.client.transport import InProcessTransport
 from parley.crypto.httpsig import sign_request
 from parley.crypto.keys import EncryptionKey, SigningKey
 from parley.errors import AuthError, ForbiddenError, NotFoundError, TrustError
-from parley.protocol.events import Envelope
+from parley.protocol.events import Envelope, sign_header
 from parley.protocol.identity import MemberCertificate, PartyRecord
 from parley.relay.app import Relay, create_app
+from parley.store.relay_store import open_store
+from parley.tlog.note import Signer
 
 #: tables that legitimately grow on a refused but authenticated request
 BOOKKEEPING = {"request_nonces", "access_log"}
@@ -32,8 +37,8 @@ BOOKKEEPING = {"request_nonces", "access_log"}
 
 # ---- helpers -------------------------------------------------------------------------------------------
 def _request(client: Client, method: str, path: str, *, content: bytes = b"", params: dict | None = None,
-             key: SigningKey | None = None, key_id: str | None = None, now=None, nonce: str | None = None,  # noqa: ANN001
-             sign: bool = True) -> httpx.Request:
+             key: SigningKey | None = None, key_id: str | None = None, now: datetime | None = None,
+             nonce: str | None = None, sign: bool = True) -> httpx.Request:
     headers = {"Content-Type": "application/json"} if content else {}
     request = client.conn.http.build_request(method, path, content=content, params=params, headers=headers)
     if sign:
@@ -108,9 +113,6 @@ def test_replayed_signed_post_is_rejected_and_not_stored_twice(talks, monkeypatc
 
 def test_replayed_request_to_another_relay_process_is_rejected(any_db_world):
     """The nonce store is the database: a second relay process on it refuses the replay too."""
-    from parley.client.transport import InProcessTransport
-    from parley.store.relay_store import open_store
-
     world = any_db_world
     ukraine = world.party("Ukraine")
     url = world.store.engine.url.render_as_string(hide_password=False)
@@ -214,10 +216,6 @@ def test_member_posting_in_the_name_of_another_party_is_refused(talks, monkeypat
                                        content=russian_event.to_json()))
     _error(response, 403, "forbidden")
     # The same with a header re-signed by Ukraine's device: the author is still not the signer of the request.
-    from dataclasses import replace
-
-    from parley.protocol.events import sign_header
-
     header = replace(russian_event.header, nonce=base64.b64encode(secrets.token_bytes(16)).decode())
     forged = Envelope(header, sign_header(ukraine.identity.signing, header), russian_event.ciphertexts)
     _error(_send(ukraine, _request(ukraine, "POST", f"/v1/negotiations/{negotiation_id}/events",
@@ -232,8 +230,6 @@ def test_event_with_a_signature_by_another_key_is_refused(talks, monkeypatch):
     world, ukraine, _russia, _turkiye, negotiation_id = talks
     envelope = _captured_envelope(monkeypatch, ukraine, negotiation_id, "re-signed")
     impostor = SigningKey.generate()
-    from parley.protocol.events import sign_header
-
     forged = Envelope(envelope.header, sign_header(impostor, envelope.header), envelope.ciphertexts)
     size = world.store.head(negotiation_id).size
     _error(_send(ukraine, _request(ukraine, "POST", f"/v1/negotiations/{negotiation_id}/events",
@@ -252,10 +248,6 @@ def test_relay_refuses_event_from_non_member(talks, monkeypatch):
     before = _content_rows(world)
     # A party that was never invited: the relay does not even confirm that the negotiation exists.
     envelope = _captured_envelope(monkeypatch, ukraine, negotiation_id, "template")
-    from dataclasses import replace
-
-    from parley.protocol.events import sign_header
-
     header = replace(envelope.header, author=turkiye.identity.device_key_id,
                      audience=replace(envelope.header.audience, parties=(turkiye.profile.party.party_id,)))
     outsider_event = Envelope(header, sign_header(turkiye.identity.signing, header), envelope.ciphertexts)
@@ -299,14 +291,8 @@ def test_oversized_request_body_is_refused(talks, tmp_path, clock, monkeypatch):
     assert _content_rows(world) == before
 
     # A streamed body with no Content-Length is counted as it arrives (a relay with a 4 KiB limit).
-    import asyncio
-    from dataclasses import replace as dc_replace
-
-    from parley.store.relay_store import open_store
-    from parley.tlog.note import Signer
-
     small = Relay(open_store(str(tmp_path / "small.db")), Signer("small.test", SigningKey.generate().private),
-                  "small.test", limits=dc_replace(world.relay.limits, max_request_bytes=4096), clock=clock)
+                  "small.test", limits=replace(world.relay.limits, max_request_bytes=4096), clock=clock)
 
     async def stream_too_much() -> list[httpx.Response]:
         async def chunks():
@@ -401,8 +387,6 @@ def _forged_certificate(victim: Client, clock) -> MemberCertificate:  # noqa: AN
                                    encryption_key=EncryptionKey.generate().recipient,
                                    not_before=clock.now - timedelta(minutes=5),
                                    not_after=clock.now + timedelta(days=30))
-    from dataclasses import replace
-
     return replace(cert, party_id=victim.profile.party.party_id)
 
 
@@ -443,24 +427,25 @@ def test_enrolment_with_a_forged_party_record_is_refused(world):
                                    encryption_key=EncryptionKey.generate().recipient,
                                    not_before=world.clock.now - timedelta(minutes=5),
                                    not_after=world.clock.now + timedelta(days=30))
+    genuine = json.dumps({"token": token, "party": record.to_obj(), "certificates": [cert.to_obj()]}).encode()
+    forged = json.dumps({"token": token, "party": forged_record, "certificates": [cert.to_obj()]}).encode()
     before = world.store.count_rows()
     with httpx.Client(transport=world.transport, base_url="http://relay") as http:
-        for party in (forged_record, record.to_obj()):
-            body = json.dumps({"token": token, "party": party, "certificates": [cert.to_obj()]}).encode()
-            # Signed by a device the request does not certify.
+        def signed(body: bytes, key: SigningKey) -> httpx.Request:
             request = http.build_request("POST", "/v1/parties", content=body)
-            stranger = SigningKey.generate()
-            sign_request(request, key_id=stranger.key_id, private_key=stranger.private)
-            response = http.send(request)
-            assert response.status_code in (401, 422), response.text
-        _error(response, 401, "unauthenticated")
+            sign_request(request, key_id=key.key_id, private_key=key.private)
+            return request
+
+        # A party record not signed by the root it names, though signed by the certified device.
+        _error(http.send(signed(forged, device)), 422, "untrusted")
+        # A genuine enrolment signed by a device the request does not certify.
+        _error(http.send(signed(genuine, SigningKey.generate())), 401, "unauthenticated")
         # Unsigned.
-        _error(http.post("/v1/parties", content=body), 401, "unauthenticated")
-    assert world.store.count_rows() == before  # the token is still unused
-    with httpx.Client(transport=world.transport, base_url="http://relay") as http:
-        request = http.build_request("POST", "/v1/parties", content=body)
-        sign_request(request, key_id=device.key_id, private_key=device.private)
-        assert http.send(request).status_code == 201
+        _error(http.post("/v1/parties", content=genuine), 401, "unauthenticated")
+        assert world.store.count_rows() == before  # nothing stored, the token still unused
+        assert http.send(signed(genuine, device)).status_code == 201
+        # and now used up
+        _error(http.send(signed(genuine, device)), 401, "unauthenticated")
 
 
 # ---- unauthenticated access ----------------------------------------------------------------------------
