@@ -162,3 +162,27 @@ def test_event_stream_delivers_a_new_event(live, tmp_path, clock):
     assert relay._streams[russia.identity.device_key_id] == 0
     russia.sync(negotiation_id)
     assert russia.messages(negotiation_id)[-1]["content"]["text"] == "Meeting in Istanbul on the 15th?"
+
+
+def test_client_watch_survives_quiet_periods_and_yields_on_new_events(live, tmp_path, clock):
+    """`parley channel watch` relies on Client.watch: it must outlive read timeouts and see a late event."""
+    relay, base_url, clients = live
+    ukraine = _party(relay, base_url, tmp_path / "ua", "Ukraine", clock, clients)
+    russia = _party(relay, base_url, tmp_path / "ru", "Russian Federation", clock, clients)
+    negotiation_id = _negotiation(ukraine, russia)
+    russia.sync(negotiation_id)
+    start_size = russia.cache.checkpoint(negotiation_id)[0]
+
+    def post_later() -> None:
+        time.sleep(3.5)  # longer than the watch's 2 s read timeout: it must reconnect, not stop
+        ukraine.send_message(negotiation_id, "After a quiet spell.")
+
+    poster = threading.Thread(target=post_later)
+    poster.start()
+    sizes = []
+    for size in russia.watch(negotiation_id, deadline=time.monotonic() + 15):
+        sizes.append(size)
+        if size > start_size:
+            break
+    poster.join()
+    assert sizes and sizes[-1] == start_size + 1

@@ -489,7 +489,7 @@ class Client:
         """Follow the relay's event stream (SSE); yields the new log size each time events arrive.
 
         The stream only says *that* something arrived: callers sync to fetch and verify it.
-        Stops at ``deadline`` (a ``time.monotonic()`` value) when given.
+        Reconnects after a quiet period; stops at ``deadline`` (a ``time.monotonic()`` value).
 
         Raises:
             TransportError: the relay is unreachable.
@@ -497,36 +497,38 @@ class Client:
         import json as _json
         import time as _time
 
+        from parley.client.transport import error_from_response
         from parley.crypto.httpsig import sign_request
 
         after = self.cache.last_seq(negotiation_id)
-        request = self.conn.http.build_request("GET", f"/v1/negotiations/{negotiation_id}/stream",
-                                               params={"after": after})
-        sign_request(request, key_id=self.identity.device_key_id, private_key=self.identity.signing.private)
-        timeout = httpx.Timeout(10.0, read=5.0)
-        request.extensions["timeout"] = timeout.as_dict()
-        try:
-            response = self.conn.http.send(request, stream=True)
-        except httpx.HTTPError as exc:
-            raise TransportError(f"cannot reach the relay: {exc}") from None
-        try:
-            if response.status_code >= 400:
-                response.read()
-                from parley.client.transport import error_from_response
-
-                raise error_from_response(response)
-            lines = response.iter_lines()
-            while deadline is None or _time.monotonic() < deadline:
-                try:
-                    line = next(lines)
-                except StopIteration:
-                    return
-                except httpx.ReadTimeout:
-                    continue
-                if line.startswith("data: "):
-                    yield _json.loads(line[6:])["size"]
-        finally:
-            response.close()
+        while deadline is None or _time.monotonic() < deadline:
+            request = self.conn.http.build_request("GET", f"/v1/negotiations/{negotiation_id}/stream",
+                                                   params={"after": after})
+            sign_request(request, key_id=self.identity.device_key_id, private_key=self.identity.signing.private)
+            # The relay sends a keep-alive every 15 s; a read timeout below that lets us honour the deadline.
+            request.extensions["timeout"] = httpx.Timeout(10.0, read=2.0).as_dict()
+            try:
+                response = self.conn.http.send(request, stream=True)
+            except httpx.HTTPError as exc:
+                raise TransportError(f"cannot reach the relay: {exc}") from None
+            try:
+                if response.status_code >= 400:
+                    response.read()
+                    raise error_from_response(response)
+                for line in response.iter_lines():
+                    if line.startswith("data: "):
+                        page = _json.loads(line[6:])
+                        if page["events"]:
+                            after = page["events"][-1]["seq"]
+                        yield page["size"]
+                    if deadline is not None and _time.monotonic() >= deadline:
+                        return
+            except httpx.ReadTimeout:
+                continue  # quiet: reconnect (a fresh signature, a fresh nonce)
+            except httpx.HTTPError as exc:
+                raise TransportError(f"the relay stream broke: {exc}") from None
+            finally:
+                response.close()
 
     # ---- plain messages -----------------------------------------------------------------------------
     def send_message(self, negotiation_id: str, text: str, *, parties: Sequence[str] | None = None) -> Posted:

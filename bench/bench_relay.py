@@ -1,0 +1,304 @@
+"""Relay ingest benchmark: signed, encrypted events posted over loopback by 1, 8 and 32 concurrent clients.
+
+Each event carries one age ciphertext of about 1.7 KB to 5 recipients (the heads of 5 parties), signed by
+its author's device key; each request is signed per RFC 9421 with a fresh nonce. Envelopes and requests
+are built and signed before the clock starts; a lean asyncio HTTP/1.1 client sends them over keep-alive
+connections, one request in flight per client. The relay is `parley relay serve` in its own process.
+
+Reported per database (SQLite WAL synchronous=FULL, PostgreSQL):
+  - events/s, p50 and p99 latency at 1, 8 and 32 clients, and the mean group-commit batch;
+  - the storage limit, measured in the same run: the same rows (events, ciphertexts, readers, nonces,
+    log nodes, head) inserted directly through the store's write transaction, in batches of 64;
+    the ratio relay/storage is the figure to watch;
+  - bytes stored per event (whole database, and log nodes alone);
+  - time to list the last 1,000 events of the negotiation (signed GET, JSON decoded);
+  - relay RSS (current and peak) after the 32-client load;
+  - durability: every acknowledged event is in the log at its sequence number, the log is gap-free;
+    then a crash run: the relay is SIGKILLed under load, reopened, and every event acknowledged
+    before the kill must be there.
+
+Usage: python bench/bench_relay.py [--quick] [--json] [--db sqlite,postgres] [--clients 1,8,32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from _common import (
+    LoadResult,
+    Room,
+    build_events,
+    drop_postgres,
+    emit_json,
+    fresh_postgres,
+    make_room,
+    postgres_available,
+    presign,
+    print_table,
+    run_load,
+    start_relay,
+    summarize,
+)
+from sqlalchemy import insert
+
+from parley.crypto.httpsig import sign_request
+from parley.store import schema as t
+from parley.store.relay_store import open_store
+from parley.tlog import merkle
+
+CIPHERTEXT_BYTES = 1700
+
+
+def check_log(database: str, room: Room, acks: list[dict]) -> dict[str, Any]:
+    """Every acknowledged event is stored at its seq; seqs are 0..size-1 with no gap."""
+    from sqlalchemy import select
+
+    store = open_store(database)
+    try:
+        with store.engine.connect() as conn:
+            rows = conn.execute(select(t.events.c.seq, t.events.c.event_id)
+                                .where(t.events.c.negotiation_id == room.negotiation_id)
+                                .order_by(t.events.c.seq)).all()
+        head = store.head(room.negotiation_id)
+    finally:
+        store.close()
+    by_seq = {r.seq: r.event_id for r in rows}
+    lost = sum(1 for a in acks if by_seq.get(a["seq"]) != a["event_id"])
+    gap_free = [r.seq for r in rows] == list(range(len(rows))) and head.size == len(rows)
+    return {"acknowledged": len(acks), "lost": lost, "gap_free": gap_free, "size": head.size}
+
+
+def direct_insert_rate(database: str, room: Room, envelopes: list, batch: int = 64) -> float:
+    """The storage limit: the rows the relay writes per event, inserted straight through RelayStore.write()."""
+    from parley.protocol.times import format_time
+
+    store = open_store(database)
+    nid = "n-direct-" + room.negotiation_id[2:]
+    now = format_time(datetime.now(UTC))
+    try:
+        with store.write() as txn:
+            txn.create_negotiation(nid, now)
+        size = 0
+        t0 = time.perf_counter()
+        for start in range(0, len(envelopes), batch):
+            chunk = envelopes[start:start + batch]
+            with store.write() as txn:
+                head = txn.lock_head(nid)
+                rows, blobs, readers, leaves, nonces = [], [], [], [], []
+                for i, (author, env) in enumerate(chunk):
+                    seq = head.size + i
+                    rows.append({"seq": seq, "event_id": env.event_id, "header": env.header_bytes,
+                                 "signature": env.signature, "received_at": now})
+                    blobs.append({"seq": seq, "idx": 0, "blob": env.ciphertexts[0]})
+                    readers.extend({"device_key_id": r, "seq": seq, "idx": 0}
+                                   for r in env.header.ciphertexts[0].recipients)
+                    leaves.append(merkle.leaf_hash(env.leaf_bytes()))
+                    nonces.append({"key_id": author.identity.device_key_id, "nonce": f"d{seq}-{nid}",
+                                   "expires_at": 2**40})
+                txn.insert_events(nid, rows, blobs, readers)
+                txn.conn.execute(insert(t.request_nonces), nonces)
+                nodes = merkle.append_many(head.size, leaves, txn.node_reader(nid))
+                txn.put_nodes(nid, nodes)
+                size = head.size + len(chunk)
+                txn.set_head(nid, size, b"\0" * 32, "note")
+        seconds = time.perf_counter() - t0
+    finally:
+        store.close()
+    return size / seconds
+
+
+def storage_bytes(database: str) -> dict[str, int]:
+    store = open_store(database)
+    try:
+        with store.engine.connect() as conn:
+            if store.dialect == "sqlite":
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+                rows = conn.exec_driver_sql("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name").all()
+                sizes = {name: int(size) for name, size in rows}
+                # indexes belong to their table
+                return {"total": sum(sizes.values()),
+                        "tlog_nodes": sum(v for k, v in sizes.items() if "tlog_nodes" in k),
+                        "request_nonces": sum(v for k, v in sizes.items() if "request_nonces" in k),
+                        "access_log": sum(v for k, v in sizes.items() if "access" in k)}
+            rows = conn.exec_driver_sql(
+                "SELECT relname, pg_total_relation_size(c.oid) FROM pg_class c JOIN pg_namespace n "
+                "ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind = 'r'").all()
+            sizes = {name: int(size) for name, size in rows}
+            return {"total": sum(sizes.values()), "tlog_nodes": sizes.get("tlog_nodes", 0),
+                    "request_nonces": sizes.get("request_nonces", 0), "access_log": sizes.get("access_log", 0)}
+    finally:
+        store.close()
+
+
+def list_last(relay_url: str, room: Room, count: int = 1000, tries: int = 7) -> float:
+    """Median ms to fetch (signed GET) and decode the last ``count`` events, as a member."""
+    client = room.clients[1]
+    head = client.conn.get(f"/v1/negotiations/{room.negotiation_id}/checkpoint")
+    after = max(-1, head["size"] - count - 1)
+    times = []
+    with httpx.Client(base_url=relay_url, timeout=60) as http:
+        for _ in range(tries):
+            request = http.build_request("GET", f"/v1/negotiations/{room.negotiation_id}/events",
+                                         params={"after": after, "limit": count})
+            sign_request(request, key_id=client.identity.device_key_id, private_key=client.identity.signing.private)
+            t0 = time.perf_counter()
+            response = http.send(request)
+            page = response.json()
+            times.append((time.perf_counter() - t0) * 1000)
+            assert response.status_code == 200 and len(page["events"]) == min(count, head["size"]), response.text[:300]
+    return statistics.median(times)
+
+
+def presign_posts(relay_url: str, room: Room, events: list) -> list[bytes]:
+    path = f"/v1/negotiations/{room.negotiation_id}/events"
+    return [presign(relay_url, "POST", path, author, env.to_json()) for author, env in events]
+
+
+def run_database(kind: str, levels: list[int], per_level: dict[int, int], tmp: Path, profile: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {"database": kind, "levels": []}
+    if kind == "sqlite":
+        database = str(tmp / "relay.db")
+    else:
+        database = fresh_postgres("parley_bench")
+    relay = start_relay(tmp / f"data-{kind}", database)
+    spy = None
+    try:
+        room = make_room(relay.url, database, tmp / f"homes-{kind}")
+        before = storage_bytes(database)
+        events_before = room.clients[0].conn.get(f"/v1/negotiations/{room.negotiation_id}/checkpoint")["size"]
+        all_acks: list[dict] = []
+        batches0 = relay.metrics()
+        for clients in levels:
+            events = build_events(room, per_level[clients], CIPHERTEXT_BYTES)
+            requests = presign_posts(relay.url, room, events)
+            if profile and clients == max(levels):
+                spy = _start_profiler(relay, tmp / f"profile-{kind}.svg")
+            m0 = relay.metrics()
+            result: LoadResult = run_load(relay.port, requests, clients, time_limit=90)
+            m1 = relay.metrics()
+            all_acks.extend(result.acks)
+            row = summarize(result)
+            accepted = m1["parley_events_accepted_total"] - m0["parley_events_accepted_total"]
+            batches = m1["parley_commit_batches_total"] - m0["parley_commit_batches_total"]
+            row["mean_batch"] = round(accepted / batches, 1) if batches else None
+            if clients == max(levels):
+                rss, peak = relay.rss_kib()
+                out["relay_rss_mib"] = round(rss / 1024, 1)
+                out["relay_peak_rss_mib"] = round(peak / 1024, 1)
+            out["levels"].append(row)
+        if spy is not None:
+            spy.wait(timeout=60)
+        del batches0
+        out["log_check"] = check_log(database, room, all_acks)
+        out["list_last_1000_ms"] = round(list_last(relay.url, room), 1)
+        after = storage_bytes(database)
+        n = out["log_check"]["size"] - events_before
+        out["bytes_per_event"] = round((after["total"] - before["total"]) / n)
+        out["log_node_bytes_per_event"] = round((after["tlog_nodes"] - before["tlog_nodes"]) / n)
+        out["nonce_bytes_per_event"] = round((after["request_nonces"] - before["request_nonces"]) / n)
+        out["access_log_bytes"] = after["access_log"]
+        direct_events = build_events(room, min(2000, max(per_level.values())), CIPHERTEXT_BYTES)
+        out["storage_limit_events_per_s"] = round(direct_insert_rate(database, room, direct_events), 1)
+        out["ciphertext_bytes"] = len(direct_events[0][1].ciphertexts[0])
+        room.close()
+    finally:
+        relay.stop()
+    out["crash"] = crash_run(kind, tmp, per_level[max(levels)])
+    if kind == "postgres":
+        drop_postgres("parley_bench")
+    return out
+
+
+def crash_run(kind: str, tmp: Path, count: int) -> dict[str, Any]:
+    """SIGKILL the relay under an 8-client load; every event acknowledged before the kill must survive."""
+    if kind == "sqlite":
+        database = str(tmp / "crash.db")
+    else:
+        database = fresh_postgres("parley_bench_crash")
+    relay = start_relay(tmp / f"crash-{kind}", database)
+    try:
+        room = make_room(relay.url, database, tmp / f"crash-homes-{kind}")
+        events = build_events(room, count, CIPHERTEXT_BYTES)
+        requests = presign_posts(relay.url, room, events)
+        killer = threading.Timer(0.6, relay.kill)
+        killer.start()
+        result = run_load(relay.port, requests, 8, time_limit=30)
+        killer.join()
+    finally:
+        relay.kill()
+    check = check_log(database, room, result.acks)
+    room.close()
+    if kind == "postgres":
+        drop_postgres("parley_bench_crash")
+    return {"acknowledged_before_kill": check["acknowledged"], "lost": check["lost"], "gap_free": check["gap_free"],
+            "stored": check["size"]}
+
+
+def _start_profiler(relay, path: Path):  # noqa: ANN001, ANN202
+    import shutil
+    import subprocess
+
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    return subprocess.Popen([spy, "record", "-p", str(relay.proc.pid), "-d", "8", "-o", str(path), "-f", "speedscope"
+                             if path.suffix == ".json" else "flamegraph", "--nonblocking"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer events, under a minute")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    parser.add_argument("--db", default="sqlite,postgres", help="databases to run: sqlite,postgres")
+    parser.add_argument("--clients", default="1,8,32", help="concurrency levels")
+    parser.add_argument("--profile", action="store_true", help="py-spy flame graph of the relay at the top level")
+    args = parser.parse_args(argv)
+    levels = [int(c) for c in args.clients.split(",")]
+    if args.quick:
+        per_level = {c: (200 if c == 1 else 1500) for c in levels}
+    else:
+        per_level = {c: (1000 if c == 1 else 6000) for c in levels}
+    kinds = [k.strip() for k in args.db.split(",") if k.strip()]
+    if "postgres" in kinds and not postgres_available():
+        print("PostgreSQL not reachable: skipping it", file=sys.stderr)
+        kinds.remove("postgres")
+    results = []
+    with tempfile.TemporaryDirectory(prefix="parley-bench-relay-") as tmp:
+        for kind in kinds:
+            results.append(run_database(kind, levels, per_level, Path(tmp), args.profile))
+    if args.json:
+        emit_json("relay_ingest", {"databases": results}, [sys.argv[0], *(argv or sys.argv[1:])])
+        return 0
+    rows = []
+    for r in results:
+        for lv in r["levels"]:
+            rows.append([r["database"], lv["clients"], lv["events"], lv["events_per_s"], lv["p50_ms"], lv["p99_ms"],
+                         lv["mean_batch"], r["storage_limit_events_per_s"],
+                         f"{lv['events_per_s'] / r['storage_limit_events_per_s']:.2f}",
+                         ",".join(f"{k}={v}" for k, v in lv["errors"].items()) or "none"])
+    print_table("Relay ingest over loopback (events of %d B ciphertext, 5 recipients)" % results[0]["ciphertext_bytes"]
+                if results else "Relay ingest",
+                ["db", "clients", "events", "events/s", "p50 ms", "p99 ms", "batch", "storage limit/s",
+                 "ratio", "errors"], rows)
+    rows = [[r["database"], r["bytes_per_event"], r["log_node_bytes_per_event"], r["nonce_bytes_per_event"],
+             r["list_last_1000_ms"], r["relay_rss_mib"], r["relay_peak_rss_mib"],
+             f"{r['log_check']['lost']} lost / {r['log_check']['acknowledged']}, gap-free={r['log_check']['gap_free']}",
+             f"{r['crash']['lost']} lost / {r['crash']['acknowledged_before_kill']}, "
+             f"gap-free={r['crash']['gap_free']}"] for r in results]
+    print_table("Storage, listing, memory, durability",
+                ["db", "bytes/event", "log nodes B/event", "nonce B/event", "list 1000 ms", "RSS MiB",
+                 "peak RSS MiB", "acknowledged events", "SIGKILL under load"], rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

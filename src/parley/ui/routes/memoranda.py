@@ -1,0 +1,137 @@
+"""Memoranda: key issues, compose per key issue, deliver, versions with a redline, official responses."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from parley.errors import InputError, NotFoundError
+from parley.protocol.workflow import STANCES
+from parley.tracing import unmark
+from parley.ui import format as fmt
+from parley.ui.app import form_of, ui_of
+
+
+def _others(ui, nid: str) -> list[tuple[str, str]]:  # noqa: ANN001
+    state = ui.client.state(nid)
+    own = ui.client.profile.party.party_id
+    return [(pid, state.parties[pid].record.name) for pid in state.joined_parties() if pid != own]
+
+
+def memoranda(request: Request) -> Response:
+    ui = ui_of(request)
+    nid = request.path_params["nid"]
+    with ui.lock:
+        negotiation = ui.negotiation(nid)
+        views = negotiation.views()
+        names = negotiation.party_names()
+        own = negotiation.own_party
+        memos = sorted(views.memoranda.values(), key=lambda m: m["delivered_at"], reverse=True)
+        drafts = {memo_id: versions[-1] for memo_id, versions in views.drafts.items()}
+        return ui.render(request, "memoranda.html", nid=nid, tab="memoranda", memos=memos, names=names, own=own,
+                         issues=views.issues, drafts=drafts, recipients=_others(ui, nid))
+
+
+def add_issue(request: Request) -> Response:
+    ui = ui_of(request)
+    nid = request.path_params["nid"]
+    title = form_of(request).get("title")
+
+    def action() -> str:
+        if not title:
+            raise InputError("a key issue needs a title")
+        return ui.negotiation(nid).add_issue(title)
+
+    return ui.act(request, nid, action, f"Key issue '{title}' added to the agenda.", f"/n/{nid}/memoranda#compose")
+
+
+def deliver(request: Request) -> Response:
+    ui = ui_of(request)
+    nid = request.path_params["nid"]
+    form = form_of(request)
+    positions = {k: v for k, v in form.startswith("pos_").items() if v}
+    restricted = {k: v for k, v in form.startswith("restricted_").items() if v}
+    memo_id = form.get("memo_id") or None
+    draft = form.get("action") == "draft"
+
+    def action() -> str:
+        negotiation = ui.negotiation(nid)
+        title = form.get("title")
+        if not title:
+            raise InputError("a memorandum needs a title")
+        if not positions:
+            raise InputError("write a position on at least one key issue")
+        if draft:
+            return negotiation.draft_memorandum(title, positions, memo_id=memo_id)
+        respond_by = fmt.parse_local(form.get("respond_by"), "Respond by") if form.get("respond_by") else None
+        return negotiation.deliver_memorandum(title, positions, form.all("to"), memo_id=memo_id,
+                                              respond_by=respond_by, restricted=restricted or None)
+
+    done = "Draft saved (readable by your party only)." if draft else "Memorandum delivered."
+    back = f"/n/{nid}/memoranda/{memo_id}" if memo_id and not draft else f"/n/{nid}/memoranda"
+    return ui.act(request, nid, action, done, back)
+
+
+def memorandum(request: Request) -> Response:
+    ui = ui_of(request)
+    nid, memo_id = request.path_params["nid"], request.path_params["memo_id"]
+    with ui.lock:
+        negotiation = ui.negotiation(nid)
+        views = negotiation.views()
+        memo = views.memoranda.get(memo_id)
+        if memo is None:
+            raise NotFoundError(f"no memorandum '{memo_id}' that you can read")
+        names = negotiation.party_names()
+        own = negotiation.own_party
+        versions = [v["version"] for v in memo["versions"]]
+        old = _int(request.query_params.get("from"), versions[-2] if len(versions) > 1 else None)
+        new = _int(request.query_params.get("to"), versions[-1])
+        redline = None
+        if old is not None and old in versions and new in versions and old != new:
+            texts = {v["version"]: {k: unmark(t) for k, t in v["positions"].items()} for v in memo["versions"]}
+            redline = fmt.word_redline(texts[old], texts[new])
+        can_respond = (ui.client.profile.role == "head" and own in memo["delivered_to"] and own != memo["party"])
+        return ui.render(request, "memorandum.html", nid=nid, tab="memoranda", memo=memo, names=names, own=own,
+                         issues=views.issues, versions=versions, old=old, new=new, redline=redline,
+                         can_respond=can_respond, stances=STANCES, recipients=_others(ui, nid),
+                         is_author=own == memo["party"])
+
+
+def _int(value: str | None, default: int | None) -> int | None:
+    try:
+        return int(value) if value else default
+    except ValueError:
+        return default
+
+
+def respond(request: Request) -> Response:
+    ui = ui_of(request)
+    nid, memo_id = request.path_params["nid"], request.path_params["memo_id"]
+    form = form_of(request)
+    stances = {}
+    for issue_id, stance in form.startswith("stance_").items():
+        if not stance:
+            continue
+        entry = {"stance": stance}
+        text = form.get(f"text_{issue_id}")
+        if text:
+            entry["text"] = text
+        stances[issue_id] = entry
+
+    def action() -> object:
+        if not stances:
+            raise InputError("choose a stance on at least one key issue")
+        return ui.negotiation(nid).respond(memo_id, stances, form.get("covering_text") or None)
+
+    return ui.act(request, nid, action, "Official response given.", f"/n/{nid}/memoranda/{memo_id}")
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/n/{nid}/memoranda", memoranda),
+        Route("/n/{nid}/issues", add_issue, methods=["POST"]),
+        Route("/n/{nid}/memoranda/deliver", deliver, methods=["POST"]),
+        Route("/n/{nid}/memoranda/{memo_id}", memorandum),
+        Route("/n/{nid}/memoranda/{memo_id}/respond", respond, methods=["POST"]),
+    ]
