@@ -130,6 +130,11 @@ class RelayProcess:
                 peak = int(line.split()[1])
         return now, peak
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the relay process so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def metrics(self) -> dict[str, float]:
         text = httpx.get(self.url + "/metrics", timeout=10).text
         out = {}

@@ -182,15 +182,17 @@ def run_database(kind: str, levels: list[int], per_level: dict[int, int], tmp: P
             events = build_events(room, per_level[clients], CIPHERTEXT_BYTES)
             requests = presign_posts(relay.url, room, events)
             if profile and clients == max(levels):
-                spy = _start_profiler(relay, tmp / f"profile-{kind}.svg")
-            m0 = relay.metrics()
+                spy = _start_profiler(relay, Path(tempfile.gettempdir()) / f"parley-relay-profile-{kind}.txt")
+            m0, cpu0, own0 = relay.metrics(), relay.cpu_seconds(), time.process_time()
             result: LoadResult = run_load(relay.port, requests, clients, time_limit=90)
-            m1 = relay.metrics()
+            m1, cpu1, own1 = relay.metrics(), relay.cpu_seconds(), time.process_time()
             all_acks.extend(result.acks)
             row = summarize(result)
             accepted = m1["parley_events_accepted_total"] - m0["parley_events_accepted_total"]
             batches = m1["parley_commit_batches_total"] - m0["parley_commit_batches_total"]
             row["mean_batch"] = round(accepted / batches, 1) if batches else None
+            row["relay_cpu"] = round((cpu1 - cpu0) / result.seconds, 2)  # cores busy in the relay process
+            row["loadgen_cpu"] = round((own1 - own0) / result.seconds, 2)
             if clients == max(levels):
                 rss, peak = relay.rss_kib()
                 out["relay_rss_mib"] = round(rss / 1024, 1)
@@ -249,8 +251,8 @@ def _start_profiler(relay, path: Path):  # noqa: ANN001, ANN202
     import subprocess
 
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    return subprocess.Popen([spy, "record", "-p", str(relay.proc.pid), "-d", "8", "-o", str(path), "-f", "speedscope"
-                             if path.suffix == ".json" else "flamegraph", "--nonblocking"],
+    return subprocess.Popen([spy, "record", "-p", str(relay.proc.pid), "-d", "6", "-o", str(path), "-f", "raw",
+                             "--threads", "--nonblocking"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -282,12 +284,13 @@ def main(argv: list[str] | None = None) -> int:
     for r in results:
         for lv in r["levels"]:
             rows.append([r["database"], lv["clients"], lv["events"], lv["events_per_s"], lv["p50_ms"], lv["p99_ms"],
-                         lv["mean_batch"], r["storage_limit_events_per_s"],
+                         lv["mean_batch"], lv["relay_cpu"], lv["loadgen_cpu"], r["storage_limit_events_per_s"],
                          f"{lv['events_per_s'] / r['storage_limit_events_per_s']:.2f}",
                          ",".join(f"{k}={v}" for k, v in lv["errors"].items()) or "none"])
     print_table("Relay ingest over loopback (events of %d B ciphertext, 5 recipients)" % results[0]["ciphertext_bytes"]
                 if results else "Relay ingest",
-                ["db", "clients", "events", "events/s", "p50 ms", "p99 ms", "batch", "storage limit/s",
+                ["db", "clients", "events", "events/s", "p50 ms", "p99 ms", "batch", "relay cpu", "client cpu",
+                 "storage limit/s",
                  "ratio", "errors"], rows)
     rows = [[r["database"], r["bytes_per_event"], r["log_node_bytes_per_event"], r["nonce_bytes_per_event"],
              r["list_last_1000_ms"], r["relay_rss_mib"], r["relay_peak_rss_mib"],

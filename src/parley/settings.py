@@ -42,6 +42,8 @@ class Limits:
     rate_burst: int = 400
     #: concurrent SSE streams per device
     max_streams_per_device: int = 4
+    #: seconds a client may take to send a whole request body (slow clients are cut off with 408)
+    max_body_seconds: float = 30.0
 
 
 DEFAULT_LIMITS = Limits()

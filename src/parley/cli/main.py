@@ -14,7 +14,7 @@ import click
 import typer
 
 from parley import __version__
-from parley.cli import agreement, audit, negotiation, party, relay, workflow
+from parley.cli import agreement, audit, keys, negotiation, party, relay, workflow
 from parley.cli.common import Options, home_from
 from parley.cli.output import err_console
 from parley.errors import ParleyError
@@ -40,6 +40,7 @@ app.command("status")(workflow.status)
 app.command("trace")(audit.trace_command)
 app.add_typer(audit.audit_app, name="audit")
 app.add_typer(agreement.agreement_app, name="agreement")
+app.add_typer(keys.key_app, name="key")
 app.command("verify")(agreement.verify_command)
 app.command("statement")(agreement.statement_command)
 workflow.memo_app.command("export")(audit.export_memo)

@@ -12,12 +12,14 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -42,6 +44,7 @@ from parley.protocol.identity import (
 from parley.protocol.times import format_time
 from parley.relay.auth import Caller, NonceCache, authenticate
 from parley.relay.ingest import Accepted, Ingestor
+from parley.relay.limits import RateLimiter, SlowRequestError
 from parley.settings import DEFAULT_LIMITS, Limits
 from parley.store.relay_store import RelayStore, StoredEvent
 from parley.tlog import merkle
@@ -49,6 +52,39 @@ from parley.tlog.note import Signer
 
 log = logging.getLogger(__name__)
 NEGOTIATION_ID_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
+
+
+class ErrorBody(BaseModel):
+    """Every refusal: a machine-readable code and a message for a human."""
+
+    error: str
+    message: str
+
+
+#: documented for every route (schemathesis checks answers against it); 429 also carries Retry-After
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": text} for status, text in (
+        (400, "Malformed request"), (401, "Unsigned, forged, expired or replayed request"),
+        (403, "Authenticated but not allowed"), (404, "Not found (or not visible to the caller)"),
+        (405, "Method not allowed"), (408, "Request body too slow"), (409, "Conflict"),
+        (413, "Over a size limit"),
+        (422, "Fails verification (signature, certificate, protocol rule)"),
+        (429, "Rate limited; see Retry-After"), (503, "Storage unavailable"))}
+
+# Request bodies are read as raw bytes (the RFC 9421 Content-Digest covers exactly them) and parsed by hand;
+# these schemas only document them, so that clients and fuzzers (schemathesis) know their shape.
+_OBJECT = {"type": "object"}
+ENVELOPE_SCHEMA = {"type": "object", "required": ["header", "signature", "ciphertexts"], "properties": {
+    "header": _OBJECT, "signature": {"type": "string"},
+    "ciphertexts": {"type": "array", "items": {"type": ["string", "null"]}}}}
+ENROL_SCHEMA = {"type": "object", "required": ["token", "party", "certificates"], "properties": {
+    "token": {"type": "string"}, "party": _OBJECT, "certificates": {"type": "array", "items": _OBJECT}}}
+CERTIFICATE_BODY_SCHEMA = {"type": "object", "required": ["certificate"], "properties": {"certificate": _OBJECT}}
+REVOCATION_BODY_SCHEMA = {"type": "object", "required": ["revocation"], "properties": {"revocation": _OBJECT}}
+
+
+def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
 def _b64(data: bytes) -> str:
@@ -70,6 +106,7 @@ class Relay:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiters: dict[str, asyncio.Event] = {}
         self._streams: Counter[str] = Counter()
+        self.rate_limiter = RateLimiter(limits.rate_per_device, limits.rate_burst)
         self.ingestor = Ingestor(store, signer, name, limits, self.clock, on_commit=self._committed)
 
     # live updates: the writer thread wakes stream handlers on the event loop
@@ -95,7 +132,8 @@ class Relay:
 
 def create_app(relay: Relay) -> FastAPI:
     app = FastAPI(title="parley relay", version=__version__,
-                  description="Stores ciphertext and signed headers; orders them in per-negotiation Merkle logs.")
+                  description="Stores ciphertext and signed headers; orders them in per-negotiation Merkle logs.",
+                  responses=ERROR_RESPONSES)
     app.state.relay = relay
 
     @app.exception_handler(ParleyError)
@@ -116,15 +154,18 @@ def create_app(relay: Relay) -> FastAPI:
         return JSONResponse({"error": "bad_input", "message": f"invalid request: {where}: {first.get('msg', '')}"},
                             status_code=400)
 
-    async def caller_of(request: Request, *, enrol_keys: dict[str, MemberCertificate] | None = None) -> tuple[Caller, bytes]:
+    async def caller_of(request: Request, *, enrol_keys: dict[str, MemberCertificate] | None = None,
+                        persist_nonce: bool = True) -> tuple[Caller, bytes]:
         body = await _read_body(request, relay.limits)
         relay._loop = relay._loop or asyncio.get_running_loop()
         caller = await run_in_threadpool(
             authenticate, store=relay.store, nonces=relay.nonces, method=request.method, url=str(request.url),
             headers=list(request.headers.items()), body=body, now=relay.clock(),
             max_age_seconds=relay.limits.max_request_age_seconds, extra_keys=enrol_keys,
+            persist_nonce=persist_nonce,
         )
         relay.metrics["requests_authenticated"] += 1
+        relay.rate_limiter.take(caller.device_key_id)  # after authentication: only a device drains its bucket
         return caller, body
 
     # ---- unauthenticated ---------------------------------------------------------------------------
@@ -178,7 +219,7 @@ def create_app(relay: Relay) -> FastAPI:
                                 **json.loads(r["content"])} for r in rows]}
 
     # ---- directory ---------------------------------------------------------------------------------
-    @app.post("/v1/parties", status_code=201)
+    @app.post("/v1/parties", status_code=201, openapi_extra=_json_body(ENROL_SCHEMA))
     async def enrol_party(request: Request) -> dict[str, Any]:
         """Enrol a party with a one-time token from the operator. Signed by one of the enclosed devices."""
         raw = await _read_body(request, relay.limits)
@@ -213,7 +254,7 @@ def create_app(relay: Relay) -> FastAPI:
         return {"party": json.loads(record), "devices": [
             {"certificate": json.loads(d.certificate), "revoked_at": d.revoked_at} for d in devices]}
 
-    @app.post("/v1/parties/{party_id}/devices", status_code=201)
+    @app.post("/v1/parties/{party_id}/devices", status_code=201, openapi_extra=_json_body(CERTIFICATE_BODY_SCHEMA))
     async def add_device(party_id: str, request: Request) -> dict[str, Any]:
         caller, body = await caller_of(request)
         if caller.party_id != party_id:
@@ -224,7 +265,7 @@ def create_app(relay: Relay) -> FastAPI:
         await run_in_threadpool(relay.store.add_device, cert.device_key_id, party_id, json.dumps(cert.to_obj()))
         return {"device_key_id": cert.device_key_id}
 
-    @app.post("/v1/parties/{party_id}/revocations")
+    @app.post("/v1/parties/{party_id}/revocations", openapi_extra=_json_body(REVOCATION_BODY_SCHEMA))
     async def revoke_device(party_id: str, request: Request) -> dict[str, Any]:
         caller, body = await caller_of(request)
         if caller.party_id != party_id:
@@ -245,22 +286,25 @@ def create_app(relay: Relay) -> FastAPI:
         heads = await run_in_threadpool(relay.store.negotiations_of_party, caller.party_id)
         return {"negotiations": [{"negotiation_id": h.negotiation_id, "size": h.size} for h in heads]}
 
-    @app.post("/v1/negotiations", status_code=201)
+    @app.post("/v1/negotiations", status_code=201, openapi_extra=_json_body(ENVELOPE_SCHEMA))
     async def create_negotiation(request: Request) -> dict[str, Any]:
-        caller, body = await caller_of(request)
-        envelope = Envelope.from_json(body, relay.limits)
-        negotiation_id = envelope.header.negotiation
-        if not (8 <= len(negotiation_id) <= 64 and set(negotiation_id) <= NEGOTIATION_ID_CHARS):
-            raise InputError("a negotiation id is 8 to 64 characters of a-z, 0-9 and '-'")
+        # The request nonce is stored in the group-commit batch (see _post), not in a transaction of its own.
+        caller, body = await caller_of(request, persist_nonce=False)
+        async with _nonce_kept_on_refusal(relay, caller):
+            envelope = Envelope.from_json(body, relay.limits)
+            negotiation_id = envelope.header.negotiation
+            if not (8 <= len(negotiation_id) <= 64 and set(negotiation_id) <= NEGOTIATION_ID_CHARS):
+                raise InputError("a negotiation id is 8 to 64 characters of a-z, 0-9 and '-'")
         return await _post(relay, caller, envelope, create=True)
 
-    @app.post("/v1/negotiations/{negotiation_id}/events", status_code=201)
+    @app.post("/v1/negotiations/{negotiation_id}/events", status_code=201, openapi_extra=_json_body(ENVELOPE_SCHEMA))
     async def post_event(negotiation_id: str, request: Request) -> dict[str, Any]:
-        caller, body = await caller_of(request)
-        envelope = Envelope.from_json(body, relay.limits)
-        if envelope.header.negotiation != negotiation_id:
-            raise InputError("the event names another negotiation than the URL")
-        await _require_reader(relay, caller, negotiation_id)
+        caller, body = await caller_of(request, persist_nonce=False)
+        async with _nonce_kept_on_refusal(relay, caller):
+            envelope = Envelope.from_json(body, relay.limits)
+            if envelope.header.negotiation != negotiation_id:
+                raise InputError("the event names another negotiation than the URL")
+            await _require_reader(relay, caller, negotiation_id)
         return await _post(relay, caller, envelope, create=False)
 
     @app.get("/v1/negotiations/{negotiation_id}/events")
@@ -354,7 +398,16 @@ async def _read_body(request: Request, limits: Limits) -> bytes:
     if declared is not None and declared.isdigit() and int(declared) > limits.max_request_bytes:
         raise LimitError(f"request body is over {limits.max_request_bytes} bytes")
     chunks, total = [], 0
-    async for chunk in request.stream():
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limits.max_body_seconds
+    stream = request.stream()
+    while True:
+        try:  # a slow client (slowloris on the body) is cut off: uvicorn itself has no body timeout
+            chunk = await asyncio.wait_for(anext(stream), timeout=max(0.001, deadline - loop.time()))
+        except StopAsyncIteration:
+            break
+        except TimeoutError:
+            raise SlowRequestError(f"the request body did not arrive within {limits.max_body_seconds:g} s") from None
         total += len(chunk)
         if total > limits.max_request_bytes:
             raise LimitError(f"request body is over {limits.max_request_bytes} bytes")
@@ -405,10 +458,26 @@ async def _require_reader(relay: Relay, caller: Caller, negotiation_id: str) -> 
         raise ForbiddenError("this device was removed from the negotiation")
 
 
+@asynccontextmanager
+async def _nonce_kept_on_refusal(relay: Relay, caller: Caller):  # noqa: ANN202
+    """A post refused before it reaches the writer still stores its nonce (its own transaction, as
+    for every other request), so the refused request cannot be replayed through another process."""
+    try:
+        yield
+    except ParleyError:
+        await run_in_threadpool(relay.store.remember_nonce, caller.device_key_id, caller.nonce,
+                                caller.nonce_expires_at)
+        raise
+
+
 async def _post(relay: Relay, caller: Caller, envelope: Envelope, *, create: bool) -> dict[str, Any]:
     if envelope.header.author != caller.device_key_id:
+        await run_in_threadpool(relay.store.remember_nonce, caller.device_key_id, caller.nonce,
+                                caller.nonce_expires_at)
         raise ForbiddenError("an event must be authored by the device that signs the request")
-    accepted: Accepted = await asyncio.wrap_future(relay.ingestor.submit(envelope, create=create))
+    # The nonce is stored in the batch's transaction: one commit (one fsync) for the event and its nonce.
+    accepted: Accepted = await asyncio.wrap_future(relay.ingestor.submit(
+        envelope, create=create, nonce=(caller.device_key_id, caller.nonce, caller.nonce_expires_at)))
     return {"negotiation_id": accepted.negotiation_id, "seq": accepted.seq, "event_id": accepted.event_id,
             "size": accepted.size, "checkpoint": accepted.checkpoint,
             "inclusion_proof": [_b64(p) for p in accepted.inclusion_proof]}

@@ -29,6 +29,8 @@ class Caller:
     certificate: MemberCertificate
     nonce: str
     created: int
+    #: when the nonce may be forgotten (Unix time); for callers that persist the nonce themselves
+    nonce_expires_at: int = 0
 
 
 class NonceCache:
@@ -39,9 +41,22 @@ class NonceCache:
     even before the nonce row commits.
     """
 
+    #: seconds between two purges of expired rows from the database nonce table
+    PURGE_INTERVAL = 60.0
+
     def __init__(self) -> None:
         self._seen: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
+        self._next_purge = 0.0
+
+    def purge_due(self) -> bool:
+        """True at most once per ``PURGE_INTERVAL`` (per process): time to purge the database table."""
+        now = time.monotonic()
+        with self._lock:
+            if now < self._next_purge:
+                return False
+            self._next_purge = now + self.PURGE_INTERVAL
+            return True
 
     def claim(self, key_id: str, nonce: str, expires_at: int, now: int) -> None:
         """Raises: ReplayError if the pair was seen and has not expired."""
@@ -70,7 +85,10 @@ def authenticate(
     """Authenticate a request (runs in a worker thread: it touches the database).
 
     ``extra_keys`` lets enrolment accept a signature by a device certified in the
-    request itself.
+    request itself. With ``persist_nonce=False`` the caller must store the nonce
+    (``Caller.nonce_expires_at``) in the transaction that carries out the request,
+    as event posts do in their group-commit batch; the in-process cache has
+    already refused a replay seen by this process.
 
     Raises:
         AuthError: unsigned, forged, expired, unknown or revoked key.
@@ -82,7 +100,7 @@ def authenticate(
         if extra_keys and key_id in extra_keys:
             certs[key_id] = extra_keys[key_id]
             return load_public_key(extra_keys[key_id].signing_key)
-        row = store.get_device(key_id)
+        row = store.get_device(key_id, cached=True)
         if row is None or row.revoked_at is not None:
             return None
         cert = MemberCertificate.from_obj(json.loads(row.certificate))
@@ -98,6 +116,6 @@ def authenticate(
     nonces.claim(verified.key_id, verified.nonce, expires_at, int(now.timestamp()))
     if persist_nonce:
         store.remember_nonce(verified.key_id, verified.nonce, expires_at)
-    if int(time.time()) % 97 == 0:
+    if nonces.purge_due():
         store.purge_nonces(int(now.timestamp()))
-    return Caller(verified.key_id, cert.party_id, cert, verified.nonce, verified.created)
+    return Caller(verified.key_id, cert.party_id, cert, verified.nonce, verified.created, expires_at)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,6 +31,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
@@ -140,9 +143,16 @@ def _hash_token(token: str) -> str:
 class RelayStore:
     """Storage contract of the relay (see ``tests/store`` for the suite both engines pass)."""
 
+    #: seconds a device row read for request authentication may be reused (see ``get_device``)
+    DEVICE_CACHE_SECONDS = 2.0
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        # device_key_id -> (row, monotonic time read); only found devices are cached
+        self._devices: dict[str, tuple[DeviceRow, float]] = {}
+        self._devices_lock = threading.Lock()
+        self._devices_generation = 0  # bumped by every forget: a read that raced a revocation is not cached
 
     def close(self) -> None:
         self.engine.dispose()
@@ -227,16 +237,51 @@ class RelayStore:
 
     def revoke_device(self, device_key_id: str, revoked_at: str, revocation_json: str) -> None:
         """Raises: NotFoundError for an unknown device."""
-        with self._write() as conn:
-            result = conn.execute(update(t.devices).where(t.devices.c.device_key_id == device_key_id)
-                                  .values(revoked_at=revoked_at, revocation=revocation_json))
-            if result.rowcount == 0:
-                raise NotFoundError("no such device")
+        self.forget_device(device_key_id)
+        try:
+            with self._write() as conn:
+                result = conn.execute(update(t.devices).where(t.devices.c.device_key_id == device_key_id)
+                                      .values(revoked_at=revoked_at, revocation=revocation_json))
+                if result.rowcount == 0:
+                    raise NotFoundError("no such device")
+                if self.dialect == "postgresql":
+                    # Other relay processes drop their cached row at once (see parley.relay.app.Relay).
+                    conn.execute(text("SELECT pg_notify('parley_devices', :k)"), {"k": device_key_id})
+        finally:
+            self.forget_device(device_key_id)
 
-    def get_device(self, device_key_id: str) -> DeviceRow | None:
+    def get_device(self, device_key_id: str, *, cached: bool = False) -> DeviceRow | None:
+        """The device row. ``cached=True`` (request authentication) may reuse a row read at most
+        ``DEVICE_CACHE_SECONDS`` ago; a revocation through this store drops it at once, and on
+        PostgreSQL other relay processes drop it when the ``parley_devices`` notification arrives."""
+        if cached:
+            with self._devices_lock:
+                hit = self._devices.get(device_key_id)
+            if hit is not None and time.monotonic() - hit[1] < self.DEVICE_CACHE_SECONDS:
+                return hit[0]
+        read_at = time.monotonic()
+        generation = self._devices_generation
         with self._read() as conn:
             row = conn.execute(select(t.devices).where(t.devices.c.device_key_id == device_key_id)).first()
-        return None if row is None else DeviceRow(row.device_key_id, row.party_id, row.certificate, row.revoked_at)
+        if row is None:
+            return None
+        device = DeviceRow(row.device_key_id, row.party_id, row.certificate, row.revoked_at)
+        if cached:
+            with self._devices_lock:
+                if len(self._devices) > 100_000:
+                    self._devices.clear()
+                if generation == self._devices_generation:
+                    self._devices[device_key_id] = (device, read_at)
+        return device
+
+    def forget_device(self, device_key_id: str | None = None) -> None:
+        """Drop one cached device row (all of them with None)."""
+        with self._devices_lock:
+            self._devices_generation += 1
+            if device_key_id is None:
+                self._devices.clear()
+            else:
+                self._devices.pop(device_key_id, None)
 
     def get_party(self, party_id: str) -> tuple[str, list[DeviceRow]] | None:
         """The party record JSON and its devices, or None."""
@@ -397,6 +442,23 @@ class WriteTxn:
             self.conn.execute(insert(t.ciphertexts), [{"negotiation_id": negotiation_id, **b} for b in blobs])
         if readers:
             self.conn.execute(insert(t.ciphertext_readers), [{"negotiation_id": negotiation_id, **r} for r in readers])
+
+    def claim_nonces(self, rows: Sequence[dict]) -> set[tuple[str, str]]:
+        """Insert request nonces (``key_id``, ``nonce``, ``expires_at``) in this transaction; return the
+        (key_id, nonce) pairs that were new. A pair already stored (a replay, possibly through another
+        relay process) is not returned, and nothing fails: the caller refuses just that request."""
+        if not rows:
+            return set()
+        if self.store.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        fresh: set[tuple[str, str]] = set()
+        stmt = dialect_insert(t.request_nonces).on_conflict_do_nothing().returning(
+            t.request_nonces.c.key_id, t.request_nonces.c.nonce)
+        for row in self.conn.execute(stmt, list(rows)):
+            fresh.add((row.key_id, row.nonce))
+        return fresh
 
     def add_negotiation_parties(self, negotiation_id: str, party_ids: Sequence[str]) -> None:
         existing = {r.party_id for r in self.conn.execute(

@@ -95,7 +95,8 @@ def memorandum(request: Request) -> Response:
         return ui.render(request, "memorandum.html", nid=nid, tab="memoranda", memo=memo, names=names, own=own,
                          issues=views.issues, versions=versions, old=old, new=new, redline=redline,
                          can_respond=can_respond, stances=STANCES, recipients=_others(ui, nid),
-                         is_author=own == memo["party"])
+                         is_author=own == memo["party"],
+                         plain={k: unmark(v) for k, v in memo["positions"].items()})
 
 
 def _int(value: str | None, default: int | None) -> int | None:

@@ -1,0 +1,80 @@
+"""Audit (log verification status, checkpoint, access log) and trust (fingerprints, QR codes, verify a party)."""
+
+from __future__ import annotations
+
+import base64
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from parley.errors import ParleyError
+from parley.ui.app import form_of, ui_of
+
+
+def audit(request: Request) -> Response:
+    ui = ui_of(request)
+    nid = request.path_params["nid"]
+    with ui.lock:
+        negotiation = ui.negotiation(nid)
+        pinned = ui.client.cache.checkpoint(nid)
+        checkpoint = None
+        if pinned is not None:
+            checkpoint = {"size": pinned[0], "root": base64.b64encode(pinned[1]).decode(), "note": pinned[2]}
+        access_error = None
+        try:
+            access = negotiation.access_log()
+        except ParleyError as exc:
+            access, access_error = [], exc.message
+        return ui.render(request, "audit.html", nid=nid, tab="audit", integrity=ui.live.integrity.get(nid),
+                         checkpoint=checkpoint, access=list(reversed(access))[:200], access_total=len(access),
+                         access_error=access_error, relay_vkey=ui.client.profile.relay_vkey)
+
+
+def verify(request: Request) -> Response:
+    ui = ui_of(request)
+    nid = request.path_params["nid"]
+    try:
+        with ui.lock:
+            ui.negotiation(nid)
+        result = ui.live.full_verify(nid)
+    except ParleyError as exc:
+        ui.flash(request, "error", exc.message)
+    else:
+        ui.flash(request, "ok" if result.ok else "error",
+                 f"Log verified: {result.message}." if result.ok else f"The log FAILED verification: {result.message}")
+    from starlette.responses import RedirectResponse
+
+    return RedirectResponse(f"/n/{nid}/audit", status_code=303)
+
+
+def trust(request: Request) -> Response:
+    ui = ui_of(request)
+    nid = request.path_params["nid"]
+    with ui.lock:
+        ui.negotiation(nid)
+        state = ui.client.state(nid)
+        own = ui.client.profile.party.party_id
+        rows = []
+        for party_id, party in sorted(state.parties.items(), key=lambda kv: kv[1].record.name.lower()):
+            pin = ui.client.profile.trust.get(party_id)
+            rows.append({"id": party_id, "name": party.record.name, "status": party.status, "own": party_id == own,
+                         "fingerprint": pin.fingerprint if pin else None, "verified": bool(pin and pin.verified)})
+        return ui.render(request, "trust.html", nid=nid, tab="trust", parties=rows)
+
+
+def verify_party(request: Request) -> Response:
+    ui = ui_of(request)
+    nid, party_id = request.path_params["nid"], request.path_params["party_id"]
+    typed = form_of(request).get("fingerprint")
+    return ui.act(request, nid, lambda: ui.client.profile.verify_party(party_id, typed),
+                  "Fingerprint matches: the party is now verified.", f"/n/{nid}/trust#p-{party_id}")
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/n/{nid}/audit", audit),
+        Route("/n/{nid}/audit/verify", verify, methods=["POST"]),
+        Route("/n/{nid}/trust", trust),
+        Route("/n/{nid}/trust/{party_id}", verify_party, methods=["POST"]),
+    ]
