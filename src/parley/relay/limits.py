@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from parley.errors import LimitError, RateLimitError
 
+
 class SlowRequestError(LimitError):
     """The client took longer than ``Limits.max_body_seconds`` to send its request body."""
 
