@@ -77,3 +77,26 @@ def export_memo(
         lines += [f"{views.issues.get(issue_id, {}).get('title', issue_id)} (heads of delegation only)", text, ""]
     out.write_text("\n".join(lines), encoding="utf-8")
     emit(options(ctx).as_json, {"file": str(out)}, lambda: console.print(f"Wrote {out}"))
+
+
+def memo_pdf(
+    ctx: typer.Context,
+    negotiation: str = typer.Argument(..., help="Negotiation id."),
+    memo_id: str = typer.Argument(..., help="Memorandum id."),
+    out: Path = typer.Option(..., "--out", help="PDF file to write."),
+) -> None:
+    """Your copy of a memorandum as PDF, with its visible copy line on every page."""
+    from parley.client.pdf import memorandum_pdf
+
+    view = Negotiation(open_client(ctx), negotiation)
+    view.sync()
+    views = view.views()
+    memo = views.memoranda.get(memo_id)
+    if memo is None:
+        raise InputError(f"no memorandum '{memo_id}' that you can read")
+    sections = [(views.issues.get(i, {}).get("title", i), text) for i, text in memo["positions"].items()]
+    sections += [(f"{views.issues.get(i, {}).get('title', i)} (heads of delegation only)", text)
+                 for i, text in memo["restricted"].items()]
+    memorandum_pdf(out, title=memo["title"], sections=sections, sender=view.party_names().get(memo["party"], ""),
+                   delivered_at=memo["delivered_at"], copy_line=memo.get("copy"))
+    emit(options(ctx).as_json, {"file": str(out)}, lambda: console.print(f"Wrote {out}"))

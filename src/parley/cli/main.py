@@ -44,6 +44,7 @@ app.add_typer(keys.key_app, name="key")
 app.command("verify")(agreement.verify_command)
 app.command("statement")(agreement.statement_command)
 workflow.memo_app.command("export")(audit.export_memo)
+workflow.memo_app.command("pdf")(audit.memo_pdf)
 
 
 def _version(value: bool) -> None:

@@ -52,12 +52,12 @@ class _Document(FPDF):
 
     def heading(self, text: str, size: int = 15) -> None:
         self.set_font(self.family, "B", size)
-        self.multi_cell(0, 8, self.text_safe(text), new_x="LMARGIN", new_y="NEXT")
+        self.multi_cell(0, 8, self.text_safe(text), align="L", new_x="LMARGIN", new_y="NEXT")
         self.ln(2)
 
     def paragraph(self, text: str, size: int = 10.5, bold: bool = False) -> None:
         self.set_font(self.family, "B" if bold else "", size)
-        self.multi_cell(0, 5.5, self.text_safe(text), new_x="LMARGIN", new_y="NEXT")
+        self.multi_cell(0, 5.5, self.text_safe(text), align="L", new_x="LMARGIN", new_y="NEXT")
         self.ln(1.5)
 
 
