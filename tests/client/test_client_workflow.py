@@ -166,3 +166,18 @@ def test_access_log_shows_who_fetched_which_ciphertext(talks):
     ru.sync()
     entries = ua.access_log()
     assert any(e["party"] == "Russian Federation" for e in entries)
+
+
+def test_memorandum_pdf_carries_the_visible_copy_line(talks, tmp_path):
+    from parley.client.pdf import memorandum_pdf
+
+    ua, ru = talks["ua"], talks["ru"]
+    issue = talks["tr"].add_issue("Ceasefire", "ceasefire")
+    memo = ua.deliver_memorandum("Positions", {issue: LONG_POSITION}, to=[ru.party_id("Russian Federation")])
+    ru.sync()
+    copy = ru.views().memoranda[memo]
+    assert copy["copy"].startswith("Copy for Head of delegation, Russian Federation")
+    out = tmp_path / "memo.pdf"
+    memorandum_pdf(out, title=copy["title"], sections=list(copy["positions"].items()), sender="Ukraine",
+                   delivered_at=copy["delivered_at"], copy_line=copy["copy"])
+    assert out.read_bytes().startswith(b"%PDF")
