@@ -181,3 +181,36 @@ def test_memorandum_pdf_carries_the_visible_copy_line(talks, tmp_path):
     memorandum_pdf(out, title=copy["title"], sections=list(copy["positions"].items()), sender="Ukraine",
                    delivered_at=copy["delivered_at"], copy_line=copy["copy"])
     assert out.read_bytes().startswith(b"%PDF")
+
+
+def test_attachment_is_streamed_in_chunks_and_reassembled(talks, tmp_path):
+    import os
+
+    from parley.client.workflow import ATTACHMENT_CHUNK_BYTES
+
+    ua, ru, us = talks["ua"], talks["ru"], talks["us"]
+    issue = talks["tr"].add_issue("Maps", "maps")
+    original = tmp_path / "line-of-contact.bin"
+    original.write_bytes(os.urandom(ATTACHMENT_CHUNK_BYTES * 2 + 1234))
+    memo = ua.deliver_memorandum("With annex", {issue: "See the annexed map."}, to=[ru.party_id("Russian Federation")],
+                                 attachments=[original])
+    ru.sync()
+    (attachment,) = ru.views().memoranda[memo]["attachments"]
+    assert attachment["chunks"] == 3 and attachment["name"] == "line-of-contact.bin"
+    saved = ru.save_attachment(attachment["attachment_id"], tmp_path / "saved.bin")
+    assert saved.read_bytes() == original.read_bytes()
+    us.sync()
+    with pytest.raises(Exception, match="no attachment"):
+        us.save_attachment(attachment["attachment_id"], tmp_path / "us.bin")
+
+
+def test_attachment_over_the_limit_is_refused_before_anything_is_posted(talks, tmp_path):
+    ua = talks["ua"]
+    issue = talks["tr"].add_issue("Maps", "maps")
+    big = tmp_path / "big.bin"
+    with big.open("wb") as handle:
+        handle.truncate(ua.client.limits.max_attachment_bytes + 1)
+    before = ua.client.sync(ua.id).size
+    with pytest.raises(InputError, match="over the limit"):
+        ua.deliver_memorandum("M", {issue: "x"}, to=[ua.party_id("Russian Federation")], attachments=[big])
+    assert ua.client.sync(ua.id).size == before

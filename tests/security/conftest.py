@@ -19,6 +19,7 @@ if str(_CLIENT_TESTS) not in sys.path:
 
 _spec = importlib.util.spec_from_file_location("parley_client_test_fixtures", _CLIENT_TESTS / "conftest.py")
 _client_fixtures = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = _client_fixtures
 _spec.loader.exec_module(_client_fixtures)
 trio = _client_fixtures.trio
 compromise = _client_fixtures.compromise

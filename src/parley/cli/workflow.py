@@ -142,13 +142,15 @@ def memo_deliver(
     restricted: list[str] = typer.Option(None, "--restricted", help="ISSUE=TEXT readable by heads only."),
     respond_by: str | None = typer.Option(None, "--respond-by", help="Deadline for the official response."),
     memo_id: str | None = typer.Option(None, "--memo", help="Deliver a new version of this memorandum."),
+    attach: list[Path] = typer.Option(None, "--attach", help="A file to attach (repeatable; 20 MB each at most)."),
 ) -> None:
     """Deliver a memorandum of positions per key issue to other parties."""
     negotiation_view = _negotiation(ctx, negotiation)
     parties = [resolve_party(negotiation_view.client, p) for p in to]
     new = negotiation_view.deliver_memorandum(title, _pairs(position, "--position"), parties, memo_id=memo_id,
                                               respond_by=_when(respond_by) if respond_by else None,
-                                              restricted=_pairs(restricted, "--restricted") or None)
+                                              restricted=_pairs(restricted, "--restricted") or None,
+                                              attachments=attach or [])
     emit(options(ctx).as_json, {"memo_id": new}, lambda: console.print(new))
 
 
@@ -160,6 +162,14 @@ def memo_show(ctx: typer.Context, negotiation: str = typer.Argument(...), memo_i
     if memo is None:
         raise InputError(f"no memorandum '{memo_id}' that you can read")
     emit(options(ctx).as_json, memo, lambda: console.print_json(json.dumps(memo, ensure_ascii=False)))
+
+
+@memo_app.command("attachment")
+def memo_attachment(ctx: typer.Context, negotiation: str = typer.Argument(...),
+                    attachment_id: str = typer.Argument(...), out: Path = typer.Option(..., "--out")) -> None:
+    """Save an attachment of a memorandum (checked against the SHA-256 its sender declared)."""
+    path = _negotiation(ctx, negotiation).save_attachment(attachment_id, out)
+    emit(options(ctx).as_json, {"file": str(path)}, lambda: console.print(f"Wrote {path}"))
 
 
 @memo_app.command("redline")

@@ -53,6 +53,13 @@ class ClientCache:
             (negotiation_id,)).fetchall()
         return [(seq, json.loads(env), None if body is None else json.loads(body), at) for seq, env, body, at in rows]
 
+    def iter_bodies(self, negotiation_id: str):  # noqa: ANN201
+        """Decrypted bodies in log order, one row at a time (for large logs and attachments)."""
+        cursor = self.db.execute("SELECT seq, body FROM events WHERE negotiation_id=? AND body IS NOT NULL "
+                                 "ORDER BY seq", (negotiation_id,))
+        for seq, body in cursor:
+            yield seq, json.loads(body)
+
     def negotiations(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT negotiation_id FROM checkpoints ORDER BY negotiation_id")]
 

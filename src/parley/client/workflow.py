@@ -7,9 +7,12 @@ it starts...) so bad input fails with a clear message and posts nothing.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import secrets
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from icalendar import Calendar, Event
@@ -18,6 +21,10 @@ from parley.client.sdk import Client, Posted
 from parley.errors import ForbiddenError, InputError, NotFoundError
 from parley.protocol import workflow as wf
 from parley.protocol.times import format_time, parse_time
+
+ATTACHMENT_CHUNK = "attachment.chunk"
+#: plaintext bytes per chunk event: base64 and age keep each ciphertext well under the 1 MiB limit
+ATTACHMENT_CHUNK_BYTES = 512 * 1024
 
 
 def new_id(prefix: str) -> str:
@@ -120,7 +127,8 @@ class Negotiation:
 
     def deliver_memorandum(self, title: str, positions: Mapping[str, str], to: Sequence[str], *,
                            memo_id: str | None = None, respond_by: datetime | None = None,
-                           restricted: Mapping[str, str] | None = None, tracing: bool = True) -> str:
+                           restricted: Mapping[str, str] | None = None, tracing: bool = True,
+                           attachments: Sequence[Path] = ()) -> str:
         """Deliver positions per key issue to the chosen parties; ``restricted`` sections reach heads only.
 
         Raises:
@@ -128,6 +136,12 @@ class Negotiation:
         """
         if not to:
             raise InputError("deliver a memorandum to at least one other party")
+        limit = self.client.limits.max_attachment_bytes
+        for path in attachments:
+            if not path.is_file():
+                raise InputError(f"attachment {path} is not a file")
+            if path.stat().st_size > limit:
+                raise InputError(f"attachment {path.name} is over the limit of {limit // (1024 * 1024)} MB")
         memo_id = memo_id or new_id("memo")
         views = self.fresh_views()
         existing = views.memoranda.get(memo_id)
@@ -136,6 +150,7 @@ class Negotiation:
         content = {"memo_id": memo_id, "version": version, "title": title, "positions": dict(positions),
                    "respond_by": None if respond_by is None else format_time(respond_by), "attachments": []}
         wf.check_content(wf.MEMO_DELIVER, content, issues=views.issues)
+        content["attachments"] = [self._post_attachment(path, parties) for path in attachments]
         copies = None
         if tracing:
             copies = self._traced(memo_id, version, content, parties)
@@ -177,6 +192,56 @@ class Negotiation:
             entry["member"] = cert.member if cert else entry["device_key_id"]
             entry["party"] = self.party_names().get(cert.party_id, "") if cert else ""
         return entries
+
+    def _post_attachment(self, path: Path, parties: Sequence[str]) -> dict[str, Any]:
+        """Stream a file into the log as encrypted chunk events; never holds more than one chunk."""
+        attachment_id = new_id("att")
+        size = path.stat().st_size
+        total = max(1, -(-size // ATTACHMENT_CHUNK_BYTES))
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            for index in range(total):
+                chunk = handle.read(ATTACHMENT_CHUNK_BYTES)
+                digest.update(chunk)
+                self.client.post(self.id, ATTACHMENT_CHUNK, {
+                    "attachment_id": attachment_id, "index": index, "total": total,
+                    "data": base64.b64encode(chunk).decode("ascii")}, parties=parties)
+        return {"attachment_id": attachment_id, "name": path.name, "size": size, "sha256": digest.hexdigest(),
+                "chunks": total}
+
+    def save_attachment(self, attachment_id: str, out: Path) -> Path:
+        """Write a received attachment to ``out``, chunk by chunk, checking its SHA-256.
+
+        Raises:
+            NotFoundError: unknown attachment.  VerificationError: missing chunks or a digest mismatch.
+        """
+        from parley.errors import VerificationError
+
+        meta = next((a for m in self.views().memoranda.values() for a in m.get("attachments", [])
+                     if a.get("attachment_id") == attachment_id), None)
+        if meta is None:
+            raise NotFoundError(f"no attachment '{attachment_id}' that you can read")
+        digest, written, expected = hashlib.sha256(), 0, 0
+        tmp = out.with_name(out.name + ".part")
+        with tmp.open("wb") as handle:
+            for _, body in self.client.cache.iter_bodies(self.id):
+                if body["type"] != ATTACHMENT_CHUNK:
+                    continue
+                chunk = body["content"]
+                if chunk.get("attachment_id") != attachment_id:
+                    continue
+                if chunk.get("index") != expected:
+                    raise VerificationError(f"attachment chunk {expected} is missing or out of order")
+                data = base64.b64decode(chunk["data"], validate=True)
+                digest.update(data)
+                handle.write(data)
+                written += len(data)
+                expected += 1
+        if expected != meta["chunks"] or written != meta["size"] or digest.hexdigest() != meta["sha256"]:
+            tmp.unlink(missing_ok=True)
+            raise VerificationError("the attachment does not match the size and SHA-256 its sender declared")
+        tmp.replace(out)
+        return out
 
     def send_receipts(self) -> list[Posted]:
         """Acknowledge every memorandum delivered to this party that this member has not acknowledged yet."""

@@ -11,7 +11,7 @@ import asyncio
 import json
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,7 @@ class UI:
                                 stance=lambda s: fmt.STANCE_LABELS.get(s, s or ""))
 
     # ---- rendering ------------------------------------------------------------------------------
-    def render(self, request: Request, template: str, *, status: int = 200, nid: str | None = None,
+    def render(self, request: Request, template: str, *, http_status: int = 200, nid: str | None = None,
                tab: str | None = None, **context: Any) -> HTMLResponse:
         profile = self.client.profile
         session = request.scope.get("state", {}).get("session")
@@ -66,7 +66,7 @@ class UI:
             request=request, csrf=csrf_of(request), me=profile, nid=nid, tab=tab, tabs=TABS, flash=flash,
             unverified=unverified, failed=self.live.failed(nid), relay_error=self.live.relay_error,
             copy_for=f"{profile.member}, {profile.party.name}", **context)
-        return HTMLResponse(html, status_code=status)
+        return HTMLResponse(html, status_code=http_status)
 
     def flash(self, request: Request, kind: str, text: str) -> None:
         session = request.scope.get("state", {}).get("session")
@@ -199,7 +199,7 @@ async def error_page(request: Request, exc: Exception) -> Response:
         message = exc.message
     else:
         status, message = 500, "An unexpected error occurred; see the terminal running 'parley ui'."
-    return await asyncio.to_thread(lambda: ui.render(request, "error.html", status=status, message=message))
+    return await asyncio.to_thread(lambda: ui.render(request, "error.html", http_status=status, message=message))
 
 
 def create_ui_app(client: Client, token: str | None = None, *, interval: float = 1.0, stream: bool = False,
@@ -223,6 +223,7 @@ def create_ui_app(client: Client, token: str | None = None, *, interval: float =
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
 
+    @asynccontextmanager
     async def lifespan(app: Starlette):  # noqa: ANN202
         if start_live:
             live.start()
