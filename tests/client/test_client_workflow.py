@@ -214,3 +214,40 @@ def test_attachment_over_the_limit_is_refused_before_anything_is_posted(talks, t
     with pytest.raises(InputError, match="over the limit"):
         ua.deliver_memorandum("M", {issue: "x"}, to=[ua.party_id("Russian Federation")], attachments=[big])
     assert ua.client.sync(ua.id).size == before
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_views_are_the_same_whatever_the_sync_batches(talks, seed):
+    """Derived views are a pure function of the log: the order and size of sync batches do not matter."""
+    import random
+    from dataclasses import replace
+
+    from parley.client.sdk import Client
+
+    world = talks["world"]
+    rng = random.Random(seed)
+    ru_d = talks["ru_d"]
+    small_pages = Client(ru_d.client.profile, transport=world.transport, clock=world.clock,
+                         limits=replace(ru_d.client.limits, max_page_events=rng.randint(1, 3)))
+    small_pages.cache = ru_d.client.cache.__class__(ru_d.client.profile.home / "cache-small.db")
+    incremental = Negotiation(small_pages, ru_d.id)
+    ua, ru, tr = talks["ua"], talks["ru"], talks["tr"]
+    steps = [
+        lambda: tr.add_issue("Ceasefire", "ceasefire"),
+        lambda: tr.add_issue("Prisoners", "prisoners"),
+        lambda: ua.deliver_memorandum("M", {"ceasefire": "Thirty days.", "prisoners": "All for all."},
+                                      to=[ua.party_id("Russian Federation")], memo_id="memo-1"),
+        lambda: ru.respond("memo-1", {"prisoners": {"stance": "accept"}, "ceasefire": {"stance": "reject"}}),
+        lambda: ru.comment("memo-1", "Noted."),
+    ]
+    for step in steps:
+        step()
+        if rng.random() < 0.6:
+            incremental.sync(receipts=False)
+    incremental.sync(receipts=False)
+    at_once = Negotiation(ru_d.client, ru_d.id)
+    at_once.sync(receipts=False)
+    now = world.clock()
+    one, other = incremental.status(now), at_once.status(now)
+    assert one == other
+    small_pages.close()
