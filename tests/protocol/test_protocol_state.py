@@ -580,3 +580,26 @@ def test_hostile_public_content_raises_only_parley_errors(fuzz_world: tuple[Nego
         state.accept(env)
     except ParleyError:
         pass
+
+
+def test_genesis_and_join_by_an_expired_certificate_are_rejected(parties: Parties) -> None:
+    a, b, _ = parties
+    neg = Negotiation()
+    long_after = NOW + timedelta(days=3650)
+    _rejects(neg, neg.genesis_event(a, created=long_after), TrustError, "not valid at")
+    neg.genesis(a)
+    neg.invite(a.head, b)
+    _rejects(neg, neg.join_event(b, created=long_after), TrustError, "not valid at")
+
+
+def test_delegate_claiming_head_authority_in_genesis_or_join_is_rejected(parties: Parties) -> None:
+    a, b, _ = parties
+    neg = Negotiation()
+    delegate = a.device("Delegate", role="delegate")
+    content = {"party": a.record.to_obj(), "certificates": a.certificates()}
+    _rejects(neg, neg.public(delegate, GENESIS, content, parties=[a.id], prev=None, authority="head"),
+             ProtocolError, "head authority")
+    neg.genesis(a)
+    neg.invite(a.head, b)
+    b_delegate = b.device("Delegate", role="delegate")
+    _rejects(neg, neg.join_event(b, author=b_delegate, authority="head"), ProtocolError, "head authority")

@@ -137,6 +137,7 @@ class NegotiationState:
         author_cert = certs.get(header.author)
         if author_cert is None:
             raise ProtocolError("genesis must be authored by a device certified in it")
+        _check_author(author_cert, record, created, header.authority)
         envelope.verify_signature(author_cert.signing_key)
         if header.audience.parties != (record.party_id,) or header.audience.roles is not None:
             raise ProtocolError("genesis audience must be the convening party")
@@ -167,6 +168,7 @@ class NegotiationState:
             author_cert = certs.get(header.author)
             if author_cert is None:
                 raise ProtocolError("a join must be authored by a device certified in it")
+            _check_author(author_cert, party.record, created, header.authority)
             envelope.verify_signature(author_cert.signing_key)
             self._check_audience(envelope, allow_invited=True)
 
@@ -272,6 +274,13 @@ class NegotiationState:
             strangers = header.recipients - allowed_readers
             if strangers:
                 raise ProtocolError("event is encrypted to devices outside its audience")
+
+
+def _check_author(cert: MemberCertificate, record: PartyRecord, created: datetime, authority: str) -> None:
+    """The rules ``is_current_member`` applies to everyone else, for an author certified in its own event."""
+    verify_certificate(cert, record.root_key, at=created)
+    if authority == "head" and cert.role != "head":
+        raise ProtocolError("only a head of delegation may act with head authority")
 
 
 def _no_change() -> None:
