@@ -10,7 +10,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import click
 import typer
 
 from parley import __version__
@@ -18,6 +17,7 @@ from parley.cli import agreement, audit, keys, negotiation, party, relay, workfl
 from parley.cli.common import Options, home_from
 from parley.cli.output import err_console
 from parley.errors import ParleyError
+from parley.ui.cli import ui_command
 
 app = typer.Typer(
     name="parley",
@@ -45,6 +45,7 @@ app.command("verify")(agreement.verify_command)
 app.command("statement")(agreement.statement_command)
 workflow.memo_app.command("export")(audit.export_memo)
 workflow.memo_app.command("pdf")(audit.memo_pdf)
+app.command("ui")(ui_command)
 
 
 def _version(value: bool) -> None:
@@ -87,27 +88,27 @@ def demo(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI and return its exit code."""
+    """Run the CLI and return its exit code.
+
+    Usage errors, --help and typer.Exit are handled by the command framework (standalone
+    mode), which ends with SystemExit; parley's own errors are turned into messages here.
+    """
     command = typer.main.get_command(app)
     try:
-        result = command.main(args=argv, prog_name="parley", standalone_mode=False)
+        command.main(args=argv, prog_name="parley", standalone_mode=True)
     except ParleyError as exc:
         err_console.print(f"[bold red]error:[/bold red] {exc.message}", markup=True, highlight=False)
         if exc.hint:
             err_console.print(f"hint: {exc.hint}")
         return exc.exit_code
-    except click.exceptions.Abort:
+    except SystemExit as exc:
+        if exc.code is None:
+            return 0
+        return exc.code if isinstance(exc.code, int) else 1
+    except KeyboardInterrupt:
         err_console.print("interrupted")
         return 130
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except KeyboardInterrupt:
-        return 130
-    # click returns the code of a typer.Exit instead of raising it when not standalone
-    return result if isinstance(result, int) else 0
+    return 0
 
 
 def run() -> None:
