@@ -26,8 +26,19 @@ test: $(STAMP) system-deps
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 
+# Every benchmark in its quick form (each under a minute); PostgreSQL parts use PARLEY_BENCH_DATABASE_URL
+# or PARLEY_TEST_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/test) and are skipped if unreachable.
 bench: $(STAMP)
+	$(BIN)/pip install --quiet uvloop httptools
+	cd bench && ../$(BIN)/python bench_relay.py --quick
+	cd bench && ../$(BIN)/python bench_client.py --quick
+	cd bench && ../$(BIN)/python bench_scaleout.py --quick
 	$(BIN)/python bench/bench_tlog.py --quick
+	$(BIN)/python bench/bench_tracing.py --quick
+
+# Against Synapse (to be installed into bench/.peers/ by the benchmark). Not run in CI. Not written yet.
+bench-peers: $(STAMP)
+	@echo "bench-peers: the Synapse comparison is not implemented yet (see docs/performance.md)"; exit 1
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache

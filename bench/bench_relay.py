@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
 from _common import (
     LoadResult,
     Room,
@@ -287,8 +286,8 @@ def main(argv: list[str] | None = None) -> int:
                          lv["mean_batch"], lv["relay_cpu"], lv["loadgen_cpu"], r["storage_limit_events_per_s"],
                          f"{lv['events_per_s'] / r['storage_limit_events_per_s']:.2f}",
                          ",".join(f"{k}={v}" for k, v in lv["errors"].items()) or "none"])
-    print_table("Relay ingest over loopback (events of %d B ciphertext, 5 recipients)" % results[0]["ciphertext_bytes"]
-                if results else "Relay ingest",
+    size = results[0]["ciphertext_bytes"] if results else 0
+    print_table(f"Relay ingest over loopback (events of {size} B ciphertext, 5 recipients)",
                 ["db", "clients", "events", "events/s", "p50 ms", "p99 ms", "batch", "relay cpu", "client cpu",
                  "storage limit/s",
                  "ratio", "errors"], rows)

@@ -3,13 +3,14 @@
 #   age             the reference age CLI (interop test: it decrypts parley ciphertexts)
 #   openssh-client  ssh-keygen (offline verification of SSHSIG agreement signatures)
 #   fonts-dejavu-core  a Unicode font for PDFs (Cyrillic and Turkish names)
+#   chromium, chromium-driver  headless browser for the web UI tests (skip with PARLEY_UI_TESTS=0)
 # Needs root (or sudo) only when something is missing.
 set -euo pipefail
 want=()
 command -v age >/dev/null 2>&1 || want+=(age)
 command -v ssh-keygen >/dev/null 2>&1 || want+=(openssh-client)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || want+=(fonts-dejavu-core)
-if [ "${PARLEY_UI_TESTS:-0}" = "1" ]; then
+if [ "${PARLEY_UI_TESTS:-1}" = "1" ]; then
   command -v chromium >/dev/null 2>&1 || want+=(chromium)
   command -v chromedriver >/dev/null 2>&1 || want+=(chromium-driver)
 fi

@@ -9,6 +9,7 @@ so anyone can check the relay database never holds it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -124,7 +125,8 @@ def run_demo(out: Path, *, keep_ui: bool = False, console: Console | None = None
     narrator = Narrator(console)
     narrator.lines.append("# parley demo transcript\n")
     started = time.monotonic()
-    with LocalRelay(out / "relay", out / "relay.db") as local:
+    with contextlib.ExitStack() as relay_scope:
+        local = relay_scope.enter_context(LocalRelay(out / "relay", out / "relay.db"))
         link = out / "relay.db"
         narrator.scene("A relay the parties do not need to trust")
         narrator.say(f"Relay '{DEMO_RELAY_NAME}' listens on {local.url}; it stores ciphertext in {link}.")
@@ -140,6 +142,8 @@ def run_demo(out: Path, *, keep_ui: bool = False, console: Console | None = None
         _tampered_copy(out, local, heads["ukraine"], negotiation_id, narrator)
         for client in [*heads.values(), *seconds.values()]:
             client.close()
+        if keep_ui:
+            relay_scope = relay_scope.pop_all()  # the relay keeps running for the UI below
     narrator.scene("Files left behind")
     narrator.say(f"{out}/relay.db (ciphertext only), {out}/profiles/<party>-<role>/ (passphrase from "
                  "PARLEY_PASSPHRASE, default 'demo'), transcript.md, plaintexts.txt")
@@ -147,6 +151,22 @@ def run_demo(out: Path, *, keep_ui: bool = False, console: Console | None = None
     (out / "transcript.md").write_text("\n".join(narrator.lines) + "\n", encoding="utf-8")
     (out / "plaintexts.txt").write_text("\n".join(p.replace("\n", " ") for p in narrator.plaintexts) + "\n",
                                         encoding="utf-8")
+    if keep_ui:
+        with relay_scope:
+            _serve_ui(out / "profiles" / "ukraine-head", passphrase, console)
+
+
+def _serve_ui(home: Path, passphrase: str, console: Console) -> None:
+    """Serve the web UI of Ukraine's head of delegation on the demo data until Ctrl-C; print its URL."""
+    from parley.ui.server import serve
+
+    client = Client(Profile.load(home, passphrase))
+    console.print("\n[bold]== The web UI of Ukraine's head of delegation[/bold]")
+    try:
+        serve(client, open_browser=False, announce=lambda line: console.print(line, markup=False, highlight=False,
+                                                                              soft_wrap=True))
+    finally:
+        client.close()
 
 
 def _enrol(local: LocalRelay, out: Path, passphrase: str, narrator: Narrator) -> tuple[dict[str, Client], dict[str, Client]]:

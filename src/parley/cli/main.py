@@ -76,6 +76,21 @@ def init(
     party.create(ctx, name=name, relay=relay_url, token=token, member=member)
 
 
+@app.command("export")
+def export(
+    ctx: typer.Context,
+    file: Path = typer.Argument(..., help="Encrypted export to write (must not exist)."),
+) -> None:
+    """Export your profile (verified negotiations, trust, settings), age-encrypted to your own key."""
+    from parley.cli.common import open_client, options
+    from parley.cli.output import console, emit
+    from parley.client.export import export_profile
+
+    result = export_profile(open_client(ctx), file.expanduser())
+    emit(options(ctx).as_json, result, lambda: console.print(
+        f"exported {len(result['negotiations'])} negotiations to {result['file']} (encrypted to your age key)"))
+
+
 @app.command("demo")
 def demo(
     out: Path = typer.Option(Path("demo-output"), "--out", help="Folder for the relay, profiles and transcript."),

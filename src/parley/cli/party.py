@@ -154,3 +154,13 @@ def remove_member(ctx: typer.Context, member: str = typer.Argument(..., help="Me
     revocation = client.remove_member(matches[0].device_key_id)
     emit(options(ctx).as_json, revocation.to_obj(),
          lambda: console.print(f"Removed {matches[0].member} as of {revocation.revoked_at}"))
+
+
+@app.command("rotate-root")
+def rotate_root(ctx: typer.Context) -> None:
+    """Replace your party's root key (administrator): signed by the old root, announced in every negotiation."""
+    client = open_client(ctx)
+    rotation = client.rotate_root(passphrase_from_env_or_prompt())
+    emit(options(ctx).as_json, rotation.to_obj(), lambda: console.print(
+        f"New root key fingerprint: [bold]{fingerprint_digits(rotation.new_root_key)}[/bold]\n"
+        "Other parties' clients follow the rotation (it is signed by the old root); read them the new digits."))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,12 +26,23 @@ def serve_command(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8470, "--port", help="TCP port."),
     name: str | None = typer.Option(None, "--name", help="Relay name, the first part of checkpoint origins."),
+    rate: float | None = typer.Option(None, "--rate", envvar="PARLEY_RELAY_RATE",
+                                      help="Requests per second per device (token bucket; 0 = no limit)."),
+    burst: int | None = typer.Option(None, "--burst", envvar="PARLEY_RELAY_BURST",
+                                     help="Burst of requests per device above the rate."),
+    http: str = typer.Option("auto", "--http", help="HTTP parser: auto, h11 (caps headers at 16 KiB) or httptools."),
+    limit_concurrency: int | None = typer.Option(None, "--limit-concurrency",
+                                                 help="Answer 503 beyond this many open connections."),
 ) -> None:
     """Serve the relay API until interrupted."""
     config = RelayConfig.from_options(data, database, name)
+    if rate is not None or burst is not None:
+        config = replace(config, limits=replace(
+            config.limits, rate_per_device=config.limits.rate_per_device if rate is None else rate,
+            rate_burst=config.limits.rate_burst if burst is None else burst))
     signer = load_or_create_signer(config)
     console.print(f"parley relay '{config.name}' on http://{host}:{port}  (checkpoint key: {signer.vkey()})")
-    serve(config, host, port)
+    serve(config, host, port, http=http, limit_concurrency=limit_concurrency)
 
 
 @app.command("invite-party")
@@ -63,3 +75,41 @@ def info(
     signer = load_or_create_signer(config)
     emit(options(ctx).as_json, {"name": config.name, "vkey": signer.vkey()},
          lambda: console.print(signer.vkey()))
+
+
+@app.command("backup")
+def backup_command(
+    ctx: typer.Context,
+    file: Path = typer.Argument(..., help="Backup file to write (must not exist)."),
+    data: Path = typer.Option(Path("~/.parley-relay"), "--data", help=DATA_HELP),
+    database: str | None = typer.Option(None, "--database", help=DB_HELP),
+) -> None:
+    """Back up the relay database while it runs (one consistent snapshot).
+
+    SQLite: a SQLite file made with the online backup API. PostgreSQL: JSON lines (gzip) from one
+    REPEATABLE READ snapshot. The checkpoint key (DATA/relay.key) is NOT included: back it up separately.
+    """
+    from parley.relay.backup import backup
+
+    config = RelayConfig.from_options(data, database, None)
+    result = backup(config.database, file.expanduser())
+    emit(options(ctx).as_json, result, lambda: console.print(
+        f"backed up {sum(result['rows'].values())} rows ({result['format']}) to {result['file']}\n"
+        f"the relay key {config.data_dir / 'relay.key'} is not in the backup: keep a copy of it separately"))
+
+
+@app.command("restore")
+def restore_command(
+    ctx: typer.Context,
+    file: Path = typer.Argument(..., help="A backup made by 'parley relay backup'."),
+    data: Path = typer.Option(Path("~/.parley-relay"), "--data", help=DATA_HELP),
+    database: str | None = typer.Option(None, "--database", help=DB_HELP),
+) -> None:
+    """Restore a backup into an empty relay database (SQLite or PostgreSQL, either backup format)."""
+    from parley.relay.backup import restore
+
+    config = RelayConfig.from_options(data, database, None)
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    result = restore(file.expanduser(), config.database)
+    emit(options(ctx).as_json, result, lambda: console.print(
+        f"restored {sum(result['rows'].values())} rows into {config.database}"))

@@ -106,9 +106,17 @@ class CacheNodeReader:
 
     def get_nodes(self, keys: Sequence[tuple[int, int]]) -> Mapping[tuple[int, int], bytes]:
         found = {k: self.overlay[k] for k in keys if k in self.overlay}
-        for level, idx in (k for k in keys if k not in found):
-            row = self.db.execute("SELECT hash FROM nodes WHERE negotiation_id=? AND level=? AND idx=?",
-                                  (self.negotiation_id, level, idx)).fetchone()
-            if row is not None:
-                found[(level, idx)] = row[0]
+        by_level: dict[int, list[int]] = {}
+        for level, idx in keys:
+            if (level, idx) not in found:
+                by_level.setdefault(level, []).append(idx)
+        # One primary-key lookup query per level (chunks of 500 keys), not one query per node.
+        for level, idxs in by_level.items():
+            for start in range(0, len(idxs), 500):
+                chunk = idxs[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                for idx, digest in self.db.execute(
+                        f"SELECT idx, hash FROM nodes WHERE negotiation_id=? AND level=? AND idx IN ({marks})",  # noqa: S608
+                        (self.negotiation_id, level, *chunk)):
+                    found[(level, idx)] = digest
         return found

@@ -55,6 +55,12 @@ class PinnedParty:
     name: str
     root_key: str
     verified: bool
+    #: the party's root keys, first to current (``root_key`` is the last); longer after rotations
+    chain: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.chain:
+            self.chain = [self.root_key]
 
     @property
     def fingerprint(self) -> str:
@@ -118,32 +124,47 @@ class Profile:
         profile = cls(home, public["member"], public["role"], PartyRecord.from_obj(public["party"]),
                       public["relay_url"], public.get("relay_vkey"), identity)
         for party_id, pin in trust.get("parties", {}).items():
-            profile.trust[party_id] = PinnedParty(party_id, pin["name"], pin["root_key"], pin["verified"])
+            profile.trust[party_id] = PinnedParty(party_id, pin["name"], pin["root_key"], pin["verified"],
+                                                  list(pin.get("chain") or [pin["root_key"]]))
         return profile
 
     def save(self) -> None:
         public = {"version": 1, "member": self.member, "role": self.role, "party": self.party.to_obj(),
                   "relay_url": self.relay_url, "relay_vkey": self.relay_vkey,
                   "device_key_id": self.identity.device_key_id}
-        trust = {"parties": {p.party_id: {"name": p.name, "root_key": p.root_key, "verified": p.verified}
+        trust = {"parties": {p.party_id: {"name": p.name, "root_key": p.root_key, "verified": p.verified,
+                                          "chain": p.chain}
                              for p in self.trust.values()}}
         _write_json(self.home / "profile.json", public)
         _write_json(self.home / "trust.json", trust)
 
     # ---- trust -------------------------------------------------------------------------------------
-    def pin(self, record: PartyRecord, *, verified: bool = False) -> PinnedParty:
+    def pin(self, record: PartyRecord, *, verified: bool = False, chain: list[str] | None = None) -> PinnedParty:
         """Pin a party's root key (trust on first use unless ``verified``).
 
+        ``chain`` is the party's verified root chain (first root to current) when it rotated its root:
+        a pin follows a longer chain that extends it (each rotation is signed by the previous root, so
+        a verified pin stays verified) and ignores a shorter one that it extends.
+
         Raises:
-            TrustError: a different root key is already pinned for this party id (a swapped key).
+            TrustError: the chains diverge: a different root key than the one pinned (a swapped key).
         """
+        chain = list(chain or [record.root_key])
+        if chain[0] != record.root_key:
+            raise TrustError(f"the root chain of '{record.name}' does not start at its party record")
         current = self.trust.get(record.party_id)
-        if current is not None and current.root_key != record.root_key:
-            raise TrustError(f"the root key of '{record.name}' differs from the one pinned: a swapped key")
-        pinned = PinnedParty(record.party_id, record.name, record.root_key,
-                             verified or (current.verified if current else False))
-        self.trust[record.party_id] = pinned
-        self.save()
+        if current is not None:
+            if chain[: len(current.chain)] == current.chain:
+                pass  # the same, or extended by rotations the pinned root signed
+            elif current.chain[: len(chain)] == chain:
+                return current  # an older view of the same chain
+            else:
+                raise TrustError(f"the root key of '{record.name}' differs from the one pinned: a swapped key")
+        pinned = PinnedParty(record.party_id, record.name, chain[-1],
+                             verified or (current.verified if current else False), chain)
+        if current != pinned:
+            self.trust[record.party_id] = pinned
+            self.save()
         return pinned
 
     def verify_party(self, party_id: str, typed_fingerprint: str) -> PinnedParty:

@@ -48,12 +48,21 @@ from parley.protocol.events import (
     parse_body,
     sign_header,
 )
-from parley.protocol.identity import MemberCertificate, PartyRecord, Revocation, verify_certificate
+from parley.protocol.identity import (
+    MemberCertificate,
+    PartyRecord,
+    Revocation,
+    RootRotation,
+    root_chain,
+    rotation_times,
+    verify_certificate_in_chain,
+)
 from parley.protocol.state import (
     GENESIS,
     MEMBER_REMOVE,
     PARTY_INVITE,
     PARTY_JOIN,
+    PARTY_ROTATE_ROOT,
     PUBLIC_STATEMENT,
     NegotiationState,
 )
@@ -148,7 +157,7 @@ class Client:
             ConfigError: a profile exists in ``home``.
         """
         root = self._root()
-        identity = _new_identity(root, member=member, role=role, now=self.clock())
+        identity = _new_identity(root, member=member, role=role, now=self.clock(), party_id=self.profile.party.party_id)
         self.conn.post(f"/v1/parties/{self.profile.party.party_id}/devices",
                        {"certificate": identity.certificate.to_obj()})
         profile = Profile.create(home, member=member, party=self.profile.party, relay_url=self.profile.relay_url,
@@ -169,13 +178,42 @@ class Client:
             ForbiddenError: not the party administrator.
         """
         root = self._root()
-        revocation = Revocation.issue(root, device_key_id, self.clock(), reason)
+        revocation = Revocation.issue(root, device_key_id, self.clock(), reason, party_id=self.profile.party.party_id)
         self.conn.post(f"/v1/parties/{self.profile.party.party_id}/revocations", {"revocation": revocation.to_obj()})
         for negotiation_id in self.cache.negotiations():
             state = self.sync_state(negotiation_id)
             if device_key_id in state.members and device_key_id not in state.revoked:
                 self._post_public(negotiation_id, MEMBER_REMOVE, {"revocation": revocation.to_obj()})
         return revocation
+
+    def rotate_root(self, passphrase: str | None = None) -> RootRotation:
+        """Replace the party root key: signed by the old root and the new one, recorded at the relay and in
+        every negotiation the party is in. Members' certificates stay valid; new ones chain to the new root.
+
+        ``passphrase`` rewrites this profile's keystore with the new root (None: in memory only).
+
+        Raises:
+            ForbiddenError: this profile does not hold the party root key.
+        """
+        from parley.crypto.keystore import save_keystore
+
+        old_root = self._root()
+        party_id = self.profile.party.party_id
+        new_root = SigningKey.generate()
+        rotation = RootRotation.issue(party_id, old_root, new_root, self.clock())
+        self.conn.post(f"/v1/parties/{party_id}/rotations", {"rotation": rotation.to_obj()})
+        self.identity.root = new_root
+        if passphrase is not None:
+            save_keystore(self.profile.home / "keystore.age", self.identity.to_secrets(), passphrase)
+        own = self.profile.trust[party_id]
+        self.profile.pin(self.profile.party, verified=True, chain=[*own.chain, new_root.public_b64])
+        for negotiation_id in self.cache.negotiations():
+            state = self.sync_state(negotiation_id)
+            party = state.parties.get(party_id)
+            if party is not None and party.status == "joined" and party.root_key == old_root.public_b64:
+                self._post_public(negotiation_id, PARTY_ROTATE_ROOT, {"rotation": rotation.to_obj()},
+                                  authority="head")
+        return rotation
 
     def _root(self) -> SigningKey:
         if self.identity.root is None:
@@ -184,27 +222,34 @@ class Client:
 
     # ---- directory and trust ------------------------------------------------------------------------
     def fetch_party(self, party_id: str) -> tuple[PartyRecord, list[MemberCertificate]]:
-        """A party's record and its unrevoked member certificates, each verified against its root.
+        """A party's record and its unrevoked member certificates, each verified against its current root.
 
         Raises:
             NotFoundError: unknown party.  TrustError: the relay served a key the party did not sign,
-            or a root key other than the pinned one.
+            a broken rotation chain, or a root key other than the pinned one.
         """
+        record, _, _, certs = self.fetch_party_chain(party_id)
+        return record, certs
+
+    def fetch_party_chain(self, party_id: str) -> tuple[PartyRecord, list[str], list[dict], list[MemberCertificate]]:
+        """Like ``fetch_party``, also returning the verified root chain and the rotations that make it."""
         answer = self.conn.get(f"/v1/parties/{party_id}")
         record = PartyRecord.from_obj(answer["party"])
         if record.party_id != party_id:
             raise TrustError("the relay answered with another party")
+        rotations = answer.get("rotations", [])
+        chain = root_chain(record, rotations)
         pinned = self.profile.trust.get(party_id)
-        if pinned is not None and pinned.root_key != record.root_key:
+        if pinned is not None and chain[: len(pinned.chain)] != pinned.chain and pinned.chain[: len(chain)] != chain:
             raise TrustError(f"the relay serves a root key for '{record.name}' that differs from the pinned one")
         certs = []
         for device in answer["devices"]:
             if device["revoked_at"] is not None:
                 continue
             cert = MemberCertificate.from_obj(device["certificate"])
-            verify_certificate(cert, record.root_key)
+            verify_certificate_in_chain(cert, party_id, chain, rotation_times(rotations))
             certs.append(cert)
-        return record, certs
+        return record, chain, rotations, certs
 
     def list_parties(self) -> list[PartyRecord]:
         return [PartyRecord.from_obj(obj) for obj in self.conn.get("/v1/parties")["parties"]]
@@ -222,22 +267,23 @@ class Client:
         Raises:
             TrustError: the fingerprint does not match.
         """
-        record, _ = self.fetch_party(party_id)
-        if fingerprint is not None and not fingerprint_matches(record.root_key, fingerprint):
+        record, chain, _, _ = self.fetch_party_chain(party_id)
+        if fingerprint is not None and not fingerprint_matches(chain[-1], fingerprint):
             # Checked before pinning, so a relay's impostor is never remembered at all.
             raise TrustError(f"the fingerprint of '{record.name}' does NOT match: do not trust this key")
-        self.profile.pin(record, verified=fingerprint is not None)
+        self.profile.pin(record, verified=fingerprint is not None, chain=chain)
 
     # ---- negotiations -------------------------------------------------------------------------------
     def create_negotiation(self) -> str:
         """Open a new negotiation convened by this party. Returns its id."""
         negotiation_id = "n-" + secrets.token_hex(8)
-        _, certs = self.fetch_party(self.profile.party.party_id)
+        _, _, rotations, certs = self.fetch_party_chain(self.profile.party.party_id)
+        extra = {"rotations": rotations} if rotations else {}
         header = build_header(
             negotiation=negotiation_id, author=self.identity.device_key_id, created=self.clock(),
             audience=Audience((self.profile.party.party_id,)), prev=None,
             public={"type": GENESIS, "content": {"party": self.profile.party.to_obj(),
-                                                 "certificates": [c.to_obj() for c in certs]}})
+                                                 "certificates": [c.to_obj() for c in certs], **extra}})
         envelope = Envelope(header, sign_header(self.identity.signing, header), ())
         answer = self.conn.post("/v1/negotiations", raw=envelope.to_json())
         self._check_acknowledgement(negotiation_id, envelope, answer)
@@ -256,10 +302,11 @@ class Client:
         pinned = self.profile.trust.get(party_id)
         if pinned is None:
             raise TrustError("pin the party first (parley party trust) before inviting it")
-        record, _ = self.fetch_party(party_id)
+        record, _, rotations, _ = self.fetch_party_chain(party_id)
         state = self.sync_state(negotiation_id)
         audience = sorted(set(state.joined_parties()) | {party_id})
-        return self._post_public(negotiation_id, PARTY_INVITE, {"party": record.to_obj()}, parties=audience)
+        content = {"party": record.to_obj(), **({"rotations": rotations} if rotations else {})}
+        return self._post_public(negotiation_id, PARTY_INVITE, content, parties=audience)
 
     def join(self, negotiation_id: str) -> Posted:
         """Join a negotiation this profile's party was invited to."""
@@ -388,13 +435,13 @@ class Client:
         return None
 
     def _check_trust(self, state: NegotiationState) -> None:
-        for party_id, party in state.parties.items():
-            pinned = self.profile.trust.get(party_id)
-            if pinned is None:
-                self.profile.pin(party.record)  # trust on first use, shown as unverified until checked
-            elif pinned.root_key != party.record.root_key:
+        for party in state.parties.values():
+            try:
+                # Trust on first use (shown as unverified until checked); follows signed root rotations.
+                self.profile.pin(party.record, chain=party.root_chain)
+            except TrustError:
                 raise TrustError(f"the negotiation names a root key for '{party.record.name}' that differs from "
-                                 "the pinned one: a swapped key")
+                                 "the pinned one: a swapped key") from None
 
     def _check_gossip(self, negotiation_id: str, gossip: list, reader: Any, size: int,
                       state: NegotiationState) -> None:
@@ -456,7 +503,9 @@ class Client:
             if party_id not in state.parties or state.parties[party_id].status != "joined":
                 raise InputError(f"party {party_id} is not in this negotiation")
             pinned = self.profile.trust.get(party_id)
-            if pinned is None or pinned.root_key != state.parties[party_id].record.root_key:
+            state_chain = state.parties[party_id].root_chain
+            if pinned is None or (state_chain[: len(pinned.chain)] != pinned.chain
+                                  and pinned.chain[: len(state_chain)] != state_chain):
                 raise TrustError(f"party '{state.parties[party_id].record.name}' is not pinned: refusing to encrypt")
         audience = Audience(audience_parties, None if roles is None else tuple(sorted(set(roles))))
         readers = state.current_members(now, audience.parties, audience.roles)
@@ -562,11 +611,12 @@ class Client:
         return [e for e in self.timeline(negotiation_id) if e["type"] == "message"]
 
 
-def _new_identity(root: SigningKey, *, member: str, role: str, now: datetime, keep_root: bool = False) -> Identity:
+def _new_identity(root: SigningKey, *, member: str, role: str, now: datetime, keep_root: bool = False,
+                  party_id: str | None = None) -> Identity:
     signing, encryption = SigningKey.generate(), EncryptionKey.generate()
     cert = MemberCertificate.issue(root, member=member, role=role, signing_key=signing.public_b64,
                                    encryption_key=encryption.recipient, not_before=now - timedelta(minutes=10),
-                                   not_after=now + CERTIFICATE_LIFETIME)
+                                   not_after=now + CERTIFICATE_LIFETIME, party_id=party_id)
     # Only the administrator's profile (the party's first member) holds the root key.
     return Identity(signing, encryption, cert, root if keep_root else None)
 

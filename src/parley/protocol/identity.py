@@ -23,6 +23,7 @@ ROLES = ("head", "delegate", "expert", "observer")
 PARTY_RECORD_TYPE = "parley.party.v1"
 CERTIFICATE_TYPE = "parley.member-certificate.v1"
 REVOCATION_TYPE = "parley.revocation.v1"
+ROTATION_TYPE = "parley.root-rotation.v1"
 
 
 def _require_str(obj: dict[str, Any], field: str, *, max_len: int = 200) -> str:
@@ -134,8 +135,9 @@ class MemberCertificate:
         encryption_key: str,
         not_before: datetime,
         not_after: datetime,
+        party_id: str | None = None,
     ) -> MemberCertificate:
-        """Sign a certificate with the party root.
+        """Sign a certificate with the party root (``party_id``: the party's id when the root was rotated).
 
         Raises:
             InputError: unknown role, bad keys, or an empty validity window.
@@ -148,7 +150,7 @@ class MemberCertificate:
         check_recipient(encryption_key)
         _require_str({"member": member}, "member")
         unsigned = cls(
-            party_id=root.key_id,
+            party_id=party_id or root.key_id,
             member=member,
             role=role,
             signing_key=signing_key,
@@ -193,13 +195,17 @@ class MemberCertificate:
         return cert
 
 
-def verify_certificate(cert: MemberCertificate, root_key: str, *, at: datetime | None = None) -> None:
+def verify_certificate(cert: MemberCertificate, root_key: str, *, at: datetime | None = None,
+                       party_id: str | None = None) -> None:
     """Check that ``cert`` is signed by ``root_key`` (and valid at ``at`` when given).
+
+    ``party_id`` names the party when ``root_key`` is a rotated root (whose key id is no
+    longer the party id); by default the root key must be the one the party id derives from.
 
     Raises:
         TrustError: wrong party, bad signature, or outside the validity window.
     """
-    if key_id(root_key) != cert.party_id:
+    if (party_id if party_id is not None else key_id(root_key)) != cert.party_id:
         raise TrustError(f"certificate of '{cert.member}' names a party whose root key is not the pinned one")
     try:
         verify_canonical(root_key, cert.signed_part(), cert.signature)
@@ -234,8 +240,9 @@ class Revocation:
         return {**self.signed_part(), "signature": self.signature}
 
     @classmethod
-    def issue(cls, root: SigningKey, device_key_id: str, revoked_at: datetime, reason: str = "removed") -> Revocation:
-        unsigned = cls(root.key_id, device_key_id, format_time(revoked_at), reason, "")
+    def issue(cls, root: SigningKey, device_key_id: str, revoked_at: datetime, reason: str = "removed",
+              party_id: str | None = None) -> Revocation:
+        unsigned = cls(party_id or root.key_id, device_key_id, format_time(revoked_at), reason, "")
         return cls(**{**asdict(unsigned), "signature": sign_canonical(root, unsigned.signed_part())})
 
     @classmethod
@@ -255,11 +262,118 @@ class Revocation:
         )
 
 
-def verify_revocation(revocation: Revocation, root_key: str) -> None:
-    """Raises: TrustError if the revocation is not signed by the party root."""
-    if key_id(root_key) != revocation.party_id:
+def verify_revocation(revocation: Revocation, root_key: str, *, party_id: str | None = None) -> None:
+    """Raises: TrustError if the revocation is not signed by the party root (``party_id`` as above)."""
+    if (party_id if party_id is not None else key_id(root_key)) != revocation.party_id:
         raise TrustError("revocation names a party whose root key is not the pinned one")
     try:
         verify_canonical(root_key, revocation.signed_part(), revocation.signature)
     except SignatureError:
         raise TrustError("revocation is not signed by the party root") from None
+
+
+@dataclass(frozen=True)
+class RootRotation:
+    """A party's move to a new root key, signed by the old root (authority) and the new one (possession).
+
+    The party id stays the id of the party's first root key.
+    """
+
+    party_id: str
+    old_root_key: str
+    new_root_key: str
+    rotated_at: str
+    old_signature: str
+    new_signature: str
+
+    def signed_part(self) -> dict[str, Any]:
+        return {"type": ROTATION_TYPE, "party_id": self.party_id, "old_root_key": self.old_root_key,
+                "new_root_key": self.new_root_key, "rotated_at": self.rotated_at}
+
+    def to_obj(self) -> dict[str, Any]:
+        return {**self.signed_part(), "old_signature": self.old_signature, "new_signature": self.new_signature}
+
+    @classmethod
+    def issue(cls, party_id: str, old_root: SigningKey, new_root: SigningKey, at: datetime) -> RootRotation:
+        unsigned = cls(party_id, old_root.public_b64, new_root.public_b64, format_time(at), "", "")
+        part = unsigned.signed_part()
+        return cls(**{**asdict(unsigned), "old_signature": sign_canonical(old_root, part),
+                      "new_signature": sign_canonical(new_root, part)})
+
+    @classmethod
+    def from_obj(cls, obj: Any) -> RootRotation:
+        """Raises: InputError if malformed."""
+        obj = _require_keys(obj, {"type", "party_id", "old_root_key", "new_root_key", "rotated_at", "old_signature",
+                                  "new_signature"}, "root rotation")
+        if obj["type"] != ROTATION_TYPE:
+            raise InputError("not a root rotation")
+        parse_time(obj["rotated_at"], what="rotated_at")
+        for field in ("old_root_key", "new_root_key"):
+            load_public_key(_require_str(obj, field, max_len=64))
+        return cls(party_id=_require_str(obj, "party_id", max_len=64), old_root_key=obj["old_root_key"],
+                   new_root_key=obj["new_root_key"], rotated_at=obj["rotated_at"],
+                   old_signature=_require_str(obj, "old_signature", max_len=128),
+                   new_signature=_require_str(obj, "new_signature", max_len=128))
+
+
+def verify_rotation(rotation: RootRotation, party_id: str, current_root_key: str) -> None:
+    """Check a rotation continues a party's root chain.
+
+    Raises:
+        TrustError: another party, not from the current root, a no-op, or a signature that fails.
+    """
+    if rotation.party_id != party_id:
+        raise TrustError("root rotation for another party")
+    if rotation.old_root_key != current_root_key:
+        raise TrustError("root rotation does not start from the party's current root key")
+    if rotation.new_root_key == rotation.old_root_key:
+        raise TrustError("root rotation to the same key")
+    try:
+        verify_canonical(rotation.old_root_key, rotation.signed_part(), rotation.old_signature)
+        verify_canonical(rotation.new_root_key, rotation.signed_part(), rotation.new_signature)
+    except SignatureError:
+        raise TrustError("root rotation is not signed by both the old and the new root key") from None
+
+
+def root_chain(record: PartyRecord, rotations: Any) -> list[str]:
+    """The party's root keys, first to current, after verifying every rotation in order.
+
+    Raises:
+        InputError: malformed rotations.  TrustError: a broken chain.
+    """
+    if not isinstance(rotations, list) or len(rotations) > 64:
+        raise InputError("rotations must be a list")
+    chain = [record.root_key]
+    for obj in rotations:
+        rotation = RootRotation.from_obj(obj)
+        verify_rotation(rotation, record.party_id, chain[-1])
+        chain.append(rotation.new_root_key)
+    return chain
+
+
+def rotation_times(rotations: Any) -> list[str]:
+    """When each rotation retired the previous root (parallel to ``root_chain(...)[1:]``)."""
+    return [obj["rotated_at"] for obj in rotations]
+
+
+def verify_certificate_in_chain(cert: MemberCertificate, party_id: str, chain: list[str], retired_at: list[str],
+                                *, at: datetime | None = None) -> None:
+    """A certificate of a party that rotated its root: signed by the current root, or by an earlier root
+    before that root was retired (``not_before`` earlier than the rotation).
+
+    Raises:
+        TrustError: as ``verify_certificate`` against the current root.
+    """
+    try:
+        verify_certificate(cert, chain[-1], at=at, party_id=party_id)
+        return
+    except TrustError as current_error:
+        for root, retired in zip(chain[:-1], retired_at, strict=False):
+            if parse_time(cert.not_before) >= parse_time(retired):
+                continue
+            try:
+                verify_certificate(cert, root, at=at, party_id=party_id)
+                return
+            except TrustError:
+                continue
+        raise current_error from None

@@ -17,8 +17,13 @@ from parley.protocol.identity import (
     MemberCertificate,
     PartyRecord,
     Revocation,
+    RootRotation,
+    root_chain,
+    rotation_times,
     verify_certificate,
+    verify_certificate_in_chain,
     verify_revocation,
+    verify_rotation,
 )
 from parley.protocol.times import parse_time
 from parley.settings import DEFAULT_LIMITS, Limits
@@ -31,19 +36,33 @@ MEMBER_ADD = "member.add"
 MEMBER_REMOVE = "member.remove"
 PUBLIC_STATEMENT = "statement.public"
 PUBLICATION = "agreement.publication"
+PARTY_ROTATE_ROOT = "party.rotate-root"
 #: cleartext event types, and the only ones the relay can tell apart
 PUBLIC_TYPES = (GENESIS, PARTY_INVITE, PARTY_JOIN, PARTY_LEAVE, MEMBER_ADD, MEMBER_REMOVE, PUBLIC_STATEMENT,
-                PUBLICATION)
+                PUBLICATION, PARTY_ROTATE_ROOT)
 
 
 @dataclass
 class PartyInNegotiation:
     record: PartyRecord
     status: str  # invited | joined | left
+    #: root keys first to current: the record's key, then each rotation's new key
+    root_chain: list[str] = field(default_factory=list)
+    #: when each rotation retired the previous root (one entry per rotation)
+    retired_at: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.root_chain:
+            self.root_chain = [self.record.root_key]
 
     @property
     def party_id(self) -> str:
         return self.record.party_id
+
+    @property
+    def root_key(self) -> str:
+        """The party's current root key: the one that certifies and revokes now."""
+        return self.root_chain[-1]
 
 
 @dataclass
@@ -131,19 +150,21 @@ class NegotiationState:
             raise ProtocolError("the first event of a negotiation must be its genesis")
         if header.prev is not None:
             raise ProtocolError("genesis has no previous event")
-        content = _content(header.public, {"party", "certificates"})
+        content = _content(header.public, {"party", "certificates"}, optional={"rotations"})
         record = PartyRecord.from_obj(content["party"])
-        certs = _certificates(content["certificates"], record, created)
+        chain = root_chain(record, content.get("rotations", []))
+        retired = rotation_times(content.get("rotations", []))
+        certs = _certificates(content["certificates"], record.party_id, chain, retired)
         author_cert = certs.get(header.author)
         if author_cert is None:
             raise ProtocolError("genesis must be authored by a device certified in it")
-        _check_author(author_cert, record, created, header.authority)
+        _check_author(author_cert, record.party_id, chain, retired, created, header.authority)
         envelope.verify_signature(author_cert.signing_key)
         if header.audience.parties != (record.party_id,) or header.audience.roles is not None:
             raise ProtocolError("genesis audience must be the convening party")
 
         def apply() -> None:
-            self.parties[record.party_id] = PartyInNegotiation(record, "joined")
+            self.parties[record.party_id] = PartyInNegotiation(record, "joined", chain, retired)
             self.members.update(certs)
 
         return apply
@@ -162,13 +183,13 @@ class NegotiationState:
             party = self.parties.get(party_ids.pop())
             if party is None or party.status != "invited":
                 raise ProtocolError("only an invited party can join")
-            certs = _certificates(certs_obj, party.record, created)
+            certs = _certificates(certs_obj, party.party_id, party.root_chain, party.retired_at)
             if any(d in self.members and self.members[d].party_id != party.party_id for d in certs):
                 raise ProtocolError("a join certifies a device that is a member of another party")
             author_cert = certs.get(header.author)
             if author_cert is None:
                 raise ProtocolError("a join must be authored by a device certified in it")
-            _check_author(author_cert, party.record, created, header.authority)
+            _check_author(author_cert, party.party_id, party.root_chain, party.retired_at, created, header.authority)
             envelope.verify_signature(author_cert.signing_key)
             self._check_audience(envelope, allow_invited=True)
 
@@ -186,8 +207,12 @@ class NegotiationState:
         if header.authority == "head" and author_cert.role != "head":
             raise ProtocolError("only a head of delegation may act with head authority")
         invited = None
+        invited_chain: list[str] = []
         if kind == PARTY_INVITE:
-            invited = PartyRecord.from_obj(_content(header.public, {"party"})["party"])
+            invite_content = _content(header.public, {"party"}, optional={"rotations"})
+            invited = PartyRecord.from_obj(invite_content["party"])
+            invited_chain = root_chain(invited, invite_content.get("rotations", []))
+            invited_retired = rotation_times(invite_content.get("rotations", []))
         self._check_audience(envelope, allow_invited=kind == PARTY_INVITE,
                              newcomer=None if invited is None else invited.party_id)
 
@@ -201,7 +226,7 @@ class NegotiationState:
                 raise ProtocolError(f"a negotiation holds at most {self.limits.max_parties} parties")
 
             def apply_invite() -> None:
-                self.parties[record.party_id] = PartyInNegotiation(record, "invited")
+                self.parties[record.party_id] = PartyInNegotiation(record, "invited", invited_chain, invited_retired)
 
             return apply_invite
         if kind == PARTY_LEAVE:
@@ -216,7 +241,7 @@ class NegotiationState:
             cert = MemberCertificate.from_obj(_content(header.public, {"certificate"})["certificate"])
             if cert.party_id != author_cert.party_id:
                 raise ProtocolError("a member can only add certificates of its own party")
-            verify_certificate(cert, self.parties[cert.party_id].record.root_key)
+            verify_certificate(cert, self.parties[cert.party_id].root_key, party_id=cert.party_id)
             if cert.device_key_id in self.members:
                 raise ProtocolError("that device is already a member")
 
@@ -229,7 +254,7 @@ class NegotiationState:
             party = self.parties.get(revocation.party_id)
             if party is None:
                 raise ProtocolError("revocation for a party not in this negotiation")
-            verify_revocation(revocation, party.record.root_key)
+            verify_revocation(revocation, party.root_key, party_id=party.party_id)
             target = self.members.get(revocation.device_key_id)
             if target is None or target.party_id != revocation.party_id:
                 raise ProtocolError("revocation names a device that is not a member of that party")
@@ -245,6 +270,18 @@ class NegotiationState:
             if header.authority != "head":
                 raise ProtocolError("only a head of delegation may make a public statement")
             return _no_change
+        if kind == PARTY_ROTATE_ROOT:
+            rotation = RootRotation.from_obj(_content(header.public, {"rotation"})["rotation"])
+            party = self.parties[author_cert.party_id]
+            if header.authority != "head":
+                raise ProtocolError("only a head of delegation may announce a root key rotation")
+            verify_rotation(rotation, party.party_id, party.root_key)
+
+            def apply_rotation() -> None:
+                party.root_chain.append(rotation.new_root_key)
+                party.retired_at.append(rotation.rotated_at)
+
+            return apply_rotation
         if kind == PUBLICATION:
             from parley.protocol.agreement import check_publication
 
@@ -276,9 +313,10 @@ class NegotiationState:
                 raise ProtocolError("event is encrypted to devices outside its audience")
 
 
-def _check_author(cert: MemberCertificate, record: PartyRecord, created: datetime, authority: str) -> None:
+def _check_author(cert: MemberCertificate, party_id: str, chain: list[str], retired: list[str], created: datetime,
+                  authority: str) -> None:
     """The rules ``is_current_member`` applies to everyone else, for an author certified in its own event."""
-    verify_certificate(cert, record.root_key, at=created)
+    verify_certificate_in_chain(cert, party_id, chain, retired, at=created)
     if authority == "head" and cert.role != "head":
         raise ProtocolError("only a head of delegation may act with head authority")
 
@@ -287,20 +325,21 @@ def _no_change() -> None:
     return None
 
 
-def _content(public: dict | None, fields: set[str]) -> dict:
+def _content(public: dict | None, fields: set[str], optional: set[str] | None = None) -> dict:
     content = None if public is None else public.get("content")
-    if not isinstance(content, dict) or set(content) != fields:
-        raise InputError(f"event content must have exactly the fields {sorted(fields)}")
+    if not isinstance(content, dict) or not fields <= set(content) <= fields | (optional or set()):
+        raise InputError(f"event content must have exactly the fields {sorted(fields)}"
+                         + (f" (and optionally {sorted(optional)})" if optional else ""))
     return content
 
 
-def _certificates(objs: object, record: PartyRecord, created: datetime) -> dict[str, MemberCertificate]:
+def _certificates(objs: object, party_id: str, chain: list[str], retired: list[str]) -> dict[str, MemberCertificate]:
     if not isinstance(objs, list) or not objs or len(objs) > 256:
         raise InputError("certificates must be a non-empty list")
     certs: dict[str, MemberCertificate] = {}
     for obj in objs:
         cert = MemberCertificate.from_obj(obj)
-        verify_certificate(cert, record.root_key)
+        verify_certificate_in_chain(cert, party_id, chain, retired)
         if cert.device_key_id in certs:
             raise InputError("a device is certified twice")
         certs[cert.device_key_id] = cert

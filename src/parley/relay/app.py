@@ -10,6 +10,7 @@ import asyncio
 import base64
 import json
 import logging
+import threading
 from collections import Counter
 from collections.abc import Callable
 from contextlib import asynccontextmanager
@@ -26,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from parley import __version__
 from parley.crypto.canonical import canonical_bytes
 from parley.errors import (
+    AuthError,
     ForbiddenError,
     InputError,
     LimitError,
@@ -38,8 +40,11 @@ from parley.protocol.identity import (
     MemberCertificate,
     PartyRecord,
     Revocation,
+    RootRotation,
+    root_chain,
     verify_certificate,
     verify_revocation,
+    verify_rotation,
 )
 from parley.protocol.times import format_time
 from parley.relay.auth import Caller, NonceCache, authenticate
@@ -80,6 +85,7 @@ ENVELOPE_SCHEMA = {"type": "object", "required": ["header", "signature", "cipher
 ENROL_SCHEMA = {"type": "object", "required": ["token", "party", "certificates"], "properties": {
     "token": {"type": "string"}, "party": _OBJECT, "certificates": {"type": "array", "items": _OBJECT}}}
 CERTIFICATE_BODY_SCHEMA = {"type": "object", "required": ["certificate"], "properties": {"certificate": _OBJECT}}
+ROTATION_BODY_SCHEMA = {"type": "object", "required": ["rotation"], "properties": {"rotation": _OBJECT}}
 REVOCATION_BODY_SCHEMA = {"type": "object", "required": ["revocation"], "properties": {"revocation": _OBJECT}}
 
 
@@ -108,12 +114,23 @@ class Relay:
         self._streams: Counter[str] = Counter()
         self.rate_limiter = RateLimiter(limits.rate_per_device, limits.rate_burst)
         self.ingestor = Ingestor(store, signer, name, limits, self.clock, on_commit=self._committed)
+        # Several relay processes on one PostgreSQL: appends and revocations of the others arrive by
+        # LISTEN/NOTIFY (the writer sends NOTIFY in each batch's transaction, delivered at commit).
+        self._listener = _Listener(self) if store.dialect == "postgresql" else None
 
-    # live updates: the writer thread wakes stream handlers on the event loop
-    def _committed(self, negotiation_id: str, size: int) -> None:
+    # live updates: the writer thread (or the NOTIFY listener) wakes stream handlers on the event loop
+    def _committed(self, negotiation_id: str | None, size: int = 0) -> None:
+        """``negotiation_id=None`` wakes every stream (after missed notifications)."""
         loop = self._loop
         if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._wake, negotiation_id)
+            if negotiation_id is None:
+                loop.call_soon_threadsafe(self._wake_all)
+            else:
+                loop.call_soon_threadsafe(self._wake, negotiation_id)
+
+    def _wake_all(self) -> None:
+        for negotiation_id in list(self._waiters):
+            self._wake(negotiation_id)
 
     def _wake(self, negotiation_id: str) -> None:
         waiter = self._waiters.pop(negotiation_id, None)
@@ -126,8 +143,57 @@ class Relay:
         return self._waiters[negotiation_id]
 
     def close(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
         self.ingestor.close()
         self.store.close()
+
+
+class _Listener:
+    """A thread holding one PostgreSQL connection that LISTENs on ``parley_events`` (payload: a
+    negotiation id, sent by the writer of any relay process at commit) and ``parley_devices`` (a
+    revoked device key id). Reconnects after a failure, then wakes every stream and drops every
+    cached device row, since notifications may have been missed meanwhile."""
+
+    CHANNELS = ("parley_events", "parley_devices")
+
+    def __init__(self, relay: Relay) -> None:
+        self.relay = relay
+        self._stop = threading.Event()
+        self._conninfo = relay.store.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self.ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="parley-listen", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import psycopg
+
+        backoff = 0.5
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self._conninfo, autocommit=True, connect_timeout=5) as conn:
+                    for channel in self.CHANNELS:
+                        conn.execute(f"LISTEN {channel}")
+                    self.relay.store.forget_device()
+                    self.relay._committed(None)
+                    self.ready.set()
+                    backoff = 0.5
+                    while not self._stop.is_set():
+                        for note in conn.notifies(timeout=0.5):
+                            if note.channel == "parley_events":
+                                self.relay._committed(note.payload)
+                            elif note.channel == "parley_devices":
+                                self.relay.store.forget_device(note.payload)
+            except Exception:  # noqa: BLE001 - keep listening whatever the database did
+                if self._stop.is_set():
+                    return
+                log.warning("LISTEN connection lost; reconnecting", exc_info=True)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
 
 
 def create_app(relay: Relay) -> FastAPI:
@@ -230,7 +296,10 @@ def create_app(relay: Relay) -> FastAPI:
         certs = [MemberCertificate.from_obj(c) for c in obj["certificates"]]
         for cert in certs:
             verify_certificate(cert, record.root_key)
-        caller, _ = await caller_of(request, enrol_keys={c.device_key_id: c for c in certs})
+        enrol_keys = {c.device_key_id: c for c in certs}
+        caller, _ = await caller_of(request, enrol_keys=enrol_keys)
+        if caller.device_key_id not in enrol_keys:  # proof of possession of an enrolled key, not any member's
+            raise AuthError("an enrolment must be signed by a device certified in it")
         if not isinstance(obj["token"], str) or len(obj["token"]) > 200:
             raise InputError("token must be a string")
         await run_in_threadpool(
@@ -251,7 +320,8 @@ def create_app(relay: Relay) -> FastAPI:
         if found is None:
             raise NotFoundError("no such party")
         record, devices = found
-        return {"party": json.loads(record), "devices": [
+        rotations = await run_in_threadpool(relay.store.party_rotations, party_id)
+        return {"party": json.loads(record), "rotations": [json.loads(r) for r in rotations], "devices": [
             {"certificate": json.loads(d.certificate), "revoked_at": d.revoked_at} for d in devices]}
 
     @app.post("/v1/parties/{party_id}/devices", status_code=201, openapi_extra=_json_body(CERTIFICATE_BODY_SCHEMA))
@@ -261,7 +331,7 @@ def create_app(relay: Relay) -> FastAPI:
             raise ForbiddenError("only a member of a party can register its devices")
         cert = MemberCertificate.from_obj(_json_object(body, {"certificate"})["certificate"])
         root_key = await _party_root(relay, party_id)
-        verify_certificate(cert, root_key)
+        verify_certificate(cert, root_key, party_id=party_id)
         await run_in_threadpool(relay.store.add_device, cert.device_key_id, party_id, json.dumps(cert.to_obj()))
         return {"device_key_id": cert.device_key_id}
 
@@ -271,13 +341,30 @@ def create_app(relay: Relay) -> FastAPI:
         if caller.party_id != party_id:
             raise ForbiddenError("only a member of a party can post its revocations")
         revocation = Revocation.from_obj(_json_object(body, {"revocation"})["revocation"])
-        verify_revocation(revocation, await _party_root(relay, party_id))
+        verify_revocation(revocation, await _party_root(relay, party_id), party_id=party_id)
         device = await run_in_threadpool(relay.store.get_device, revocation.device_key_id)
         if device is None or device.party_id != party_id:
             raise NotFoundError("no such device in this party")
         await run_in_threadpool(relay.store.revoke_device, revocation.device_key_id, revocation.revoked_at,
                                 json.dumps(revocation.to_obj()))
         return {"device_key_id": revocation.device_key_id, "revoked_at": revocation.revoked_at}
+
+    @app.post("/v1/parties/{party_id}/rotations", status_code=201, openapi_extra=_json_body(ROTATION_BODY_SCHEMA))
+    async def rotate_root(party_id: str, request: Request) -> dict[str, Any]:
+        """Record a root key rotation signed by the current root and the new one (a head of the party posts it)."""
+        caller, body = await caller_of(request)
+        if caller.party_id != party_id or caller.certificate.role != "head":
+            raise ForbiddenError("only a head of delegation of the party can record its root rotation")
+        rotation = RootRotation.from_obj(_json_object(body, {"rotation"})["rotation"])
+        found = await run_in_threadpool(relay.store.get_party, party_id)
+        if found is None:
+            raise NotFoundError("no such party")
+        rotations = await run_in_threadpool(relay.store.party_rotations, party_id)
+        chain = root_chain(PartyRecord.from_obj(json.loads(found[0])), [json.loads(r) for r in rotations])
+        verify_rotation(rotation, party_id, chain[-1])
+        await run_in_threadpool(relay.store.add_party_rotation, party_id, len(rotations),
+                                json.dumps(rotation.to_obj()))
+        return {"party_id": party_id, "root_key": rotation.new_root_key}
 
     # ---- negotiations -------------------------------------------------------------------------------
     @app.get("/v1/negotiations")
@@ -431,7 +518,8 @@ async def _party_root(relay: Relay, party_id: str) -> str:
     found = await run_in_threadpool(relay.store.get_party, party_id)
     if found is None:
         raise NotFoundError("no such party")
-    return PartyRecord.from_obj(json.loads(found[0])).root_key
+    rotations = await run_in_threadpool(relay.store.party_rotations, party_id)
+    return root_chain(PartyRecord.from_obj(json.loads(found[0])), [json.loads(r) for r in rotations])[-1]
 
 
 async def _head(relay: Relay, negotiation_id: str):  # noqa: ANN202

@@ -76,6 +76,8 @@ class Ingestor:
         self._queue: queue.Queue[_Pending | None] = queue.Queue()
         self._states: dict[str, NegotiationState] = {}
         self._states_lock = threading.Lock()
+        # held while a negotiation state advances (writer batch, or a reader catching up)
+        self._catchup_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="parley-ingest", daemon=True)
         self._thread.start()
         self.batches = 0
@@ -107,14 +109,18 @@ class Ingestor:
             return None
         if cached is not None and cached.size >= head.size:
             return cached
-        # Stale or missing (another relay process appended): rebuild from the database.
-        rows = self.store.events(negotiation_id, -1, 10**12, reader=None)
-        state = NegotiationState(negotiation_id, self.limits)
-        for row in rows:
-            state.accept(envelope_from_stored(row, self.limits))
-        with self._states_lock:
-            current = self._states.get(negotiation_id)
-            if current is None or current.size <= state.size:
+        # Stale (another relay process appended) or missing: catch up from the database, applying only
+        # the events after the cached state (not the whole log again). The writer thread holds the same
+        # lock while it appends, so the cached state is never advanced by two threads at once.
+        with self._catchup_lock:
+            with self._states_lock:
+                cached = self._states.get(negotiation_id)
+            if cached is not None and cached.size >= head.size:
+                return cached
+            state = cached if cached is not None else NegotiationState(negotiation_id, self.limits)
+            for row in self.store.events(negotiation_id, state.size - 1, 10**12, reader=None):
+                state.accept(envelope_from_stored(row, self.limits))
+            with self._states_lock:
                 self._states[negotiation_id] = state
         return state
 
@@ -143,7 +149,7 @@ class Ingestor:
         results: dict[int, Accepted | ParleyError] = {}
         committed: list[tuple[str, int]] = []
         try:
-            with self.store.write() as txn:
+            with self._catchup_lock, self.store.write() as txn:
                 claimed = [item.nonce for item in batch if item.nonce is not None]
                 if claimed:
                     fresh = txn.claim_nonces(claimed)
@@ -156,6 +162,8 @@ class Ingestor:
                     size = self._append_group(txn, negotiation_id, items, results)
                     if size is not None:
                         committed.append((negotiation_id, size))
+                # PostgreSQL delivers these at commit to every relay process listening (live streams).
+                txn.notify_appended([negotiation_id for negotiation_id, _ in committed])
         except Exception as exc:  # the whole transaction rolled back: nothing of this batch is stored
             with self._states_lock:
                 for negotiation_id in groups:

@@ -66,9 +66,15 @@ def build_app(config: RelayConfig):  # noqa: ANN201
     return create_app(relay)
 
 
-def serve(config: RelayConfig, host: str, port: int, *, log_level: str = "warning") -> None:
-    """Run the relay until interrupted."""
+def serve(config: RelayConfig, host: str, port: int, *, log_level: str = "warning", http: str = "auto",
+          limit_concurrency: int | None = None) -> None:
+    """Run the relay until interrupted.
+
+    ``http="h11"`` caps request headers at 16 KiB (httptools, uvicorn's "auto" choice, does not);
+    ``limit_concurrency`` answers 503 beyond that many open connections (see docs/security.md).
+    """
     import uvicorn
 
     app = build_app(config)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, http=http,
+                limit_concurrency=limit_concurrency)

@@ -293,6 +293,26 @@ class RelayStore:
                                    .order_by(t.devices.c.device_key_id)).all()
         return row.record, [DeviceRow(d.device_key_id, d.party_id, d.certificate, d.revoked_at) for d in devices]
 
+    def party_rotations(self, party_id: str) -> list[str]:
+        """The party's root rotations (JSON), oldest first."""
+        with self._read() as conn:
+            rows = conn.execute(select(t.party_rotations.c.rotation).where(t.party_rotations.c.party_id == party_id)
+                                .order_by(t.party_rotations.c.position)).all()
+        return [r.rotation for r in rows]
+
+    def add_party_rotation(self, party_id: str, position: int, rotation_json: str) -> None:
+        """Append a rotation at ``position`` (its index in the chain).
+
+        Raises:
+            ConflictError: another rotation took that position first.
+        """
+        try:
+            with self._write() as conn:
+                conn.execute(insert(t.party_rotations).values(party_id=party_id, position=position,
+                                                              rotation=rotation_json))
+        except IntegrityError:
+            raise ConflictError("another root rotation of this party was recorded first") from None
+
     def list_parties(self) -> list[str]:
         with self._read() as conn:
             return [r.record for r in conn.execute(select(t.parties.c.record).order_by(t.parties.c.name))]
@@ -442,6 +462,12 @@ class WriteTxn:
             self.conn.execute(insert(t.ciphertexts), [{"negotiation_id": negotiation_id, **b} for b in blobs])
         if readers:
             self.conn.execute(insert(t.ciphertext_readers), [{"negotiation_id": negotiation_id, **r} for r in readers])
+
+    def notify_appended(self, negotiation_ids: Sequence[str]) -> None:
+        """PostgreSQL: NOTIFY ``parley_events`` with each negotiation id, delivered when this transaction
+        commits (and never if it rolls back). No-op on SQLite (one process)."""
+        if self.store.dialect == "postgresql" and negotiation_ids:
+            self.conn.execute(text("SELECT pg_notify('parley_events', :n)"), [{"n": n} for n in negotiation_ids])
 
     def claim_nonces(self, rows: Sequence[dict]) -> set[tuple[str, str]]:
         """Insert request nonces (``key_id``, ``nonce``, ``expires_at``) in this transaction; return the

@@ -133,3 +133,12 @@ public_records = Table(
     Column("content", Text, nullable=False),
     Column("created_at", String(20), nullable=False),
 )
+
+# Root key rotations of a party, in order: the directory's copy of each party's root chain.
+party_rotations = Table(
+    "party_rotations",
+    metadata,
+    Column("party_id", String(64), primary_key=True),
+    Column("position", Integer, primary_key=True, autoincrement=False),
+    Column("rotation", Text, nullable=False),
+)

@@ -8,6 +8,7 @@ across threads); the live thread (``parley.ui.live``) shares it.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -54,7 +55,7 @@ class UI:
         profile = self.client.profile
         session = request.scope.get("state", {}).get("session")
         flash = []
-        if session is not None:
+        if session is not None and "hx-request" not in request.headers:  # live refreshes leave the flash alone
             flash, session.flash[:] = list(session.flash), []
         parties = []
         if nid is not None:
@@ -63,7 +64,7 @@ class UI:
         unverified = [pin for pid, pin in profile.trust.items()
                       if not pin.verified and (nid is None or pid in dict(parties))]
         html = self.env.get_template(template).render(
-            request=request, csrf=csrf_of(request), me=profile, nid=nid, tab=tab, tabs=TABS, flash=flash,
+            request=request, live_version=self.live.version, csrf=csrf_of(request), me=profile, nid=nid, tab=tab, tabs=TABS, flash=flash,
             unverified=unverified, failed=self.live.failed(nid), relay_error=self.live.relay_error,
             copy_for=f"{profile.member}, {profile.party.name}", **context)
         return HTMLResponse(html, status_code=http_status)
@@ -155,7 +156,9 @@ async def events(request: Request) -> Response:
             return Response(status_code=404)
 
     async def stream():  # noqa: ANN202
-        seen = ui.live.version
+        # Start from the version the page was rendered at: a change between render and connect is not lost.
+        given = request.query_params.get("v", "")
+        seen = int(given) if given.isdigit() else ui.live.version
         yield "retry: 2000\n\n"
         idle = 0.0
         while not await request.is_disconnected():
@@ -183,9 +186,11 @@ def qr_code(request: Request) -> Response:
     pinned = ui.client.profile.trust.get(request.path_params["party_id"])
     if pinned is None:
         return Response("unknown party", status_code=404, media_type="text/plain")
-    svg = segno.make(pinned.fingerprint, error="m").svg_inline(scale=5, dark="#111", light="#fff",
-                                                                title=f"Fingerprint of {pinned.name}")
-    return Response(svg, media_type="image/svg+xml")
+    buffer = io.BytesIO()
+    segno.make(pinned.fingerprint, error="m").save(buffer, kind="svg", scale=5, border=4, dark="#111", light="#fff",
+                                                   xmldecl=False, svgclass=None, lineclass=None,
+                                                   title=f"Fingerprint of {pinned.name}")
+    return Response(buffer.getvalue(), media_type="image/svg+xml")
 
 
 def favicon(request: Request) -> Response:

@@ -38,6 +38,7 @@ EVENT_LABELS = {
     "agreement.release": "Consent to release",
     "agreement.publication": "Agreement published",
     "public.statement": "Public statement",
+    "statement.public": "Public statement",
     "tracing.secret": "Tracing record (own party)",
 }
 

@@ -11,6 +11,7 @@ event stream (``Client.watch``) and wakes the poller at once.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from parley.client.sdk import Client, verify_log
 from parley.client.workflow import Negotiation
 from parley.errors import ParleyError, TransportError, VerificationError
 from parley.protocol.times import format_time
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -141,6 +144,10 @@ class Live:
                         self.sync_once(negotiation_id)
                 except ParleyError:
                     pass
+                except Exception as exc:  # noqa: BLE001 - the loop must survive anything; say so on every page
+                    log.exception("live sync of %s failed", negotiation_id)
+                    self.relay_error = f"internal error while syncing: {exc!r}"
+                    self._bump()
             self._wake.wait(self.interval)
             self._wake.clear()
 

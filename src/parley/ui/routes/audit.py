@@ -27,7 +27,7 @@ def audit(request: Request) -> Response:
         except ParleyError as exc:
             access, access_error = [], exc.message
         return ui.render(request, "audit.html", nid=nid, tab="audit", integrity=ui.live.integrity.get(nid),
-                         checkpoint=checkpoint, access=list(reversed(access))[:200], access_total=len(access),
+                         checkpoint=checkpoint, access=list(reversed(access))[:50], access_total=len(access),
                          access_error=access_error, relay_vkey=ui.client.profile.relay_vkey)
 
 

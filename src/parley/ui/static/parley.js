@@ -12,7 +12,9 @@
   }
   if (!window.EventSource) { say("Live updates unavailable: reload to refresh", "off"); return; }
   var nid = body.getAttribute("data-negotiation");
-  var source = new EventSource("/events" + (nid ? "?n=" + encodeURIComponent(nid) : ""));
+  /* v: the server's change counter when this page was rendered, so no change in between is missed */
+  var query = "?v=" + encodeURIComponent(body.getAttribute("data-live-version") || "");
+  var source = new EventSource("/events" + query + (nid ? "&n=" + encodeURIComponent(nid) : ""));
   source.addEventListener("open", function () { say("Live", "on"); });
   source.addEventListener("error", function () { say("Reconnecting…", "off"); });
   source.addEventListener("update", function () {

@@ -1,0 +1,208 @@
+"""The UI in headless Debian Chromium: two members' UIs on one relay, live updates between them.
+
+The tests run in order on one module-wide negotiation (memorandum, response, meeting,
+channel, agreement), then tamper with the relay's database last.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import zipfile
+
+import pytest
+
+from parley.crypto.canonical import canonical_bytes
+from parley.tracing import unmark
+
+pytest.importorskip("playwright")
+from playwright.sync_api import expect  # noqa: E402
+
+LIVE = 10_000  # ms: live updates arrive within a second or two
+
+
+def open_(page, server, path: str) -> None:  # noqa: ANN001
+    page.goto(server.base + path)
+    expect(page.locator("#live-state")).to_contain_text("Live", timeout=LIVE)
+
+
+def test_memorandum_delivered_from_one_ui_arrives_live_in_the_other(talks, pages, console):
+    ua, ru = pages["ukraine"], pages["russia"]
+    n = f"/n/{talks.nid}"
+    open_(ru, talks.ui["russia"], n + "/memoranda")
+    expect(ru.locator("#memo-list")).to_contain_text("No memorandum delivered yet")
+    open_(ua, talks.ui["ukraine"], n + "/memoranda")
+    ua.get_by_label("Title").first.fill("Memorandum of Ukraine on the key issues")
+    ua.get_by_label("Position on “Ceasefire”").fill("A full and unconditional ceasefire for thirty days.")
+    ua.get_by_label("Position on “Prisoners of war”").fill("An exchange of all prisoners of war, all for all.")
+    ua.get_by_role("button", name="Deliver memorandum").click()
+    expect(ua.locator(".flash-ok")).to_contain_text("Memorandum delivered")
+    # Russia's page was not reloaded: the memorandum arrives over SSE + htmx.
+    expect(ru.locator("#memo-list")).to_contain_text("Memorandum of Ukraine on the key issues", timeout=LIVE)
+    ru.get_by_role("link", name="Memorandum of Ukraine on the key issues").click()
+    expect(ru.locator(".copyline")).to_contain_text("CONFIDENTIAL — copy for Head of delegation (Moscow), Russian Federation")
+    # each recipient's copy is invisibly marked for leak tracing: compare the un-marked text
+    assert "unconditional ceasefire" in unmark(ru.locator("article.document .position-block").first.inner_text())
+    assert console.errors == []
+
+
+def test_official_response_updates_the_sender_live(talks, pages, console):
+    ua, ru = pages["ukraine"], pages["russia"]
+    open_(ua, talks.ui["ukraine"], f"/n/{talks.nid}")
+    expect(ua.locator("#awaiting")).to_contain_text("Russian Federation")
+    ru.get_by_label("Stance").first.select_option("accept")
+    ru.get_by_label("Stance").nth(1).select_option("counter")
+    ru.get_by_label("Counter-proposal or note (needed for a counter-proposal)").nth(1).fill(
+        "Exchanges in stages of a thousand.")
+    ru.get_by_label("Covering text").fill("Official response of the Russian Federation.")
+    ru.get_by_role("button", name="Give the official response").click()
+    expect(ru.locator(".flash-ok")).to_contain_text("Official response given")
+    expect(ru.locator("#memo-status")).to_contain_text("Counter-proposal")
+    expect(ua.locator("#awaiting")).to_contain_text("Nothing awaits an official response", timeout=LIVE)
+    expect(ua.locator("#matrix")).to_contain_text("Accept", timeout=LIVE)
+    expect(ua.locator("#matrix")).to_contain_text("Exchanges in stages")
+    assert console.errors == []
+
+
+def test_meeting_proposed_and_accepted_with_ics(talks, pages, console):
+    ua, ru = pages["ukraine"], pages["russia"]
+    n = f"/n/{talks.nid}/meetings"
+    open_(ru, talks.ui["russia"], n)
+    open_(ua, talks.ui["ukraine"], n)
+    ua.get_by_label("Venue", exact=True).fill("Istanbul, Çırağan Palace")
+    ua.locator("#start").fill("2030-06-02T07:00")
+    ua.locator("#end").fill("2030-06-02T15:00")
+    ua.get_by_label("Time zone of the venue").fill("Europe/Istanbul")
+    ua.get_by_role("button", name="Propose the meeting").click()
+    expect(ua.locator(".flash-ok")).to_contain_text("Meeting proposed")
+    expect(ru.locator("#calendar")).to_contain_text("Istanbul, Çırağan Palace", timeout=LIVE)
+    expect(ru.locator("#calendar [data-status]")).to_have_text("awaiting answer")
+    ru.get_by_label("Note (optional)").fill("The Russian delegation will attend.")
+    ru.get_by_role("button", name="Send answer").click()
+    expect(ru.locator(".flash-ok")).to_contain_text("Answer sent")
+    expect(ua.locator("#calendar [data-status]")).to_have_text("accepted", timeout=LIVE)
+    with ua.expect_download() as download_info:
+        ua.get_by_role("link", name="Download calendar file (.ics)").click()
+    ics = open(download_info.value.path(), encoding="utf-8").read()
+    assert "BEGIN:VCALENDAR" in ics and "Istanbul" in ics and "CLASS:CONFIDENTIAL" in ics
+    assert console.errors == []
+
+
+def test_channel_chat_is_live_both_ways(talks, pages, console):
+    ua, ru = pages["ukraine"], pages["russia"]
+    n = f"/n/{talks.nid}/channels"
+    open_(ru, talks.ui["russia"], n)
+    open_(ua, talks.ui["ukraine"], n)
+    ua.get_by_text("Open a channel").click()
+    ua.get_by_label("Name", exact=True).fill("Kyiv–Moscow line")
+    ua.get_by_label("Russian Federation").check()
+    ua.get_by_role("button", name="Open channel").click()
+    expect(ua.locator(".flash-ok")).to_contain_text("Channel opened")
+    expect(ru.locator("#channel-list")).to_contain_text("Kyiv–Moscow line", timeout=LIVE)
+    ru.get_by_role("link", name="Kyiv–Moscow line").click()
+    expect(ru.locator("#live-state")).to_contain_text("Live", timeout=LIVE)
+    ua.get_by_role("link", name="Kyiv–Moscow line").click()
+    expect(ua.locator("#live-state")).to_contain_text("Live", timeout=LIVE)
+    ua.get_by_label("Message", exact=True).fill("Kyiv proposes a call at noon.")
+    ua.get_by_role("button", name="Send").click()
+    expect(ru.locator("#chat")).to_contain_text("Kyiv proposes a call at noon.", timeout=LIVE)
+    ru.get_by_label("Message", exact=True).fill("Moscow agrees: noon.")
+    ru.keyboard.press("Tab")  # keyboard only: Tab to the Send button, Enter
+    ru.keyboard.press("Enter")
+    expect(ua.locator("#chat")).to_contain_text("Moscow agrees: noon.", timeout=LIVE)
+    assert console.errors == []
+
+
+def test_sign_release_publish_and_bundle(talks, pages, console):
+    ua, ru = pages["ukraine"], pages["russia"]
+    n = f"/n/{talks.nid}/agreement"
+    open_(ru, talks.ui["russia"], n)
+    open_(ua, talks.ui["ukraine"], n)
+    ua.get_by_label("Agreement id (a-z, 0-9, '-')").fill("istanbul-memorandum")
+    ua.get_by_label("Title", exact=True).fill("Istanbul Memorandum of Understanding")
+    ua.get_by_label("Articles: each starts with a line “## Heading”, followed by its text").fill(
+        "## Ceasefire\nThe parties observe a ceasefire for thirty days.\n\n"
+        "## Prisoners of war\nThe parties exchange all prisoners of war within sixty days.")
+    ua.get_by_role("button", name="Post the text").click()
+    expect(ua.locator(".flash-ok")).to_contain_text("Version 1 of the text posted")
+    expect(ru.locator("#agreement-list")).to_contain_text("Istanbul Memorandum of Understanding", timeout=LIVE)
+    ua.get_by_role("button", name="Finalize version 1").click()
+    expect(ua.locator(".flash-ok")).to_contain_text("The text is finalized")
+    expect(ua.locator("#seal [data-state]")).to_have_text("sealed")
+    ua.get_by_role("button", name="Sign for Ukraine").click()
+    expect(ua.locator(".flash-ok")).to_contain_text("Signed for your party")
+    ru.get_by_role("link", name="Istanbul Memorandum of Understanding").click()
+    expect(ru.locator(".copyline")).to_contain_text("copy for Head of delegation (Moscow)")
+    expect(ru.locator("#seal [data-state]")).to_have_text("sealed")
+    ru.get_by_role("button", name="Sign for Russian Federation").click()
+    expect(ru.locator("#seal [data-state]")).to_contain_text("signed, sealed until every party consents")
+    expect(ua.locator("#seal [data-state]")).to_contain_text("signed, sealed until", timeout=LIVE)
+    ru.get_by_role("button", name="Consent to release").click()
+    expect(ru.locator(".flash-ok")).to_contain_text("consents to release")
+    ua.reload()
+    ua.get_by_role("button", name="Consent to release").click()
+    expect(ua.locator("#seal [data-state]")).to_have_text("released")
+    expect(ru.locator("#seal [data-state]")).to_have_text("released", timeout=LIVE)
+    ua.get_by_role("button", name="Publish the released text").click()
+    expect(ua.locator(".flash-ok")).to_contain_text("published")
+    with ua.expect_download() as download_info:
+        ua.get_by_role("link", name="Download the publication bundle (.zip)").click()
+    with zipfile.ZipFile(download_info.value.path()) as archive:
+        names = archive.namelist()
+    assert any(name.endswith("agreement.txt") for name in names), names
+    assert console.errors == []
+
+
+PAGES = ("", "/memoranda", "/meetings", "/channels", "/agreement", "/audit", "/trust")
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_every_page_loads_without_console_errors_and_fits(talks, pages, console, width):
+    for key, page in pages.items():
+        page.set_viewport_size({"width": width, "height": 900})
+        server = talks.ui[key]
+        paths = ["/"] + [f"/n/{talks.nid}{p}" for p in PAGES]
+        for path in paths:
+            open_(page, server, path)
+            expect(page.locator("h1").first).to_be_visible()
+            broken = page.evaluate("[...document.images].filter(i => !i.complete || i.naturalWidth === 0)"
+                                   ".map(i => i.src)")
+            assert broken == [], f"{path}: images that do not render: {broken}"
+            overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+            assert overflow <= 1, f"{path} overflows horizontally by {overflow}px at {width}px"
+    for page in pages.values():
+        page.set_viewport_size({"width": 1280, "height": 900})
+    assert console.errors == [], console.errors
+
+
+def test_keyboard_skip_link_and_labels(talks, pages):
+    page = pages["ukraine"]
+    open_(page, talks.ui["ukraine"], f"/n/{talks.nid}/meetings")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip"
+    unlabeled = page.evaluate("""() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+        .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')).map(el => el.name)""")
+    assert unlabeled == []
+
+
+def test_tampered_log_shows_the_warning_banner(talks, pages, console):
+    ru = pages["russia"]
+    open_(ru, talks.ui["russia"], f"/n/{talks.nid}/audit")
+    expect(ru.locator(".banner-danger")).to_have_count(0)
+    db = sqlite3.connect(str(talks.db))
+    seq, header = db.execute("SELECT seq, header FROM events WHERE negotiation_id=? ORDER BY seq LIMIT 1 OFFSET 3",
+                             (talks.nid,)).fetchone()
+    rewritten = json.loads(header)
+    rewritten["created"] = "2020-01-01T00:00:00Z"  # backdated in place: no longer what its author signed
+    db.execute("UPDATE events SET header=? WHERE negotiation_id=? AND seq=?",
+               (canonical_bytes(rewritten), talks.nid, seq))
+    db.commit()
+    db.close()
+    ru.get_by_role("button", name="Verify the whole log now").click()
+    banner = ru.locator(".banner-danger")
+    expect(banner).to_be_visible()
+    expect(banner).to_contain_text("FAILED verification")
+    expect(ru.locator("[data-integrity]")).to_have_attribute("data-integrity", "failed")
+    open_(ru, talks.ui["russia"], f"/n/{talks.nid}/channels")
+    expect(ru.locator(".banner-danger")).to_be_visible()  # on every page from now on
+    assert console.errors == []
