@@ -364,16 +364,20 @@ class RelayStore:
             if not rows:
                 return []
             last = rows[-1].seq
-            blobs_query = select(t.ciphertexts.c.seq, t.ciphertexts.c.idx, t.ciphertexts.c.blob).where(
-                and_(t.ciphertexts.c.negotiation_id == negotiation_id, t.ciphertexts.c.seq > after,
-                     t.ciphertexts.c.seq <= last))
-            if reader is not None:
-                blobs_query = blobs_query.join(
-                    t.ciphertext_readers,
-                    and_(t.ciphertext_readers.c.negotiation_id == t.ciphertexts.c.negotiation_id,
-                         t.ciphertext_readers.c.seq == t.ciphertexts.c.seq,
-                         t.ciphertext_readers.c.idx == t.ciphertexts.c.idx,
-                         t.ciphertext_readers.c.device_key_id == reader))
+            if reader is None:
+                blobs_query = select(t.ciphertexts.c.seq, t.ciphertexts.c.idx, t.ciphertexts.c.blob).where(
+                    and_(t.ciphertexts.c.negotiation_id == negotiation_id, t.ciphertexts.c.seq > after,
+                         t.ciphertexts.c.seq <= last))
+            else:
+                # Driven by the reader's own index range (its primary-key prefix), then one key lookup per
+                # ciphertext: PostgreSQL otherwise picks a nested loop over every reader row of the range.
+                readers = t.ciphertext_readers
+                blobs_query = select(t.ciphertexts.c.seq, t.ciphertexts.c.idx, t.ciphertexts.c.blob).select_from(
+                    readers.join(t.ciphertexts, and_(t.ciphertexts.c.negotiation_id == readers.c.negotiation_id,
+                                                     t.ciphertexts.c.seq == readers.c.seq,
+                                                     t.ciphertexts.c.idx == readers.c.idx))
+                ).where(and_(readers.c.negotiation_id == negotiation_id, readers.c.device_key_id == reader,
+                             readers.c.seq > after, readers.c.seq <= last))
             blobs: dict[int, dict[int, bytes]] = {}
             for blob_row in conn.execute(blobs_query):
                 blobs.setdefault(blob_row.seq, {})[blob_row.idx] = blob_row.blob
