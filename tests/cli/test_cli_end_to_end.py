@@ -65,6 +65,14 @@ def test_first_steps_of_two_delegations_through_the_cli(relay, tmp_path, monkeyp
                    "--title", "Memorandum of Ukraine", "--position", "ceasefire=A full ceasefire for thirty days.")
     status = ok_json("--home", homes["ru"], "status", negotiation)
     assert [r["awaiting"] for r in status["awaiting_official_response"]] == ["Russian Federation"]
+    exported = tmp_path / "copy.txt"
+    ok_json("--home", homes["ru"], "memo", "export", negotiation, memo["memo_id"], "--out", str(exported))
+    text = exported.read_text(encoding="utf-8")
+    assert text.startswith("Copy for Head of delegation, Russian Federation") and "CONFIDENTIAL" in text
+    ok_json("--home", homes["ru"], "memo", "pdf", negotiation, memo["memo_id"], "--out", str(tmp_path / "m.pdf"))
+    assert (tmp_path / "m.pdf").read_bytes().startswith(b"%PDF")
+    fetches = ok_json("--home", homes["ua"], "audit", "access", negotiation)
+    assert any(f["party"] == "Russian Federation" for f in fetches)
     ok_json("--home", homes["ru"], "memo", "respond", negotiation, memo["memo_id"], "--stance", "ceasefire=accept")
     status = ok_json("--home", homes["ua"], "status", negotiation)
     assert status["awaiting_official_response"] == []

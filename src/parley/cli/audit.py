@@ -57,6 +57,27 @@ def access(ctx: typer.Context, negotiation: str = typer.Argument(..., help="Nego
         [(e["fetched_at"], e["member"], e["party"], e["seq"], e["ciphertext"]) for e in entries]))
 
 
+def _readable_memo(ctx: typer.Context, negotiation: str, memo_id: str) -> tuple[Negotiation, dict, list]:
+    """This member's copy of a memorandum after a verified sync, with its sections titled by key issue.
+
+    Raises:
+        InputError: no such memorandum readable by this member.
+    """
+    view = Negotiation(open_client(ctx), negotiation)
+    view.sync()
+    views = view.views()
+    memo = views.memoranda.get(memo_id)
+    if memo is None:
+        raise InputError(f"no memorandum '{memo_id}' that you can read")
+
+    def title(issue_id: str) -> str:
+        return views.issues.get(issue_id, {}).get("title", issue_id)
+
+    sections = [(title(i), text) for i, text in memo["positions"].items()]
+    sections += [(f"{title(i)} (heads of delegation only)", text) for i, text in memo["restricted"].items()]
+    return view, memo, sections
+
+
 def export_memo(
     ctx: typer.Context,
     negotiation: str = typer.Argument(..., help="Negotiation id."),
@@ -64,17 +85,10 @@ def export_memo(
     out: Path = typer.Option(..., "--out", help="Text file to write."),
 ) -> None:
     """Write your copy of a memorandum to a text file, with its visible copy line."""
-    view = Negotiation(open_client(ctx), negotiation)
-    view.sync()
-    views = view.views()
-    memo = views.memoranda.get(memo_id)
-    if memo is None:
-        raise InputError(f"no memorandum '{memo_id}' that you can read")
+    view, memo, sections = _readable_memo(ctx, negotiation, memo_id)
     lines = [memo.get("copy") or f"Copy for {view.client.profile.member}", "CONFIDENTIAL", "", memo["title"], ""]
-    for issue_id, text in memo["positions"].items():
-        lines += [views.issues.get(issue_id, {}).get("title", issue_id), text, ""]
-    for issue_id, text in memo["restricted"].items():
-        lines += [f"{views.issues.get(issue_id, {}).get('title', issue_id)} (heads of delegation only)", text, ""]
+    for heading, text in sections:
+        lines += [heading, text, ""]
     out.write_text("\n".join(lines), encoding="utf-8")
     emit(options(ctx).as_json, {"file": str(out)}, lambda: console.print(f"Wrote {out}"))
 
@@ -88,15 +102,7 @@ def memo_pdf(
     """Your copy of a memorandum as PDF, with its visible copy line on every page."""
     from parley.client.pdf import memorandum_pdf
 
-    view = Negotiation(open_client(ctx), negotiation)
-    view.sync()
-    views = view.views()
-    memo = views.memoranda.get(memo_id)
-    if memo is None:
-        raise InputError(f"no memorandum '{memo_id}' that you can read")
-    sections = [(views.issues.get(i, {}).get("title", i), text) for i, text in memo["positions"].items()]
-    sections += [(f"{views.issues.get(i, {}).get('title', i)} (heads of delegation only)", text)
-                 for i, text in memo["restricted"].items()]
+    view, memo, sections = _readable_memo(ctx, negotiation, memo_id)
     memorandum_pdf(out, title=memo["title"], sections=sections, sender=view.party_names().get(memo["party"], ""),
                    delivered_at=memo["delivered_at"], copy_line=memo.get("copy"))
     emit(options(ctx).as_json, {"file": str(out)}, lambda: console.print(f"Wrote {out}"))
