@@ -349,3 +349,36 @@ def test_b64_helpers_agree_with_stdlib() -> None:
     data = os.urandom(33)
     assert b64encode(data) == base64.b64encode(data).decode()
     assert b64decode(b64encode(data)) == data
+
+
+from hypothesis import given as _given  # noqa: E402
+from hypothesis import settings as _settings  # noqa: E402
+from hypothesis import strategies as _st  # noqa: E402
+
+_json_scalars = _st.one_of(_st.none(), _st.booleans(), _st.integers(min_value=-(2**53 - 1), max_value=2**53 - 1),
+                           _st.text(alphabet=_st.characters(blacklist_categories=("Cs",)), max_size=30))
+_json_values = _st.recursive(_json_scalars, lambda children: _st.one_of(
+    _st.lists(children, max_size=5),
+    _st.dictionaries(_st.text(alphabet=_st.characters(blacklist_categories=("Cs",)), max_size=8), children,
+                     max_size=5)), max_leaves=25)
+
+
+@_settings(max_examples=400, deadline=None)
+@_given(_json_values)
+def test_canonical_fast_path_equals_rfc8785(value):
+    """The json.dumps fast path and the reference RFC 8785 encoder agree byte for byte."""
+    import rfc8785
+
+    from parley.crypto.canonical import canonical_bytes
+
+    assert canonical_bytes(value) == rfc8785.dumps(value)
+
+
+def test_canonical_escapes_control_characters_like_rfc8785():
+    import rfc8785
+
+    from parley.crypto.canonical import canonical_bytes
+
+    text = "".join(chr(c) for c in range(0x20)) + "\x7f\"\\/\u2028\u2029é\U0001f600"
+    value = {"z": text, "a": [text], "é": 1, "\U0001f600": 2, "\ue000": 3}
+    assert canonical_bytes(value) == rfc8785.dumps(value)

@@ -358,3 +358,22 @@ def test_mutated_envelope_raises_only_parley_errors(path: str, value: Any) -> No
     bad = _set(_valid_envelope().to_obj(), path, value)
     _only_parley_errors(lambda: Envelope.from_obj(bad))
     _only_parley_errors(lambda: Envelope.from_json(json.dumps(bad)))
+
+
+def test_leaf_bytes_fast_path_is_the_canonical_form():
+    """The Merkle leaf is built from cached header bytes; it must equal RFC 8785 of {header, signature}."""
+    from datetime import UTC, datetime
+
+    from parley.crypto.canonical import canonical_bytes
+    from parley.crypto.keys import SigningKey
+    from parley.protocol.events import Audience, Envelope, build_header, sign_header
+
+    key = SigningKey.generate()
+    header = build_header(negotiation="n-leaf-test", author=key.key_id, created=datetime.now(UTC),
+                          audience=Audience(("p1",)), prev=None,
+                          public={"type": "statement.public", "content": {"text": 'Ünïcödé "quoted" \\ \u2028'}})
+    envelope = Envelope(header, sign_header(key, header), ())
+    expected = canonical_bytes({"header": header.to_obj(), "signature": envelope.signature})
+    assert envelope.leaf_bytes() == expected
+    odd = Envelope(header, 'not "base64"', ())
+    assert odd.leaf_bytes() == canonical_bytes({"header": header.to_obj(), "signature": 'not "base64"'})

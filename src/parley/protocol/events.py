@@ -25,6 +25,7 @@ import json
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from parley.crypto.canonical import canonical_bytes, sign_canonical
@@ -41,6 +42,7 @@ HEADER_FIELDS = {
     "checkpoint",
 }
 _HEX = set("0123456789abcdef")
+_BASE64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
 
 
 def _is_hex(value: Any, length: int) -> bool:
@@ -221,17 +223,25 @@ class Envelope:
     signature: str
     ciphertexts: tuple[bytes | None, ...] = field(default=())
 
-    @property
+    # Cached: an envelope is immutable, and these bytes are needed several times per event
+    # (size check, event id, signature, Merkle leaf) on every relay and client.
+    @cached_property
     def header_bytes(self) -> bytes:
         return canonical_bytes(self.header.to_obj())
 
-    @property
+    @cached_property
     def event_id(self) -> str:
         return hashlib.sha256(self.header_bytes).hexdigest()
 
     def leaf_bytes(self) -> bytes:
-        """The Merkle leaf: canonical header with signature (ciphertexts are committed by digest)."""
-        return canonical_bytes({"header": self.header.to_obj(), "signature": self.signature})
+        """The Merkle leaf: canonical header with signature (ciphertexts are committed by digest).
+
+        Equal to ``canonical_bytes({"header": ..., "signature": ...})``: keys sort as "header" <
+        "signature", and the signature is base64 (no character needs escaping).
+        """
+        if not _BASE64_CHARS.issuperset(self.signature):
+            return canonical_bytes({"header": self.header.to_obj(), "signature": self.signature})
+        return b'{"header":' + self.header_bytes + b',"signature":"' + self.signature.encode("ascii") + b'"}'
 
     def to_obj(self) -> dict[str, Any]:
         return {
@@ -281,8 +291,6 @@ class Envelope:
         if not isinstance(obj, dict) or set(obj) != {"header", "signature", "ciphertexts"}:
             raise InputError("an event must be {header, signature, ciphertexts}")
         header = Header.from_obj(obj["header"], limits)
-        if len(canonical_bytes(obj["header"])) > limits.max_header_bytes:
-            raise LimitError(f"event header is over {limits.max_header_bytes} bytes")
         signature = obj["signature"]
         if len(b64decode(signature, what="signature")) != 64:
             raise InputError("signature must be 64 bytes of Ed25519")
@@ -301,6 +309,9 @@ class Envelope:
             except (binascii.Error, ValueError):
                 raise InputError("a ciphertext is not valid base64") from None
         envelope = cls(header, signature, tuple(decoded))
+        # Measured on the canonical bytes the envelope caches for its id and signature anyway.
+        if len(envelope.header_bytes) > limits.max_header_bytes:
+            raise LimitError(f"event header is over {limits.max_header_bytes} bytes")
         envelope.check_ciphertexts(limits)
         return envelope
 

