@@ -377,3 +377,25 @@ def test_leaf_bytes_fast_path_is_the_canonical_form():
     assert envelope.leaf_bytes() == expected
     odd = Envelope(header, 'not "base64"', ())
     assert odd.leaf_bytes() == canonical_bytes({"header": header.to_obj(), "signature": 'not "base64"'})
+
+
+def test_wire_form_fast_path_round_trips_and_is_plain_json():
+    import json
+    from datetime import UTC, datetime
+
+    from parley.crypto.keys import SigningKey
+    from parley.protocol.events import Audience, CiphertextRef, Envelope, build_header, sign_header
+
+    key = SigningKey.generate()
+    blobs = (b"\x00\xff" * 100, None)
+    import hashlib
+
+    refs = (CiphertextRef(hashlib.sha256(blobs[0]).hexdigest(), ("a" * 32,)),
+            CiphertextRef(hashlib.sha256(b"withheld").hexdigest(), ("b" * 32,)))
+    header = build_header(negotiation="n-wire-test", author=key.key_id, created=datetime.now(UTC),
+                          audience=Audience(("p1",)), prev=None, ciphertexts=refs)
+    envelope = Envelope(header, sign_header(key, header), blobs)
+    wire = envelope.to_json()
+    assert json.loads(wire) == envelope.to_obj()
+    again = Envelope.from_json(wire)
+    assert again == envelope and again.event_id == envelope.event_id
