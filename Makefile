@@ -16,7 +16,9 @@ $(STAMP): pyproject.toml
 system-deps:
 	@bash scripts/system-deps.sh
 
-demo: $(STAMP) system-deps
+# The demo needs no browser: skip Chromium (only the UI tests use it).
+demo: $(STAMP)
+	@PARLEY_UI_TESTS=0 bash scripts/system-deps.sh
 	$(BIN)/parley demo --out demo-output
 
 test: $(STAMP) system-deps
