@@ -38,9 +38,11 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_tlog.py --quick
 	$(BIN)/python bench/bench_tracing.py --quick
 
-# Against Synapse (to be installed into bench/.peers/ by the benchmark). Not run in CI. Not written yet.
+# Against Synapse (matrix-synapse, installed by the benchmark into bench/.peers/synapse-venv on first run;
+# SQLite, loopback, rate limits and federation off). Not run in CI.
 bench-peers: $(STAMP)
-	@echo "bench-peers: the Synapse comparison is not implemented yet (see docs/performance.md)"; exit 1
+	$(BIN)/pip install --quiet uvloop httptools
+	cd bench && ../$(BIN)/python bench_peers.py --quick
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache
