@@ -8,6 +8,7 @@ from starlette.routing import Route
 
 from parley.errors import InputError, NotFoundError
 from parley.ui.app import form_of, ui_of
+from parley.ui.routes import other_parties
 
 
 def channels(request: Request) -> Response:
@@ -19,8 +20,7 @@ def channels(request: Request) -> Response:
         views = negotiation.views()
         names = negotiation.party_names()
         own = negotiation.own_party
-        state = ui.client.state(nid)
-        others = [(pid, names[pid]) for pid in state.joined_parties() if pid != own]
+        others = other_parties(ui, nid)
         items = sorted(views.channels.values(), key=lambda c: c["name"].lower())
         current = None
         if channel_id is not None:

@@ -11,6 +11,7 @@ from parley.protocol.times import format_time
 from parley.protocol.workflow import MEETING_ANSWERS, MEETING_LEVELS, calendar
 from parley.ui import format as fmt
 from parley.ui.app import form_of, ui_of
+from parley.ui.routes import other_parties
 
 
 def meetings(request: Request) -> Response:
@@ -21,8 +22,7 @@ def meetings(request: Request) -> Response:
         views = negotiation.views()
         names = negotiation.party_names()
         own = negotiation.own_party
-        state = ui.client.state(nid)
-        others = [(pid, names[pid]) for pid in state.joined_parties() if pid != own]
+        others = other_parties(ui, nid)
         items = []
         for meeting in calendar(views):
             answerable = own in meeting["invited"]

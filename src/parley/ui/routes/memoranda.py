@@ -11,12 +11,7 @@ from parley.protocol.workflow import STANCES
 from parley.tracing import unmark
 from parley.ui import format as fmt
 from parley.ui.app import form_of, ui_of
-
-
-def _others(ui, nid: str) -> list[tuple[str, str]]:  # noqa: ANN001
-    state = ui.client.state(nid)
-    own = ui.client.profile.party.party_id
-    return [(pid, state.parties[pid].record.name) for pid in state.joined_parties() if pid != own]
+from parley.ui.routes import other_parties
 
 
 def memoranda(request: Request) -> Response:
@@ -30,7 +25,7 @@ def memoranda(request: Request) -> Response:
         memos = sorted(views.memoranda.values(), key=lambda m: m["delivered_at"], reverse=True)
         drafts = {memo_id: versions[-1] for memo_id, versions in views.drafts.items()}
         return ui.render(request, "memoranda.html", nid=nid, tab="memoranda", memos=memos, names=names, own=own,
-                         issues=views.issues, drafts=drafts, recipients=_others(ui, nid))
+                         issues=views.issues, drafts=drafts, recipients=other_parties(ui, nid))
 
 
 def add_issue(request: Request) -> Response:
@@ -94,7 +89,7 @@ def memorandum(request: Request) -> Response:
         can_respond = (ui.client.profile.role == "head" and own in memo["delivered_to"] and own != memo["party"])
         return ui.render(request, "memorandum.html", nid=nid, tab="memoranda", memo=memo, names=names, own=own,
                          issues=views.issues, versions=versions, old=old, new=new, redline=redline,
-                         can_respond=can_respond, stances=STANCES, recipients=_others(ui, nid),
+                         can_respond=can_respond, stances=STANCES, recipients=other_parties(ui, nid),
                          is_author=own == memo["party"],
                          plain={k: unmark(v) for k, v in memo["positions"].items()})
 
