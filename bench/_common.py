@@ -15,6 +15,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -297,16 +298,26 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return status, body
 
 
-async def _run_load(port: int, requests: list[bytes], concurrency: int, time_limit: float) -> LoadResult:
+def parley_outcome(status: int, body: bytes) -> tuple[dict | None, str]:
+    """A parley relay's answer to a post: (acknowledgement, or None and an error key)."""
+    if status == 201:
+        answer = json.loads(body)
+        return {"seq": answer["seq"], "event_id": answer["event_id"]}, ""
+    return None, f"{status}:{json.loads(body).get('error') if body else ''}"
+
+
+async def _run_load(port: int, requests: list[bytes], concurrency: int, time_limit: float, *,
+                    read_response: Callable[[asyncio.StreamReader], Awaitable[tuple[int, bytes]]] = _read_response,
+                    outcome: Callable[[int, bytes], tuple[dict | None, str]] = parley_outcome) -> LoadResult:
+    """Replay pre-signed requests; ``read_response`` and ``outcome`` adapt it to another server's answers."""
     queue_index = 0
     latencies: list[float] = []
     acks: list[dict] = []
     errors: dict[str, int] = {}
-    ok = 0
     deadline = time.monotonic() + time_limit
 
     async def worker() -> None:
-        nonlocal queue_index, ok
+        nonlocal queue_index
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
             while queue_index < len(requests) and time.monotonic() < deadline:
@@ -315,25 +326,23 @@ async def _run_load(port: int, requests: list[bytes], concurrency: int, time_lim
                 t0 = time.perf_counter()
                 writer.write(raw)
                 try:
-                    status, body = await asyncio.wait_for(_read_response(reader), timeout=60)
+                    status, body = await asyncio.wait_for(read_response(reader), timeout=60)
                 except (asyncio.IncompleteReadError, ConnectionError, TimeoutError) as exc:
                     errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
                     return
                 latencies.append((time.perf_counter() - t0) * 1000)
-                if status == 201:
-                    ok += 1
-                    answer = json.loads(body)
-                    acks.append({"seq": answer["seq"], "event_id": answer["event_id"]})
+                ack, error = outcome(status, body)
+                if ack is not None:
+                    acks.append(ack)
                 else:
-                    key = f"{status}:{json.loads(body).get('error') if body else ''}"
-                    errors[key] = errors.get(key, 0) + 1
+                    errors[error] = errors.get(error, 0) + 1
         finally:
             writer.close()
 
     t0 = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     seconds = time.perf_counter() - t0
-    return LoadResult(concurrency, queue_index, ok, errors, seconds, latencies, acks)
+    return LoadResult(concurrency, queue_index, len(acks), errors, seconds, latencies, acks)
 
 
 def run_load(port: int, requests: list[bytes], concurrency: int, time_limit: float = 120.0) -> LoadResult:

@@ -44,8 +44,8 @@ from urllib.parse import quote
 import httpx
 from _common import (
     ROOT,
-    LoadResult,
     RelayProcess,
+    _run_load,
     build_events,
     free_port,
     make_room,
@@ -246,42 +246,12 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return status, (await reader.readexactly(length) if length else b"")
 
 
-async def _run_synapse_load(port: int, requests: list[bytes], concurrency: int, time_limit: float) -> LoadResult:
-    """_common._run_load for Synapse's answer (200 with an event_id instead of 201 with a seq)."""
-    index = 0
-    latencies: list[float] = []
-    acks: list[dict] = []
-    errors: dict[str, int] = {}
-    deadline = time.monotonic() + time_limit
-
-    async def worker() -> None:
-        nonlocal index
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            while index < len(requests) and time.monotonic() < deadline:
-                raw = requests[index]
-                index += 1
-                t0 = time.perf_counter()
-                writer.write(raw)
-                try:
-                    status, body = await asyncio.wait_for(_read_response(reader), timeout=60)
-                except (asyncio.IncompleteReadError, ConnectionError, TimeoutError) as exc:
-                    errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
-                    return
-                latencies.append((time.perf_counter() - t0) * 1000)
-                answer = json.loads(body) if body else {}
-                if status == 200 and "event_id" in answer:
-                    acks.append({"event_id": answer["event_id"]})
-                else:
-                    key = f"{status}:{answer.get('errcode', '')}"
-                    errors[key] = errors.get(key, 0) + 1
-        finally:
-            writer.close()
-
-    t0 = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    seconds = time.perf_counter() - t0
-    return LoadResult(concurrency, index, len(acks), errors, seconds, latencies, acks)
+def _synapse_outcome(status: int, body: bytes) -> tuple[dict | None, str]:
+    """Synapse acknowledges a send with 200 and an event_id (parley: 201 and a seq)."""
+    answer = json.loads(body) if body else {}
+    if status == 200 and "event_id" in answer:
+        return {"event_id": answer["event_id"]}, ""
+    return None, f"{status}:{answer.get('errcode', '')}"
 
 
 def sqlite_pages(db_path: Path) -> int:
@@ -344,7 +314,8 @@ def run_synapse(levels: list[int], per_level: int, ciphertext_bytes: int, tmp: P
             requests = synapse_requests(port, room_id, users, per_level, ciphertext_bytes, f"c{clients}")
             out["request_body_bytes"] = len(requests[0].split(b"\r\n\r\n", 1)[1])
             cpu0 = server.cpu_seconds()
-            result = asyncio.run(_run_synapse_load(port, requests, clients, time_limit=120))
+            result = asyncio.run(_run_load(port, requests, clients, 120, read_response=_read_response,
+                                          outcome=_synapse_outcome))
             row = summarize(result)
             row["server_cpu"] = round((server.cpu_seconds() - cpu0) / result.seconds, 2)
             out["levels"].append(row)
