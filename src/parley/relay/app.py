@@ -46,6 +46,7 @@ from parley.protocol.identity import (
     verify_revocation,
     verify_rotation,
 )
+from parley.protocol.state import NegotiationState
 from parley.protocol.times import format_time
 from parley.relay.auth import Caller, NonceCache, authenticate
 from parley.relay.ingest import Accepted, Ingestor
@@ -391,7 +392,7 @@ def create_app(relay: Relay) -> FastAPI:
             envelope = Envelope.from_json(body, relay.limits)
             if envelope.header.negotiation != negotiation_id:
                 raise InputError("the event names another negotiation than the URL")
-            await _require_reader(relay, caller, negotiation_id)
+            await _require_reader(relay, caller, negotiation_id, for_post=True)
         return await _post(relay, caller, envelope, create=False)
 
     @app.get("/v1/negotiations/{negotiation_id}/events")
@@ -529,13 +530,24 @@ async def _head(relay: Relay, negotiation_id: str):  # noqa: ANN202
     return head
 
 
-async def _require_reader(relay: Relay, caller: Caller, negotiation_id: str) -> None:
+def _admits(state: NegotiationState, caller: Caller) -> bool:
+    party = state.parties.get(caller.party_id)
+    return party is not None and party.status != "left" and caller.device_key_id not in state.revoked
+
+
+async def _require_reader(relay: Relay, caller: Caller, negotiation_id: str, *, for_post: bool = False) -> None:
     """Defence in depth: only devices of parties in the negotiation, not removed in its log, may use it.
 
     Raises:
         NotFoundError: no such negotiation (also said to outsiders, so ids are not confirmed).
         ForbiddenError: a removed member.
     """
+    # Fast path for posts: the writer checks membership again, authoritatively, against the caught-up state,
+    # so a cached state that already admits this device saves a database read per request. A cached state
+    # that does not admit it may be stale (a join through another relay process): ask the database.
+    cached = relay.ingestor.cached_state(negotiation_id) if for_post else None
+    if cached is not None and _admits(cached, caller):
+        return
     state = await run_in_threadpool(relay.ingestor.state, negotiation_id)
     if state is None:
         raise NotFoundError("no such negotiation")

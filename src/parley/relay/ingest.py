@@ -100,6 +100,12 @@ class Ingestor:
         self._queue.put(None)
         self._thread.join(timeout=10)
 
+    def cached_state(self, negotiation_id: str) -> NegotiationState | None:
+        """The state this process last saw, without asking the database whether it is stale (it may be,
+        when another relay process appended since). For checks the writer repeats authoritatively."""
+        with self._states_lock:
+            return self._states.get(negotiation_id)
+
     def state(self, negotiation_id: str) -> NegotiationState | None:
         """The relay's current state of a negotiation (read-only use), loaded if needed."""
         with self._states_lock:
