@@ -48,10 +48,8 @@ from _common import (
     start_relay,
     summarize,
 )
-from sqlalchemy import insert
 
 from parley.crypto.httpsig import sign_request
-from parley.store import schema as t
 from parley.store.relay_store import open_store
 from parley.tlog import merkle
 
@@ -60,14 +58,9 @@ CIPHERTEXT_BYTES = 1700
 
 def check_log(database: str, room: Room, acks: list[dict]) -> dict[str, Any]:
     """Every acknowledged event is stored at its seq; seqs are 0..size-1 with no gap."""
-    from sqlalchemy import select
-
     store = open_store(database)
     try:
-        with store.engine.connect() as conn:
-            rows = conn.execute(select(t.events.c.seq, t.events.c.event_id)
-                                .where(t.events.c.negotiation_id == room.negotiation_id)
-                                .order_by(t.events.c.seq)).all()
+        rows = store.events(room.negotiation_id, -1, 10**9, reader=None)
         head = store.head(room.negotiation_id)
     finally:
         store.close()
@@ -105,7 +98,7 @@ def direct_insert_rate(database: str, room: Room, envelopes: list, batch: int = 
                     nonces.append({"key_id": author.identity.device_key_id, "nonce": f"d{seq}-{nid}",
                                    "expires_at": 2**40})
                 txn.insert_events(nid, rows, blobs, readers)
-                txn.conn.execute(insert(t.request_nonces), nonces)
+                txn.claim_nonces(nonces)
                 nodes = merkle.append_many(head.size, leaves, txn.node_reader(nid))
                 txn.put_nodes(nid, nodes)
                 size = head.size + len(chunk)
@@ -116,25 +109,27 @@ def direct_insert_rate(database: str, room: Room, envelopes: list, batch: int = 
     return size / seconds
 
 
-def storage_bytes(database: str) -> dict[str, int]:
+def storage_bytes(database: str) -> dict[str, Any]:
+    """Bytes the database takes: ``total``, a few tables, and ``tables`` (each with its indexes)."""
     store = open_store(database)
     try:
         with store.engine.connect() as conn:
             if store.dialect == "sqlite":
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
                 rows = conn.exec_driver_sql("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name").all()
+                owner = dict(conn.exec_driver_sql("SELECT name, tbl_name FROM sqlite_master").all())
+                sizes: dict[str, int] = {}
+                for name, size in rows:  # indexes belong to their table
+                    table = owner.get(name, name)
+                    sizes[table] = sizes.get(table, 0) + int(size)
+            else:
+                rows = conn.exec_driver_sql(
+                    "SELECT relname, pg_total_relation_size(c.oid) FROM pg_class c JOIN pg_namespace n "
+                    "ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind = 'r'").all()
                 sizes = {name: int(size) for name, size in rows}
-                # indexes belong to their table
-                return {"total": sum(sizes.values()),
-                        "tlog_nodes": sum(v for k, v in sizes.items() if "tlog_nodes" in k),
-                        "request_nonces": sum(v for k, v in sizes.items() if "request_nonces" in k),
-                        "access_log": sum(v for k, v in sizes.items() if "access" in k)}
-            rows = conn.exec_driver_sql(
-                "SELECT relname, pg_total_relation_size(c.oid) FROM pg_class c JOIN pg_namespace n "
-                "ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind = 'r'").all()
-            sizes = {name: int(size) for name, size in rows}
             return {"total": sum(sizes.values()), "tlog_nodes": sizes.get("tlog_nodes", 0),
-                    "request_nonces": sizes.get("request_nonces", 0), "access_log": sizes.get("access_log", 0)}
+                    "request_nonces": sizes.get("request_nonces", 0), "access_log": sizes.get("access_log", 0),
+                    "tables": sizes}
     finally:
         store.close()
 

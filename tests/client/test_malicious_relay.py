@@ -554,13 +554,17 @@ def test_relay_injects_a_member_is_detected(trio, compromise):
 # ---- parley log verify ---------------------------------------------------------------------------------------
 def rewrite_stored_header(world, nid: str, seq: int) -> None:  # noqa: ANN001
     """The relay operator edits one stored event in the database (a later "created" time)."""
+    from parley.store.codec import pack_header, unpack_header
+
     with world.store.engine.begin() as conn:
-        row = conn.execute(text("SELECT header FROM events WHERE negotiation_id=:n AND seq=:s"),
-                           {"n": nid, "s": seq}).one()
-        header = json.loads(bytes(row.header))
+        number = conn.execute(text("SELECT negotiation_no FROM negotiations WHERE negotiation_id=:n"),
+                              {"n": nid}).scalar_one()
+        row = conn.execute(text("SELECT header FROM events WHERE negotiation_no=:n AND seq=:s"),
+                           {"n": number, "s": seq}).one()
+        header = json.loads(unpack_header(row.header))
         header["created"] = format_time(parse_time(header["created"]) + timedelta(minutes=5))
-        conn.execute(text("UPDATE events SET header=:h WHERE negotiation_id=:n AND seq=:s"),
-                     {"h": canonical_bytes(header), "n": nid, "s": seq})
+        conn.execute(text("UPDATE events SET header=:h WHERE negotiation_no=:n AND seq=:s"),
+                     {"h": pack_header(canonical_bytes(header)), "n": number, "s": seq})
 
 
 def test_verify_log_on_an_honest_relay_says_verified(trio):

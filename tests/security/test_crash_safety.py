@@ -183,7 +183,8 @@ def test_relay_killed_mid_write_loses_no_acknowledged_event(engine, tmp_path, re
             assert len({eid for _, eid in acks}) == len(acks)
             assert max(stored) == head.size - 1  # nothing visible past the signed head
             with store.engine.connect() as db:
-                beyond = db.execute(text("SELECT COUNT(*) FROM events WHERE negotiation_id = :n AND seq >= :s"),
+                beyond = db.execute(text("SELECT COUNT(*) FROM events JOIN negotiations USING (negotiation_no) "
+                                         "WHERE negotiation_id = :n AND seq >= :s"),
                                     {"n": nid, "s": head.size}).scalar()
             assert beyond == 0
             verify_store_logs(store, ukraine.profile.relay_vkey, RELAY_NAME)  # rules, ciphertexts, root, signature

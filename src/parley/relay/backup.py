@@ -38,6 +38,9 @@ FORMAT = "parley-relay-backup"
 VERSION = 1
 SQLITE_MAGIC = b"SQLite format 3\x00"
 BATCH = 500
+#: (table, column) of every integer key the database numbers itself (SERIAL on PostgreSQL)
+_SERIAL_COLUMNS = [(tb.name, col.name) for tb in t.metadata.sorted_tables for col in tb.primary_key.columns
+                   if col is tb.autoincrement_column]
 
 
 def _alembic_revision(store: RelayStore) -> str | None:
@@ -212,8 +215,10 @@ def restore(path: Path, database: str) -> dict[str, Any]:
                                                                                      if v}:
                     raise InputError("the backup's row counts do not match its end marker: damaged file")
                 if target.dialect == "postgresql":
-                    conn.execute(text("SELECT setval(pg_get_serial_sequence('access_log', 'id'), "
-                                      "COALESCE((SELECT MAX(id) FROM access_log), 0) + 1, false)"))
+                    # Rows came with their numbers: each serial column's sequence continues after them.
+                    for table, column in _SERIAL_COLUMNS:
+                        conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), "  # noqa: S608
+                                          f"COALESCE((SELECT MAX({column}) FROM {table}), 0) + 1, false)"))
     finally:
         target.close()
     return {"file": str(path), "database": database, "revision": revision, "rows": counts}

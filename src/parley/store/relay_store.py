@@ -12,7 +12,7 @@ import hashlib
 import secrets
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
@@ -37,6 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from parley.errors import AuthError, ConfigError, ConflictError, NotFoundError, ReplayError, StorageError
+from parley.store import codec
 from parley.store import schema as t
 from parley.tlog.merkle import NodeKey
 
@@ -66,6 +67,15 @@ class DeviceRow:
     party_id: str
     certificate: str
     revoked_at: str | None
+
+
+_EVENT_COLUMNS = (t.events.c.seq, t.events.c.event_id, t.events.c.header, t.events.c.signature,
+                  t.events.c.received_at)
+
+
+def _stored_event(row, ciphertexts: Mapping[int, bytes]) -> StoredEvent:  # noqa: ANN001
+    return StoredEvent(row.seq, codec.unpack_event_id(row.event_id), codec.unpack_header(row.header),
+                       codec.unpack_signature(row.signature), row.received_at, ciphertexts)
 
 
 def database_url(url_or_path: str) -> str:
@@ -153,6 +163,10 @@ class RelayStore:
         self._devices: dict[str, tuple[DeviceRow, float]] = {}
         self._devices_lock = threading.Lock()
         self._devices_generation = 0  # bumped by every forget: a read that raced a revocation is not cached
+        # negotiation id -> negotiation_no, device key id -> device_no: committed numbers never change,
+        # so they are cached for good (numbers assigned in a write transaction only once it committed)
+        self._negotiation_nos: dict[str, int] = {}
+        self._device_nos: dict[str, int] = {}
 
     def close(self) -> None:
         self.engine.dispose()
@@ -177,6 +191,37 @@ class RelayStore:
                     conn.info["writer"] = False
         except OperationalError as exc:
             raise StorageError(f"relay database unavailable: {exc.orig}") from exc
+
+    def _insert(self):  # noqa: ANN202
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        return dialect_insert
+
+    def _negotiation_no(self, conn: Connection, negotiation_id: str) -> int | None:
+        """The number of a committed negotiation (read connections only: see ``WriteTxn.negotiation_no``)."""
+        number = self._negotiation_nos.get(negotiation_id)
+        if number is None:
+            number = conn.execute(select(t.negotiations.c.negotiation_no)
+                                  .where(t.negotiations.c.negotiation_id == negotiation_id)).scalar()
+            if number is not None:
+                self._negotiation_nos[negotiation_id] = number
+        return number
+
+    def _device_no(self, conn: Connection, device_key_id: str) -> int | None:
+        """The number of a device key id (read connections only), None if it never had one."""
+        number = self._device_nos.get(device_key_id)
+        if number is None:
+            number = conn.execute(select(t.device_numbers.c.device_no)
+                                  .where(t.device_numbers.c.device_key_id == device_key_id)).scalar()
+            if number is not None:
+                self._device_nos[device_key_id] = number
+        return number
+
+    def _committed(self, txn: WriteTxn) -> None:
+        self._negotiation_nos.update(txn.negotiation_nos)
+        self._device_nos.update(txn.device_nos)
 
     # ---- enrolment -------------------------------------------------------------------------------
     def create_enrol_token(self, party_name: str, now: str) -> str:
@@ -326,7 +371,8 @@ class RelayStore:
         """
         try:
             with self._write() as conn:
-                conn.execute(insert(t.request_nonces).values(key_id=key_id, nonce=nonce, expires_at=expires_at))
+                conn.execute(insert(t.request_nonces).values(key_id=codec.pack_key_id(key_id), nonce=nonce,
+                                                             expires_at=expires_at))
         except IntegrityError:
             raise ReplayError("this signed request was seen before (replayed request)") from None
 
@@ -357,54 +403,65 @@ class RelayStore:
         ``log_access_at`` is given, each ciphertext handed out is written to the access log.
         """
         with self._read() as conn:
+            number = self._negotiation_no(conn, negotiation_id)
+            if number is None:
+                return []
             rows = conn.execute(
-                select(t.events).where(and_(t.events.c.negotiation_id == negotiation_id, t.events.c.seq > after))
+                select(*_EVENT_COLUMNS).where(and_(t.events.c.negotiation_no == number, t.events.c.seq > after))
                 .order_by(t.events.c.seq).limit(limit)
             ).all()
             if not rows:
                 return []
             last = rows[-1].seq
-            if reader is None:
-                blobs_query = select(t.ciphertexts.c.seq, t.ciphertexts.c.idx, t.ciphertexts.c.blob).where(
-                    and_(t.ciphertexts.c.negotiation_id == negotiation_id, t.ciphertexts.c.seq > after,
-                         t.ciphertexts.c.seq <= last))
-            else:
-                # Driven by the reader's own index range (its primary-key prefix), then one key lookup per
-                # ciphertext: PostgreSQL otherwise picks a nested loop over every reader row of the range.
-                readers = t.ciphertext_readers
-                blobs_query = select(t.ciphertexts.c.seq, t.ciphertexts.c.idx, t.ciphertexts.c.blob).select_from(
-                    readers.join(t.ciphertexts, and_(t.ciphertexts.c.negotiation_id == readers.c.negotiation_id,
-                                                     t.ciphertexts.c.seq == readers.c.seq,
-                                                     t.ciphertexts.c.idx == readers.c.idx))
-                ).where(and_(readers.c.negotiation_id == negotiation_id, readers.c.device_key_id == reader,
-                             readers.c.seq > after, readers.c.seq <= last))
+            cts = t.ciphertexts
+            blobs_query = select(cts.c.seq, cts.c.idx, cts.c.readers, cts.c.blob).where(
+                and_(cts.c.negotiation_no == number, cts.c.seq > after, cts.c.seq <= last))
+            pattern = None
+            if reader is not None:
+                device_no = self._device_no(conn, reader)
+                # A device without a number was never a recipient: it may fetch no ciphertext.
+                pattern = codec.reader_pattern(device_no) if device_no is not None else None
+                blobs_query = blobs_query.where(cts.c.readers.contains(pattern)) if pattern is not None else None
             blobs: dict[int, dict[int, bytes]] = {}
-            for blob_row in conn.execute(blobs_query):
-                blobs.setdefault(blob_row.seq, {})[blob_row.idx] = blob_row.blob
+            if blobs_query is not None:
+                for blob_row in conn.execute(blobs_query):
+                    # The query filtered by reader already; checked again here as defence in depth.
+                    if pattern is not None and pattern not in blob_row.readers:
+                        continue
+                    blobs.setdefault(blob_row.seq, {})[blob_row.idx] = blob_row.blob
         if log_access_at is not None and reader is not None and blobs:
             with self._write() as wconn:
                 wconn.execute(insert(t.access_log), [
-                    {"negotiation_id": negotiation_id, "device_key_id": reader, "seq": seq, "idx": idx,
+                    {"negotiation_no": number, "device_no": device_no, "seq": seq, "idx": idx,
                      "fetched_at": log_access_at}
                     for seq, by_idx in blobs.items() for idx in by_idx
                 ])
-        return [StoredEvent(r.seq, r.event_id, r.header, r.signature, r.received_at, blobs.get(r.seq, {}))
-                for r in rows]
+        return [_stored_event(r, blobs.get(r.seq, {})) for r in rows]
 
     def seq_of_leaf(self, negotiation_id: str, event_id: str) -> int | None:
         with self._read() as conn:
+            number = self._negotiation_no(conn, negotiation_id)
+            if number is None:
+                return None
             row = conn.execute(select(t.events.c.seq).where(
-                and_(t.events.c.negotiation_id == negotiation_id, t.events.c.event_id == event_id))).first()
+                and_(t.events.c.negotiation_no == number,
+                     t.events.c.event_id == codec.pack_event_id(event_id)))).first()
         return None if row is None else row.seq
 
     def node_reader(self, negotiation_id: str) -> SqlNodeReader:
         return SqlNodeReader(self, negotiation_id, None)
 
     def access_log(self, negotiation_id: str, after_id: int = 0, limit: int = 1000) -> list[dict]:
+        log, numbers = t.access_log, t.device_numbers
         with self._read() as conn:
-            rows = conn.execute(select(t.access_log).where(and_(t.access_log.c.negotiation_id == negotiation_id,
-                                                                t.access_log.c.id > after_id))
-                                .order_by(t.access_log.c.id).limit(limit)).all()
+            number = self._negotiation_no(conn, negotiation_id)
+            if number is None:
+                return []
+            rows = conn.execute(
+                select(log.c.id, numbers.c.device_key_id, log.c.seq, log.c.idx, log.c.fetched_at)
+                .select_from(log.join(numbers, numbers.c.device_no == log.c.device_no))
+                .where(and_(log.c.negotiation_no == number, log.c.id > after_id)).order_by(log.c.id).limit(limit)
+            ).all()
         return [{"id": r.id, "device_key_id": r.device_key_id, "seq": r.seq, "ciphertext": r.idx,
                  "fetched_at": r.fetched_at} for r in rows]
 
@@ -437,15 +494,61 @@ class RelayStore:
         """
         try:
             with self._write() as conn:
-                yield WriteTxn(self, conn)
+                txn = WriteTxn(self, conn)
+                yield txn
         except IntegrityError as exc:
             raise ConflictError("conflicting write (duplicate event or negotiation)") from exc
+        self._committed(txn)
 
 
 class WriteTxn:
     def __init__(self, store: RelayStore, conn: Connection) -> None:
         self.store = store
         self.conn = conn
+        #: numbers read or assigned in this transaction: the store caches them once it committed
+        self.negotiation_nos: dict[str, int] = {}
+        self.device_nos: dict[str, int] = {}
+
+    def negotiation_no(self, negotiation_id: str) -> int | None:
+        number = self.store._negotiation_nos.get(negotiation_id) or self.negotiation_nos.get(negotiation_id)
+        if number is None:
+            number = self.conn.execute(select(t.negotiations.c.negotiation_no)
+                                       .where(t.negotiations.c.negotiation_id == negotiation_id)).scalar()
+            if number is not None:
+                self.negotiation_nos[negotiation_id] = number
+        return number
+
+    def _require_negotiation_no(self, negotiation_id: str) -> int:
+        """Raises: NotFoundError if the negotiation does not exist."""
+        number = self.negotiation_no(negotiation_id)
+        if number is None:
+            raise NotFoundError("no such negotiation")
+        return number
+
+    def device_numbers(self, device_key_ids: Iterable[str]) -> dict[str, int]:
+        """The number of each device key id, numbering the new ones (in sorted order, so two relay
+        processes numbering the same new devices wait on each other instead of deadlocking)."""
+        wanted = set(device_key_ids)
+        found = {}
+        for key in wanted:
+            number = self.store._device_nos.get(key) or self.device_nos.get(key)
+            if number is not None:
+                found[key] = number
+        missing = sorted(wanted - set(found))
+        numbers = t.device_numbers
+        for attempt in range(2):
+            if not missing:
+                break
+            if attempt:
+                self.conn.execute(self.store._insert()(numbers).on_conflict_do_nothing(),
+                                  [{"device_key_id": key} for key in missing])
+            for row in self.conn.execute(select(numbers.c.device_key_id, numbers.c.device_no)
+                                         .where(numbers.c.device_key_id.in_(missing))):
+                found[row.device_key_id] = self.device_nos[row.device_key_id] = row.device_no
+            missing = [key for key in missing if key not in found]
+        if missing:
+            raise StorageError("could not number a device key id")
+        return found
 
     def lock_head(self, negotiation_id: str) -> NegotiationHead | None:
         """The negotiation's head row, locked until the transaction ends (None if it does not exist)."""
@@ -453,19 +556,39 @@ class WriteTxn:
         if self.store.dialect == "postgresql":
             query = query.with_for_update()
         row = self.conn.execute(query).first()
-        return None if row is None else NegotiationHead(row.negotiation_id, row.size, row.root, row.checkpoint)
+        if row is None:
+            return None
+        self.negotiation_nos[negotiation_id] = row.negotiation_no
+        return NegotiationHead(row.negotiation_id, row.size, row.root, row.checkpoint)
 
     def create_negotiation(self, negotiation_id: str, created_at: str) -> None:
-        self.conn.execute(insert(t.negotiations).values(negotiation_id=negotiation_id, created_at=created_at, size=0,
-                                                        root=hashlib.sha256(b"").digest(), checkpoint=""))
+        result = self.conn.execute(insert(t.negotiations).values(
+            negotiation_id=negotiation_id, created_at=created_at, size=0, root=hashlib.sha256(b"").digest(),
+            checkpoint=""))
+        self.negotiation_nos[negotiation_id] = result.inserted_primary_key[0]
 
     def insert_events(self, negotiation_id: str, rows: Sequence[dict], blobs: Sequence[dict],
                       readers: Sequence[dict]) -> None:
-        self.conn.execute(insert(t.events), [{"negotiation_id": negotiation_id, **r} for r in rows])
+        """Rows as ``{seq, event_id, header, signature, received_at}``, blobs as ``{seq, idx, blob}``,
+        readers as ``{device_key_id, seq, idx}`` (who may fetch ciphertext ``idx`` of event ``seq``).
+
+        Raises:
+            NotFoundError: no such negotiation.  IntegrityError (ConflictError from ``write``): an
+            event with this seq or event id exists.
+        """
+        number = self._require_negotiation_no(negotiation_id)
+        self.conn.execute(insert(t.events), [
+            {"negotiation_no": number, "seq": r["seq"], "event_id": codec.pack_event_id(r["event_id"]),
+             "header": codec.pack_header(r["header"]), "signature": codec.pack_signature(r["signature"]),
+             "received_at": r["received_at"]} for r in rows])
         if blobs:
-            self.conn.execute(insert(t.ciphertexts), [{"negotiation_id": negotiation_id, **b} for b in blobs])
-        if readers:
-            self.conn.execute(insert(t.ciphertext_readers), [{"negotiation_id": negotiation_id, **r} for r in readers])
+            device_nos = self.device_numbers(r["device_key_id"] for r in readers)
+            readers_of: dict[tuple[int, int], list[int]] = {}
+            for r in readers:
+                readers_of.setdefault((r["seq"], r["idx"]), []).append(device_nos[r["device_key_id"]])
+            self.conn.execute(insert(t.ciphertexts), [
+                {"negotiation_no": number, "seq": b["seq"], "idx": b["idx"], "blob": b["blob"],
+                 "readers": codec.pack_readers(readers_of.get((b["seq"], b["idx"]), []))} for b in blobs])
 
     def notify_appended(self, negotiation_ids: Sequence[str]) -> None:
         """PostgreSQL: NOTIFY ``parley_events`` with each negotiation id, delivered when this transaction
@@ -479,15 +602,14 @@ class WriteTxn:
         relay process) is not returned, and nothing fails: the caller refuses just that request."""
         if not rows:
             return set()
-        if self.store.dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        fresh: set[tuple[str, str]] = set()
-        stmt = dialect_insert(t.request_nonces).on_conflict_do_nothing().returning(
+        packed = {r["key_id"]: codec.pack_key_id(r["key_id"]) for r in rows}
+        key_of = {value: key for key, value in packed.items()}
+        stmt = self.store._insert()(t.request_nonces).on_conflict_do_nothing().returning(
             t.request_nonces.c.key_id, t.request_nonces.c.nonce)
-        for row in self.conn.execute(stmt, list(rows)):
-            fresh.add((row.key_id, row.nonce))
+        fresh: set[tuple[str, str]] = set()
+        for row in self.conn.execute(stmt, [{"key_id": packed[r["key_id"]], "nonce": r["nonce"],
+                                             "expires_at": r["expires_at"]} for r in rows]):
+            fresh.add((key_of[bytes(row.key_id)], row.nonce))
         return fresh
 
     def add_negotiation_parties(self, negotiation_id: str, party_ids: Sequence[str]) -> None:
@@ -499,8 +621,12 @@ class WriteTxn:
                               [{"negotiation_id": negotiation_id, "party_id": p} for p in new])
 
     def put_nodes(self, negotiation_id: str, nodes: Sequence[tuple[int, int, bytes]]) -> None:
+        """Raises: NotFoundError: no such negotiation."""
+        if not nodes:
+            return
+        number = self._require_negotiation_no(negotiation_id)
         self.conn.execute(insert(t.tlog_nodes), [
-            {"negotiation_id": negotiation_id, "level": level, "idx": idx, "hash": digest}
+            {"negotiation_no": number, "level": level, "idx": idx, "hash": digest}
             for level, idx, digest in nodes])
 
     def set_head(self, negotiation_id: str, size: int, root: bytes, checkpoint: str) -> None:
@@ -509,17 +635,19 @@ class WriteTxn:
 
     def events_after(self, negotiation_id: str, after: int) -> list[StoredEvent]:
         """All events (with every ciphertext) after ``after``: to catch up a stale in-memory state."""
-        rows = self.conn.execute(select(t.events).where(
-            and_(t.events.c.negotiation_id == negotiation_id, t.events.c.seq > after)).order_by(t.events.c.seq)).all()
+        number = self.negotiation_no(negotiation_id)
+        if number is None:
+            return []
+        rows = self.conn.execute(select(*_EVENT_COLUMNS).where(
+            and_(t.events.c.negotiation_no == number, t.events.c.seq > after)).order_by(t.events.c.seq)).all()
         blobs: dict[int, dict[int, bytes]] = {}
-        for b in self.conn.execute(select(t.ciphertexts).where(
-                and_(t.ciphertexts.c.negotiation_id == negotiation_id, t.ciphertexts.c.seq > after))):
+        for b in self.conn.execute(select(t.ciphertexts.c.seq, t.ciphertexts.c.idx, t.ciphertexts.c.blob).where(
+                and_(t.ciphertexts.c.negotiation_no == number, t.ciphertexts.c.seq > after))):
             blobs.setdefault(b.seq, {})[b.idx] = b.blob
-        return [StoredEvent(r.seq, r.event_id, r.header, r.signature, r.received_at, blobs.get(r.seq, {}))
-                for r in rows]
+        return [_stored_event(r, blobs.get(r.seq, {})) for r in rows]
 
     def node_reader(self, negotiation_id: str) -> SqlNodeReader:
-        return SqlNodeReader(self.store, negotiation_id, self.conn)
+        return SqlNodeReader(self.store, negotiation_id, self)
 
     def add_public_records(self, rows: Sequence[dict]) -> None:
         if rows:
@@ -529,10 +657,10 @@ class WriteTxn:
 class SqlNodeReader:
     """``parley.tlog.merkle.NodeReader`` over the ``tlog_nodes`` table: one query per batch."""
 
-    def __init__(self, store: RelayStore, negotiation_id: str, conn: Connection | None) -> None:
+    def __init__(self, store: RelayStore, negotiation_id: str, txn: WriteTxn | None) -> None:
         self.store = store
         self.negotiation_id = negotiation_id
-        self.conn = conn
+        self.txn = txn
 
     def get_nodes(self, keys: Sequence[NodeKey]) -> Mapping[NodeKey, bytes]:
         if not keys:
@@ -542,13 +670,18 @@ class SqlNodeReader:
         by_level: dict[int, list[int]] = {}
         for level, idx in keys:
             by_level.setdefault(level, []).append(idx)
-        query = select(t.tlog_nodes.c.level, t.tlog_nodes.c.idx, t.tlog_nodes.c.hash).where(
-            and_(t.tlog_nodes.c.negotiation_id == self.negotiation_id,
-                 or_(*(and_(t.tlog_nodes.c.level == level, t.tlog_nodes.c.idx.in_(idxs))
-                       for level, idxs in by_level.items()))))
-        if self.conn is not None:
-            rows = self.conn.execute(query).all()
+
+        def query(number: int):  # noqa: ANN202
+            return select(t.tlog_nodes.c.level, t.tlog_nodes.c.idx, t.tlog_nodes.c.hash).where(
+                and_(t.tlog_nodes.c.negotiation_no == number,
+                     or_(*(and_(t.tlog_nodes.c.level == level, t.tlog_nodes.c.idx.in_(idxs))
+                           for level, idxs in by_level.items()))))
+
+        if self.txn is not None:
+            number = self.txn.negotiation_no(self.negotiation_id)
+            rows = [] if number is None else self.txn.conn.execute(query(number)).all()
         else:
             with self.store._read() as conn:
-                rows = conn.execute(query).all()
+                number = self.store._negotiation_no(conn, self.negotiation_id)
+                rows = [] if number is None else conn.execute(query(number)).all()
         return {(r.level, r.idx): r.hash for r in rows}

@@ -44,22 +44,36 @@ devices = Table(
     Column("revocation", Text, nullable=True),
 )
 
+# Device key ids as small numbers: reader lists and the access log name a device by its number.
+# A device gets one when it is first a recipient; a number never changes once committed.
+device_numbers = Table(
+    "device_numbers",
+    metadata,
+    Column("device_no", Integer, primary_key=True, autoincrement=True),
+    Column("device_key_id", String(64), nullable=False),
+    Index("device_numbers_by_key", "device_key_id", unique=True),
+)
+
 request_nonces = Table(
     "request_nonces",
     metadata,
-    Column("key_id", String(64), primary_key=True),
+    Column("key_id", LargeBinary, primary_key=True),  # ``codec.pack_key_id``
     Column("nonce", String(128), primary_key=True),
     Column("expires_at", BigInteger, nullable=False, index=True),
+    sqlite_with_rowid=False,
 )
 
+# ``negotiation_no`` names the negotiation in every per-event table.
 negotiations = Table(
     "negotiations",
     metadata,
-    Column("negotiation_id", String(64), primary_key=True),
+    Column("negotiation_no", Integer, primary_key=True, autoincrement=True),
+    Column("negotiation_id", String(64), nullable=False),
     Column("created_at", String(20), nullable=False),
     Column("size", BigInteger, nullable=False),
     Column("root", LargeBinary, nullable=False),
     Column("checkpoint", Text, nullable=False),
+    Index("negotiations_by_id", "negotiation_id", unique=True),
 )
 
 # The member parties of a negotiation as the relay's state says, so "my negotiations" is one query.
@@ -70,56 +84,52 @@ negotiation_parties = Table(
     Column("party_id", String(64), primary_key=True, index=True),
 )
 
+# Columns in the compact forms of ``parley.store.codec``: event_id 32 bytes, signature 64 bytes,
+# header with its hex ids as bytes.
 events = Table(
     "events",
     metadata,
-    Column("negotiation_id", String(64), primary_key=True),
+    Column("negotiation_no", Integer, primary_key=True, autoincrement=False),
     Column("seq", BigInteger, primary_key=True, autoincrement=False),
-    Column("event_id", String(64), nullable=False),
+    Column("event_id", LargeBinary, nullable=False),
     Column("header", LargeBinary, nullable=False),
-    Column("signature", String(100), nullable=False),
+    Column("signature", LargeBinary, nullable=False),
     Column("received_at", String(20), nullable=False),
-    Index("events_by_id", "negotiation_id", "event_id", unique=True),
+    Index("events_by_id", "negotiation_no", "event_id", unique=True),
 )
 
+# ``readers``: the device numbers that may fetch the ciphertext, the relay's read access rule
+# (``codec.pack_readers``: ",3,17,42,").
 ciphertexts = Table(
     "ciphertexts",
     metadata,
-    Column("negotiation_id", String(64), primary_key=True),
+    Column("negotiation_no", Integer, primary_key=True, autoincrement=False),
     Column("seq", BigInteger, primary_key=True, autoincrement=False),
     Column("idx", Integer, primary_key=True, autoincrement=False),
+    Column("readers", Text, nullable=False),
     Column("blob", LargeBinary, nullable=False),
-)
-
-# Which device may fetch which ciphertext: the relay's read access rule, as an index.
-ciphertext_readers = Table(
-    "ciphertext_readers",
-    metadata,
-    Column("negotiation_id", String(64), primary_key=True),
-    Column("device_key_id", String(64), primary_key=True),
-    Column("seq", BigInteger, primary_key=True, autoincrement=False),
-    Column("idx", Integer, primary_key=True, autoincrement=False),
 )
 
 tlog_nodes = Table(
     "tlog_nodes",
     metadata,
-    Column("negotiation_id", String(64), primary_key=True),
+    Column("negotiation_no", Integer, primary_key=True, autoincrement=False),
     Column("level", Integer, primary_key=True, autoincrement=False),
     Column("idx", BigInteger, primary_key=True, autoincrement=False),
     Column("hash", LargeBinary, nullable=False),
+    sqlite_with_rowid=False,
 )
 
 access_log = Table(
     "access_log",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("negotiation_id", String(64), nullable=False),
-    Column("device_key_id", String(64), nullable=False),
+    Column("negotiation_no", Integer, nullable=False),
+    Column("device_no", Integer, nullable=False),
     Column("seq", BigInteger, nullable=False),
     Column("idx", Integer, nullable=False),
     Column("fetched_at", String(20), nullable=False),
-    Index("access_by_negotiation", "negotiation_id", "id"),
+    Index("access_by_negotiation", "negotiation_no", "id"),
 )
 
 # Released agreements and public statements: the only content the relay serves without authentication.
