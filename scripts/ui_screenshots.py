@@ -27,6 +27,7 @@ from parley.client.profile import Profile
 from parley.client.sdk import Client
 from parley.crypto.canonical import canonical_bytes
 from parley.demo import LocalRelay, run_demo
+from parley.store.codec import unpack_header
 from parley.ui.server import UIServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -131,11 +132,14 @@ def _shot(page, url: str, path: Path, *, full: bool = True) -> None:  # noqa: AN
 
 def _tamper(database: Path, nid: str) -> None:
     db = sqlite3.connect(str(database))
-    seq, header = db.execute("SELECT seq, header FROM events WHERE negotiation_id=? ORDER BY seq LIMIT 1 OFFSET 5",
+    seq, header = db.execute("SELECT seq, header FROM events JOIN negotiations USING (negotiation_no) "
+                             "WHERE negotiation_id=? ORDER BY seq LIMIT 1 OFFSET 5",
                              (nid,)).fetchone()
-    rewritten = json.loads(header)
+    rewritten = json.loads(unpack_header(header))
     rewritten["created"] = "2025-06-02T10:00:00Z"
-    db.execute("UPDATE events SET header=? WHERE negotiation_id=? AND seq=?", (canonical_bytes(rewritten), nid, seq))
+    db.execute("UPDATE events SET header=? WHERE seq=? AND negotiation_no="
+               "(SELECT negotiation_no FROM negotiations WHERE negotiation_id=?)",
+               (canonical_bytes(rewritten), seq, nid))
     db.commit()
     db.close()
 

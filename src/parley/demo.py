@@ -32,6 +32,7 @@ from parley.crypto.canonical import canonical_bytes
 from parley.crypto.fingerprint import fingerprint_digits
 from parley.errors import ParleyError, VerificationError
 from parley.relay.server import RelayConfig, load_or_create_signer, open_relay_store
+from parley.store.codec import unpack_header
 
 DEMO_RELAY_NAME = "demo.parley"
 
@@ -552,12 +553,15 @@ def _tampered_copy(out: Path, local: LocalRelay, client: Client, negotiation_id:
     target = sqlite3.connect(str(copy_dir / "relay.db"))
     source.backup(target)
     source.close()
-    row = target.execute("SELECT seq, header FROM events WHERE negotiation_id=? ORDER BY seq LIMIT 1 OFFSET 5",
+    row = target.execute("SELECT seq, header FROM events JOIN negotiations USING (negotiation_no) "
+                         "WHERE negotiation_id=? ORDER BY seq LIMIT 1 OFFSET 5",
                          (negotiation_id,)).fetchone()
-    header = json.loads(row[1])
+    header = json.loads(unpack_header(row[1]))
     header["created"] = "2025-06-02T10:00:00Z"  # backdated: still well-formed, no longer what was signed
     rewritten = canonical_bytes(header)
-    target.execute("UPDATE events SET header=? WHERE negotiation_id=? AND seq=?", (rewritten, negotiation_id, row[0]))
+    target.execute("UPDATE events SET header=? WHERE seq=? AND negotiation_no="
+                   "(SELECT negotiation_no FROM negotiations WHERE negotiation_id=?)",
+                   (rewritten, row[0], negotiation_id))
     target.commit()
     target.close()
     narrator.say(f"A copy of the relay database had event {row[0]} rewritten in place.")

@@ -13,6 +13,7 @@ import zipfile
 import pytest
 
 from parley.crypto.canonical import canonical_bytes
+from parley.store.codec import unpack_header
 from parley.tracing import unmark
 
 pytest.importorskip("playwright")
@@ -190,12 +191,14 @@ def test_tampered_log_shows_the_warning_banner(talks, pages, console):
     open_(ru, talks.ui["russia"], f"/n/{talks.nid}/audit")
     expect(ru.locator(".banner-danger")).to_have_count(0)
     db = sqlite3.connect(str(talks.db))
-    seq, header = db.execute("SELECT seq, header FROM events WHERE negotiation_id=? ORDER BY seq LIMIT 1 OFFSET 3",
+    seq, header = db.execute("SELECT seq, header FROM events JOIN negotiations USING (negotiation_no) "
+                             "WHERE negotiation_id=? ORDER BY seq LIMIT 1 OFFSET 3",
                              (talks.nid,)).fetchone()
-    rewritten = json.loads(header)
+    rewritten = json.loads(unpack_header(header))
     rewritten["created"] = "2020-01-01T00:00:00Z"  # backdated in place: no longer what its author signed
-    db.execute("UPDATE events SET header=? WHERE negotiation_id=? AND seq=?",
-               (canonical_bytes(rewritten), talks.nid, seq))
+    db.execute("UPDATE events SET header=? WHERE seq=? AND negotiation_no="
+               "(SELECT negotiation_no FROM negotiations WHERE negotiation_id=?)",
+               (canonical_bytes(rewritten), seq, talks.nid))
     db.commit()
     db.close()
     ru.get_by_role("button", name="Verify the whole log now").click()
