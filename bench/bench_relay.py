@@ -245,7 +245,8 @@ def _start_profiler(relay, path: Path):  # noqa: ANN001, ANN202
     import subprocess
 
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    return subprocess.Popen([spy, "record", "-p", str(relay.proc.pid), "-d", "6", "-o", str(path), "-f", "raw",
+    return subprocess.Popen([spy, "record", "-p", str(relay.proc.pid), "-d", "6", "-r", "400", "--gil", "-o", str(path),
+                             "-f", "raw",
                              "--threads", "--nonblocking"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 

@@ -366,7 +366,7 @@ _json_values = _st.recursive(_json_scalars, lambda children: _st.one_of(
 @_settings(max_examples=400, deadline=None)
 @_given(_json_values)
 def test_canonical_fast_path_equals_rfc8785(value):
-    """The json.dumps fast path and the reference RFC 8785 encoder agree byte for byte."""
+    """The orjson fast path and the reference RFC 8785 encoder agree byte for byte."""
     import rfc8785
 
     from parley.crypto.canonical import canonical_bytes
