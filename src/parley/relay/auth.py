@@ -12,6 +12,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -49,6 +50,10 @@ class NonceCache:
         self._lock = threading.Lock()
         self._next_purge = 0.0
 
+    def purge_pending(self) -> bool:
+        """Whether ``purge_due`` would now return True (without claiming the purge)."""
+        return time.monotonic() >= self._next_purge
+
     def purge_due(self) -> bool:
         """True at most once per ``PURGE_INTERVAL`` (per process): time to purge the database table."""
         now = time.monotonic()
@@ -69,6 +74,17 @@ class NonceCache:
             self._seen[(key_id, nonce)] = expires_at
 
 
+class NeedsDatabase(Exception):  # noqa: N818 - a signal, not an error
+    """Authentication on the event loop would have to read or write the database: run it in a thread."""
+
+
+@lru_cache(maxsize=4096)
+def _certificate(text: str) -> tuple[MemberCertificate, Ed25519PublicKey]:
+    """A stored certificate parsed once (keyed by its exact text, so a changed row is parsed again)."""
+    cert = MemberCertificate.from_obj(json.loads(text))
+    return cert, load_public_key(cert.signing_key)
+
+
 def authenticate(
     *,
     store: RelayStore,
@@ -81,8 +97,13 @@ def authenticate(
     max_age_seconds: int,
     extra_keys: dict[str, MemberCertificate] | None = None,
     persist_nonce: bool = True,
+    database: bool = True,
 ) -> Caller:
     """Authenticate a request (runs in a worker thread: it touches the database).
+
+    With ``database=False`` (on the event loop) nothing touches the database: ``NeedsDatabase`` is raised
+    instead when that would be needed (device row not cached, nonce to store, purge due), before any
+    state changes, and the caller runs the call again in a worker thread.
 
     ``extra_keys`` lets enrolment accept a signature by a device certified in the
     request itself. With ``persist_nonce=False`` the caller must store the nonce
@@ -93,19 +114,24 @@ def authenticate(
     Raises:
         AuthError: unsigned, forged, expired, unknown or revoked key.
         ReplayError: the nonce was used before.
+        NeedsDatabase: only with ``database=False``.
     """
+    if not database and (persist_nonce or nonces.purge_pending()):
+        raise NeedsDatabase
     certs: dict[str, MemberCertificate] = {}
 
     def resolve(key_id: str) -> Ed25519PublicKey | None:
         if extra_keys and key_id in extra_keys:
             certs[key_id] = extra_keys[key_id]
             return load_public_key(extra_keys[key_id].signing_key)
-        row = store.get_device(key_id, cached=True)
+        row = store.get_device(key_id, cached=True) if database else store.cached_device(key_id)
+        if row is None and not database:
+            raise NeedsDatabase
         if row is None or row.revoked_at is not None:
             return None
-        cert = MemberCertificate.from_obj(json.loads(row.certificate))
+        cert, public_key = _certificate(row.certificate)
         certs[key_id] = cert
-        return load_public_key(cert.signing_key)
+        return public_key
 
     verified = verify_request(method=method, url=url, headers=headers, body=body, resolve_key=resolve, now=now,
                               max_age_seconds=max_age_seconds)
@@ -116,6 +142,6 @@ def authenticate(
     nonces.claim(verified.key_id, verified.nonce, expires_at, int(now.timestamp()))
     if persist_nonce:
         store.remember_nonce(verified.key_id, verified.nonce, expires_at)
-    if nonces.purge_due():
+    if database and nonces.purge_due():
         store.purge_nonces(int(now.timestamp()))
     return Caller(verified.key_id, cert.party_id, cert, verified.nonce, verified.created, expires_at)

@@ -211,6 +211,7 @@ class Ingestor:
             size = head.size
             state = self._caught_up_state(txn, negotiation_id, size)
         start = size
+        received_at = format_time(now)
         rows, blobs, readers, leaf_hashes, accepted_items, public_rows = [], [], [], [], [], []
         for item in items:
             if item.create and (head is not None or item is not creating[0]):
@@ -225,13 +226,13 @@ class Ingestor:
             seq = size
             size += 1
             rows.append({"seq": seq, "event_id": envelope.event_id, "header": envelope.header_bytes,
-                         "signature": envelope.signature, "received_at": format_time(now)})
+                         "signature": envelope.signature, "received_at": received_at})
             for idx, (blob, ref) in enumerate(zip(envelope.ciphertexts, envelope.header.ciphertexts, strict=True)):
                 blobs.append({"seq": seq, "idx": idx, "blob": blob})
                 readers.extend({"device_key_id": r, "seq": seq, "idx": idx} for r in ref.recipients)
             leaf_hashes.append(merkle.leaf_hash(envelope.leaf_bytes()))
             accepted_items.append((item, seq, envelope.event_id))
-            public = _public_record(negotiation_id, seq, envelope, format_time(now))
+            public = _public_record(negotiation_id, seq, envelope, received_at)
             if public is not None:
                 public_rows.append(public)
         if not accepted_items:

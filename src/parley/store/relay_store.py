@@ -319,6 +319,15 @@ class RelayStore:
                     self._devices[device_key_id] = (device, read_at)
         return device
 
+    def cached_device(self, device_key_id: str) -> DeviceRow | None:
+        """The row ``get_device(cached=True)`` would return without reading the database, or None when
+        it would have to read it (not cached, or cached too long ago)."""
+        with self._devices_lock:
+            hit = self._devices.get(device_key_id)
+        if hit is not None and time.monotonic() - hit[1] < self.DEVICE_CACHE_SECONDS:
+            return hit[0]
+        return None
+
     def forget_device(self, device_key_id: str | None = None) -> None:
         """Drop one cached device row (all of them with None)."""
         with self._devices_lock:
