@@ -12,6 +12,7 @@ import base64
 import binascii
 import hashlib
 from dataclasses import dataclass
+from functools import lru_cache
 
 import pyrage
 from cryptography.exceptions import InvalidSignature
@@ -65,8 +66,10 @@ def load_public_key(text: str) -> Ed25519PublicKey:
     return Ed25519PublicKey.from_public_bytes(raw)
 
 
+@lru_cache(maxsize=8192)
 def key_id(public_key_text: str) -> str:
-    """Hex id of an Ed25519 public key (base64 form): SHA-256 of the raw key, truncated.
+    """Hex id of an Ed25519 public key (base64 form): SHA-256 of the raw key, truncated. Cached: the
+    rule book asks for the id of every member's certificate key on every event.
 
     Raises:
         InputError: the key is malformed.

@@ -18,9 +18,10 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -58,6 +59,9 @@ from parley.tlog import merkle
 from parley.tlog.note import Signer
 
 log = logging.getLogger(__name__)
+
+#: the largest log position or size a query may name: within a signed 64-bit database integer
+MAX_POSITION = 2**62
 NEGOTIATION_ID_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
 
 
@@ -390,25 +394,32 @@ def create_app(relay: Relay) -> FastAPI:
                 raise InputError("a negotiation id is 8 to 64 characters of a-z, 0-9 and '-'")
         return await _post(relay, caller, envelope, create=True)
 
-    @app.post("/v1/negotiations/{negotiation_id}/events", status_code=201, openapi_extra=_json_body(ENVELOPE_SCHEMA))
-    async def post_event(negotiation_id: str, request: Request) -> dict[str, Any]:
+    # The hot route: no parameters for FastAPI to validate (the path parameter is declared for the schema only)
+    # and the answer serialised once by orjson; together about 40 µs of a post's time.
+    @app.post("/v1/negotiations/{negotiation_id}/events", status_code=201,
+              openapi_extra={**_json_body(ENVELOPE_SCHEMA), "parameters": [
+                  {"name": "negotiation_id", "in": "path", "required": True, "schema": {"type": "string"}}]},
+              response_model=None)
+    async def post_event(request: Request) -> Response:
+        negotiation_id: str = request.path_params["negotiation_id"]
         caller, body = await caller_of(request, persist_nonce=False)
         async with _nonce_kept_on_refusal(relay, caller):
             envelope = Envelope.from_json(body, relay.limits)
             if envelope.header.negotiation != negotiation_id:
                 raise InputError("the event names another negotiation than the URL")
             await _require_reader(relay, caller, negotiation_id, for_post=True)
-        return await _post(relay, caller, envelope, create=False)
+        return Response(orjson.dumps(await _post(relay, caller, envelope, create=False)), status_code=201,
+                        media_type="application/json")
 
     @app.get("/v1/negotiations/{negotiation_id}/events")
-    async def list_events(negotiation_id: str, request: Request, after: int = Query(-1, ge=-1),
+    async def list_events(negotiation_id: str, request: Request, after: int = Query(-1, ge=-1, le=MAX_POSITION),
                           limit: int = Query(1000, ge=1, le=10_000)) -> dict[str, Any]:
         caller, _ = await caller_of(request)
         await _require_reader(relay, caller, negotiation_id)
         return await run_in_threadpool(_listing, relay, caller, negotiation_id, after, limit)
 
     @app.get("/v1/negotiations/{negotiation_id}/stream")
-    async def stream_events(negotiation_id: str, request: Request, after: int = Query(-1, ge=-1)) -> StreamingResponse:
+    async def stream_events(negotiation_id: str, request: Request, after: int = Query(-1, ge=-1, le=MAX_POSITION)) -> StreamingResponse:
         caller, _ = await caller_of(request)
         await _require_reader(relay, caller, negotiation_id)
         if relay._streams[caller.device_key_id] >= relay.limits.max_streams_per_device:
@@ -448,8 +459,8 @@ def create_app(relay: Relay) -> FastAPI:
         return {"size": head.size, "checkpoint": head.checkpoint}
 
     @app.get("/v1/negotiations/{negotiation_id}/proof/inclusion")
-    async def inclusion(negotiation_id: str, request: Request, size: int = Query(..., ge=1),
-                        index: int | None = Query(None, ge=0), leaf_hash: str | None = Query(None)) -> dict[str, Any]:
+    async def inclusion(negotiation_id: str, request: Request, size: int = Query(..., ge=1, le=MAX_POSITION),
+                        index: int | None = Query(None, ge=0, le=MAX_POSITION), leaf_hash: str | None = Query(None)) -> dict[str, Any]:
         caller, _ = await caller_of(request)
         await _require_reader(relay, caller, negotiation_id)
         head = await _head(relay, negotiation_id)
@@ -465,8 +476,8 @@ def create_app(relay: Relay) -> FastAPI:
         return {"index": index, "size": size, "proof": [_b64(p) for p in proof]}
 
     @app.get("/v1/negotiations/{negotiation_id}/proof/consistency")
-    async def consistency(negotiation_id: str, request: Request, first: int = Query(..., ge=0),
-                          second: int = Query(..., ge=0)) -> dict[str, Any]:
+    async def consistency(negotiation_id: str, request: Request, first: int = Query(..., ge=0, le=MAX_POSITION),
+                          second: int = Query(..., ge=0, le=MAX_POSITION)) -> dict[str, Any]:
         caller, _ = await caller_of(request)
         await _require_reader(relay, caller, negotiation_id)
         head = await _head(relay, negotiation_id)
@@ -477,7 +488,7 @@ def create_app(relay: Relay) -> FastAPI:
         return {"first": first, "second": second, "proof": [_b64(p) for p in proof]}
 
     @app.get("/v1/negotiations/{negotiation_id}/access-log")
-    async def access_log(negotiation_id: str, request: Request, after: int = Query(0, ge=0)) -> dict[str, Any]:
+    async def access_log(negotiation_id: str, request: Request, after: int = Query(0, ge=0, le=MAX_POSITION)) -> dict[str, Any]:
         caller, _ = await caller_of(request)
         await _require_reader(relay, caller, negotiation_id)
         return {"entries": await run_in_threadpool(relay.store.access_log, negotiation_id, after)}
@@ -491,20 +502,16 @@ async def _read_body(request: Request, limits: Limits) -> bytes:
     if declared is not None and declared.isdigit() and int(declared) > limits.max_request_bytes:
         raise LimitError(f"request body is over {limits.max_request_bytes} bytes")
     chunks, total = [], 0
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limits.max_body_seconds
-    stream = request.stream()
-    while True:
-        try:  # a slow client (slowloris on the body) is cut off: uvicorn itself has no body timeout
-            chunk = await asyncio.wait_for(anext(stream), timeout=max(0.001, deadline - loop.time()))
-        except StopAsyncIteration:
-            break
-        except TimeoutError:
-            raise SlowRequestError(f"the request body did not arrive within {limits.max_body_seconds:g} s") from None
-        total += len(chunk)
-        if total > limits.max_request_bytes:
-            raise LimitError(f"request body is over {limits.max_request_bytes} bytes")
-        chunks.append(chunk)
+    try:  # a slow client (slowloris on the body) is cut off: uvicorn itself has no body timeout
+        # asyncio.timeout, not wait_for per chunk: no task created per chunk (a tenth of a post's time)
+        async with asyncio.timeout(limits.max_body_seconds):
+            async for chunk in request.stream():
+                total += len(chunk)
+                if total > limits.max_request_bytes:
+                    raise LimitError(f"request body is over {limits.max_request_bytes} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise SlowRequestError(f"the request body did not arrive within {limits.max_body_seconds:g} s") from None
     body = b"".join(chunks)
     request._body = body  # let later readers (none today) see the same bytes
     return body

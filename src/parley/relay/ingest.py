@@ -75,6 +75,10 @@ class Ingestor:
         self.max_batch = max_batch
         self._queue: queue.Queue[_Pending | None] = queue.Queue()
         self._states: dict[str, NegotiationState] = {}
+        # negotiation -> (tree size, the perfect subtrees making up its root): every node a batch appended to a
+        # tree of that size needs to read (see merkle.append_many). Only the writer thread touches it; nodes never
+        # change once written, so a size that is not the head's (another process appended) only means a miss.
+        self._frontiers: dict[str, tuple[int, dict[merkle.NodeKey, bytes]]] = {}
         self._states_lock = threading.Lock()
         # held while a negotiation state advances (writer batch, or a reader catching up)
         self._catchup_lock = threading.Lock()
@@ -174,6 +178,7 @@ class Ingestor:
             with self._states_lock:
                 for negotiation_id in groups:
                     self._states.pop(negotiation_id, None)
+                    self._frontiers.pop(negotiation_id, None)
             error = exc if isinstance(exc, ParleyError) else StorageError(f"relay storage failed: {exc}")
             if not isinstance(exc, ParleyError):
                 log.exception("ingest batch failed")
@@ -240,7 +245,8 @@ class Ingestor:
         txn.insert_events(negotiation_id, rows, blobs, readers)
         txn.add_negotiation_parties(negotiation_id, sorted(state.parties))
         txn.add_public_records(public_rows)
-        reader = txn.node_reader(negotiation_id)
+        frontier_size, frontier = self._frontiers.pop(negotiation_id, (-1, {}))
+        reader = _Overlay([], txn.node_reader(negotiation_id), frontier if frontier_size == start else {})
         new_nodes = merkle.append_many(start, leaf_hashes, reader)
         txn.put_nodes(negotiation_id, new_nodes)
         overlay = _Overlay(new_nodes, reader)
@@ -255,6 +261,8 @@ class Ingestor:
         for item, seq, event_id in accepted_items:
             proof = merkle.inclusion_proof(seq, size, memory)
             results[id(item)] = Accepted(negotiation_id, seq, event_id, size, note, proof)
+        # Kept for the next batch; dropped with the states if this transaction does not commit.
+        self._frontiers[negotiation_id] = (size, dict(overlay.get_nodes(merkle.nodes_for_root(size))))
         return size
 
     def _caught_up_state(self, txn: WriteTxn, negotiation_id: str, size: int) -> NegotiationState:
@@ -287,10 +295,12 @@ def _public_record(negotiation_id: str, seq: int, envelope: Envelope, now: str) 
 
 
 class _Overlay:
-    """Nodes written in this transaction first, then the database."""
+    """Nodes written in this transaction (or remembered from the last one) first, then the database."""
 
-    def __init__(self, nodes: list[tuple[int, int, bytes]], reader: merkle.NodeReader) -> None:
-        self.nodes = {(level, idx): digest for level, idx, digest in nodes}
+    def __init__(self, nodes: list[tuple[int, int, bytes]], reader: merkle.NodeReader,
+                 known: dict[merkle.NodeKey, bytes] | None = None) -> None:
+        self.nodes = dict(known or {})
+        self.nodes.update(((level, idx), digest) for level, idx, digest in nodes)
         self.reader = reader
 
     def get_nodes(self, keys):  # noqa: ANN001, ANN201
