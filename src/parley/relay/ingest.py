@@ -79,6 +79,8 @@ class Ingestor:
         # tree of that size needs to read (see merkle.append_many). Only the writer thread touches it; nodes never
         # change once written, so a size that is not the head's (another process appended) only means a miss.
         self._frontiers: dict[str, tuple[int, dict[merkle.NodeKey, bytes]]] = {}
+        # negotiation -> the parties last written to its negotiation_parties rows (writer thread only)
+        self._recorded_parties: dict[str, frozenset[str]] = {}
         self._states_lock = threading.Lock()
         # held while a negotiation state advances (writer batch, or a reader catching up)
         self._catchup_lock = threading.Lock()
@@ -179,6 +181,7 @@ class Ingestor:
                 for negotiation_id in groups:
                     self._states.pop(negotiation_id, None)
                     self._frontiers.pop(negotiation_id, None)
+                    self._recorded_parties.pop(negotiation_id, None)
             error = exc if isinstance(exc, ParleyError) else StorageError(f"relay storage failed: {exc}")
             if not isinstance(exc, ParleyError):
                 log.exception("ingest batch failed")
@@ -243,7 +246,10 @@ class Ingestor:
         if not accepted_items:
             return None
         txn.insert_events(negotiation_id, rows, blobs, readers)
-        txn.add_negotiation_parties(negotiation_id, sorted(state.parties))
+        parties = frozenset(state.parties)
+        if self._recorded_parties.get(negotiation_id) != parties:  # a query per batch saved when unchanged
+            txn.add_negotiation_parties(negotiation_id, sorted(parties))
+            self._recorded_parties[negotiation_id] = parties
         txn.add_public_records(public_rows)
         frontier_size, frontier = self._frontiers.pop(negotiation_id, (-1, {}))
         reader = _Overlay([], txn.node_reader(negotiation_id), frontier if frontier_size == start else {})
