@@ -129,6 +129,34 @@ def test_replayed_request_to_another_relay_process_is_rejected(any_db_world):
         other.close()
 
 
+def test_replayed_listing_through_another_relay_process_is_rejected_and_logs_nothing(any_db_world):
+    """A listing stores its nonce with its access-log rows (one commit): replayed through a second relay
+    process, which has not seen it in memory, the database refuses it and no second access is logged.
+    A listing refused before that commit (unknown negotiation) keeps its nonce all the same."""
+    world = any_db_world
+    ukraine = world.party("Ukraine")
+    russia = world.party("Russian Federation")
+    negotiation_id = world.negotiation(ukraine, russia)
+    russia.send_message(negotiation_id, "for the log")
+    url = world.store.engine.url.render_as_string(hide_password=False)
+    other = Relay(open_store(url), world.relay.signer, world.relay.name, clock=world.clock)
+    transport = InProcessTransport(create_app(other))
+    try:
+        listing = _request(ukraine, "GET", f"/v1/negotiations/{negotiation_id}/events", params={"after": -1})
+        assert _send(ukraine, listing).status_code == 200
+        logged = len(world.store.access_log(negotiation_id))
+        assert logged > 0
+        unknown = _request(ukraine, "GET", "/v1/negotiations/n-does-not-exist/events", params={"after": -1})
+        _error(_send(ukraine, unknown), 404, "not_found")
+        with httpx.Client(transport=transport, base_url="http://relay") as http:
+            _error(http.send(listing), 401, "replayed_request")
+            _error(http.send(unknown), 401, "replayed_request")
+        assert len(world.store.access_log(negotiation_id)) == logged
+    finally:
+        transport.shutdown()
+        other.close()
+
+
 def test_request_signed_by_revoked_device_is_rejected(talks):
     world, ukraine, russia, _turkiye, negotiation_id = talks
     delegate = world.member(ukraine, "Delegate", "delegate")

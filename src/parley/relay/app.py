@@ -37,6 +37,7 @@ from parley.errors import (
     NotFoundError,
     ParleyError,
     RateLimitError,
+    ReplayError,
 )
 from parley.protocol.events import Envelope
 from parley.protocol.identity import (
@@ -419,9 +420,11 @@ def create_app(relay: Relay) -> FastAPI:
     @app.get("/v1/negotiations/{negotiation_id}/events")
     async def list_events(negotiation_id: str, request: Request, after: int = Query(-1, ge=-1, le=MAX_POSITION),
                           limit: int = Query(1000, ge=1, le=10_000)) -> Response:
-        caller, _ = await caller_of(request)
-        await _require_reader(relay, caller, negotiation_id)
-        page = await run_in_threadpool(_listing, relay, caller, negotiation_id, after, limit)
+        # The request nonce is stored with the page's access-log rows: one commit per listing.
+        caller, _ = await caller_of(request, persist_nonce=False)
+        async with _nonce_kept_on_refusal(relay, caller):
+            await _require_reader(relay, caller, negotiation_id)
+            page = await run_in_threadpool(_listing, relay, caller, negotiation_id, after, limit, keep_nonce=True)
         return Response(orjson.dumps(page), media_type="application/json")
 
     @app.get("/v1/negotiations/{negotiation_id}/stream")
@@ -587,6 +590,8 @@ async def _nonce_kept_on_refusal(relay: Relay, caller: Caller):  # noqa: ANN202
     for every other request), so the refused request cannot be replayed through another process."""
     try:
         yield
+    except ReplayError:
+        raise  # the nonce is stored already: that is what refused the request
     except ParleyError:
         await run_in_threadpool(relay.store.remember_nonce, caller.device_key_id, caller.nonce,
                                 caller.nonce_expires_at)
@@ -606,12 +611,17 @@ async def _post(relay: Relay, caller: Caller, envelope: Envelope, *, create: boo
             "inclusion_proof": [_b64(p) for p in accepted.inclusion_proof]}
 
 
-def _listing(relay: Relay, caller: Caller, negotiation_id: str, after: int, limit: int) -> dict[str, Any]:
+def _listing(relay: Relay, caller: Caller, negotiation_id: str, after: int, limit: int, *,
+             keep_nonce: bool = False) -> dict[str, Any]:
+    """A page of events for ``caller``. With ``keep_nonce`` the request's nonce is stored in the page's
+    access-log transaction. Raises: NotFoundError; ReplayError (a replayed listing request)."""
     head = relay.store.head(negotiation_id)
     if head is None:
         raise NotFoundError("no such negotiation")
+    nonce = (caller.device_key_id, caller.nonce, caller.nonce_expires_at) if keep_nonce else None
     rows: list[StoredEvent] = relay.store.events(negotiation_id, after, min(limit, relay.limits.max_page_events),
-                                                 reader=caller.device_key_id, log_access_at=format_time(relay.clock()))
+                                                 reader=caller.device_key_id, log_access_at=format_time(relay.clock()),
+                                                 nonce=nonce)
     rows = [r for r in rows if r.seq < head.size]
     return {"negotiation_id": negotiation_id, "size": head.size, "checkpoint": head.checkpoint,
             "events": [_event_json(r) for r in rows]}

@@ -405,22 +405,45 @@ class RelayStore:
         return [NegotiationHead(r.negotiation_id, r.size, r.root, r.checkpoint) for r in rows]
 
     def events(self, negotiation_id: str, after: int, limit: int, reader: str | None,
-               log_access_at: str | None = None) -> list[StoredEvent]:
+               log_access_at: str | None = None, nonce: tuple[str, str, int] | None = None) -> list[StoredEvent]:
         """Events with ``seq > after``, with only the ciphertexts ``reader`` (a device key id) may fetch.
 
         ``reader=None`` returns every ciphertext (relay-internal use only). When
         ``log_access_at`` is given, each ciphertext handed out is written to the access log.
+        ``nonce`` (key id, nonce, expiry) is the listing request's nonce, stored in the same transaction
+        as its access-log rows (one commit per listing).
+
+        Raises:
+            ReplayError: ``nonce`` was stored before (nothing is logged or returned).
         """
+        number, device_no, rows, blobs = self._page(negotiation_id, after, limit, reader)
+        if nonce is not None:
+            try:
+                with self._write() as wconn:
+                    wconn.execute(insert(t.request_nonces).values(
+                        key_id=codec.pack_key_id(nonce[0]), nonce=nonce[1], expires_at=nonce[2]))
+                    self._log_access(wconn, number, device_no, blobs, log_access_at)
+            except IntegrityError:
+                raise ReplayError("this signed request was seen before (replayed request)") from None
+        elif log_access_at is not None and device_no is not None and blobs:
+            with self._write() as wconn:
+                self._log_access(wconn, number, device_no, blobs, log_access_at)
+        return [_stored_event(r, blobs.get(r.seq, {})) for r in rows]
+
+    def _page(self, negotiation_id: str, after: int, limit: int, reader: str | None,
+              ) -> tuple[int | None, int | None, list, dict[int, dict[int, bytes]]]:
+        """(negotiation number, reader's device number, event rows, readable blobs by seq and index)."""
+        device_no = None
         with self._read() as conn:
             number = self._negotiation_no(conn, negotiation_id)
             if number is None:
-                return []
+                return None, None, [], {}
             rows = conn.execute(
                 select(*_EVENT_COLUMNS).where(and_(t.events.c.negotiation_no == number, t.events.c.seq > after))
                 .order_by(t.events.c.seq).limit(limit)
             ).all()
             if not rows:
-                return []
+                return number, None, [], {}
             last = rows[-1].seq
             cts = t.ciphertexts
             blobs_query = select(cts.c.seq, cts.c.idx, cts.c.readers, cts.c.blob).where(
@@ -438,14 +461,27 @@ class RelayStore:
                     if pattern is not None and pattern not in blob_row.readers:
                         continue
                     blobs.setdefault(blob_row.seq, {})[blob_row.idx] = blob_row.blob
-        if log_access_at is not None and reader is not None and blobs:
-            with self._write() as wconn:
-                wconn.execute(insert(t.access_log), [
-                    {"negotiation_no": number, "device_no": device_no, "seq": seq, "idx": idx,
-                     "fetched_at": log_access_at}
-                    for seq, by_idx in blobs.items() for idx in by_idx
-                ])
-        return [_stored_event(r, blobs.get(r.seq, {})) for r in rows]
+        return number, device_no, rows, blobs
+
+    def _log_access(self, wconn: Connection, number: int | None, device_no: int | None,
+                    blobs: dict[int, dict[int, bytes]], log_access_at: str | None) -> None:
+        """One access-log row per ciphertext handed out, in the caller's transaction."""
+        if log_access_at is None or number is None or device_no is None or not blobs:
+            return
+        fetched = [(seq, idx) for seq, by_idx in blobs.items() for idx in by_idx]
+        if self.dialect == "postgresql":
+            # One statement for the whole page: executemany costs a protocol round of its own per row,
+            # 12 ms for 1,000 rows, a quarter of a page's time.
+            wconn.exec_driver_sql(
+                "INSERT INTO access_log (negotiation_no, device_no, seq, idx, fetched_at) "
+                "SELECT %(negotiation_no)s, %(device_no)s, f.seq, f.idx, %(fetched_at)s "
+                "FROM unnest(%(seqs)s::bigint[], %(idxs)s::int[]) AS f(seq, idx)",
+                {"negotiation_no": number, "device_no": device_no, "fetched_at": log_access_at,
+                 "seqs": [seq for seq, _ in fetched], "idxs": [idx for _, idx in fetched]})
+        else:
+            wconn.execute(insert(t.access_log), [
+                {"negotiation_no": number, "device_no": device_no, "seq": seq, "idx": idx,
+                 "fetched_at": log_access_at} for seq, idx in fetched])
 
     def seq_of_leaf(self, negotiation_id: str, event_id: str) -> int | None:
         with self._read() as conn:
