@@ -31,7 +31,6 @@ lint: $(STAMP)
 # Every benchmark in its quick form (each under a minute); PostgreSQL parts use PARLEY_BENCH_DATABASE_URL
 # or PARLEY_TEST_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/test) and are skipped if unreachable.
 bench: $(STAMP)
-	$(BIN)/pip install --quiet uvloop httptools
 	cd bench && ../$(BIN)/python bench_relay.py --quick
 	cd bench && ../$(BIN)/python bench_client.py --quick
 	cd bench && ../$(BIN)/python bench_scaleout.py --quick
@@ -41,7 +40,6 @@ bench: $(STAMP)
 # Against Synapse (matrix-synapse, installed by the benchmark into bench/.peers/synapse-venv on first run;
 # SQLite, loopback, rate limits and federation off). Not run in CI.
 bench-peers: $(STAMP)
-	$(BIN)/pip install --quiet uvloop httptools
 	cd bench && ../$(BIN)/python bench_peers.py --quick
 
 clean:
