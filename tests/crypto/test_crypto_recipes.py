@@ -382,3 +382,21 @@ def test_canonical_escapes_control_characters_like_rfc8785():
     text = "".join(chr(c) for c in range(0x20)) + "\x7f\"\\/\u2028\u2029é\U0001f600"
     value = {"z": text, "a": [text], "é": 1, "\U0001f600": 2, "\ue000": 3}
     assert canonical_bytes(value) == rfc8785.dumps(value)
+
+
+@pytest.mark.parametrize("leaf", ["s", 1, None, [], {}])
+def test_canonical_nesting_limit_is_33_levels_whatever_the_leaf(leaf):
+    from parley.crypto.canonical import canonical_bytes
+
+    def nest(levels):
+        value = leaf
+        for _ in range(levels):
+            value = [value]
+        return value
+
+    canonical_bytes(nest(32))
+    canonical_bytes({"a": nest(31)})
+    with pytest.raises(InputError, match="too deep"):
+        canonical_bytes(nest(33))
+    with pytest.raises(InputError, match="too deep"):
+        canonical_bytes({"a": nest(32)})

@@ -19,10 +19,41 @@ _MAX_SAFE_INT = 2**53 - 1
 
 
 def _check_signable(value: Any, depth: int = 0) -> bool:
-    """Refuse what RFC 8785 cannot carry safely; return whether every object key is ASCII."""
+    """Refuse what RFC 8785 cannot carry safely; return whether every object key is ASCII.
+
+    Exact types are tested first (``type(x) is str``): every header of every event passes through here,
+    and the plain types are nearly all of it; subclasses take the ``isinstance`` path below.
+    """
     if depth > 32:
         raise InputError("JSON nesting is too deep to sign")
-    if isinstance(value, bool) or value is None or isinstance(value, str):
+    kind = type(value)
+    if kind is str or value is None or kind is bool:
+        return True
+    if (kind is dict or kind is list or kind is tuple) and value and depth >= 32:
+        raise InputError("JSON nesting is too deep to sign")  # its items would be one level too deep
+    if kind is dict:
+        ascii_keys = True
+        for key, item in value.items():
+            if type(key) is not str and not isinstance(key, str):
+                raise InputError("JSON object keys must be strings")
+            if not key.isascii():
+                ascii_keys = False
+            item_kind = type(item)
+            if item_kind is str or item is None or item_kind is bool:
+                continue
+            if not _check_signable(item, depth + 1):
+                ascii_keys = False
+        return ascii_keys
+    if kind is list or kind is tuple:
+        ascii_keys = True
+        for item in value:
+            item_kind = type(item)
+            if item_kind is str or item is None or item_kind is bool:
+                continue
+            if not _check_signable(item, depth + 1):
+                ascii_keys = False
+        return ascii_keys
+    if isinstance(value, bool) or isinstance(value, str):
         return True
     if isinstance(value, int):
         if abs(value) > _MAX_SAFE_INT:
@@ -30,18 +61,8 @@ def _check_signable(value: Any, depth: int = 0) -> bool:
         return True
     if isinstance(value, float):
         raise InputError("floats are not allowed in signed data")
-    if isinstance(value, (list, tuple)):
-        ascii_keys = True
-        for item in value:
-            ascii_keys = _check_signable(item, depth + 1) and ascii_keys
-        return ascii_keys
-    if isinstance(value, dict):
-        ascii_keys = True
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise InputError("JSON object keys must be strings")
-            ascii_keys = key.isascii() and _check_signable(item, depth + 1) and ascii_keys
-        return ascii_keys
+    if isinstance(value, (list, tuple, dict)):
+        return _check_signable(dict(value) if isinstance(value, dict) else list(value), depth)
     raise InputError(f"cannot sign a value of type {type(value).__name__}")
 
 
