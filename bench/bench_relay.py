@@ -89,12 +89,13 @@ def direct_insert_rate(database: str, room: Room, envelopes: list, batch: int = 
                 rows, blobs, readers, leaves, nonces = [], [], [], [], []
                 for i, (author, env) in enumerate(chunk):
                     seq = head.size + i
+                    leaf = merkle.leaf_hash(env.leaf_bytes())
                     rows.append({"seq": seq, "event_id": env.event_id, "header": env.header_bytes,
-                                 "signature": env.signature, "received_at": now})
+                                 "signature": env.signature, "received_at": now, "leaf_hash": leaf})
                     blobs.append({"seq": seq, "idx": 0, "blob": env.ciphertexts[0]})
                     readers.extend({"device_key_id": r, "seq": seq, "idx": 0}
                                    for r in env.header.ciphertexts[0].recipients)
-                    leaves.append(merkle.leaf_hash(env.leaf_bytes()))
+                    leaves.append(leaf)
                     nonces.append({"key_id": author.identity.device_key_id, "nonce": f"d{seq}-{nid}",
                                    "expires_at": 2**40})
                 txn.insert_events(nid, rows, blobs, readers)

@@ -16,7 +16,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import MetaData, event
 
-from parley.errors import AuthError, ConflictError, InputError, NotFoundError, ReplayError
+from parley.errors import AuthError, ConflictError, InputError, NotFoundError, ReplayError, StorageError
 from parley.store.relay_store import RelayStore
 from parley.store.schema import metadata
 
@@ -42,7 +42,8 @@ def _event_rows(start: int, count: int) -> list[dict]:
     for seq in range(start, start + count):
         header = json.dumps({"seq": seq, "nonce": _id(32)}).encode()
         rows.append({"seq": seq, "event_id": hashlib.sha256(header).hexdigest(), "header": header,
-                     "signature": "sig" + str(seq), "received_at": NOW})
+                     "signature": "sig" + str(seq), "received_at": NOW,
+                     "leaf_hash": hashlib.sha256(b"\x00" + header).digest()})
     return rows
 
 
@@ -161,7 +162,8 @@ def test_write_transaction_appends_events_nodes_and_head(store):
     rows = _event_rows(0, 3)
     blobs = [{"seq": r["seq"], "idx": 0, "blob": b"age-" + bytes([r["seq"]]) * 10} for r in rows]
     readers = [{"device_key_id": "a" * 32, "seq": r["seq"], "idx": 0} for r in rows]
-    nodes = [(0, 0, b"\x01" * 32), (0, 1, b"\x02" * 32), (1, 0, b"\x03" * 32), (0, 2, b"\x04" * 32)]
+    leaves = [r["leaf_hash"] for r in rows]
+    nodes = [(0, 0, leaves[0]), (0, 1, leaves[1]), (1, 0, b"\x03" * 32), (0, 2, leaves[2])]
     with store.write() as txn:
         locked = txn.lock_head(negotiation_id)
         assert locked is not None and locked.size == 0
@@ -180,8 +182,10 @@ def test_write_transaction_appends_events_nodes_and_head(store):
     assert [e.ciphertexts for e in listed] == [{0: b["blob"]} for b in blobs]
     assert store.seq_of_leaf(negotiation_id, rows[1]["event_id"]) == 1
     assert store.seq_of_leaf(negotiation_id, "0" * 64) is None
-    assert store.node_reader(negotiation_id).get_nodes([(0, 2), (1, 0)]) == {(0, 2): b"\x04" * 32,
+    assert store.node_reader(negotiation_id).get_nodes([(0, 2), (1, 0)]) == {(0, 2): leaves[2],
                                                                              (1, 0): b"\x03" * 32}
+    # Level 0 is kept in the event rows, levels >= 1 in tlog_nodes.
+    assert store.count_rows()["tlog_nodes"] == 1
     # Paging: after and limit.
     assert [e.seq for e in store.events(negotiation_id, 0, 1, reader=None)] == [1]
     assert store.events(negotiation_id, 2, 100, reader=None) == []
@@ -202,7 +206,7 @@ def test_write_rolls_back_everything_on_exception(store):
         txn.insert_events(negotiation_id, _event_rows(0, 2), [{"seq": 0, "idx": 0, "blob": b"x"}],
                           [{"device_key_id": "a" * 32, "seq": 0, "idx": 0}])
         txn.add_negotiation_parties(negotiation_id, ["p1"])
-        txn.put_nodes(negotiation_id, [(0, 0, b"\x01" * 32)])
+        txn.put_nodes(negotiation_id, [(1, 0, b"\x01" * 32)])
         txn.set_head(negotiation_id, 2, b"\x02" * 32, "checkpoint-2")
         raise Boom
     assert store.count_rows() == before
@@ -272,13 +276,18 @@ def test_events_hand_out_only_the_ciphertexts_the_reader_may_fetch(store):
 
 def test_sql_node_reader_answers_in_one_query(store):
     negotiation_id = _new_negotiation(store)
-    nodes = [(level, idx, hashlib.sha256(f"{level}/{idx}".encode()).digest())
-             for level in range(4) for idx in range(20 >> level)]
+    rows = _event_rows(0, 20)
+    nodes = [(0, r["seq"], r["leaf_hash"]) for r in rows] + [
+        (level, idx, hashlib.sha256(f"{level}/{idx}".encode()).digest()) for level in range(1, 4)
+        for idx in range(20 >> level)]
     with store.write() as txn:
+        txn.insert_events(negotiation_id, rows, [], [])
         txn.put_nodes(negotiation_id, nodes)
     other = _new_negotiation(store)
+    other_rows = _event_rows(0, 1)
     with store.write() as txn:
-        txn.put_nodes(other, [(0, 0, b"\xff" * 32)])
+        txn.insert_events(other, other_rows, [], [])
+        txn.put_nodes(other, [(0, 0, other_rows[0]["leaf_hash"])])
 
     statements: list[str] = []
 
@@ -297,7 +306,35 @@ def test_sql_node_reader_answers_in_one_query(store):
         event.remove(store.engine, "before_cursor_execute", count)
     expected = {(level, idx): digest for level, idx, digest in nodes}
     assert found == {k: expected[k] for k in wanted if k in expected}
-    assert store.node_reader(other).get_nodes([(0, 0), (0, 1)]) == {(0, 0): b"\xff" * 32}
+    assert store.node_reader(other).get_nodes([(0, 0), (0, 1)]) == {(0, 0): other_rows[0]["leaf_hash"]}
+    # Only level 0, only levels >= 1: one statement each as well.
+    assert store.node_reader(negotiation_id).get_nodes([(0, 19), (0, 20)]) == {(0, 19): rows[19]["leaf_hash"]}
+    assert store.node_reader(negotiation_id).get_nodes([(2, 4)]) == {(2, 4): expected[(2, 4)]}
+
+
+def test_level_0_nodes_are_the_leaf_hashes_of_the_event_rows(store):
+    """An event row carries its leaf hash; ``put_nodes`` takes level 0 only as exactly that hash."""
+    negotiation_id = _new_negotiation(store)
+    rows = _event_rows(0, 2)
+    before = store.count_rows()
+    with pytest.raises(StorageError), store.write() as txn:
+        txn.insert_events(negotiation_id, [{k: v for k, v in rows[0].items() if k != "leaf_hash"}], [], [])
+    with pytest.raises(StorageError), store.write() as txn:
+        txn.insert_events(negotiation_id, [{**rows[0], "leaf_hash": b"\x01" * 31}], [], [])
+    for wrong in ((0, 0, b"\x01" * 32), (0, 2, b"\x01" * 32)):  # another hash; no such event in this transaction
+        with pytest.raises(StorageError), store.write() as txn:
+            txn.insert_events(negotiation_id, rows, [], [])
+            txn.put_nodes(negotiation_id, [(0, 1, rows[1]["leaf_hash"]), wrong])
+    assert store.count_rows() == before
+    with store.write() as txn:
+        txn.insert_events(negotiation_id, rows, [], [])
+        txn.put_nodes(negotiation_id, [(0, 0, rows[0]["leaf_hash"]), (0, 1, rows[1]["leaf_hash"]),
+                                       (1, 0, b"\x02" * 32)])
+    with pytest.raises(StorageError), store.write() as txn:  # level 0 of an event of an earlier transaction
+        txn.put_nodes(negotiation_id, [(0, 0, rows[0]["leaf_hash"])])
+    assert store.node_reader(negotiation_id).get_nodes([(0, 0), (0, 1), (1, 0)]) == {
+        (0, 0): rows[0]["leaf_hash"], (0, 1): rows[1]["leaf_hash"], (1, 0): b"\x02" * 32}
+    assert store.count_rows()["tlog_nodes"] == 1
 
 
 def test_negotiations_of_party(store):

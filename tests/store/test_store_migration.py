@@ -1,9 +1,13 @@
-"""Migration 0004 carries a revision-0003 database forward, on SQLite and on PostgreSQL.
+"""Migrations 0004 and 0005 carry older databases forward, on SQLite and on PostgreSQL.
 
-Rows are written into the 0003 tables with plain SQL (as the 0003 code stored them), the database is
-upgraded, and everything is read back through the store: headers, ids and signatures as given, each
+0004: rows are written into the 0003 tables with plain SQL (as the 0003 code stored them), the database
+is upgraded, and everything is read back through the store: headers, ids and signatures as given, each
 device still fetching exactly its ciphertexts, log nodes, nonces (a replay is still refused), the
 access log; and new writes after the upgrade get fresh numbers.
+
+0005: a real Merkle log is written into the 0004 tables (level-0 nodes in ``tlog_nodes``); roots,
+inclusion and consistency proofs taken from those rows are byte-identical to the ones the store serves
+after the upgrade (level 0 from the event rows), they verify, and the log keeps growing consistently.
 """
 
 from __future__ import annotations
@@ -19,9 +23,12 @@ from alembic.config import Config
 from sqlalchemy import text
 
 from parley.errors import ReplayError
+from parley.store import codec
 from parley.store.relay_store import _make_engine, database_url, open_store
+from parley.tlog import merkle
 
 NOW = "2026-03-01T10:00:00Z"
+HEAD = "0005"
 ALICE, BOB, EVE = "a1" * 16, "b2" * 16, "e3" * 16
 
 
@@ -91,7 +98,7 @@ def test_upgrade_from_0003_carries_every_row_forward(db_url):
     store = open_store(db_url)  # migrates to the newest revision
     try:
         with store.engine.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == HEAD
         for nid, want in expected.items():
             head = store.head(nid)
             assert head is not None and head.size == len(want["events"]) and head.checkpoint == f"checkpoint {nid}"
@@ -123,7 +130,8 @@ def test_upgrade_from_0003_carries_every_row_forward(db_url):
             txn.create_negotiation("n-third", NOW)
             header = _header("n-third", 0)
             txn.insert_events("n-third", [{"seq": 0, "event_id": hashlib.sha256(header).hexdigest(), "header": header,
-                                           "signature": _signature(0), "received_at": NOW}],
+                                           "signature": _signature(0), "received_at": NOW,
+                                           "leaf_hash": b"\x01" * 32}],
                               [{"seq": 0, "idx": 0, "blob": b"age new"}],
                               [{"device_key_id": EVE, "seq": 0, "idx": 0}, {"device_key_id": "f4" * 16, "seq": 0,
                                                                            "idx": 0}])
@@ -151,3 +159,124 @@ def test_upgrade_of_an_empty_0003_database(db_url):
         assert store.head("n-only").size == 0
     finally:
         store.close()
+
+
+# ---- 0004 -> 0005: level-0 nodes move into the event rows ------------------------------------------------
+# One log longer than the migration's batch of 2,000 event numbers, one short, one empty negotiation.
+SIZES = {"n-long": 2050, "n-short": 5, "n-empty": 0}
+
+
+def _leaf_data(nid: str, seq: int) -> bytes:
+    return b"%s/%d" % (nid.encode(), seq)
+
+
+def _leaf(nid: str, seq: int) -> bytes:
+    return merkle.leaf_hash(_leaf_data(nid, seq))
+
+
+def _fill_0004(url: str, *, drop_leaf: tuple[str, int] | None = None) -> dict[str, merkle.MemoryNodeStore]:
+    """The 0004 tables as the 0004 relay wrote them: events, every log node (level 0 too), heads.
+    Returns each negotiation's nodes as read back from ``tlog_nodes`` before the upgrade."""
+    engine = _make_engine(database_url(url))
+    stored: dict[str, merkle.MemoryNodeStore] = {}
+    with engine.begin() as conn:
+        for number, (nid, size) in enumerate(SIZES.items(), start=1):
+            leaves = [_leaf(nid, seq) for seq in range(size)]
+            nodes = merkle.append_many(0, leaves, merkle.MemoryNodeStore())
+            memory = merkle.MemoryNodeStore()
+            memory.put(nodes)
+            root = merkle.root_from_nodes(size, memory) if size else merkle.EMPTY_ROOT
+            conn.execute(text("INSERT INTO negotiations (negotiation_no, negotiation_id, created_at, size, root, "
+                              "checkpoint) VALUES (:no, :n, :c, :s, :r, 'c')"),
+                         {"no": number, "n": nid, "c": NOW, "s": size, "r": root})
+            if size:
+                conn.execute(text("INSERT INTO events (negotiation_no, seq, event_id, header, signature, received_at) "
+                                  "VALUES (:no, :s, :i, :h, :g, :r)"),
+                             [{"no": number, "s": seq, "i": hashlib.sha256(leaves[seq]).digest(),
+                               "h": codec.pack_header(_header(nid, seq)), "g": codec.pack_signature(_signature(seq)),
+                               "r": NOW} for seq in range(size)])
+                rows = [{"no": number, "l": level, "i": idx, "h": digest} for level, idx, digest in nodes
+                        if (nid, idx) != drop_leaf or level != 0]
+                conn.execute(text("INSERT INTO tlog_nodes VALUES (:no, :l, :i, :h)"), rows)
+            before = merkle.MemoryNodeStore()
+            before.put((r.level, r.idx, bytes(r.hash)) for r in conn.execute(
+                text("SELECT level, idx, hash FROM tlog_nodes WHERE negotiation_no = :no"), {"no": number}))
+            stored[nid] = before
+    engine.dispose()
+    return stored
+
+
+def _proofs(size: int, reader: merkle.NodeReader) -> dict:
+    """Roots, inclusion and consistency proofs over a spread of sizes and indexes."""
+    out: dict = {}
+    sizes = sorted({1, 2, 3, 4, 5, 7, 8, 1023, 1024, 1025, 1999, 2000, 2001, size} & set(range(1, size + 1)))
+    for n in sizes:
+        out["root", n] = merkle.root_from_nodes(n, reader)
+        for index in sorted({0, 1, n // 2, n - 2, n - 1} & set(range(n))):
+            out["inclusion", index, n] = merkle.inclusion_proof(index, n, reader)
+        for m in sizes:
+            if m < n:
+                out["consistency", m, n] = merkle.consistency_proof(m, n, reader)
+    return out
+
+
+def test_upgrade_from_0004_serves_identical_roots_and_proofs(db_url):
+    _upgrade_to(db_url, "0004")
+    stored = _fill_0004(db_url)
+    before = {nid: _proofs(size, stored[nid]) for nid, size in SIZES.items()}
+    node_rows = sum(len(nodes) for nodes in stored.values())
+    store = open_store(db_url)  # migrates to the newest revision
+    try:
+        with store.engine.connect() as conn:
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == HEAD
+            assert conn.execute(text("SELECT COUNT(*) FROM tlog_nodes WHERE level = 0")).scalar() == 0
+            assert conn.execute(text("SELECT COUNT(*) FROM tlog_nodes")).scalar() == node_rows - sum(SIZES.values())
+            leaves = {(r.negotiation_id, r.seq): bytes(r.leaf_hash) for r in conn.execute(text(
+                "SELECT n.negotiation_id, e.seq, e.leaf_hash FROM events e "
+                "JOIN negotiations n ON n.negotiation_no = e.negotiation_no"))}
+        assert leaves == {(nid, seq): _leaf(nid, seq) for nid, size in SIZES.items() for seq in range(size)}
+        for nid, size in SIZES.items():
+            reader = store.node_reader(nid)
+            after = _proofs(size, reader)
+            assert after == before[nid]  # byte for byte
+            if size:
+                assert merkle.root_from_nodes(size, reader) == store.head(nid).root
+            for key, proof in after.items():
+                if key[0] == "inclusion":
+                    _, index, n = key
+                    merkle.verify_inclusion(_leaf(nid, index), index, n, proof, after["root", n])
+                elif key[0] == "consistency":
+                    _, m, n = key
+                    merkle.verify_consistency(m, n, proof, after["root", m], after["root", n])
+        # The log keeps growing on the migrated rows: new leaves, one consistency proof back to the old head.
+        nid, old = "n-long", SIZES["n-long"]
+        new_leaves = [_leaf(nid, seq) for seq in range(old, old + 30)]
+        with store.write() as txn:
+            txn.insert_events(nid, [{"seq": seq, "event_id": hashlib.sha256(leaf).hexdigest(),
+                                     "header": _header(nid, seq), "signature": _signature(seq), "received_at": NOW,
+                                     "leaf_hash": leaf} for seq, leaf in enumerate(new_leaves, start=old)], [], [])
+            txn.put_nodes(nid, merkle.append_many(old, new_leaves, txn.node_reader(nid)))
+        reader = store.node_reader(nid)
+        grown = merkle.root_hash([_leaf_data(nid, seq) for seq in range(old + 30)])
+        assert merkle.root_from_nodes(old + 30, reader) == grown
+        merkle.verify_consistency(old, old + 30, merkle.consistency_proof(old, old + 30, reader),
+                                  before[nid]["root", old], grown)
+        assert merkle.inclusion_proof(old - 1, old, reader) == before[nid]["inclusion", old - 1, old]
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("drop_leaf", [("n-long", 2000), ("n-short", 4)])
+def test_upgrade_from_0004_refuses_an_event_without_its_leaf_node(db_url, drop_leaf):
+    _upgrade_to(db_url, "0004")
+    _fill_0004(db_url, drop_leaf=drop_leaf)
+    with pytest.raises(RuntimeError, match="without their level-0 log node"):
+        open_store(db_url)
+    engine = _make_engine(database_url(db_url))
+    try:
+        with engine.connect() as conn:  # nothing changed: still revision 0004, level-0 nodes in place
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"
+            assert conn.execute(text("SELECT COUNT(*) FROM tlog_nodes WHERE level = 0")).scalar() == \
+                sum(SIZES.values()) - 1
+    finally:
+        engine.dispose()

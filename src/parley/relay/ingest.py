@@ -233,12 +233,13 @@ class Ingestor:
                 continue
             seq = size
             size += 1
+            leaf = merkle.leaf_hash(envelope.leaf_bytes())
             rows.append({"seq": seq, "event_id": envelope.event_id, "header": envelope.header_bytes,
-                         "signature": envelope.signature, "received_at": received_at})
+                         "signature": envelope.signature, "received_at": received_at, "leaf_hash": leaf})
             for idx, (blob, ref) in enumerate(zip(envelope.ciphertexts, envelope.header.ciphertexts, strict=True)):
                 blobs.append({"seq": seq, "idx": idx, "blob": blob})
                 readers.extend({"device_key_id": r, "seq": seq, "idx": idx} for r in ref.recipients)
-            leaf_hashes.append(merkle.leaf_hash(envelope.leaf_bytes()))
+            leaf_hashes.append(leaf)
             accepted_items.append((item, seq, envelope.event_id))
             public = _public_record(negotiation_id, seq, envelope, received_at)
             if public is not None:

@@ -29,7 +29,6 @@ from sqlalchemy import (
     event,
     func,
     insert,
-    or_,
     select,
     text,
     update,
@@ -39,6 +38,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from parley.errors import AuthError, ConfigError, ConflictError, NotFoundError, ReplayError, StorageError
 from parley.store import codec
 from parley.store import schema as t
+from parley.store.nodes import nodes_query
 from parley.tlog.merkle import NodeKey
 
 
@@ -553,6 +553,8 @@ class WriteTxn:
         #: numbers read or assigned in this transaction: the store caches them once it committed
         self.negotiation_nos: dict[str, int] = {}
         self.device_nos: dict[str, int] = {}
+        #: (negotiation_no, seq) -> leaf hash of each event inserted in this transaction
+        self.leaves: dict[tuple[int, int], bytes] = {}
 
     def negotiation_no(self, negotiation_id: str) -> int | None:
         number = self.store._negotiation_nos.get(negotiation_id) or self.negotiation_nos.get(negotiation_id)
@@ -614,18 +616,26 @@ class WriteTxn:
 
     def insert_events(self, negotiation_id: str, rows: Sequence[dict], blobs: Sequence[dict],
                       readers: Sequence[dict]) -> None:
-        """Rows as ``{seq, event_id, header, signature, received_at}``, blobs as ``{seq, idx, blob}``,
+        """Rows as ``{seq, event_id, header, signature, received_at, leaf_hash}``, blobs as ``{seq, idx, blob}``,
         readers as ``{device_key_id, seq, idx}`` (who may fetch ciphertext ``idx`` of event ``seq``).
+        ``leaf_hash`` (32 bytes) is the event's Merkle leaf hash: the log's level-0 node ``(0, seq)``
+        is stored in the event row (``put_nodes`` then accepts that node and writes nothing more).
 
         Raises:
-            NotFoundError: no such negotiation.  IntegrityError (ConflictError from ``write``): an
-            event with this seq or event id exists.
+            NotFoundError: no such negotiation.  StorageError: a row has no 32-byte ``leaf_hash``.
+            IntegrityError (ConflictError from ``write``): an event with this seq or event id exists.
         """
         number = self._require_negotiation_no(negotiation_id)
-        self.conn.execute(insert(t.events), [
-            {"negotiation_no": number, "seq": r["seq"], "event_id": codec.pack_event_id(r["event_id"]),
-             "header": codec.pack_header(r["header"]), "signature": codec.pack_signature(r["signature"]),
-             "received_at": r["received_at"]} for r in rows])
+        values = []
+        for r in rows:
+            leaf = r.get("leaf_hash")
+            if not isinstance(leaf, bytes) or len(leaf) != 32:
+                raise StorageError("an event row needs its 32-byte leaf hash")
+            self.leaves[(number, r["seq"])] = leaf
+            values.append({"negotiation_no": number, "seq": r["seq"], "event_id": codec.pack_event_id(r["event_id"]),
+                           "header": codec.pack_header(r["header"]), "signature": codec.pack_signature(r["signature"]),
+                           "received_at": r["received_at"], "leaf_hash": leaf})
+        self.conn.execute(insert(t.events), values)
         if blobs:
             device_nos = self.device_numbers(r["device_key_id"] for r in readers)
             readers_of: dict[tuple[int, int], list[int]] = {}
@@ -666,13 +676,26 @@ class WriteTxn:
                               [{"negotiation_id": negotiation_id, "party_id": p} for p in new])
 
     def put_nodes(self, negotiation_id: str, nodes: Sequence[tuple[int, int, bytes]]) -> None:
-        """Raises: NotFoundError: no such negotiation."""
+        """Store log nodes ``(level, idx, hash)``. A level-0 node is the leaf hash of event ``idx``, kept in
+        its event row: it must be the ``leaf_hash`` given to ``insert_events`` in this transaction, and
+        nothing more is written for it.
+
+        Raises:
+            NotFoundError: no such negotiation.  StorageError: a level-0 node that is not the leaf hash
+            of an event inserted in this transaction.
+        """
         if not nodes:
             return
         number = self._require_negotiation_no(negotiation_id)
-        self.conn.execute(insert(t.tlog_nodes), [
-            {"negotiation_no": number, "level": level, "idx": idx, "hash": digest}
-            for level, idx, digest in nodes])
+        upper = []
+        for node in nodes:
+            if node[0] != 0:
+                upper.append({"negotiation_no": number, "level": node[0], "idx": node[1], "hash": node[2]})
+            elif self.leaves.get((number, node[1])) != node[2]:
+                raise StorageError(f"log node (0, {node[1]}) is not the leaf hash of an event inserted in this "
+                                   "transaction")
+        if upper:
+            self.conn.execute(insert(t.tlog_nodes), upper)
 
     def set_head(self, negotiation_id: str, size: int, root: bytes, checkpoint: str) -> None:
         self.conn.execute(update(t.negotiations).where(t.negotiations.c.negotiation_id == negotiation_id)
@@ -700,7 +723,8 @@ class WriteTxn:
 
 
 class SqlNodeReader:
-    """``parley.tlog.merkle.NodeReader`` over the ``tlog_nodes`` table: one query per batch."""
+    """``parley.tlog.merkle.NodeReader`` over ``events.leaf_hash`` (level 0) and the ``tlog_nodes`` table
+    (levels >= 1): one query per batch."""
 
     def __init__(self, store: RelayStore, negotiation_id: str, txn: WriteTxn | None) -> None:
         self.store = store
@@ -710,23 +734,11 @@ class SqlNodeReader:
     def get_nodes(self, keys: Sequence[NodeKey]) -> Mapping[NodeKey, bytes]:
         if not keys:
             return {}
-        # One (level = L AND idx IN (...)) arm per level: both engines answer it from the primary
-        # key, where a row-value IN (VALUES ...) makes SQLite scan the table.
-        by_level: dict[int, list[int]] = {}
-        for level, idx in keys:
-            by_level.setdefault(level, []).append(idx)
-
-        def query(number: int):  # noqa: ANN202
-            return select(t.tlog_nodes.c.level, t.tlog_nodes.c.idx, t.tlog_nodes.c.hash).where(
-                and_(t.tlog_nodes.c.negotiation_no == number,
-                     or_(*(and_(t.tlog_nodes.c.level == level, t.tlog_nodes.c.idx.in_(idxs))
-                           for level, idxs in by_level.items()))))
-
         if self.txn is not None:
             number = self.txn.negotiation_no(self.negotiation_id)
-            rows = [] if number is None else self.txn.conn.execute(query(number)).all()
+            rows = [] if number is None else self.txn.conn.execute(nodes_query(number, keys)).all()
         else:
             with self.store._read() as conn:
                 number = self.store._negotiation_no(conn, self.negotiation_id)
-                rows = [] if number is None else conn.execute(query(number)).all()
+                rows = [] if number is None else conn.execute(nodes_query(number, keys)).all()
         return {(r.level, r.idx): r.hash for r in rows}

@@ -85,7 +85,8 @@ negotiation_parties = Table(
 )
 
 # Columns in the compact forms of ``parley.store.codec``: event_id 32 bytes, signature 64 bytes,
-# header with its hex ids as bytes.
+# header with its hex ids as bytes. ``leaf_hash``: the event's Merkle leaf hash, the log's level-0 node
+# (revision 0005: ``tlog_nodes`` holds levels >= 1 only).
 events = Table(
     "events",
     metadata,
@@ -95,6 +96,7 @@ events = Table(
     Column("header", LargeBinary, nullable=False),
     Column("signature", LargeBinary, nullable=False),
     Column("received_at", String(20), nullable=False),
+    Column("leaf_hash", LargeBinary, nullable=False),
     Index("events_by_id", "negotiation_no", "event_id", unique=True),
 )
 
@@ -110,6 +112,7 @@ ciphertexts = Table(
     Column("blob", LargeBinary, nullable=False),
 )
 
+# Complete-subtree hashes of each negotiation's log, levels >= 1 (level 0 is ``events.leaf_hash``).
 tlog_nodes = Table(
     "tlog_nodes",
     metadata,
