@@ -86,8 +86,8 @@ def direct_insert_rate(database: str, room: Room, envelopes: list, batch: int = 
             chunk = envelopes[start:start + batch]
             with store.write() as txn:
                 head = txn.lock_head(nid)
-                rows, blobs, readers, leaves, nonces = [], [], [], [], []
-                for i, (author, env) in enumerate(chunk):
+                rows, blobs, readers, leaves = [], [], [], []
+                for i, (_author, env) in enumerate(chunk):
                     seq = head.size + i
                     leaf = merkle.leaf_hash(env.leaf_bytes())
                     rows.append({"seq": seq, "event_id": env.event_id, "header": env.header_bytes,
@@ -96,10 +96,7 @@ def direct_insert_rate(database: str, room: Room, envelopes: list, batch: int = 
                     readers.extend({"device_key_id": r, "seq": seq, "idx": 0}
                                    for r in env.header.ciphertexts[0].recipients)
                     leaves.append(leaf)
-                    nonces.append({"key_id": author.identity.device_key_id, "nonce": f"d{seq}-{nid}",
-                                   "expires_at": 2**40})
                 txn.insert_events(nid, rows, blobs, readers)
-                txn.claim_nonces(nonces)
                 nodes = merkle.append_many(head.size, leaves, txn.node_reader(nid))
                 txn.put_nodes(nid, nodes)
                 size = head.size + len(chunk)

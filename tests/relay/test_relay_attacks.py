@@ -129,6 +129,36 @@ def test_replayed_request_to_another_relay_process_is_rejected(any_db_world):
         other.close()
 
 
+def test_replayed_post_through_another_relay_process_is_refused_by_the_log(any_db_world, monkeypatch):
+    """An event post stores no request nonce: the event is its own (16 random bytes in its signed header).
+    Resent to a second relay process, which never saw the request, it is refused because the log holds
+    that event already, and it is not stored twice."""
+    world = any_db_world
+    ukraine = world.party("Ukraine")
+    russia = world.party("Russian Federation")
+    negotiation_id = world.negotiation(ukraine, russia)
+    url = world.store.engine.url.render_as_string(hide_password=False)
+    other = Relay(open_store(url), world.relay.signer, world.relay.name, clock=world.clock)
+    transport = InProcessTransport(create_app(other))
+    try:
+        envelope = _captured_envelope(monkeypatch, ukraine, negotiation_id, "posted once")
+        request = _request(ukraine, "POST", f"/v1/negotiations/{negotiation_id}/events", content=envelope.to_json())
+        nonces = world.store.count_rows()["request_nonces"]
+        size = world.store.head(negotiation_id).size
+        assert _send(ukraine, request).status_code == 201
+        assert world.store.count_rows()["request_nonces"] == nonces  # no row per post
+        with httpx.Client(transport=transport, base_url="http://relay") as http:
+            response = http.send(request)
+        _error(response, 422, "protocol_violation")
+        assert "replayed event" in response.json()["message"]
+        assert world.store.head(negotiation_id).size == size + 1
+        rows = world.store.events(negotiation_id, size - 1, 10, reader=None)
+        assert [row.event_id for row in rows] == [envelope.event_id]
+    finally:
+        transport.shutdown()
+        other.close()
+
+
 def test_replayed_listing_through_another_relay_process_is_rejected_and_logs_nothing(any_db_world):
     """A listing stores its nonce with its access-log rows (one commit): replayed through a second relay
     process, which has not seen it in memory, the database refuses it and no second access is logged.

@@ -391,13 +391,11 @@ def create_app(relay: Relay) -> FastAPI:
 
     @app.post("/v1/negotiations", status_code=201, openapi_extra=_json_body(ENVELOPE_SCHEMA))
     async def create_negotiation(request: Request) -> dict[str, Any]:
-        # The request nonce is stored in the group-commit batch (see _post), not in a transaction of its own.
-        caller, body = await caller_of(request, persist_nonce=False)
-        async with _nonce_kept_on_refusal(relay, caller):
-            envelope = Envelope.from_json(body, relay.limits)
-            negotiation_id = envelope.header.negotiation
-            if not (8 <= len(negotiation_id) <= 64 and set(negotiation_id) <= NEGOTIATION_ID_CHARS):
-                raise InputError("a negotiation id is 8 to 64 characters of a-z, 0-9 and '-'")
+        caller, body = await caller_of(request, persist_nonce=False)  # the event is the nonce: see _post
+        envelope = Envelope.from_json(body, relay.limits)
+        negotiation_id = envelope.header.negotiation
+        if not (8 <= len(negotiation_id) <= 64 and set(negotiation_id) <= NEGOTIATION_ID_CHARS):
+            raise InputError("a negotiation id is 8 to 64 characters of a-z, 0-9 and '-'")
         return await _post(relay, caller, envelope, create=True)
 
     # The hot route: no parameters for FastAPI to validate (the path parameter is declared for the schema only)
@@ -408,12 +406,11 @@ def create_app(relay: Relay) -> FastAPI:
               response_model=None)
     async def post_event(request: Request) -> Response:
         negotiation_id: str = request.path_params["negotiation_id"]
-        caller, body = await caller_of(request, persist_nonce=False)
-        async with _nonce_kept_on_refusal(relay, caller):
-            envelope = Envelope.from_json(body, relay.limits)
-            if envelope.header.negotiation != negotiation_id:
-                raise InputError("the event names another negotiation than the URL")
-            await _require_reader(relay, caller, negotiation_id, for_post=True)
+        caller, body = await caller_of(request, persist_nonce=False)  # the event is the nonce: see _post
+        envelope = Envelope.from_json(body, relay.limits)
+        if envelope.header.negotiation != negotiation_id:
+            raise InputError("the event names another negotiation than the URL")
+        await _require_reader(relay, caller, negotiation_id, for_post=True)
         return Response(orjson.dumps(await _post(relay, caller, envelope, create=False)), status_code=201,
                         media_type="application/json")
 
@@ -599,13 +596,14 @@ async def _nonce_kept_on_refusal(relay: Relay, caller: Caller):  # noqa: ANN202
 
 
 async def _post(relay: Relay, caller: Caller, envelope: Envelope, *, create: bool) -> dict[str, Any]:
+    """Append an event. Its request's nonce is not stored: the event is its own nonce. Its signed header
+    carries 16 random bytes, and the log refuses an event id it already holds (the rule book, backed by the
+    unique index on negotiation and event id), for ever rather than for the minutes a request nonce is kept.
+    A resent post is refused at once by this process's nonce cache, and by the log in any other process;
+    only what its author signed can be appended, and only once. Raises: ParleyError from the rule book."""
     if envelope.header.author != caller.device_key_id:
-        await run_in_threadpool(relay.store.remember_nonce, caller.device_key_id, caller.nonce,
-                                caller.nonce_expires_at)
         raise ForbiddenError("an event must be authored by the device that signs the request")
-    # The nonce is stored in the batch's transaction: one commit (one fsync) for the event and its nonce.
-    accepted: Accepted = await asyncio.wrap_future(relay.ingestor.submit(
-        envelope, create=create, nonce=(caller.device_key_id, caller.nonce, caller.nonce_expires_at)))
+    accepted: Accepted = await asyncio.wrap_future(relay.ingestor.submit(envelope, create=create))
     return {"negotiation_id": accepted.negotiation_id, "seq": accepted.seq, "event_id": accepted.event_id,
             "size": accepted.size, "checkpoint": accepted.checkpoint,
             "inclusion_proof": [_b64(p) for p in accepted.inclusion_proof]}

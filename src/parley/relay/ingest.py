@@ -18,7 +18,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 
-from parley.errors import ConflictError, NotFoundError, ParleyError, ReplayError, StorageError
+from parley.errors import ConflictError, NotFoundError, ParleyError, StorageError
 from parley.protocol.events import Envelope
 from parley.protocol.state import NegotiationState
 from parley.protocol.times import format_time
@@ -46,8 +46,6 @@ class _Pending:
     envelope: Envelope
     create: bool
     future: Future
-    #: the request's nonce row (key_id, nonce, expires_at), stored in the batch's transaction
-    nonce: dict | None = None
 
 
 def envelope_from_stored(row: StoredEvent, limits: Limits) -> Envelope:
@@ -90,16 +88,10 @@ class Ingestor:
         self.events_accepted = 0
 
     # ---- public API ------------------------------------------------------------------------------
-    def submit(self, envelope: Envelope, *, create: bool = False, nonce: tuple[str, str, int] | None = None) -> Future:
-        """Queue an event; the future resolves to ``Accepted`` or raises the ParleyError that refused it.
-
-        ``nonce`` (key id, nonce, expiry) is the signed request's nonce: it is stored in the same
-        transaction as the batch (one fsync for both), and a nonce already stored (a request
-        replayed, possibly through another relay process) refuses the event with ReplayError.
-        """
+    def submit(self, envelope: Envelope, *, create: bool = False) -> Future:
+        """Queue an event; the future resolves to ``Accepted`` or raises the ParleyError that refused it."""
         future: Future = Future()
-        row = None if nonce is None else {"key_id": nonce[0], "nonce": nonce[1], "expires_at": nonce[2]}
-        self._queue.put(_Pending(envelope, create, future, row))
+        self._queue.put(_Pending(envelope, create, future))
         return future
 
     def close(self) -> None:
@@ -162,14 +154,6 @@ class Ingestor:
         committed: list[tuple[str, int]] = []
         try:
             with self._catchup_lock, self.store.write() as txn:
-                claimed = [item.nonce for item in batch if item.nonce is not None]
-                if claimed:
-                    fresh = txn.claim_nonces(claimed)
-                    for item in batch:
-                        if item.nonce is not None and (item.nonce["key_id"], item.nonce["nonce"]) not in fresh:
-                            results[id(item)] = ReplayError("this signed request was seen before (replayed request)")
-                    groups = {nid: kept for nid, items in groups.items()
-                              if (kept := [i for i in items if id(i) not in results])}
                 for negotiation_id, items in groups.items():
                     size = self._append_group(txn, negotiation_id, items, results)
                     if size is not None:

@@ -651,22 +651,6 @@ class WriteTxn:
         if self.store.dialect == "postgresql" and negotiation_ids:
             self.conn.execute(text("SELECT pg_notify('parley_events', :n)"), [{"n": n} for n in negotiation_ids])
 
-    def claim_nonces(self, rows: Sequence[dict]) -> set[tuple[str, str]]:
-        """Insert request nonces (``key_id``, ``nonce``, ``expires_at``) in this transaction; return the
-        (key_id, nonce) pairs that were new. A pair already stored (a replay, possibly through another
-        relay process) is not returned, and nothing fails: the caller refuses just that request."""
-        if not rows:
-            return set()
-        packed = {r["key_id"]: codec.pack_key_id(r["key_id"]) for r in rows}
-        key_of = {value: key for key, value in packed.items()}
-        stmt = self.store._insert()(t.request_nonces).on_conflict_do_nothing().returning(
-            t.request_nonces.c.key_id, t.request_nonces.c.nonce)
-        fresh: set[tuple[str, str]] = set()
-        for row in self.conn.execute(stmt, [{"key_id": packed[r["key_id"]], "nonce": r["nonce"],
-                                             "expires_at": r["expires_at"]} for r in rows]):
-            fresh.add((key_of[bytes(row.key_id)], row.nonce))
-        return fresh
-
     def add_negotiation_parties(self, negotiation_id: str, party_ids: Sequence[str]) -> None:
         existing = {r.party_id for r in self.conn.execute(
             select(t.negotiation_parties.c.party_id).where(t.negotiation_parties.c.negotiation_id == negotiation_id))}
