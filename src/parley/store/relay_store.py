@@ -36,7 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from parley.errors import AuthError, ConfigError, ConflictError, NotFoundError, ReplayError, StorageError
-from parley.store import codec
+from parley.store import codec, pages
 from parley.store import schema as t
 from parley.store.nodes import nodes_query
 from parley.tlog.merkle import NodeKey
@@ -438,29 +438,13 @@ class RelayStore:
             number = self._negotiation_no(conn, negotiation_id)
             if number is None:
                 return None, None, [], {}
-            rows = conn.execute(
-                select(*_EVENT_COLUMNS).where(and_(t.events.c.negotiation_no == number, t.events.c.seq > after))
-                .order_by(t.events.c.seq).limit(limit)
-            ).all()
-            if not rows:
-                return number, None, [], {}
-            last = rows[-1].seq
-            cts = t.ciphertexts
-            blobs_query = select(cts.c.seq, cts.c.idx, cts.c.readers, cts.c.blob).where(
-                and_(cts.c.negotiation_no == number, cts.c.seq > after, cts.c.seq <= last))
             pattern = None
             if reader is not None:
                 device_no = self._device_no(conn, reader)
                 # A device without a number was never a recipient: it may fetch no ciphertext.
                 pattern = codec.reader_pattern(device_no) if device_no is not None else None
-                blobs_query = blobs_query.where(cts.c.readers.contains(pattern)) if pattern is not None else None
-            blobs: dict[int, dict[int, bytes]] = {}
-            if blobs_query is not None:
-                for blob_row in conn.execute(blobs_query):
-                    # The query filtered by reader already; checked again here as defence in depth.
-                    if pattern is not None and pattern not in blob_row.readers:
-                        continue
-                    blobs.setdefault(blob_row.seq, {})[blob_row.idx] = blob_row.blob
+            rows, blobs = pages.read_page(conn, self.dialect, number, after, limit, pattern,
+                                          every_reader=reader is None)
         return number, device_no, rows, blobs
 
     def _log_access(self, wconn: Connection, number: int | None, device_no: int | None,
