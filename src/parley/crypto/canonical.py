@@ -7,6 +7,7 @@ implementation are integers within 2**53, anything larger travels as a string.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -33,26 +34,14 @@ def _check_signable(value: Any, depth: int = 0) -> bool:
         raise InputError("JSON nesting is too deep to sign")  # its items would be one level too deep
     if kind is dict:
         ascii_keys = True
-        for key, item in value.items():
+        for key in value:
             if type(key) is not str and not isinstance(key, str):
                 raise InputError("JSON object keys must be strings")
             if not key.isascii():
                 ascii_keys = False
-            item_kind = type(item)
-            if item_kind is str or item is None or item_kind is bool:
-                continue
-            if not _check_signable(item, depth + 1):
-                ascii_keys = False
-        return ascii_keys
+        return _check_items(value.values(), depth) and ascii_keys
     if kind is list or kind is tuple:
-        ascii_keys = True
-        for item in value:
-            item_kind = type(item)
-            if item_kind is str or item is None or item_kind is bool:
-                continue
-            if not _check_signable(item, depth + 1):
-                ascii_keys = False
-        return ascii_keys
+        return _check_items(value, depth)
     if isinstance(value, bool) or isinstance(value, str):
         return True
     if isinstance(value, int):
@@ -64,6 +53,18 @@ def _check_signable(value: Any, depth: int = 0) -> bool:
     if isinstance(value, (list, tuple, dict)):
         return _check_signable(dict(value) if isinstance(value, dict) else list(value), depth)
     raise InputError(f"cannot sign a value of type {type(value).__name__}")
+
+
+def _check_items(items: Iterable[Any], depth: int) -> bool:
+    """``_check_signable`` of each item of a container at ``depth``; the plain leaves inline."""
+    ascii_keys = True
+    for item in items:
+        item_kind = type(item)
+        if item_kind is str or item is None or item_kind is bool:
+            continue
+        if not _check_signable(item, depth + 1):
+            ascii_keys = False
+    return ascii_keys
 
 
 def canonical_bytes(value: Any) -> bytes:

@@ -201,22 +201,22 @@ class RelayStore:
 
     def _negotiation_no(self, conn: Connection, negotiation_id: str) -> int | None:
         """The number of a committed negotiation (read connections only: see ``WriteTxn.negotiation_no``)."""
-        number = self._negotiation_nos.get(negotiation_id)
-        if number is None:
-            number = conn.execute(select(t.negotiations.c.negotiation_no)
-                                  .where(t.negotiations.c.negotiation_id == negotiation_id)).scalar()
-            if number is not None:
-                self._negotiation_nos[negotiation_id] = number
-        return number
+        return self._number(conn, self._negotiation_nos, t.negotiations.c.negotiation_no,
+                            t.negotiations.c.negotiation_id, negotiation_id)
 
     def _device_no(self, conn: Connection, device_key_id: str) -> int | None:
         """The number of a device key id (read connections only), None if it never had one."""
-        number = self._device_nos.get(device_key_id)
+        return self._number(conn, self._device_nos, t.device_numbers.c.device_no,
+                            t.device_numbers.c.device_key_id, device_key_id)
+
+    @staticmethod
+    def _number(conn: Connection, cache: dict[str, int], number_column, key_column, key: str) -> int | None:  # noqa: ANN001
+        """A number from ``cache``, else read (and cached once found: numbers never change)."""
+        number = cache.get(key)
         if number is None:
-            number = conn.execute(select(t.device_numbers.c.device_no)
-                                  .where(t.device_numbers.c.device_key_id == device_key_id)).scalar()
+            number = conn.execute(select(number_column).where(key_column == key)).scalar()
             if number is not None:
-                self._device_nos[device_key_id] = number
+                cache[key] = number
         return number
 
     def _committed(self, txn: WriteTxn) -> None:
