@@ -274,6 +274,44 @@ def test_events_hand_out_only_the_ciphertexts_the_reader_may_fetch(store):
                   if e["device_key_id"] == bob) == [(bob, 1, 1), (bob, 2, 0)]
 
 
+def test_a_listing_stores_its_nonce_with_its_access_log_and_a_replay_logs_nothing(store):
+    negotiation_id = _new_negotiation(store)
+    alice = "a" * 32
+    with store.write() as txn:
+        txn.insert_events(negotiation_id, _event_rows(0, 2), [{"seq": 0, "idx": 0, "blob": b"for alice"}],
+                          [{"device_key_id": alice, "seq": 0, "idx": 0}])
+        txn.set_head(negotiation_id, 2, b"\x00" * 32, "c2")
+    nonce = (alice, "n-listing-1", 2**40)
+    page = store.events(negotiation_id, -1, 100, reader=alice, log_access_at=LATER, nonce=nonce)
+    assert [dict(e.ciphertexts) for e in page] == [{0: b"for alice"}, {}]
+    assert len(store.access_log(negotiation_id)) == 1
+    with pytest.raises(ReplayError):
+        store.events(negotiation_id, -1, 100, reader=alice, log_access_at=LATER, nonce=nonce)
+    assert len(store.access_log(negotiation_id)) == 1
+    with pytest.raises(ReplayError):  # the nonce row is the same one request authentication uses
+        store.remember_nonce(*nonce)
+    # A listing of an unknown negotiation still stores its nonce (the request is spent).
+    assert store.events("n-unknown-negotiation", -1, 10, reader=alice, nonce=(alice, "n-listing-2", 2**40)) == []
+    with pytest.raises(ReplayError):
+        store.remember_nonce(alice, "n-listing-2", 2**40)
+
+
+def test_a_page_read_failing_in_the_driver_is_a_storage_error(store):
+    negotiation_id = _new_negotiation(store)
+    with store.write() as txn:
+        txn.insert_events(negotiation_id, _event_rows(0, 1), [], [])
+        txn.set_head(negotiation_id, 1, b"\x00" * 32, "c1")
+    store.events(negotiation_id, -1, 10, reader=None)  # numbers cached: the next call goes to the page read
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE ciphertexts RENAME TO ciphertexts_gone")
+    try:
+        with pytest.raises(StorageError, match="relay database unavailable"):
+            store.events(negotiation_id, -1, 10, reader=None)
+    finally:
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE ciphertexts_gone RENAME TO ciphertexts")
+
+
 def test_sql_node_reader_answers_in_one_query(store):
     negotiation_id = _new_negotiation(store)
     rows = _event_rows(0, 20)
