@@ -96,38 +96,39 @@ def _from_text(stored: bytes) -> str:
     return stored.rstrip(_TEXT_MARK).decode("utf-8")
 
 
-def pack_event_id(event_id: str) -> bytes:
-    """32 raw bytes for the usual 64 lowercase hex digits (a SHA-256), the marked text otherwise."""
-    if len(event_id) == 64:
+def _pack_hex(value: str, width: int) -> bytes:
+    """``width`` raw bytes for ``2 * width`` lowercase hex digits, the marked text otherwise."""
+    if len(value) == 2 * width:
         try:
-            raw = bytes.fromhex(event_id)
+            raw = bytes.fromhex(value)
         except ValueError:
             raw = b""
-        if len(raw) == 32 and raw.hex() == event_id:
+        if raw.hex() == value:
             return raw
-    return _as_text(event_id, 32)
+    return _as_text(value, width)
+
+
+def _unpack_hex(stored: bytes, width: int) -> str:
+    stored = bytes(stored)
+    return stored.hex() if len(stored) == width else _from_text(stored)
+
+
+def pack_event_id(event_id: str) -> bytes:
+    """32 raw bytes for the usual 64 lowercase hex digits (a SHA-256), the marked text otherwise."""
+    return _pack_hex(event_id, 32)
 
 
 def unpack_event_id(stored: bytes) -> str:
-    stored = bytes(stored)
-    return stored.hex() if len(stored) == 32 else _from_text(stored)
+    return _unpack_hex(stored, 32)
 
 
 def pack_key_id(key_id: str) -> bytes:
     """16 raw bytes for the usual 32 lowercase hex digits of a device key id, the marked text otherwise."""
-    if len(key_id) == 32:
-        try:
-            raw = bytes.fromhex(key_id)
-        except ValueError:
-            raw = b""
-        if raw.hex() == key_id:
-            return raw
-    return _as_text(key_id, 16)
+    return _pack_hex(key_id, 16)
 
 
 def unpack_key_id(stored: bytes) -> str:
-    stored = bytes(stored)
-    return stored.hex() if len(stored) == 16 else _from_text(stored)
+    return _unpack_hex(stored, 16)
 
 
 def pack_signature(signature: str) -> bytes:
