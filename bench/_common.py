@@ -5,6 +5,7 @@ load generator, tables and JSON output. Everything runs on 127.0.0.1 only; every
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -121,20 +122,42 @@ class RelayProcess:
     url: str
     port: int
 
+    def pids(self) -> list[int]:
+        """The relay process and its worker processes (``--workers``), if any."""
+        out = [self.proc.pid]
+        try:
+            for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+                children = (task / "children").read_text().split()
+                out.extend(int(c) for c in children)
+        except OSError:
+            pass
+        return out
+
     def rss_kib(self) -> tuple[int, int]:
-        """(current RSS, peak RSS) in KiB of the relay process."""
+        """(current RSS, peak RSS) in KiB of the relay, summed over its processes."""
         now = peak = 0
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                now = int(line.split()[1])
-            if line.startswith("VmHWM:"):
-                peak = int(line.split()[1])
+        for pid in self.pids():
+            try:
+                lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+            except OSError:
+                continue
+            for line in lines:
+                if line.startswith("VmRSS:"):
+                    now += int(line.split()[1])
+                if line.startswith("VmHWM:"):
+                    peak += int(line.split()[1])
         return now, peak
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time of the relay process so far."""
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU time of the relay so far, summed over its processes."""
+        total = 0
+        for pid in self.pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
 
     def metrics(self) -> dict[str, float]:
         text = httpx.get(self.url + "/metrics", timeout=10).text
@@ -146,9 +169,14 @@ class RelayProcess:
         return out
 
     def kill(self) -> None:
+        """SIGKILL the relay process (the writer, with ``--workers``); its workers follow."""
+        children = self.pids()[1:]
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(timeout=10)
+        for pid in children:  # they stop by themselves once the writer is gone; this is quicker
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -159,12 +187,12 @@ class RelayProcess:
                 self.kill()
 
 
-def start_relay(data_dir: Path, database: str, *, port: int | None = None) -> RelayProcess:
+def start_relay(data_dir: Path, database: str, *, port: int | None = None, workers: int = 1) -> RelayProcess:
     """``parley relay serve`` in its own process on 127.0.0.1; waits until /healthz answers (at most 30 s)."""
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-c", "import sys; from parley.cli.main import run; sys.argv[0] = 'parley'; run()", "relay", "serve", "--data", str(data_dir), "--database", database,
-           "--host", "127.0.0.1", "--port", str(port), "--name", RELAY_NAME]
+           "--host", "127.0.0.1", "--port", str(port), "--name", RELAY_NAME, "--workers", str(workers)]
     log = open(data_dir / f"relay-{port}.log", "w")  # noqa: SIM115
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)

@@ -158,13 +158,14 @@ def presign_posts(relay_url: str, room: Room, events: list) -> list[bytes]:
     return [presign(relay_url, "POST", path, author, env.to_json()) for author, env in events]
 
 
-def run_database(kind: str, levels: list[int], per_level: dict[int, int], tmp: Path, profile: bool) -> dict[str, Any]:
-    out: dict[str, Any] = {"database": kind, "levels": []}
+def run_database(kind: str, levels: list[int], per_level: dict[int, int], tmp: Path, profile: bool,
+                 workers: int = 1) -> dict[str, Any]:
+    out: dict[str, Any] = {"database": kind, "workers": workers, "levels": []}
     if kind == "sqlite":
-        database = str(tmp / "relay.db")
+        database = str(tmp / f"relay-{workers}.db")
     else:
         database = fresh_postgres("parley_bench")
-    relay = start_relay(tmp / f"data-{kind}", database)
+    relay = start_relay(tmp / f"data-{kind}-{workers}", database, workers=workers)
     spy = None
     try:
         room = make_room(relay.url, database, tmp / f"homes-{kind}")
@@ -217,19 +218,20 @@ def run_database(kind: str, levels: list[int], per_level: dict[int, int], tmp: P
         room.close()
     finally:
         relay.stop()
-    out["crash"] = crash_run(kind, tmp, per_level[max(levels)])
+    out["crash"] = crash_run(kind, tmp, per_level[max(levels)], workers)
     if kind == "postgres":
         drop_postgres("parley_bench")
     return out
 
 
-def crash_run(kind: str, tmp: Path, count: int) -> dict[str, Any]:
-    """SIGKILL the relay under an 8-client load; every event acknowledged before the kill must survive."""
+def crash_run(kind: str, tmp: Path, count: int, workers: int = 1) -> dict[str, Any]:
+    """SIGKILL the relay (with --workers: the writer process) under an 8-client load; every event
+    acknowledged before the kill must survive."""
     if kind == "sqlite":
-        database = str(tmp / "crash.db")
+        database = str(tmp / f"crash-{workers}.db")
     else:
         database = fresh_postgres("parley_bench_crash")
-    relay = start_relay(tmp / f"crash-{kind}", database)
+    relay = start_relay(tmp / f"crash-{kind}-{workers}", database, workers=workers)
     try:
         room = make_room(relay.url, database, tmp / f"crash-homes-{kind}")
         events = build_events(room, count, CIPHERTEXT_BYTES)
@@ -266,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", default="sqlite,postgres", help="databases to run: sqlite,postgres")
     parser.add_argument("--clients", default="1,8,32", help="concurrency levels")
     parser.add_argument("--profile", action="store_true", help="py-spy flame graph of the relay at the top level")
+    parser.add_argument("--workers", default="1", help="relay worker processes (parley relay serve --workers), e.g. 1,2")
     args = parser.parse_args(argv)
     levels = [int(c) for c in args.clients.split(",")]
     if args.quick:
@@ -279,31 +282,32 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     with tempfile.TemporaryDirectory(prefix="parley-bench-relay-") as tmp:
         for kind in kinds:
-            results.append(run_database(kind, levels, per_level, Path(tmp), args.profile))
+            for workers in [int(w) for w in args.workers.split(",")]:
+                results.append(run_database(kind, levels, per_level, Path(tmp), args.profile, workers))
     if args.json:
         emit_json("relay_ingest", {"databases": results}, [sys.argv[0], *(argv or sys.argv[1:])])
         return 0
     rows = []
     for r in results:
         for lv in r["levels"]:
-            rows.append([r["database"], lv["clients"], lv["events"], lv["events_per_s"], lv["p50_ms"], lv["p99_ms"],
+            rows.append([r["database"], r["workers"], lv["clients"], lv["events"], lv["events_per_s"], lv["p50_ms"], lv["p99_ms"],
                          lv["mean_batch"], lv["relay_cpu"], lv["relay_cpu_ms_per_event"], lv["loadgen_cpu"],
                          r["storage_limit_events_per_s"],
                          f"{lv['events_per_s'] / r['storage_limit_events_per_s']:.2f}",
                          ",".join(f"{k}={v}" for k, v in lv["errors"].items()) or "none"])
     size = results[0]["ciphertext_bytes"] if results else 0
     print_table(f"Relay ingest over loopback (events of {size} B ciphertext, 5 recipients)",
-                ["db", "clients", "events", "events/s", "p50 ms", "p99 ms", "batch", "relay cpu", "relay cpu ms/event", "client cpu",
+                ["db", "workers", "clients", "events", "events/s", "p50 ms", "p99 ms", "batch", "relay cpu", "relay cpu ms/event", "client cpu",
                  "storage limit/s",
                  "ratio", "errors"], rows)
-    rows = [[r["database"], r["bytes_per_event"], r["log_node_bytes_per_event"], r["nonce_bytes_per_event"],
+    rows = [[r["database"], r["workers"], r["bytes_per_event"], r["log_node_bytes_per_event"], r["nonce_bytes_per_event"],
              f"{r['list_last_1000_received_ms']} / {r['list_last_1000_ms']}", r["access_log_bytes_per_fetch"],
              r["relay_rss_mib"], r["relay_peak_rss_mib"],
              f"{r['log_check']['lost']} lost / {r['log_check']['acknowledged']}, gap-free={r['log_check']['gap_free']}",
              f"{r['crash']['lost']} lost / {r['crash']['acknowledged_before_kill']}, "
              f"gap-free={r['crash']['gap_free']}"] for r in results]
     print_table("Storage, listing, memory, durability",
-                ["db", "bytes/event", "log nodes B/event", "nonce B/event", "list 1000 ms received / decoded",
+                ["db", "workers", "bytes/event", "log nodes B/event", "nonce B/event", "list 1000 ms received / decoded",
                  "access log B/fetch", "RSS MiB",
                  "peak RSS MiB", "acknowledged events", "SIGKILL under load"], rows)
     return 0

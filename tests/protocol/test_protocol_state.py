@@ -234,6 +234,31 @@ def test_event_signed_by_another_key_than_its_author_is_rejected(negotiation: Ne
     _rejects(negotiation, env, SignatureError)
 
 
+def test_claimed_signature_check_with_a_key_not_the_authors_is_not_trusted(negotiation: Negotiation,
+                                                                            parties: Parties) -> None:
+    """The attack: an event signed by another key, handed to the relay's writer as if a front process had
+    checked it with that key. The writer skips its own check only for the author's key in its state."""
+    a, _, _ = parties
+    forger = SigningKey.generate()
+    env = negotiation.encrypted(a.head, "message", {"text": "hi"}, readers=[a.head], parties=[a.id], sign_with=forger)
+    _rejects(negotiation, env, SignatureError, verified_key=forger.public_b64)
+    _rejects(negotiation, env, SignatureError, verified_key=None)
+
+
+def test_checked_signature_and_committed_rows_still_follow_every_rule(negotiation: Negotiation,
+                                                                     parties: Parties) -> None:
+    """The two relay shortcuts skip the signature only; the rule book still applies (an outsider stays out)."""
+    a, _, _ = parties
+    outsider = Party.create("Outsider")
+    env = negotiation.encrypted(outsider.head, "message", {"text": "hello"}, readers=[a.head], parties=[a.id])
+    _rejects(negotiation, env, ProtocolError, "not a member", committed=True)
+    _rejects(negotiation, env, ProtocolError, "not a member", verified_key=outsider.head.signing.public_b64)
+    good = negotiation.encrypted(a.head, "message", {"text": "hi"}, readers=[a.head], parties=[a.id])
+    size = negotiation.state.size
+    negotiation.state.accept(good, verified_key=a.head.signing.public_b64)
+    assert negotiation.state.size == size + 1
+
+
 def test_member_posting_in_name_of_another_party_is_rejected(negotiation: Negotiation, parties: Parties) -> None:
     a, b, _ = parties
     # B's head claims to be A's head (author field) but can only sign with its own key.

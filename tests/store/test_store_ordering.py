@@ -123,3 +123,38 @@ def test_two_relay_processes_on_one_database_stay_gap_free(any_db_world, tmp_pat
             world.clients.remove(client)
         transport.shutdown()
         second.close()
+
+
+def test_sqlite_writers_of_two_stores_take_turns_through_the_write_gate(tmp_path) -> None:  # noqa: ANN001
+    """Two stores on one SQLite file (two relay processes, or a writer and its workers): the second writer
+    waits on the gate (flock) while the first holds it and goes on as soon as it is released."""
+    import time
+
+    first, second = open_store(str(tmp_path / "relay.db")), open_store(str(tmp_path / "relay.db"))
+    entered, release, order = threading.Event(), threading.Event(), []
+
+    def hold() -> None:
+        with first._write():
+            entered.set()
+            release.wait(5)
+            order.append("first")
+
+    def follow() -> None:
+        with second._write():
+            order.append(("second", time.monotonic()))
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert entered.wait(5)
+    follower = threading.Thread(target=follow)
+    follower.start()
+    time.sleep(0.2)
+    assert order == []  # the second writer waits
+    released = time.monotonic()
+    release.set()
+    holder.join(5)
+    follower.join(5)
+    assert order[0] == "first" and order[1][0] == "second"
+    assert order[1][1] - released < 0.1  # woken at once, not after SQLite's busy-handler sleeps
+    first.close()
+    second.close()

@@ -33,6 +33,8 @@ def serve_command(
     http: str = typer.Option("auto", "--http", help="HTTP parser: auto, h11 (caps headers at 16 KiB) or httptools."),
     limit_concurrency: int | None = typer.Option(None, "--limit-concurrency",
                                                  help="Answer 503 beyond this many open connections."),
+    workers: int = typer.Option(1, "--workers", min=1,
+                                help="HTTP worker processes sharing one writer (2 or more use more cores)."),
 ) -> None:
     """Serve the relay API until interrupted."""
     config = RelayConfig.from_options(data, database, name)
@@ -42,6 +44,11 @@ def serve_command(
             rate_burst=config.limits.rate_burst if burst is None else burst))
     signer = load_or_create_signer(config)
     console.print(f"parley relay '{config.name}' on http://{host}:{port}  (checkpoint key: {signer.vkey()})")
+    if workers > 1:
+        from parley.relay.workers import serve_workers
+
+        console.print(f"{workers} worker processes, one writer")
+        raise typer.Exit(serve_workers(config, host, port, workers, http=http, limit_concurrency=limit_concurrency))
     serve(config, host, port, http=http, limit_concurrency=limit_concurrency)
 
 

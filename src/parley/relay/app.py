@@ -55,6 +55,7 @@ from parley.protocol.times import format_time
 from parley.relay.auth import Caller, NeedsDatabase, NonceCache, authenticate
 from parley.relay.ingest import Accepted, Ingestor
 from parley.relay.limits import RateLimiter, SlowRequestError
+from parley.relay.sequencer import RemoteIngestor
 from parley.settings import DEFAULT_LIMITS, Limits
 from parley.store.relay_store import RelayStore, StoredEvent
 from parley.tlog import merkle
@@ -109,7 +110,9 @@ class Relay:
     """Everything a route needs: storage, the writer, the checkpoint key, limits and the clock."""
 
     def __init__(self, store: RelayStore, signer: Signer, name: str, limits: Limits = DEFAULT_LIMITS,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None, writer: tuple[str, bytes] | None = None) -> None:
+        """``writer``: the (address, key) of the writer process when this is one of several workers
+        (``parley.relay.sequencer``); by default this process writes itself."""
         self.store = store
         self.signer = signer
         self.name = name
@@ -121,7 +124,11 @@ class Relay:
         self._waiters: dict[str, asyncio.Event] = {}
         self._streams: Counter[str] = Counter()
         self.rate_limiter = RateLimiter(limits.rate_per_device, limits.rate_burst)
-        self.ingestor = Ingestor(store, signer, name, limits, self.clock, on_commit=self._committed)
+        self.ingestor: Ingestor | RemoteIngestor
+        if writer is None:
+            self.ingestor = Ingestor(store, signer, name, limits, self.clock, on_commit=self._committed)
+        else:
+            self.ingestor = RemoteIngestor(store, limits, *writer, on_appended=self._committed)
         # Several relay processes on one PostgreSQL: appends and revocations of the others arrive by
         # LISTEN/NOTIFY (the writer sends NOTIFY in each batch's transaction, delivered at commit).
         self._listener = _Listener(self) if store.dialect == "postgresql" else None
@@ -363,6 +370,7 @@ def create_app(relay: Relay) -> FastAPI:
             raise NotFoundError("no such device in this party")
         await run_in_threadpool(relay.store.revoke_device, revocation.device_key_id, revocation.revoked_at,
                                 json.dumps(revocation.to_obj()))
+        relay.ingestor.device_revoked(revocation.device_key_id)
         return {"device_key_id": revocation.device_key_id, "revoked_at": revocation.revoked_at}
 
     @app.post("/v1/parties/{party_id}/rotations", status_code=201, openapi_extra=_json_body(ROTATION_BODY_SCHEMA))
@@ -603,7 +611,18 @@ async def _post(relay: Relay, caller: Caller, envelope: Envelope, *, create: boo
     only what its author signed can be appended, and only once. Raises: ParleyError from the rule book."""
     if envelope.header.author != caller.device_key_id:
         raise ForbiddenError("an event must be authored by the device that signs the request")
-    accepted: Accepted = await asyncio.wrap_future(relay.ingestor.submit(envelope, create=create))
+    verified_key = None
+    if isinstance(relay.ingestor, RemoteIngestor):
+        # One of several workers: the author's signature is checked here, on this worker's core, when
+        # its key is known (a join or a genesis certifies its author inside the event: the writer checks
+        # those). The writer skips its own check only if the key is the author's in its state.
+        state = relay.ingestor.cached_state(envelope.header.negotiation)
+        author = state.members.get(envelope.header.author) if state is not None else None
+        if author is not None:
+            envelope.verify_signature(author.signing_key)
+            verified_key = author.signing_key
+    accepted: Accepted = await asyncio.wrap_future(
+        relay.ingestor.submit(envelope, create=create, verified_key=verified_key))
     return {"negotiation_id": accepted.negotiation_id, "seq": accepted.seq, "event_id": accepted.event_id,
             "size": accepted.size, "checkpoint": accepted.checkpoint,
             "inclusion_proof": [_b64(p) for p in accepted.inclusion_proof]}

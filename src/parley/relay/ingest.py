@@ -46,6 +46,7 @@ class _Pending:
     envelope: Envelope
     create: bool
     future: Future
+    verified_key: str | None = None
 
 
 def envelope_from_stored(row: StoredEvent, limits: Limits) -> Envelope:
@@ -58,45 +59,20 @@ def envelope_from_stored(row: StoredEvent, limits: Limits) -> Envelope:
     return Envelope(header, row.signature, blobs)
 
 
-class Ingestor:
-    """Owns the relay's write path and its cache of negotiation states."""
+class StateCache:
+    """Negotiation states of one relay process, caught up from the committed log when stale.
 
-    def __init__(self, store: RelayStore, signer: Signer, relay_name: str, limits: Limits,
-                 clock: Callable[[], datetime], on_commit: Callable[[str, int], None] | None = None,
-                 max_batch: int = 512) -> None:
+    Every relay process keeps one: the writer (``Ingestor``) advances it as it appends, and a front
+    process of a relay with several workers (``parley.relay.sequencer``) reads it to admit requests.
+    """
+
+    def __init__(self, store: RelayStore, limits: Limits) -> None:
         self.store = store
-        self.signer = signer
-        self.relay_name = relay_name
         self.limits = limits
-        self.clock = clock
-        self.on_commit = on_commit
-        self.max_batch = max_batch
-        self._queue: queue.Queue[_Pending | None] = queue.Queue()
         self._states: dict[str, NegotiationState] = {}
-        # negotiation -> (tree size, the perfect subtrees making up its root): every node a batch appended to a
-        # tree of that size needs to read (see merkle.append_many). Only the writer thread touches it; nodes never
-        # change once written, so a size that is not the head's (another process appended) only means a miss.
-        self._frontiers: dict[str, tuple[int, dict[merkle.NodeKey, bytes]]] = {}
-        # negotiation -> the parties last written to its negotiation_parties rows (writer thread only)
-        self._recorded_parties: dict[str, frozenset[str]] = {}
         self._states_lock = threading.Lock()
         # held while a negotiation state advances (writer batch, or a reader catching up)
         self._catchup_lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name="parley-ingest", daemon=True)
-        self._thread.start()
-        self.batches = 0
-        self.events_accepted = 0
-
-    # ---- public API ------------------------------------------------------------------------------
-    def submit(self, envelope: Envelope, *, create: bool = False) -> Future:
-        """Queue an event; the future resolves to ``Accepted`` or raises the ParleyError that refused it."""
-        future: Future = Future()
-        self._queue.put(_Pending(envelope, create, future))
-        return future
-
-    def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join(timeout=10)
 
     def cached_state(self, negotiation_id: str) -> NegotiationState | None:
         """The state this process last saw, without asking the database whether it is stale (it may be,
@@ -122,11 +98,51 @@ class Ingestor:
             if cached is not None and cached.size >= head.size:
                 return cached
             state = cached if cached is not None else NegotiationState(negotiation_id, self.limits)
-            for row in self.store.events(negotiation_id, state.size - 1, 10**12, reader=None):
-                state.accept(envelope_from_stored(row, self.limits))
+            for row in self.store.committed_headers(negotiation_id, state.size - 1):
+                state.accept(envelope_from_stored(row, self.limits), committed=True)
             with self._states_lock:
                 self._states[negotiation_id] = state
         return state
+
+
+class Ingestor(StateCache):
+    """Owns the relay's write path and its cache of negotiation states."""
+
+    def __init__(self, store: RelayStore, signer: Signer, relay_name: str, limits: Limits,
+                 clock: Callable[[], datetime], on_commit: Callable[[str, int], None] | None = None,
+                 max_batch: int = 512) -> None:
+        super().__init__(store, limits)
+        self.signer = signer
+        self.relay_name = relay_name
+        self.clock = clock
+        self.on_commit = on_commit
+        self.max_batch = max_batch
+        self._queue: queue.Queue[_Pending | None] = queue.Queue()
+        # negotiation -> (tree size, the perfect subtrees making up its root): every node a batch appended to a
+        # tree of that size needs to read (see merkle.append_many). Only the writer thread touches it; nodes never
+        # change once written, so a size that is not the head's (another process appended) only means a miss.
+        self._frontiers: dict[str, tuple[int, dict[merkle.NodeKey, bytes]]] = {}
+        # negotiation -> the parties last written to its negotiation_parties rows (writer thread only)
+        self._recorded_parties: dict[str, frozenset[str]] = {}
+        self._thread = threading.Thread(target=self._run, name="parley-ingest", daemon=True)
+        self._thread.start()
+        self.batches = 0
+        self.events_accepted = 0
+
+    # ---- public API ------------------------------------------------------------------------------
+    def submit(self, envelope: Envelope, *, create: bool = False, verified_key: str | None = None) -> Future:
+        """Queue an event; the future resolves to ``Accepted`` or raises the ParleyError that refused it.
+        ``verified_key``: the author's key a front process of this relay checked the signature with."""
+        future: Future = Future()
+        self._queue.put(_Pending(envelope, create, future, verified_key))
+        return future
+
+    def device_revoked(self, device_key_id: str) -> None:
+        """Nothing to tell in one process (several processes on PostgreSQL hear of it by NOTIFY)."""
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=10)
 
     # ---- writer thread -----------------------------------------------------------------------------
     def _run(self) -> None:
@@ -211,7 +227,7 @@ class Ingestor:
                 continue
             envelope = item.envelope
             try:
-                state.accept(envelope, now=now)
+                state.accept(envelope, now=now, verified_key=item.verified_key)
             except ParleyError as exc:
                 results[id(item)] = exc
                 continue
@@ -262,8 +278,10 @@ class Ingestor:
         if state is None or state.size > size:
             state = NegotiationState(negotiation_id, self.limits)
         if state.size < size:
-            for row in txn.events_after(negotiation_id, state.size - 1):
-                state.accept(envelope_from_stored(row, self.limits))
+            # Rows a relay process checked in full before committing them: the rules are applied again,
+            # not the signatures and digests (see NegotiationState.accept).
+            for row in txn.events_after(negotiation_id, state.size - 1, ciphertexts=False):
+                state.accept(envelope_from_stored(row, self.limits), committed=True)
         with self._states_lock:
             self._states[negotiation_id] = state
         return state

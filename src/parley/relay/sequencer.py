@@ -1,0 +1,273 @@
+"""One writer for several relay worker processes (``parley relay serve --workers N``).
+
+A relay process is one core of Python: HTTP parsing, request authentication and the event's
+signature check on its event loop, and the writer thread beside it, both under one GIL. With
+``--workers N`` the HTTP work is spread over N worker processes, and one process (the supervisor,
+``parley.relay.workers``) runs the only writer. Each worker checks a post in full (request signature,
+membership, the event's signature when it knows the author's key) and hands the envelope to the
+writer over a local socket; the writer applies the rule book to it against the authoritative state,
+appends it with everyone else's in one group commit, and answers with the sequence number and the
+inclusion proof. Commits and device revocations are broadcast to every worker, which wakes its live
+streams and drops its cached device rows.
+
+The socket is an abstract Unix socket authenticated with a random key that only the supervisor and
+its workers know (``multiprocessing.connection``: HMAC challenge on connect). A worker trusts its
+writer and the writer trusts the signature checks of its workers: they are one relay, one operator.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import secrets
+import signal
+import socket
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from multiprocessing.connection import Client, Connection, Listener
+from typing import Any
+
+from parley import errors
+from parley.errors import ParleyError, StorageError
+from parley.protocol.events import Envelope
+from parley.relay.ingest import Accepted, Ingestor, StateCache
+from parley.settings import Limits
+from parley.store.relay_store import RelayStore
+
+log = logging.getLogger(__name__)
+
+#: seconds a worker waits for the writer's counters (``/metrics``)
+STATS_TIMEOUT = 5.0
+
+
+def new_address() -> tuple[str, bytes]:
+    """A fresh (abstract Unix socket name, authentication key) for one relay's writer."""
+    return f"\0parley-writer-{os.getpid()}-{secrets.token_hex(8)}", secrets.token_bytes(32)
+
+
+def _hang_up(conn: Connection) -> None:
+    """Close a connection another thread may be blocked reading: shutdown() wakes that read (with EOF),
+    which closing the descriptor alone does not."""
+    try:
+        with socket.fromfd(conn.fileno(), socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.shutdown(socket.SHUT_RDWR)
+    except (OSError, ValueError):
+        pass  # already closed
+    conn.close()
+
+
+def _error_payload(exc: BaseException) -> tuple[str, str, dict[str, Any]]:
+    if isinstance(exc, ParleyError):
+        return type(exc).__name__, exc.message, dict(vars(exc))
+    return "StorageError", f"relay storage failed: {exc}", {}
+
+
+def _error_from(payload: tuple[str, str, dict[str, Any]]) -> ParleyError:
+    """The writer's refusal as the same ParleyError class (only classes of ``parley.errors``)."""
+    name, message, state = payload
+    cls = getattr(errors, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, ParleyError)):
+        cls = StorageError
+    exc = cls.__new__(cls)
+    Exception.__init__(exc, message)
+    exc.__dict__.update(state)
+    return exc
+
+
+class SequencerServer:
+    """The writer's side: accepts worker connections and feeds their posts to the ``Ingestor``.
+
+    Set ``ingestor.on_commit = server.broadcast_appended`` so that workers hear of every commit.
+    """
+
+    def __init__(self, ingestor: Ingestor, address: str, authkey: bytes) -> None:
+        self.ingestor = ingestor
+        self._listener = Listener(address, family="AF_UNIX", authkey=authkey)
+        self._connections: list[tuple[Connection, threading.Lock]] = []
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._accept, name="parley-writer-accept", daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                conn = self._listener.accept()
+            except Exception as exc:  # noqa: BLE001 - a failed handshake (AuthenticationError), or closing
+                if self._closed.is_set():
+                    return
+                log.warning("refused a connection to the relay writer: %s", exc)
+                continue
+            entry = (conn, threading.Lock())
+            with self._lock:
+                self._connections.append(entry)
+            threading.Thread(target=self._serve, args=(entry,), name="parley-writer-conn", daemon=True).start()
+
+    def _serve(self, entry: tuple[Connection, threading.Lock]) -> None:
+        conn, send_lock = entry
+        try:
+            while True:
+                message = conn.recv()
+                kind = message[0]
+                if kind == "submit":
+                    _, request_id, envelope, create, verified_key = message
+                    future = self.ingestor.submit(envelope, create=create, verified_key=verified_key)
+                    future.add_done_callback(lambda f, r=request_id: self._answer(entry, r, f))
+                elif kind == "stats":
+                    self._send(entry, ("stats", message[1], self.ingestor.batches, self.ingestor.events_accepted))
+                elif kind == "forget_device":
+                    self.ingestor.store.forget_device(message[1])
+                    self._broadcast(("forget_device", message[1]))
+        except (EOFError, OSError, TypeError):
+            pass  # the worker went away, or close() closed the connection under recv() (TypeError)
+        finally:
+            with self._lock:
+                if entry in self._connections:
+                    self._connections.remove(entry)
+            conn.close()
+
+    def _answer(self, entry: tuple[Connection, threading.Lock], request_id: int, future: Future) -> None:
+        exc = future.exception()
+        if exc is None:
+            self._send(entry, ("accepted", request_id, future.result()))
+        else:
+            self._send(entry, ("refused", request_id, _error_payload(exc)))
+
+    def _send(self, entry: tuple[Connection, threading.Lock], message: tuple) -> None:
+        conn, send_lock = entry
+        try:
+            with send_lock:
+                conn.send(message)
+        except (OSError, ValueError):
+            pass  # the worker went away; its reader thread cleans up
+
+    def _broadcast(self, message: tuple) -> None:
+        with self._lock:
+            entries = list(self._connections)
+        for entry in entries:
+            self._send(entry, message)
+
+    def broadcast_appended(self, negotiation_id: str, size: int) -> None:
+        self._broadcast(("appended", negotiation_id, size))
+
+    def close(self) -> None:
+        self._closed.set()
+        self._listener.close()
+        with self._lock:
+            entries = list(self._connections)
+        for conn, _ in entries:
+            _hang_up(conn)
+
+
+class RemoteIngestor(StateCache):
+    """A worker's side: the ``Ingestor`` interface, with the writer in the supervisor process.
+
+    Raises (from the futures): the ParleyError the writer refused the event with; StorageError when
+    the writer is gone (the worker then shuts itself down: it cannot accept anything without it).
+    """
+
+    def __init__(self, store: RelayStore, limits: Limits, address: str, authkey: bytes, *,
+                 on_appended: Callable[[str, int], None] | None = None,
+                 exit_when_gone: bool = True) -> None:
+        super().__init__(store, limits)
+        self.on_appended = on_appended
+        self._exit_when_gone = exit_when_gone
+        try:
+            self._conn = Client(address, family="AF_UNIX", authkey=authkey)
+        except OSError as exc:
+            raise StorageError(f"cannot reach the relay's writer process: {exc}") from None
+        self._send_lock = threading.Lock()
+        self._pending: dict[int, Future] = {}
+        self._pending_lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._gone = False
+        self._thread = threading.Thread(target=self._read, name="parley-writer-link", daemon=True)
+        self._thread.start()
+
+    # ---- the Ingestor interface ------------------------------------------------------------------
+    def submit(self, envelope: Envelope, *, create: bool = False, verified_key: str | None = None) -> Future:
+        return self._request(lambda request_id: ("submit", request_id, envelope, create, verified_key))
+
+    @property
+    def batches(self) -> int:
+        return self._stats()[0]
+
+    @property
+    def events_accepted(self) -> int:
+        return self._stats()[1]
+
+    def device_revoked(self, device_key_id: str) -> None:
+        """Every other worker drops its cached row of this device at once (not after its cache time)."""
+        self._send(("forget_device", device_key_id))
+
+    def close(self) -> None:
+        self._exit_when_gone = False
+        _hang_up(self._conn)
+        self._thread.join(timeout=5)
+
+    # ---- the link ----------------------------------------------------------------------------------
+    def _stats(self) -> tuple[int, int]:
+        try:
+            return self._request(lambda request_id: ("stats", request_id)).result(timeout=STATS_TIMEOUT)
+        except TimeoutError:
+            raise StorageError("the relay's writer process did not answer") from None
+
+    def _request(self, build: Callable[[int], tuple]) -> Future:
+        future: Future = Future()
+        request_id = next(self._ids)
+        with self._pending_lock:
+            if self._gone:
+                future.set_exception(StorageError("the relay's writer process is gone"))
+                return future
+            self._pending[request_id] = future
+        try:
+            self._send(build(request_id))
+        except StorageError as exc:
+            with self._pending_lock:
+                self._pending.pop(request_id, None)
+            future.set_exception(exc)
+        return future
+
+    def _send(self, message: tuple) -> None:
+        try:
+            with self._send_lock:
+                self._conn.send(message)
+        except (OSError, ValueError) as exc:
+            raise StorageError(f"the relay's writer process is gone: {exc}") from None
+
+    def _read(self) -> None:
+        try:
+            while True:
+                message = self._conn.recv()
+                kind = message[0]
+                if kind == "appended":
+                    if self.on_appended is not None:
+                        self.on_appended(message[1], message[2])
+                elif kind == "forget_device":
+                    self.store.forget_device(message[1])
+                else:
+                    with self._pending_lock:
+                        future = self._pending.pop(message[1], None)
+                    if future is None:
+                        continue
+                    if kind == "accepted":
+                        future.set_result(message[2])
+                    elif kind == "refused":
+                        future.set_exception(_error_from(message[2]))
+                    elif kind == "stats":
+                        future.set_result((message[2], message[3]))
+        except (EOFError, OSError, TypeError):
+            pass  # the writer went away, or close() closed the connection under recv() (TypeError)
+        with self._pending_lock:
+            self._gone = True
+            pending, self._pending = self._pending, {}
+        for future in pending.values():
+            future.set_exception(StorageError("the relay's writer process is gone"))
+        if self._exit_when_gone:
+            log.error("the relay's writer process is gone: this worker stops")
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+__all__ = ["Accepted", "RemoteIngestor", "SequencerServer", "new_address"]

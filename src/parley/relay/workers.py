@@ -1,0 +1,130 @@
+"""``parley relay serve --workers N``: N HTTP worker processes and one writer.
+
+The supervisor (this process) opens the database, runs the migrations, binds the listening socket and
+starts the writer (``parley.relay.sequencer.SequencerServer`` around the ``Ingestor``). It then spawns
+N worker processes that share the socket; each serves the whole API and hands posts to the writer. A
+worker that dies is started again (at most ``MAX_RESTARTS`` in a minute, then the relay stops); SIGINT
+or SIGTERM stops the workers, then the writer, which finishes the batch in hand.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+import socket
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from parley.errors import ConfigError
+from parley.relay.ingest import Ingestor
+from parley.relay.sequencer import SequencerServer, new_address
+from parley.relay.server import RelayConfig, load_or_create_signer, open_relay_store
+
+log = logging.getLogger(__name__)
+
+#: worker restarts allowed within a minute before the whole relay stops
+MAX_RESTARTS = 5
+#: seconds a stopping worker gets to finish its requests
+STOP_GRACE_SECONDS = 10.0
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """The listening socket every worker accepts on.
+
+    Raises:
+        ConfigError: the address is taken or not available.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _worker_main(config: RelayConfig, writer: tuple[str, bytes], sock: socket.socket, options: dict[str, Any]) -> None:
+    """Entry point of one worker process (spawned: nothing is inherited but these arguments)."""
+    import uvicorn
+
+    from parley.relay.app import Relay, create_app
+
+    relay = Relay(open_relay_store(config), load_or_create_signer(config), config.name, config.limits, writer=writer)
+    server = uvicorn.Server(uvicorn.Config(create_app(relay), log_level=options["log_level"], access_log=False,
+                                           http=options["http"], limit_concurrency=options["limit_concurrency"]))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        relay.close()
+
+
+def serve_workers(config: RelayConfig, host: str, port: int, workers: int, *, log_level: str = "warning",
+                  http: str = "auto", limit_concurrency: int | None = None) -> int:
+    """Run the relay with ``workers`` HTTP processes until SIGINT or SIGTERM; returns the exit status
+    (1 when workers kept dying).
+
+    Raises:
+        ConfigError: fewer than 2 workers asked for, or the address cannot be bound.
+        StorageError: the database cannot be opened or migrated.
+    """
+    if workers < 2:
+        raise ConfigError("--workers needs at least 2 (1 is the plain single-process relay)")
+    store = open_relay_store(config)  # migrations run here, once, before any worker starts
+    signer = load_or_create_signer(config)
+    ingestor = Ingestor(store, signer, config.name, config.limits, lambda: datetime.now(UTC))
+    address = new_address()
+    writer = SequencerServer(ingestor, *address)
+    ingestor.on_commit = writer.broadcast_appended
+    sock = bind_socket(host, port)
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    context = multiprocessing.get_context("spawn")
+    options = {"log_level": log_level, "http": http, "limit_concurrency": limit_concurrency}
+
+    def start() -> multiprocessing.process.BaseProcess:
+        process = context.Process(target=_worker_main, args=(config, address, sock, options),
+                                  name="parley-relay-worker", daemon=False)
+        process.start()
+        return process
+
+    processes = [start() for _ in range(workers)]
+    restarts: list[float] = []
+    status = 0
+    try:
+        while not stop.wait(0.5):
+            for index, process in enumerate(processes):
+                if process.is_alive():
+                    continue
+                now = time.monotonic()
+                restarts = [t for t in restarts if now - t < 60] + [now]
+                if len(restarts) > MAX_RESTARTS:
+                    log.error("relay workers keep exiting (last exit code %s): stopping", process.exitcode)
+                    status = 1
+                    stop.set()
+                    break
+                log.warning("relay worker %s exited with code %s: starting another", process.pid, process.exitcode)
+                processes[index] = start()
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()  # SIGTERM: uvicorn finishes the requests in hand
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for process in processes:
+            process.join(timeout=max(0.1, deadline - time.monotonic()))
+            if process.is_alive():
+                process.kill()
+                process.join()
+        sock.close()
+        writer.close()
+        ingestor.close()
+        store.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return status

@@ -1,0 +1,288 @@
+"""Several relay workers, one writer (``parley relay serve --workers N``, ``parley.relay.sequencer``).
+
+In-process: the writer (an ``Ingestor`` behind a ``SequencerServer``) and two worker ``Relay``s that reach
+it over a real abstract Unix socket, on one SQLite file. End to end: the ``parley relay serve --workers 2``
+command over a real loopback socket.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from multiprocessing import AuthenticationError
+from multiprocessing.connection import Client as Connect
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.relay.test_relay_socket import serving
+
+from parley.client.sdk import Client
+from parley.client.transport import InProcessTransport
+from parley.crypto.httpsig import sign_request
+from parley.crypto.keys import SigningKey
+from parley.errors import ProtocolError, SignatureError, StorageError
+from parley.protocol.events import Envelope
+from parley.relay.app import Relay, create_app
+from parley.relay.ingest import Ingestor
+from parley.relay.sequencer import RemoteIngestor, SequencerServer, new_address
+from parley.settings import DEFAULT_LIMITS
+from parley.store.relay_store import open_store
+from parley.tlog.note import Signer
+
+pytestmark = pytest.mark.timeout(90)
+
+NAME = "relay.test"
+
+
+@dataclass
+class Cluster:
+    writer: SequencerServer
+    ingestor: Ingestor
+    address: tuple[str, bytes]
+    workers: list[Relay]
+    transports: list[InProcessTransport]
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, clock) -> Iterator[Cluster]:  # noqa: ANN001
+    database = str(tmp_path / "relay.db")
+    signer = Signer(NAME, SigningKey.generate().private)
+    ingestor = Ingestor(open_store(database), signer, NAME, DEFAULT_LIMITS, clock)
+    address = new_address()
+    writer = SequencerServer(ingestor, *address)
+    ingestor.on_commit = writer.broadcast_appended
+    workers = [Relay(open_store(database), signer, NAME, clock=clock, writer=address) for _ in range(2)]
+    for worker in workers:
+        worker.ingestor._exit_when_gone = False  # a test process must not SIGTERM itself
+    transports = [InProcessTransport(create_app(w)) for w in workers]
+    try:
+        yield Cluster(writer, ingestor, address, workers, transports)
+    finally:
+        for transport in transports:
+            transport.shutdown()
+        for worker in workers:
+            worker.close()
+        writer.close()
+        ingestor.close()
+        ingestor.store.close()
+
+
+def _party(relay: Relay, transport: InProcessTransport, tmp: Path, name: str, clock) -> Client:  # noqa: ANN001
+    token = relay.store.create_enrol_token(name, "2026-01-01T00:00:00Z")
+    return Client.create_party(tmp / name, relay_url="http://relay", party_name=name, member="Head",
+                               token=token, passphrase=None, transport=transport, clock=clock)
+
+
+def _negotiation(cluster: Cluster, tmp: Path, clock) -> tuple[str, Client, Client]:  # noqa: ANN001
+    """Ukraine on worker 0, Russia on worker 1, one negotiation both joined."""
+    ua = _party(cluster.workers[0], cluster.transports[0], tmp, "Ukraine", clock)
+    ru = _party(cluster.workers[1], cluster.transports[1], tmp, "Russia", clock)
+    ua.profile.pin(ru.profile.party, verified=True)
+    ru.profile.pin(ua.profile.party, verified=True)
+    nid = ua.create_negotiation()
+    ua.invite(nid, ru.profile.party.party_id)
+    ru.join(nid)
+    ua.sync(nid)
+    return nid, ua, ru
+
+
+def test_two_workers_share_one_writer_gap_free(cluster: Cluster, tmp_path: Path, clock) -> None:  # noqa: ANN001
+    nid, ua, ru = _negotiation(cluster, tmp_path, clock)
+    acked: list[int] = []
+    errors: list[BaseException] = []
+
+    def post_many(client: Client, who: str) -> None:
+        try:
+            for i in range(15):
+                acked.append(client.send_message(nid, f"{who} {i}").seq)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=post_many, args=(ua, "A")), threading.Thread(target=post_many, args=(ru, "B"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors
+    assert len(set(acked)) == 30
+    final = cluster.ingestor.store.head(nid).size
+    rows = cluster.workers[1].store.events(nid, -1, 10_000, reader=None)
+    assert [r.seq for r in rows] == list(range(final))
+    assert ua.sync(nid).size == ru.sync(nid).size == final  # both verify the same log, checkpoint and all
+    # Only the writer writes: its counters are what every worker's /metrics reports.
+    with httpx.Client(transport=cluster.transports[1], base_url="http://relay") as http:
+        metrics = http.get("/metrics").text
+    assert f"parley_events_accepted_total {cluster.ingestor.events_accepted}" in metrics
+    assert cluster.ingestor.events_accepted >= 30
+
+
+def test_writer_refusal_reaches_the_worker_with_its_class(cluster: Cluster, tmp_path: Path, clock) -> None:  # noqa: ANN001
+    nid, ua, ru = _negotiation(cluster, tmp_path, clock)
+    posted = ua.send_message(nid, "once")
+    stored = cluster.ingestor.store.events(nid, posted.seq - 1, 1, reader=None)[0]
+    envelope = Envelope(Envelope.from_json(_wire(stored)).header, stored.signature,
+                        tuple(stored.ciphertexts[i] for i in sorted(stored.ciphertexts)))
+    with pytest.raises(ProtocolError, match="replayed event"):
+        cluster.workers[1].ingestor.submit(envelope).result(timeout=10)
+
+
+def _wire(stored) -> bytes:  # noqa: ANN001
+    import base64
+
+    return json.dumps({"header": json.loads(stored.header), "signature": stored.signature,
+                       "ciphertexts": [base64.b64encode(stored.ciphertexts[i]).decode()
+                                       for i in sorted(stored.ciphertexts)]}).encode()
+
+
+def test_forged_event_through_a_worker_is_refused(cluster: Cluster, tmp_path: Path, clock) -> None:  # noqa: ANN001
+    """The attack: an event whose signature is not its author's, posted through a worker, or handed to the
+    writer with a key that is not the author's as if a worker had checked it."""
+    nid, ua, ru = _negotiation(cluster, tmp_path, clock)
+    posted = ua.send_message(nid, "genuine")
+    stored = cluster.ingestor.store.events(nid, posted.seq - 1, 1, reader=None)[0]
+    genuine = Envelope.from_json(_wire(stored))
+    other_key = SigningKey.generate()
+    forged_header = dataclasses.replace(genuine.header, nonce=genuine.header.nonce[::-1])  # a new event id
+    forged = Envelope(forged_header, other_key.sign(b"x"), genuine.ciphertexts)
+    before = cluster.ingestor.store.head(nid).size
+    with pytest.raises(SignatureError):
+        cluster.workers[0].ingestor.submit(forged).result(timeout=10)  # the writer checks it: no key claimed
+    with pytest.raises(SignatureError):  # a claimed check with a key that is not the author's is not trusted
+        cluster.workers[0].ingestor.submit(forged, verified_key=other_key.public_b64).result(timeout=10)
+    assert cluster.ingestor.store.head(nid).size == before
+
+
+def test_process_without_the_key_cannot_reach_the_writer(cluster: Cluster, tmp_path: Path, clock) -> None:  # noqa: ANN001
+    """The attack: another local process connects to the writer's socket to slip events past the workers'
+    checks. The handshake needs the random key only the supervisor and its workers hold."""
+    address, _key = cluster.address
+    with pytest.raises(AuthenticationError):
+        Connect(address, family="AF_UNIX", authkey=b"guessed" * 4)
+    nid, ua, _ru = _negotiation(cluster, tmp_path, clock)  # the writer still serves its workers
+    assert ua.send_message(nid, "still fine").seq > 0
+
+
+def test_live_stream_on_one_worker_wakes_on_append_through_the_other(cluster: Cluster, tmp_path: Path,
+                                                                     clock) -> None:  # noqa: ANN001
+    nid, ua, ru = _negotiation(cluster, tmp_path, clock)
+    size_before = ru.sync(nid).size
+    with serving(cluster.workers[1]) as url:
+        request = httpx.Request("GET", f"{url}/v1/negotiations/{nid}/stream", params={"after": size_before - 1})
+        sign_request(request, key_id=ru.identity.device_key_id, private_key=ru.identity.signing.private)
+        seen: list[int] = []
+        connected = threading.Event()
+
+        def follow() -> None:
+            with httpx.Client(timeout=httpx.Timeout(10.0, read=12.0)) as http:
+                with http.stream("GET", request.url, headers=request.headers) as response:
+                    connected.set()
+                    for line in response.iter_lines():
+                        if line.startswith("data: "):
+                            seen.append(json.loads(line[6:])["size"])
+                            return
+
+        follower = threading.Thread(target=follow, daemon=True)
+        follower.start()
+        assert connected.wait(10)
+        time.sleep(0.3)  # the stream has listed (nothing new) and waits
+        started = time.monotonic()
+        ua.send_message(nid, "through worker 0")
+        follower.join(timeout=12)
+        assert seen and seen[0] == size_before + 1, seen
+        assert time.monotonic() - started < 8  # woken by the writer's broadcast, not the 15 s re-check
+
+
+def test_revocation_on_one_worker_drops_the_cached_device_on_the_other(cluster: Cluster, tmp_path: Path,
+                                                                       clock) -> None:  # noqa: ANN001
+    nid, ua, _ru = _negotiation(cluster, tmp_path, clock)
+    device = ua.identity.device_key_id
+    assert cluster.workers[1].store.get_device(device, cached=True) is not None  # cached on worker 1
+    assert device in cluster.workers[1].store._devices
+    cluster.workers[0].ingestor.device_revoked(device)
+    deadline = time.monotonic() + 5
+    while device in cluster.workers[1].store._devices and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert device not in cluster.workers[1].store._devices
+
+
+def test_worker_refuses_posts_once_the_writer_is_gone(cluster: Cluster, tmp_path: Path, clock) -> None:  # noqa: ANN001
+    nid, ua, _ru = _negotiation(cluster, tmp_path, clock)
+    stored = cluster.ingestor.store.events(nid, -1, 1, reader=None)[0]
+    cluster.writer.close()
+    remote: RemoteIngestor = cluster.workers[0].ingestor
+    deadline = time.monotonic() + 5
+    while not remote._gone and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with pytest.raises(StorageError, match="writer process is gone"):
+        remote.submit(Envelope.from_json(_wire(stored))).result(timeout=5)
+
+
+# ---- end to end: the command ----------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_serve_with_two_workers_end_to_end(tmp_path: Path) -> None:
+    port = _free_port()
+    log = open(tmp_path / "relay.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from parley.cli.main import run; run()", "relay", "serve", "--data",
+         str(tmp_path / "data"), "--port", str(port), "--name", NAME, "--workers", "2"],
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PARLEY_PASSPHRASE": "x"})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError((tmp_path / "relay.log").read_text())
+            time.sleep(0.1)
+        children = [c for c in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+                    if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+        assert len(children) == 2  # two workers under the writer (besides multiprocessing's resource tracker)
+        from parley.store.relay_store import open_store as open_db
+
+        store = open_db(str(tmp_path / "data" / "relay.db"))
+        tokens = [store.create_enrol_token(n, "2026-01-01T00:00:00Z") for n in ("Ukraine", "Russia")]
+        store.close()
+        ua = Client.create_party(tmp_path / "ua", relay_url=url, party_name="Ukraine", member="Head",
+                                 token=tokens[0], passphrase=None)
+        ru = Client.create_party(tmp_path / "ru", relay_url=url, party_name="Russia", member="Head",
+                                 token=tokens[1], passphrase=None)
+        ua.profile.pin(ru.profile.party, verified=True)
+        ru.profile.pin(ua.profile.party, verified=True)
+        nid = ua.create_negotiation()
+        ua.invite(nid, ru.profile.party.party_id)
+        ru.join(nid)
+        seqs = [ua.send_message(nid, f"message {i}").seq for i in range(10)]
+        assert seqs == sorted(set(seqs))
+        assert ru.sync(nid).size == ua.sync(nid).size == seqs[-1] + 1
+        metrics = httpx.get(url + "/metrics", timeout=5).text
+        assert "parley_events_accepted_total" in metrics
+        ua.close()
+        ru.close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+        for child in children:
+            assert not Path(f"/proc/{child}").exists() or "zombie" in Path(f"/proc/{child}/status").read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
