@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.relay.test_relay_socket import serving
+from test_relay_socket import serving
 
 from parley.client.sdk import Client
 from parley.client.transport import InProcessTransport
