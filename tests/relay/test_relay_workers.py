@@ -60,7 +60,6 @@ def cluster(tmp_path: Path, clock) -> Iterator[Cluster]:  # noqa: ANN001
     ingestor = Ingestor(open_store(database), signer, NAME, DEFAULT_LIMITS, clock)
     address = new_address()
     writer = SequencerServer(ingestor, *address)
-    ingestor.on_commit = writer.broadcast_appended
     workers = [Relay(open_store(database), signer, NAME, clock=clock, writer=address) for _ in range(2)]
     for worker in workers:
         worker.ingestor._exit_when_gone = False  # a test process must not SIGTERM itself

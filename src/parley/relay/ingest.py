@@ -116,6 +116,9 @@ class Ingestor(StateCache):
         self.relay_name = relay_name
         self.clock = clock
         self.on_commit = on_commit
+        #: called by the writer thread once every future of a batch is resolved (the sequencer sends the
+        #: batch's answers to each worker in one message)
+        self.after_batch: Callable[[], None] | None = None
         self.max_batch = max_batch
         self._queue: queue.Queue[_Pending | None] = queue.Queue()
         # negotiation -> (tree size, the perfect subtrees making up its root): every node a batch appended to a
@@ -161,6 +164,8 @@ class Ingestor(StateCache):
                     break
                 batch.append(item)
             self._process(batch)
+            if self.after_batch is not None:
+                self.after_batch()
 
     def _process(self, batch: list[_Pending]) -> None:
         groups: dict[str, list[_Pending]] = {}

@@ -17,6 +17,7 @@ writer and the writer trusts the signature checks of its workers: they are one r
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import os
@@ -79,14 +80,19 @@ def _error_from(payload: tuple[str, str, dict[str, Any]]) -> ParleyError:
 class SequencerServer:
     """The writer's side: accepts worker connections and feeds their posts to the ``Ingestor``.
 
-    Set ``ingestor.on_commit = server.broadcast_appended`` so that workers hear of every commit.
+    It sets the ingestor's ``on_commit`` (workers hear of every commit) and ``after_batch`` (the answers of
+    a batch go to each worker in one message) hooks.
     """
 
     def __init__(self, ingestor: Ingestor, address: str, authkey: bytes) -> None:
         self.ingestor = ingestor
+        ingestor.on_commit = self.broadcast_appended
+        ingestor.after_batch = self._flush_answers
         self._listener = Listener(address, family="AF_UNIX", authkey=authkey)
         self._connections: list[tuple[Connection, threading.Lock]] = []
         self._lock = threading.Lock()
+        # worker connection -> answers of the batch being written (writer thread only)
+        self._answers: dict[tuple[Connection, threading.Lock], list[tuple]] = {}
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._accept, name="parley-writer-accept", daemon=True)
         self._thread.start()
@@ -111,10 +117,10 @@ class SequencerServer:
             while True:
                 message = conn.recv()
                 kind = message[0]
-                if kind == "submit":
-                    _, request_id, envelope, create, verified_key = message
-                    future = self.ingestor.submit(envelope, create=create, verified_key=verified_key)
-                    future.add_done_callback(lambda f, r=request_id: self._answer(entry, r, f))
+                if kind == "submit":  # ("submit", [(request id, envelope, create, verified key), ...])
+                    for request_id, envelope, create, verified_key in message[1]:
+                        future = self.ingestor.submit(envelope, create=create, verified_key=verified_key)
+                        future.add_done_callback(lambda f, r=request_id: self._answer(entry, r, f))
                 elif kind == "stats":
                     self._send(entry, ("stats", message[1], self.ingestor.batches, self.ingestor.events_accepted))
                 elif kind == "forget_device":
@@ -129,11 +135,15 @@ class SequencerServer:
             conn.close()
 
     def _answer(self, entry: tuple[Connection, threading.Lock], request_id: int, future: Future) -> None:
+        """Runs in the writer thread as the batch resolves its futures; sent by ``_flush_answers``."""
         exc = future.exception()
-        if exc is None:
-            self._send(entry, ("accepted", request_id, future.result()))
-        else:
-            self._send(entry, ("refused", request_id, _error_payload(exc)))
+        answer = (request_id, True, future.result()) if exc is None else (request_id, False, _error_payload(exc))
+        self._answers.setdefault(entry, []).append(answer)
+
+    def _flush_answers(self) -> None:
+        answers, self._answers = self._answers, {}
+        for entry, items in answers.items():
+            self._send(entry, ("answers", items))
 
     def _send(self, entry: tuple[Connection, threading.Lock], message: tuple) -> None:
         conn, send_lock = entry
@@ -183,12 +193,43 @@ class RemoteIngestor(StateCache):
         self._pending_lock = threading.Lock()
         self._ids = itertools.count(1)
         self._gone = False
+        self._outgoing: list[tuple] = []  # posts of this loop iteration, not yet sent (event loop only)
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._thread = threading.Thread(target=self._read, name="parley-writer-link", daemon=True)
         self._thread.start()
 
     # ---- the Ingestor interface ------------------------------------------------------------------
-    def submit(self, envelope: Envelope, *, create: bool = False, verified_key: str | None = None) -> Future:
-        return self._request(lambda request_id: ("submit", request_id, envelope, create, verified_key))
+    def submit(self, envelope: Envelope, *, create: bool = False,
+               verified_key: str | None = None) -> Future | asyncio.Future:
+        """Called on the event loop: an asyncio future, and the posts of one loop iteration go to the writer
+        in one message. Called elsewhere (tests, tools): a concurrent future, sent at once."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return self._request(lambda request_id: ("submit", [(request_id, envelope, create, verified_key)]))
+        future = loop.create_future()
+        request_id = next(self._ids)
+        with self._pending_lock:
+            if self._gone:
+                future.set_exception(StorageError("the relay's writer process is gone"))
+                return future
+            self._pending[request_id] = future
+            self._loop = loop
+        self._outgoing.append((request_id, envelope, create, verified_key))
+        if len(self._outgoing) == 1:
+            loop.call_soon(self._flush_outgoing)
+        return future
+
+    def _flush_outgoing(self) -> None:
+        outgoing, self._outgoing = self._outgoing, []
+        try:
+            self._send(("submit", outgoing))
+        except StorageError as exc:
+            with self._pending_lock:
+                futures = [self._pending.pop(item[0], None) for item in outgoing]
+            for future in futures:
+                if future is not None and not future.done():
+                    future.set_exception(exc)
 
     @property
     def batches(self) -> int:
@@ -230,6 +271,21 @@ class RemoteIngestor(StateCache):
             future.set_exception(exc)
         return future
 
+    def _resolve_soon(self, answers: list[tuple[Future | asyncio.Future | None, bool, Any]]) -> None:
+        """Resolve futures from the link thread: concurrent ones here, the event loop's in one callback."""
+        on_loop = []
+        for future, ok, payload in answers:
+            if future is None:
+                continue
+            if isinstance(future, asyncio.Future):
+                on_loop.append((future, ok, payload))
+            elif ok:
+                future.set_result(payload)
+            else:
+                future.set_exception(payload if isinstance(payload, BaseException) else _error_from(payload))
+        if on_loop and self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(_resolve_on_loop, on_loop)
+
     def _send(self, message: tuple) -> None:
         try:
             with self._send_lock:
@@ -247,27 +303,35 @@ class RemoteIngestor(StateCache):
                         self.on_appended(message[1], message[2])
                 elif kind == "forget_device":
                     self.store.forget_device(message[1])
-                else:
+                elif kind == "answers":
+                    with self._pending_lock:
+                        answers = [(self._pending.pop(request_id, None), ok, payload)
+                                   for request_id, ok, payload in message[1]]
+                    self._resolve_soon(answers)
+                elif kind == "stats":
                     with self._pending_lock:
                         future = self._pending.pop(message[1], None)
-                    if future is None:
-                        continue
-                    if kind == "accepted":
-                        future.set_result(message[2])
-                    elif kind == "refused":
-                        future.set_exception(_error_from(message[2]))
-                    elif kind == "stats":
-                        future.set_result((message[2], message[3]))
+                    self._resolve_soon([(future, True, (message[2], message[3]))])
         except (EOFError, OSError, TypeError):
             pass  # the writer went away, or close() closed the connection under recv() (TypeError)
         with self._pending_lock:
             self._gone = True
             pending, self._pending = self._pending, {}
-        for future in pending.values():
-            future.set_exception(StorageError("the relay's writer process is gone"))
+        gone = StorageError("the relay's writer process is gone")
+        self._resolve_soon([(future, False, gone) for future in pending.values()])
         if self._exit_when_gone:
             log.error("the relay's writer process is gone: this worker stops")
             os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _resolve_on_loop(answers: list[tuple[asyncio.Future, bool, Any]]) -> None:
+    for future, ok, payload in answers:
+        if future.done():  # cancelled: the client went away
+            continue
+        if ok:
+            future.set_result(payload)
+        else:
+            future.set_exception(payload if isinstance(payload, BaseException) else _error_from(payload))
 
 
 __all__ = ["Accepted", "RemoteIngestor", "SequencerServer", "new_address"]

@@ -31,15 +31,34 @@ MAX_RESTARTS = 5
 STOP_GRACE_SECONDS = 10.0
 
 
-def bind_socket(host: str, port: int) -> socket.socket:
-    """The listening socket every worker accepts on.
+def bind_sockets(host: str, port: int, count: int) -> list[socket.socket]:
+    """One listening socket per worker, all on one port with ``SO_REUSEPORT``: the kernel spreads new
+    connections over them evenly. (With one shared socket, the worker that wakes first accepts every
+    pending connection in one go, and keep-alive clients stay where they landed.) Without
+    ``SO_REUSEPORT`` (not Linux or BSD), every worker shares one socket.
 
     Raises:
         ConfigError: the address is taken or not available.
     """
+    if not hasattr(socket, "SO_REUSEPORT"):
+        return [_bind(host, port, reuse_port=False)] * count
+    sockets = [_bind(host, port, reuse_port=True)]
+    port = sockets[0].getsockname()[1]
+    try:
+        sockets += [_bind(host, port, reuse_port=True) for _ in range(count - 1)]
+    except ConfigError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+def _bind(host: str, port: int, *, reuse_port: bool) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
@@ -81,20 +100,21 @@ def serve_workers(config: RelayConfig, host: str, port: int, workers: int, *, lo
     ingestor = Ingestor(store, signer, config.name, config.limits, lambda: datetime.now(UTC))
     address = new_address()
     writer = SequencerServer(ingestor, *address)
-    ingestor.on_commit = writer.broadcast_appended
-    sock = bind_socket(host, port)
+    sockets = bind_sockets(host, port, workers)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     context = multiprocessing.get_context("spawn")
     options = {"log_level": log_level, "http": http, "limit_concurrency": limit_concurrency}
 
-    def start() -> multiprocessing.process.BaseProcess:
-        process = context.Process(target=_worker_main, args=(config, address, sock, options),
+    def start(index: int) -> multiprocessing.process.BaseProcess:
+        # A restarted worker takes over its predecessor's socket, which this process keeps open: the
+        # connections that arrive meanwhile wait in its backlog.
+        process = context.Process(target=_worker_main, args=(config, address, sockets[index], options),
                                   name="parley-relay-worker", daemon=False)
         process.start()
         return process
 
-    processes = [start() for _ in range(workers)]
+    processes = [start(index) for index in range(workers)]
     restarts: list[float] = []
     status = 0
     try:
@@ -110,7 +130,7 @@ def serve_workers(config: RelayConfig, host: str, port: int, workers: int, *, lo
                     stop.set()
                     break
                 log.warning("relay worker %s exited with code %s: starting another", process.pid, process.exitcode)
-                processes[index] = start()
+                processes[index] = start(index)
     finally:
         for process in processes:
             if process.is_alive():
@@ -121,7 +141,8 @@ def serve_workers(config: RelayConfig, host: str, port: int, workers: int, *, lo
             if process.is_alive():
                 process.kill()
                 process.join()
-        sock.close()
+        for sock in set(sockets):
+            sock.close()
         writer.close()
         ingestor.close()
         store.close()

@@ -42,7 +42,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from parley.errors import AuthError, ConfigError, ConflictError, NotFoundError, ReplayError, StorageError
-from parley.store import codec, pages
+from parley.store import codec, driver, pages
 from parley.store import schema as t
 from parley.store.nodes import nodes_query
 from parley.tlog.merkle import NodeKey
@@ -571,12 +571,15 @@ class RelayStore:
         Raises:
             StorageError: the database failed.
         """
+        dbapi = self.engine.dialect.dbapi
         try:
             with self._write() as conn:
                 txn = WriteTxn(self, conn)
                 yield txn
-        except IntegrityError as exc:
+        except (IntegrityError, dbapi.IntegrityError) as exc:  # the driver's own: see parley.store.driver
             raise ConflictError("conflicting write (duplicate event or negotiation)") from exc
+        except dbapi.Error as exc:
+            raise StorageError(f"relay database unavailable: {exc.__class__.__name__}: {exc}") from exc
         self._committed(txn)
 
 
@@ -633,14 +636,12 @@ class WriteTxn:
 
     def lock_head(self, negotiation_id: str) -> NegotiationHead | None:
         """The negotiation's head row, locked until the transaction ends (None if it does not exist)."""
-        query = select(t.negotiations).where(t.negotiations.c.negotiation_id == negotiation_id)
-        if self.store.dialect == "postgresql":
-            query = query.with_for_update()
-        row = self.conn.execute(query).first()
+        row = driver.head_row(self.conn, negotiation_id, for_update=self.store.dialect == "postgresql")
         if row is None:
             return None
-        self.negotiation_nos[negotiation_id] = row.negotiation_no
-        return NegotiationHead(row.negotiation_id, row.size, row.root, row.checkpoint)
+        number, found_id, size, root, checkpoint = row
+        self.negotiation_nos[negotiation_id] = number
+        return NegotiationHead(found_id, size, bytes(root), checkpoint)
 
     def create_negotiation(self, negotiation_id: str, created_at: str) -> None:
         result = self.conn.execute(insert(t.negotiations).values(
@@ -666,18 +667,17 @@ class WriteTxn:
             if not isinstance(leaf, bytes) or len(leaf) != 32:
                 raise StorageError("an event row needs its 32-byte leaf hash")
             self.leaves[(number, r["seq"])] = leaf
-            values.append({"negotiation_no": number, "seq": r["seq"], "event_id": codec.pack_event_id(r["event_id"]),
-                           "header": codec.pack_header(r["header"]), "signature": codec.pack_signature(r["signature"]),
-                           "received_at": r["received_at"], "leaf_hash": leaf})
-        self.conn.execute(insert(t.events), values)
+            values.append((number, r["seq"], codec.pack_event_id(r["event_id"]), codec.pack_header(r["header"]),
+                           codec.pack_signature(r["signature"]), r["received_at"], leaf))
+        driver.execute_many(self.conn, driver.INSERT_EVENTS, values)
         if blobs:
             device_nos = self.device_numbers(r["device_key_id"] for r in readers)
             readers_of: dict[tuple[int, int], list[int]] = {}
             for r in readers:
                 readers_of.setdefault((r["seq"], r["idx"]), []).append(device_nos[r["device_key_id"]])
-            self.conn.execute(insert(t.ciphertexts), [
-                {"negotiation_no": number, "seq": b["seq"], "idx": b["idx"], "blob": b["blob"],
-                 "readers": codec.pack_readers(readers_of.get((b["seq"], b["idx"]), []))} for b in blobs])
+            driver.execute_many(self.conn, driver.INSERT_CIPHERTEXTS, [
+                (number, b["seq"], b["idx"], codec.pack_readers(readers_of.get((b["seq"], b["idx"]), [])), b["blob"])
+                for b in blobs])
 
     def notify_appended(self, negotiation_ids: Sequence[str]) -> None:
         """PostgreSQL: NOTIFY ``parley_events`` with each negotiation id, delivered when this transaction
@@ -708,16 +708,15 @@ class WriteTxn:
         upper = []
         for node in nodes:
             if node[0] != 0:
-                upper.append({"negotiation_no": number, "level": node[0], "idx": node[1], "hash": node[2]})
+                upper.append((number, node[0], node[1], node[2]))
             elif self.leaves.get((number, node[1])) != node[2]:
                 raise StorageError(f"log node (0, {node[1]}) is not the leaf hash of an event inserted in this "
                                    "transaction")
-        if upper:
-            self.conn.execute(insert(t.tlog_nodes), upper)
+        driver.execute_many(self.conn, driver.INSERT_NODES, upper)
 
     def set_head(self, negotiation_id: str, size: int, root: bytes, checkpoint: str) -> None:
-        self.conn.execute(update(t.negotiations).where(t.negotiations.c.negotiation_id == negotiation_id)
-                          .values(size=size, root=root, checkpoint=checkpoint))
+        """Raises: NotFoundError: no such negotiation."""
+        driver.execute(self.conn, driver.SET_HEAD, (size, root, checkpoint, self._require_negotiation_no(negotiation_id)))
 
     def events_after(self, negotiation_id: str, after: int, *, ciphertexts: bool = True) -> list[StoredEvent]:
         """All events after ``after``, with every ciphertext unless ``ciphertexts=False`` (headers only,
