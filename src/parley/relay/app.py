@@ -12,6 +12,7 @@ import functools
 import inspect
 import json
 import logging
+import re
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -509,12 +510,37 @@ def create_app(relay: Relay) -> FastAPI:
         await _require_reader(relay, caller, negotiation_id)
         return {"entries": await run_in_threadpool(relay.store.access_log, negotiation_id, after)}
 
-    # The router tries routes in order: the event post, nearly every request under load, goes first. No other
-    # route's path overlaps it, so the order changes nothing but the time to find it.
-    hot = [r for r in app.router.routes if getattr(r, "path", "") == "/v1/negotiations/{negotiation_id}/events"
-           and "POST" in getattr(r, "methods", ())]
-    app.router.routes[:] = hot + [r for r in app.router.routes if r not in hot]
+    # The event post, nearly every request under load, skips the router and FastAPI's request handling
+    # (the route above stays declared for the OpenAPI schema). Unexpected errors still reach the 500 handler.
+    app.add_middleware(_EventPostFastPath, endpoint=post_event, on_error=_parley_error)
     return app
+
+
+_EVENT_POST_PATH = re.compile(r"/v1/negotiations/([^/]+)/events")
+
+
+class _EventPostFastPath:
+    """ASGI middleware: ``POST /v1/negotiations/{id}/events`` goes straight to its handler. Starlette's
+    routing, the exception middleware and FastAPI's request handling took about a fifth of a post's time on
+    the event loop. Same handler, same error answers (``on_error``) as through the router."""
+
+    def __init__(self, app: Any, endpoint: Callable[[Request], Any], on_error: Callable[..., Any]) -> None:
+        self.app = app
+        self.endpoint = endpoint
+        self.on_error = on_error
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
+            match = _EVENT_POST_PATH.fullmatch(scope["path"])
+            if match is not None:
+                request = Request({**scope, "path_params": {"negotiation_id": match.group(1)}}, receive)
+                try:
+                    response = await self.endpoint(request)
+                except ParleyError as exc:
+                    response = await self.on_error(request, exc)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 # ---- helpers ------------------------------------------------------------------------------------------
