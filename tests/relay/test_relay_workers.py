@@ -171,6 +171,25 @@ def test_process_without_the_key_cannot_reach_the_writer(cluster: Cluster, tmp_p
     assert ua.send_message(nid, "still fine").seq > 0
 
 
+def test_stalled_local_connection_does_not_shut_workers_out(cluster: Cluster, tmp_path: Path, clock) -> None:  # noqa: ANN001
+    """The attack: a local process connects to the writer's socket and never answers the handshake. Each
+    handshake runs apart, with a deadline, so a worker (a restarted one, say) still gets in at once."""
+    address, key = cluster.address
+    stalled = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stalled.connect(address)
+    try:
+        started = time.monotonic()
+        late = RemoteIngestor(cluster.workers[0].store, DEFAULT_LIMITS, address, key, exit_when_gone=False)
+        assert time.monotonic() - started < 2
+        assert late.events_accepted >= 0  # the late worker talks to the writer
+        late.close()
+        stalled.settimeout(10)
+        assert stalled.recv(4096) is not None  # the challenge was sent...
+        assert stalled.recv(4096) == b""  # ...and the connection dropped after the deadline
+    finally:
+        stalled.close()
+
+
 def test_live_stream_on_one_worker_wakes_on_append_through_the_other(cluster: Cluster, tmp_path: Path,
                                                                      clock) -> None:  # noqa: ANN001
     nid, ua, ru = _negotiation(cluster, tmp_path, clock)

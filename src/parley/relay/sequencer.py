@@ -24,10 +24,12 @@ import os
 import secrets
 import signal
 import socket
+import struct
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from multiprocessing.connection import Client, Connection, Listener
+from multiprocessing import AuthenticationError
+from multiprocessing.connection import Client, Connection, Listener, answer_challenge, deliver_challenge
 from typing import Any
 
 from parley import errors
@@ -41,11 +43,19 @@ log = logging.getLogger(__name__)
 
 #: seconds a worker waits for the writer's counters (``/metrics``)
 STATS_TIMEOUT = 5.0
+#: seconds a connection to the writer has to complete the authentication handshake
+HANDSHAKE_SECONDS = 5
 
 
 def new_address() -> tuple[str, bytes]:
     """A fresh (abstract Unix socket name, authentication key) for one relay's writer."""
     return f"\0parley-writer-{os.getpid()}-{secrets.token_hex(8)}", secrets.token_bytes(32)
+
+
+def _set_receive_timeout(conn: Connection, seconds: float) -> None:
+    """SO_RCVTIMEO on the connection's socket: a read blocks at most ``seconds`` (0: for ever), then fails."""
+    with socket.fromfd(conn.fileno(), socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", int(seconds), 0))
 
 
 def _hang_up(conn: Connection) -> None:
@@ -88,7 +98,10 @@ class SequencerServer:
         self.ingestor = ingestor
         ingestor.on_commit = self.broadcast_appended
         ingestor.after_batch = self._flush_answers
-        self._listener = Listener(address, family="AF_UNIX", authkey=authkey)
+        # The handshake is done per connection, in its own thread and with a deadline (Listener.accept would
+        # do it inline, with none: one local process that connects and stalls would shut every worker out).
+        self._authkey = authkey
+        self._listener = Listener(address, family="AF_UNIX")
         self._connections: list[tuple[Connection, threading.Lock]] = []
         self._lock = threading.Lock()
         # worker connection -> answers of the batch being written (writer thread only)
@@ -101,18 +114,31 @@ class SequencerServer:
         while not self._closed.is_set():
             try:
                 conn = self._listener.accept()
-            except Exception as exc:  # noqa: BLE001 - a failed handshake (AuthenticationError), or closing
+            except OSError:
                 if self._closed.is_set():
                     return
-                log.warning("refused a connection to the relay writer: %s", exc)
                 continue
-            entry = (conn, threading.Lock())
-            with self._lock:
-                self._connections.append(entry)
-            threading.Thread(target=self._serve, args=(entry,), name="parley-writer-conn", daemon=True).start()
+            threading.Thread(target=self._serve, args=(conn,), name="parley-writer-conn", daemon=True).start()
 
-    def _serve(self, entry: tuple[Connection, threading.Lock]) -> None:
-        conn, send_lock = entry
+    def _authenticate(self, conn: Connection) -> bool:
+        """The multiprocessing HMAC challenge, both ways, within ``HANDSHAKE_SECONDS``."""
+        try:
+            _set_receive_timeout(conn, HANDSHAKE_SECONDS)
+            deliver_challenge(conn, self._authkey)
+            answer_challenge(conn, self._authkey)
+            _set_receive_timeout(conn, 0)
+            return True
+        except (AuthenticationError, OSError, EOFError) as exc:
+            log.warning("refused a connection to the relay writer: %s", exc or "no handshake in time")
+            conn.close()
+            return False
+
+    def _serve(self, conn: Connection) -> None:
+        if not self._authenticate(conn):
+            return
+        entry = (conn, threading.Lock())
+        with self._lock:
+            self._connections.append(entry)
         try:
             while True:
                 message = conn.recv()
