@@ -32,6 +32,7 @@ lint: $(STAMP)
 # or PARLEY_TEST_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/test) and are skipped if unreachable.
 bench: $(STAMP)
 	cd bench && ../$(BIN)/python bench_relay.py --quick
+	cd bench && ../$(BIN)/python bench_relay.py --quick --db sqlite --clients 32 --workers 2
 	cd bench && ../$(BIN)/python bench_client.py --quick
 	cd bench && ../$(BIN)/python bench_scaleout.py --quick
 	$(BIN)/python bench/bench_tlog.py --quick
