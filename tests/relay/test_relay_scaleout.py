@@ -8,13 +8,12 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 import uvicorn
+from test_relay_socket import first_streamed_size, post_from_each, two_party_negotiation
 
 from parley.client.sdk import Client
 from parley.client.transport import InProcessTransport
-from parley.crypto.httpsig import sign_request
 from parley.crypto.keys import SigningKey
 from parley.relay.app import Relay, create_app
 from parley.store.relay_store import open_store
@@ -61,12 +60,7 @@ def test_two_relays_wake_streams_across_processes_and_stay_gap_free(postgres_url
         ua = _party(relay_a, transport_a, tmp_path, "Ukraine", clock)
         ru = _party(relay_a, transport_a, tmp_path, "Russia", clock)
         clients += [ua, ru]
-        ua.profile.pin(ru.profile.party, verified=True)
-        ru.profile.pin(ua.profile.party, verified=True)
-        nid = ua.create_negotiation()
-        ua.invite(nid, ru.profile.party.party_id)
-        ru.join(nid)
-        ua.sync(nid)
+        nid = two_party_negotiation(ua, ru)
         # Russia now talks to relay B only (same profile and cache, other process).
         ru_b = Client(ru.profile, transport=transport_b, clock=clock)
         clients.append(ru_b)
@@ -74,27 +68,7 @@ def test_two_relays_wake_streams_across_processes_and_stay_gap_free(postgres_url
         size_before = ru_b.sync(nid).size
 
         # 1. A stream on relay B (real socket) is woken by an append through relay A.
-        request = httpx.Request("GET", f"{url_b}/v1/negotiations/{nid}/stream", params={"after": size_before - 1})
-        sign_request(request, key_id=ru.identity.device_key_id, private_key=ru.identity.signing.private)
-        seen: list[int] = []
-        connected = threading.Event()
-
-        def follow() -> None:
-            with httpx.Client(timeout=httpx.Timeout(10.0, read=8.0)) as http:
-                with http.stream("GET", request.url, headers=request.headers) as response:
-                    assert response.status_code == 200
-                    connected.set()
-                    for line in response.iter_lines():
-                        if line.startswith("data: "):
-                            import json
-
-                            seen.append(json.loads(line[6:])["size"])
-                            return
-
-        follower = threading.Thread(target=follow, daemon=True)
-        follower.start()
-        assert connected.wait(10)
-        time.sleep(0.3)  # the stream has listed (nothing new) and waits
+        seen, follower = first_streamed_size(url_b, nid, ru, size_before - 1)
         started = time.monotonic()
         ua.send_message(nid, "posted through relay A")
         follower.join(timeout=10)
@@ -104,23 +78,7 @@ def test_two_relays_wake_streams_across_processes_and_stay_gap_free(postgres_url
         assert elapsed < 8, elapsed
 
         # 2. Concurrent posts through both processes: every acknowledged event stored, seqs gap-free.
-        acked: list[int] = []
-        errors: list[BaseException] = []
-
-        def post_many(client: Client, who: str) -> None:
-            try:
-                for i in range(15):
-                    acked.append(client.send_message(nid, f"{who} {i}").seq)
-            except BaseException as exc:  # noqa: BLE001
-                errors.append(exc)
-
-        workers = [threading.Thread(target=post_many, args=(ua, "A")), threading.Thread(target=post_many,
-                                                                                           args=(ru_b, "B"))]
-        for w in workers:
-            w.start()
-        for w in workers:
-            w.join(timeout=40)
-        assert not errors, errors
+        acked = post_from_each(nid, [ua, ru_b])
         assert len(acked) == 30 and len(set(acked)) == 30
         final = relay_a.store.head(nid).size
         rows = relay_b.store.events(nid, -1, 10_000, reader=None)

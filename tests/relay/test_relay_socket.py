@@ -52,6 +52,54 @@ def serving(relay: Relay) -> Iterator[str]:
         assert not thread.is_alive(), "uvicorn did not stop"
 
 
+def post_from_each(negotiation_id: str, clients: list[Client], count: int = 15) -> list[int]:
+    """Every client posts ``count`` messages, all at once from one thread each; returns the acknowledged
+    sequence numbers (fails on any error)."""
+    acked: list[int] = []
+    errors: list[BaseException] = []
+
+    def post_many(client: Client, who: int) -> None:
+        try:
+            for i in range(count):
+                acked.append(client.send_message(negotiation_id, f"client {who} message {i}").seq)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=post_many, args=(client, n)) for n, client in enumerate(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    return acked
+
+
+def first_streamed_size(url: str, negotiation_id: str, client: Client, after: int) -> tuple[list[int], threading.Thread]:
+    """Open ``client``'s live stream on ``url`` after position ``after``; once it is connected (and has had
+    time to list nothing new), return the list that will hold the ``size`` of the first page it sends and
+    the thread filling it (join it to wait)."""
+    request = httpx.Request("GET", f"{url}/v1/negotiations/{negotiation_id}/stream", params={"after": after})
+    sign_request(request, key_id=client.identity.device_key_id, private_key=client.identity.signing.private)
+    seen: list[int] = []
+    connected = threading.Event()
+
+    def follow() -> None:
+        with httpx.Client(timeout=httpx.Timeout(10.0, read=12.0)) as http:
+            with http.stream("GET", request.url, headers=request.headers) as response:
+                assert response.status_code == 200
+                connected.set()
+                for line in response.iter_lines():
+                    if line.startswith("data: "):
+                        seen.append(json.loads(line[6:])["size"])
+                        return
+
+    follower = threading.Thread(target=follow, daemon=True)
+    follower.start()
+    assert connected.wait(10)
+    time.sleep(0.3)  # the stream has listed (nothing new) and waits
+    return seen, follower
+
+
 @pytest.fixture
 def live(tmp_path: Path, clock):  # noqa: ANN001
     relay = Relay(open_store(str(tmp_path / "relay.db")), Signer("relay.test", SigningKey.generate().private),
@@ -74,7 +122,8 @@ def _party(relay: Relay, base_url: str, home: Path, name: str, clock, clients: l
     return client
 
 
-def _negotiation(convener: Client, other: Client) -> str:
+def two_party_negotiation(convener: Client, other: Client) -> str:
+    """Both parties pin (verified) each other; ``convener`` convenes, invites ``other``, who joins."""
     convener.profile.pin(other.profile.party, verified=True)
     other.profile.pin(convener.profile.party, verified=True)
     negotiation_id = convener.create_negotiation()
@@ -89,7 +138,7 @@ def test_two_parties_exchange_messages_over_http(live, tmp_path, clock):
     ukraine = _party(relay, base_url, tmp_path / "ua", "Ukraine", clock, clients)
     russia = _party(relay, base_url, tmp_path / "ru", "Russian Federation", clock, clients)
     assert ukraine.conn.http._transport.__class__ is httpx.HTTPTransport  # a real socket, no ASGI shortcut
-    negotiation_id = _negotiation(ukraine, russia)
+    negotiation_id = two_party_negotiation(ukraine, russia)
 
     ukraine.send_message(negotiation_id, "Our memorandum follows.")
     russia.sync(negotiation_id)
@@ -112,7 +161,7 @@ def test_event_stream_delivers_a_new_event(live, tmp_path, clock):
     relay, base_url, clients = live
     ukraine = _party(relay, base_url, tmp_path / "ua", "Ukraine", clock, clients)
     russia = _party(relay, base_url, tmp_path / "ru", "Russian Federation", clock, clients)
-    negotiation_id = _negotiation(ukraine, russia)
+    negotiation_id = two_party_negotiation(ukraine, russia)
     russia.sync(negotiation_id)
     size = relay.store.head(negotiation_id).size
 
@@ -169,7 +218,7 @@ def test_client_watch_survives_quiet_periods_and_yields_on_new_events(live, tmp_
     relay, base_url, clients = live
     ukraine = _party(relay, base_url, tmp_path / "ua", "Ukraine", clock, clients)
     russia = _party(relay, base_url, tmp_path / "ru", "Russian Federation", clock, clients)
-    negotiation_id = _negotiation(ukraine, russia)
+    negotiation_id = two_party_negotiation(ukraine, russia)
     russia.sync(negotiation_id)
     start_size = russia.cache.checkpoint(negotiation_id)[0]
 

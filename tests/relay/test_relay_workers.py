@@ -14,7 +14,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,11 +23,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_relay_socket import serving
+from test_relay_socket import first_streamed_size, post_from_each, serving, two_party_negotiation
 
 from parley.client.sdk import Client
 from parley.client.transport import InProcessTransport
-from parley.crypto.httpsig import sign_request
 from parley.crypto.keys import SigningKey
 from parley.errors import ProtocolError, SignatureError, StorageError
 from parley.protocol.events import Envelope
@@ -86,33 +84,12 @@ def _negotiation(cluster: Cluster, tmp: Path, clock) -> tuple[str, Client, Clien
     """Ukraine on worker 0, Russia on worker 1, one negotiation both joined."""
     ua = _party(cluster.workers[0], cluster.transports[0], tmp, "Ukraine", clock)
     ru = _party(cluster.workers[1], cluster.transports[1], tmp, "Russia", clock)
-    ua.profile.pin(ru.profile.party, verified=True)
-    ru.profile.pin(ua.profile.party, verified=True)
-    nid = ua.create_negotiation()
-    ua.invite(nid, ru.profile.party.party_id)
-    ru.join(nid)
-    ua.sync(nid)
-    return nid, ua, ru
+    return two_party_negotiation(ua, ru), ua, ru
 
 
 def test_two_workers_share_one_writer_gap_free(cluster: Cluster, tmp_path: Path, clock) -> None:  # noqa: ANN001
     nid, ua, ru = _negotiation(cluster, tmp_path, clock)
-    acked: list[int] = []
-    errors: list[BaseException] = []
-
-    def post_many(client: Client, who: str) -> None:
-        try:
-            for i in range(15):
-                acked.append(client.send_message(nid, f"{who} {i}").seq)
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-
-    threads = [threading.Thread(target=post_many, args=(ua, "A")), threading.Thread(target=post_many, args=(ru, "B"))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not errors, errors
+    acked = post_from_each(nid, [ua, ru])
     assert len(set(acked)) == 30
     final = cluster.ingestor.store.head(nid).size
     rows = cluster.workers[1].store.events(nid, -1, 10_000, reader=None)
@@ -195,24 +172,7 @@ def test_live_stream_on_one_worker_wakes_on_append_through_the_other(cluster: Cl
     nid, ua, ru = _negotiation(cluster, tmp_path, clock)
     size_before = ru.sync(nid).size
     with serving(cluster.workers[1]) as url:
-        request = httpx.Request("GET", f"{url}/v1/negotiations/{nid}/stream", params={"after": size_before - 1})
-        sign_request(request, key_id=ru.identity.device_key_id, private_key=ru.identity.signing.private)
-        seen: list[int] = []
-        connected = threading.Event()
-
-        def follow() -> None:
-            with httpx.Client(timeout=httpx.Timeout(10.0, read=12.0)) as http:
-                with http.stream("GET", request.url, headers=request.headers) as response:
-                    connected.set()
-                    for line in response.iter_lines():
-                        if line.startswith("data: "):
-                            seen.append(json.loads(line[6:])["size"])
-                            return
-
-        follower = threading.Thread(target=follow, daemon=True)
-        follower.start()
-        assert connected.wait(10)
-        time.sleep(0.3)  # the stream has listed (nothing new) and waits
+        seen, follower = first_streamed_size(url, nid, ru, size_before - 1)
         started = time.monotonic()
         ua.send_message(nid, "through worker 0")
         follower.join(timeout=12)
@@ -283,11 +243,7 @@ def test_serve_with_two_workers_end_to_end(tmp_path: Path) -> None:
                                  token=tokens[0], passphrase=None)
         ru = Client.create_party(tmp_path / "ru", relay_url=url, party_name="Russia", member="Head",
                                  token=tokens[1], passphrase=None)
-        ua.profile.pin(ru.profile.party, verified=True)
-        ru.profile.pin(ua.profile.party, verified=True)
-        nid = ua.create_negotiation()
-        ua.invite(nid, ru.profile.party.party_id)
-        ru.join(nid)
+        nid = two_party_negotiation(ua, ru)
         seqs = [ua.send_message(nid, f"message {i}").seq for i in range(10)]
         assert seqs == sorted(set(seqs))
         assert ru.sync(nid).size == ua.sync(nid).size == seqs[-1] + 1

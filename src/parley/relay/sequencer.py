@@ -234,13 +234,10 @@ class RemoteIngestor(StateCache):
         except RuntimeError:
             return self._request(lambda request_id: ("submit", [(request_id, envelope, create, verified_key)]))
         future = loop.create_future()
-        request_id = next(self._ids)
-        with self._pending_lock:
-            if self._gone:
-                future.set_exception(StorageError("the relay's writer process is gone"))
-                return future
-            self._pending[request_id] = future
-            self._loop = loop
+        self._loop = loop
+        request_id = self._register(future)
+        if request_id is None:
+            return future
         self._outgoing.append((request_id, envelope, create, verified_key))
         if len(self._outgoing) == 1:
             loop.call_soon(self._flush_outgoing)
@@ -281,14 +278,21 @@ class RemoteIngestor(StateCache):
         except TimeoutError:
             raise StorageError("the relay's writer process did not answer") from None
 
-    def _request(self, build: Callable[[int], tuple]) -> Future:
-        future: Future = Future()
+    def _register(self, future: Future | asyncio.Future) -> int | None:
+        """A request id for ``future``'s answer; None (and the future failed) once the writer is gone."""
         request_id = next(self._ids)
         with self._pending_lock:
             if self._gone:
                 future.set_exception(StorageError("the relay's writer process is gone"))
-                return future
+                return None
             self._pending[request_id] = future
+        return request_id
+
+    def _request(self, build: Callable[[int], tuple]) -> Future:
+        future: Future = Future()
+        request_id = self._register(future)
+        if request_id is None:
+            return future
         try:
             self._send(build(request_id))
         except StorageError as exc:
