@@ -158,3 +158,29 @@ def test_sqlite_writers_of_two_stores_take_turns_through_the_write_gate(tmp_path
     assert order[1][1] - released < 0.1  # woken at once, not after SQLite's busy-handler sleeps
     first.close()
     second.close()
+
+
+def test_sqlite_writer_waits_for_another_process_holding_the_write_gate(tmp_path) -> None:  # noqa: ANN001
+    """Another relay process's writer holds ``relay.db-writer.lock`` (taken here directly): a write waits for
+    it, whatever SQLite's own lock says (nothing holds that one meanwhile)."""
+    import fcntl
+    import os
+
+    store = open_store(str(tmp_path / "relay.db"))
+    fd = os.open(str(tmp_path / "relay.db-writer.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    done = threading.Event()
+
+    def write() -> None:
+        with store._write():
+            done.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        assert not done.wait(0.3)  # waiting on the gate
+        os.close(fd)  # the other process's writer is done
+        assert done.wait(5)
+    finally:
+        writer.join(5)
+        store.close()
