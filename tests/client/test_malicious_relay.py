@@ -597,3 +597,19 @@ def test_verify_log_detects_a_rewritten_event_it_has_not_fetched_yet(world, trio
     with detected(SignatureError, r"signature verification failed"):
         verify_log(swiss, nid)
     assert snapshot(swiss, nid) == before
+
+
+def test_relay_answering_something_else_than_json_gets_a_clear_error() -> None:
+    """A broken or hostile relay answering 200 with a body that is not JSON: a RelayError naming it, not a
+    decoder's traceback."""
+    import httpx
+
+    from parley.errors import RelayError
+
+    garbage = httpx.MockTransport(lambda request: httpx.Response(200, content=b"<html>not json"))
+    conn = RelayConnection("http://relay", SigningKey.generate(), transport=garbage)
+    try:
+        with pytest.raises(RelayError, match="not valid JSON"):
+            conn.get("/v1/negotiations")
+    finally:
+        conn.close()

@@ -6,10 +6,25 @@ import json
 from typing import Any
 
 import httpx
+import orjson
 
 from parley.crypto.httpsig import sign_request
 from parley.crypto.keys import SigningKey
 from parley.errors import ERRORS_BY_CODE, ParleyError, RelayError, TransportError
+
+
+def decode_answer(response: httpx.Response) -> Any:
+    """The relay's JSON answer, decoded by ``orjson`` (a page of 1,000 events is ~3 MB: 2–4 times faster
+    than ``json``).
+
+    Raises:
+        RelayError: the answer is not JSON (a broken or hostile relay).
+    """
+    try:
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        raise RelayError(f"the relay's answer ({response.status_code}) is not valid JSON",
+                         status=response.status_code, code="bad_response") from None
 
 
 def error_from_response(response: httpx.Response) -> ParleyError:
@@ -58,7 +73,7 @@ class RelayConnection:
             raise TransportError(f"cannot reach the relay at {self.base_url}: {exc}") from None
         if response.status_code >= 400:
             raise error_from_response(response)
-        return response.json() if response.content else None
+        return decode_answer(response) if response.content else None
 
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, params={k: v for k, v in params.items() if v is not None})
