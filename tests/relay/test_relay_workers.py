@@ -157,7 +157,7 @@ def test_stalled_local_connection_does_not_shut_workers_out(cluster: Cluster, tm
     try:
         started = time.monotonic()
         late = RemoteIngestor(cluster.workers[0].store, DEFAULT_LIMITS, address, key, exit_when_gone=False)
-        assert time.monotonic() - started < 2
+        assert time.monotonic() - started < 4  # in, well before the stalled handshake's 5 s deadline
         assert late.events_accepted >= 0  # the late worker talks to the writer
         late.close()
         stalled.settimeout(10)

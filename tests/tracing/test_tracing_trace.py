@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import time
 from datetime import UTC, datetime
 
 import pytest
@@ -136,13 +135,12 @@ def test_report_names_the_visible_copy_line_and_serialises() -> None:
     assert "ACCUSED recipient-004" in report.to_text()
 
 
-def test_trace_among_a_thousand_recipients_takes_under_a_second() -> None:
+def test_trace_among_a_thousand_recipients_accuses_only_the_leaker() -> None:
+    # How long this takes is measured by bench/bench_tracing.py, not asserted here.
     recipients = [f"r{i}" for i in range(1000)]
     secret = _secret("speed", 1000)
     copy = make_copies(TEXT, ["r500"], secret)["r500"]
-    start = time.perf_counter()
     report = trace(copy[8000:13000], TEXT, recipients, secret)
-    assert time.perf_counter() - start < 1.0
     assert [a.recipient for a in report.accused] == ["r500"]
 
 
