@@ -135,7 +135,7 @@ def storage_bytes(database: str) -> dict[str, Any]:
 
 def list_last(relay_url: str, room: Room, count: int = 1000, tries: int = 7) -> tuple[float, float]:
     """Median ms to fetch (signed GET) the last ``count`` events as a member: until the whole body has
-    arrived, and until it is also decoded as the client decodes it (``orjson``)."""
+    arrived, and until it is also decoded as the client decodes it (``json``)."""
     client = room.clients[1]
     head = client.conn.get(f"/v1/negotiations/{room.negotiation_id}/checkpoint")
     after = max(-1, head["size"] - count - 1)
