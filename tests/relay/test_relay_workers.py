@@ -167,6 +167,31 @@ def test_stalled_local_connection_does_not_shut_workers_out(cluster: Cluster, tm
         stalled.close()
 
 
+def test_worker_that_stops_reading_does_not_stop_the_writer(cluster: Cluster, monkeypatch) -> None:  # noqa: ANN001
+    """A hung worker no longer reads its connection: once the socket buffer is full, the writer's sends to it
+    time out and it is hung up on, instead of blocking the writer thread (and every post) for good."""
+    from parley.relay import sequencer
+
+    monkeypatch.setattr(sequencer, "SEND_TIMEOUT_SECONDS", 1)
+    address, key = cluster.address
+    stuck = Connect(address, family="AF_UNIX", authkey=key)  # authenticated, then never reads
+    try:
+        deadline = time.monotonic() + 5
+        while len(cluster.writer._connections) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(cluster.writer._connections) == 3
+        started = time.monotonic()
+        for _ in range(3000):  # ~3 MB of broadcasts: far beyond a socket buffer
+            cluster.writer.broadcast_appended("n-" + "x" * 1000, 1)
+        assert time.monotonic() - started < 8
+        deadline = time.monotonic() + 5
+        while len(cluster.writer._connections) > 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(cluster.writer._connections) == 2  # the stuck one hung up; the real workers still in
+    finally:
+        stuck.close()
+
+
 def test_live_stream_on_one_worker_wakes_on_append_through_the_other(cluster: Cluster, tmp_path: Path,
                                                                      clock) -> None:  # noqa: ANN001
     nid, ua, ru = _negotiation(cluster, tmp_path, clock)

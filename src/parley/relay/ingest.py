@@ -133,10 +133,12 @@ class Ingestor(StateCache):
         self.events_accepted = 0
 
     # ---- public API ------------------------------------------------------------------------------
-    def submit(self, envelope: Envelope, *, create: bool = False, verified_key: str | None = None) -> Future:
+    def submit(self, envelope: Envelope, *, create: bool = False, verified_key: str | None = None,
+               future: Future | None = None) -> Future:
         """Queue an event; the future resolves to ``Accepted`` or raises the ParleyError that refused it.
-        ``verified_key``: the author's key a front process of this relay checked the signature with."""
-        future: Future = Future()
+        ``verified_key``: the author's key a front process of this relay checked the signature with.
+        ``future``: resolve this one (its callbacks then run in the writer thread, before ``after_batch``)."""
+        future = future or Future()
         self._queue.put(_Pending(envelope, create, future, verified_key))
         return future
 

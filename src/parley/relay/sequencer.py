@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 STATS_TIMEOUT = 5.0
 #: seconds a connection to the writer has to complete the authentication handshake
 HANDSHAKE_SECONDS = 5
+#: seconds the writer waits for a worker to take a message before it hangs up on that worker
+SEND_TIMEOUT_SECONDS = 10
 
 
 def new_address() -> tuple[str, bytes]:
@@ -127,6 +129,9 @@ class SequencerServer:
             deliver_challenge(conn, self._authkey)
             answer_challenge(conn, self._authkey)
             _set_receive_timeout(conn, 0)
+            # The writer thread sends answers: a worker that stops reading must not stop every write.
+            with socket.fromfd(conn.fileno(), socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", SEND_TIMEOUT_SECONDS, 0))
             return True
         except (AuthenticationError, OSError, EOFError) as exc:
             log.warning("refused a connection to the relay writer: %s", exc or "no handshake in time")
@@ -145,8 +150,11 @@ class SequencerServer:
                 kind = message[0]
                 if kind == "submit":  # ("submit", [(request id, envelope, create, verified key), ...])
                     for request_id, envelope, create, verified_key in message[1]:
-                        future = self.ingestor.submit(envelope, create=create, verified_key=verified_key)
+                        # The callback is attached before the event is queued, so it always runs in the writer
+                        # thread, ahead of the batch's _flush_answers.
+                        future: Future = Future()
                         future.add_done_callback(lambda f, r=request_id: self._answer(entry, r, f))
+                        self.ingestor.submit(envelope, create=create, verified_key=verified_key, future=future)
                 elif kind == "stats":
                     self._send(entry, ("stats", message[1], self.ingestor.batches, self.ingestor.events_accepted))
                 elif kind == "forget_device":
@@ -177,7 +185,9 @@ class SequencerServer:
             with send_lock:
                 conn.send(message)
         except (OSError, ValueError):
-            pass  # the worker went away; its reader thread cleans up
+            # Gone, or not reading for SEND_TIMEOUT_SECONDS (a message may be cut): hang up. The worker sees
+            # the writer gone and stops; the supervisor starts another.
+            _hang_up(conn)
 
     def _broadcast(self, message: tuple) -> None:
         with self._lock:
@@ -263,8 +273,13 @@ class RemoteIngestor(StateCache):
         return self._stats()[1]
 
     def device_revoked(self, device_key_id: str) -> None:
-        """Every other worker drops its cached row of this device at once (not after its cache time)."""
-        self._send(("forget_device", device_key_id))
+        """Every other worker drops its cached row of this device at once (not after its cache time). The
+        revocation is stored already: without a writer to tell, the others drop the row within its cache
+        time (``RelayStore.DEVICE_CACHE_SECONDS``)."""
+        try:
+            self._send(("forget_device", device_key_id))
+        except StorageError:
+            log.warning("could not tell the other workers of a revocation: the writer process is gone")
 
     def close(self) -> None:
         self._exit_when_gone = False
