@@ -33,8 +33,8 @@ STOP_GRACE_SECONDS = 10.0
 
 def bind_sockets(host: str, port: int, count: int) -> list[socket.socket]:
     """One listening socket per worker, all on one port with ``SO_REUSEPORT``: the kernel spreads new
-    connections over them evenly. (With one shared socket, the worker that wakes first accepts every
-    pending connection in one go, and keep-alive clients stay where they landed.) Without
+    connections over them. (With one shared socket, the worker that wakes first accepts every pending
+    connection in one go, and keep-alive clients stay where they landed.) Without
     ``SO_REUSEPORT`` (not Linux or BSD), every worker shares one socket.
 
     Raises:
