@@ -237,6 +237,18 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _workers_of(pid: int) -> list[str]:
+    """The worker processes under the supervisor ``pid`` (not multiprocessing's resource tracker)."""
+    out = []
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        try:
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                out.append(child)
+        except OSError:
+            pass  # exited meanwhile
+    return out
+
+
 def test_serve_with_two_workers_end_to_end(tmp_path: Path) -> None:
     port = _free_port()
     log = open(tmp_path / "relay.log", "w")  # noqa: SIM115
@@ -256,8 +268,7 @@ def test_serve_with_two_workers_end_to_end(tmp_path: Path) -> None:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError((tmp_path / "relay.log").read_text())
             time.sleep(0.1)
-        children = [c for c in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
-                    if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+        children = _workers_of(proc.pid)
         assert len(children) == 2  # two workers under the writer (besides multiprocessing's resource tracker)
         from parley.store.relay_store import open_store as open_db
 
@@ -274,6 +285,17 @@ def test_serve_with_two_workers_end_to_end(tmp_path: Path) -> None:
         assert ru.sync(nid).size == ua.sync(nid).size == seqs[-1] + 1
         metrics = httpx.get(url + "/metrics", timeout=5).text
         assert "parley_events_accepted_total" in metrics
+        # A worker that dies is started again, and the relay goes on serving.
+        os.kill(int(children[0]), signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            current = _workers_of(proc.pid)
+            if len(current) == 2 and children[0] not in current:
+                break
+            time.sleep(0.1)
+        assert len(current) == 2 and children[0] not in current, current
+        assert ua.send_message(nid, "after a worker restart").seq == seqs[-1] + 1
+        children = current
         ua.close()
         ru.close()
         proc.send_signal(signal.SIGTERM)

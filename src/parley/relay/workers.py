@@ -95,12 +95,12 @@ def serve_workers(config: RelayConfig, host: str, port: int, workers: int, *, lo
     """
     if workers < 2:
         raise ConfigError("--workers needs at least 2 (1 is the plain single-process relay)")
+    sockets = bind_sockets(host, port, workers)  # first: a port in use is refused before anything starts
     store = open_relay_store(config)  # migrations run here, once, before any worker starts
     signer = load_or_create_signer(config)
     ingestor = Ingestor(store, signer, config.name, config.limits, lambda: datetime.now(UTC))
     address = new_address()
     writer = SequencerServer(ingestor, *address)
-    sockets = bind_sockets(host, port, workers)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     context = multiprocessing.get_context("spawn")
