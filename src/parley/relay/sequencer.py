@@ -35,7 +35,7 @@ from typing import Any
 from parley import errors
 from parley.errors import ParleyError, StorageError
 from parley.protocol.events import Envelope
-from parley.relay.ingest import Accepted, Ingestor, StateCache
+from parley.relay.ingest import Ingestor, StateCache
 from parley.settings import Limits
 from parley.store.relay_store import RelayStore
 
@@ -379,4 +379,4 @@ def _resolve_on_loop(answers: list[tuple[asyncio.Future, bool, Any]]) -> None:
             future.set_exception(payload if isinstance(payload, BaseException) else _error_from(payload))
 
 
-__all__ = ["Accepted", "RemoteIngestor", "SequencerServer", "new_address"]
+__all__ = ["RemoteIngestor", "SequencerServer", "new_address"]
