@@ -13,7 +13,7 @@ from protocol_builders import NOW, Negotiation, Party, snapshot
 
 from parley.crypto.keys import EncryptionKey, SigningKey
 from parley.errors import InputError, ParleyError, ProtocolError, SignatureError, TrustError
-from parley.protocol.events import Envelope
+from parley.protocol.events import Audience, CiphertextRef, Envelope, build_header
 from parley.protocol.identity import MemberCertificate, Revocation
 from parley.protocol.state import (
     GENESIS,
@@ -628,3 +628,50 @@ def test_delegate_claiming_head_authority_in_genesis_or_join_is_rejected(parties
     neg.invite(a.head, b)
     b_delegate = b.device("Delegate", role="delegate")
     _rejects(neg, neg.join_event(b, author=b_delegate, authority="head"), ProtocolError, "head authority")
+
+
+# ---- the audience rule, recipient by recipient -----------------------------------------------------
+
+@pytest.fixture(scope="module")
+def audience_world() -> tuple[Negotiation, list[str], list[str]]:
+    """Three joined parties and one that left; heads, delegates, an expert, a revoked and a short-lived
+    device, and one device nobody certified."""
+    a, b, c, d = (Party.create(name) for name in ("Ukraine", "Russian Federation", "Türkiye", "United States"))
+    a.device("Delegate A", role="delegate")
+    b.device("Expert B", role="expert")
+    gone = c.device("Delegate C", role="delegate")
+    c.device("Short-lived C", role="observer", not_before=NOW - timedelta(hours=2), not_after=NOW + timedelta(minutes=1))
+    neg = Negotiation("n-audience")
+    neg.genesis(a)
+    for other in (b, c, d):
+        neg.invite(a.head, other)
+        neg.join(other)
+    neg.remove_member(c.head, c, gone, NOW + timedelta(minutes=5))
+    neg.leave(d.head)
+    devices = [dev.id for party in (a, b, c, d) for dev in party.devices] + [Party.create("Outsider").head.id]
+    return neg, [a.id, b.id, c.id, d.id], devices
+
+
+@settings(max_examples=300, deadline=None)
+@given(parties=st.sets(st.integers(0, 2), min_size=1), roles=st.none() | st.sets(st.sampled_from(
+    ["delegate", "expert", "head", "observer"]), min_size=1), recipients=st.sets(st.integers(0, 8), min_size=1),
+    minutes=st.sampled_from([-180, 0, 3, 10]))
+def test_recipients_outside_audience_are_refused_exactly_as_current_members_says(
+        audience_world: tuple[Negotiation, list[str], list[str]], parties: set[int], roles: set[str] | None,
+        recipients: set[int], minutes: int) -> None:
+    """The rule checks each recipient on its own; it must refuse exactly the events that encrypt to a device
+    outside ``current_members(created, parties, roles)`` (revoked, expired, left, wrong role or party).
+    The audience names joined parties only (another rule refuses the rest first)."""
+    neg, party_ids, devices = audience_world
+    created = NOW + timedelta(minutes=minutes)
+    audience = Audience(tuple(sorted(party_ids[i] for i in parties)), None if roles is None else tuple(sorted(roles)))
+    readers = tuple(sorted(devices[i] for i in recipients))
+    header = build_header(negotiation=neg.id, author=devices[0], created=created, audience=audience,
+                          prev=neg.state.head, ciphertexts=(CiphertextRef("0" * 64, readers),))
+    envelope = Envelope(header, "", (b"",))
+    allowed = {cert.device_key_id for cert in neg.state.current_members(created, audience.parties, audience.roles)}
+    if set(readers) <= allowed:
+        neg.state._check_audience(envelope, allow_invited=False)
+    else:
+        with pytest.raises(ProtocolError, match="outside its audience"):
+            neg.state._check_audience(envelope, allow_invited=False)

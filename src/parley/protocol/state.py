@@ -314,13 +314,16 @@ class NegotiationState:
             if party is None or party.status not in allowed:
                 raise ProtocolError("audience names a party that is not in this negotiation")
         if header.ciphertexts:
+            # Each recipient must be one of current_members(created, parties, roles). Asked recipient by
+            # recipient: the writer runs this for every event, and listing every member each time costs
+            # in proportion to the negotiation's size, not the event's.
             created = parse_time(header.created)
-            allowed_readers = {
-                c.device_key_id for c in self.current_members(created, header.audience.parties, header.audience.roles)
-            }
-            strangers = header.recipients - allowed_readers
-            if strangers:
-                raise ProtocolError("event is encrypted to devices outside its audience")
+            parties, roles = set(header.audience.parties), header.audience.roles
+            for device_key_id in header.recipients:
+                cert = self.members.get(device_key_id)
+                if (cert is None or cert.party_id not in parties or (roles is not None and cert.role not in roles)
+                        or not self.is_current_member(device_key_id, created)):
+                    raise ProtocolError("event is encrypted to devices outside its audience")
 
 
 def _check_author(cert: MemberCertificate, party_id: str, chain: list[str], retired: list[str], created: datetime,
