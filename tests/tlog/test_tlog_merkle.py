@@ -148,6 +148,22 @@ def test_inclusion_proof_from_store_verifies_in_one_read(case: tuple[int, int]) 
     assert merkle.root_from_inclusion_proof(LEAF_HASHES[index], index, size, proof) == root_of(size)
 
 
+@given(tree_sizes, st.data())
+def test_inclusion_proofs_of_a_batch_equal_one_proof_per_leaf_in_one_read(size: int, data: st.DataObject) -> None:
+    indexes = data.draw(st.lists(st.integers(min_value=0, max_value=size - 1), max_size=40))
+    reader = CountingReader(full_store())
+    proofs = merkle.inclusion_proofs(indexes, size, reader)
+    assert proofs == [merkle.inclusion_proof(index, size, full_store()) for index in indexes]
+    assert len(reader.calls) <= 1
+    for index, proof in zip(indexes, proofs, strict=True):
+        merkle.verify_inclusion(LEAF_HASHES[index], index, size, proof, root_of(size))
+
+
+def test_inclusion_proofs_refuse_an_index_outside_the_tree() -> None:
+    with pytest.raises(InputError, match="outside a tree"):
+        merkle.inclusion_proofs([0, 5], 5, full_store())
+
+
 @given(size_and_index(), st.data())
 def test_inclusion_proof_with_any_bit_flipped_is_rejected(case: tuple[int, int], data: st.DataObject) -> None:
     size, index = case

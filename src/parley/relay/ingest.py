@@ -267,13 +267,9 @@ class Ingestor(StateCache):
         root = merkle.root_from_nodes(size, overlay)
         note = sign_checkpoint(Checkpoint(checkpoint_origin(self.relay_name, negotiation_id), size, root), self.signer)
         txn.set_head(negotiation_id, size, root, note)
-        # One batched read for every proof of this group.
-        keys = sorted({k for _, seq, _ in accepted_items for k in merkle.nodes_for_inclusion(seq, size)})
-        known = dict(overlay.get_nodes(keys))
-        memory = merkle.MemoryNodeStore()
-        memory.put((level, idx, digest) for (level, idx), digest in known.items())
-        for item, seq, event_id in accepted_items:
-            proof = merkle.inclusion_proof(seq, size, memory)
+        # Every proof of this group from one read, each shared subtree hashed once.
+        proofs = merkle.inclusion_proofs([seq for _, seq, _ in accepted_items], size, overlay)
+        for (item, seq, event_id), proof in zip(accepted_items, proofs, strict=True):
             results[id(item)] = Accepted(negotiation_id, seq, event_id, size, note, proof)
         # Kept for the next batch; dropped with the states if this transaction does not commit.
         self._frontiers[negotiation_id] = (size, dict(overlay.get_nodes(merkle.nodes_for_root(size))))

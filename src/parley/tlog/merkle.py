@@ -186,6 +186,22 @@ def inclusion_proof(index: int, size: int, reader: NodeReader) -> list[bytes]:
     return _hash_ranges(_inclusion_ranges(index, size), reader)
 
 
+def inclusion_proofs(indexes: Sequence[int], size: int, reader: NodeReader) -> list[list[bytes]]:
+    """``inclusion_proof(index, size, reader)`` for each of ``indexes``, with one read of the nodes and
+    each subtree hash computed once: the leaves of one batch share most of their audit paths (every
+    range right of the batch, and the batch's own subtrees).
+
+    Raises:
+        InputError: an index not in ``0 <= index < size``.
+        StorageError: a needed node is missing.
+    """
+    per_leaf = [_inclusion_ranges(index, size) for index in indexes]
+    keys_of = {bounds: _range_keys(*bounds) for ranges in per_leaf for bounds in ranges}
+    nodes = _fetch(reader, [key for keys in keys_of.values() for key in keys])
+    hashes = {bounds: _fold(keys, nodes) for bounds, keys in keys_of.items()}
+    return [[hashes[bounds] for bounds in ranges] for ranges in per_leaf]
+
+
 def nodes_for_consistency(size1: int, size2: int) -> list[NodeKey]:
     """Every node key :func:`consistency_proof` reads.
 
