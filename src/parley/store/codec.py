@@ -17,7 +17,7 @@ from parley.errors import StorageError
 
 # A header is canonical JSON whose bulk is lowercase hex ids (party, device, event ids and
 # ciphertext digests): each run of 32 hex digits is stored as its 16 bytes instead.
-_HEX32 = re.compile(rb"[0-9a-f]{32}")
+_HEX32_GROUP = re.compile(rb"([0-9a-f]{32})")
 _VERBATIM = b"\x00"  # tag, then the header as given (it holds a NUL, or starts with a tag byte)
 _PACKED = b"\x01"  # tag, u16 count, count * 16 raw bytes, then the text with one NUL per run
 _DEFLATED = b"\x02"  # as _PACKED, the text raw-deflated with _ZDICT_1
@@ -44,14 +44,16 @@ _TEXT_MARK = b"\xff"
 def pack_header(header: bytes) -> bytes:
     """The stored form of a header (raw JSON bytes): its hex runs as bytes, the rest deflated."""
     if b"\x00" not in header:
-        runs = _HEX32.findall(header)
-        if len(runs) <= _MAX_RUNS:
-            raw = bytes.fromhex(b"".join(runs).decode("ascii"))
-            text = _HEX32.sub(b"\x00", header)
+        # One pass: split() with a group returns the text between runs at even places, the runs at odd.
+        pieces = _HEX32_GROUP.split(header)
+        count = len(pieces) // 2
+        if count <= _MAX_RUNS:
+            raw = binascii.unhexlify(b"".join(pieces[1::2]))
+            text = b"\x00".join(pieces[0::2])
             deflate = zlib.compressobj(9, zlib.DEFLATED, _WBITS, 9, zlib.Z_DEFAULT_STRATEGY, _ZDICT_1)
             deflated = deflate.compress(text) + deflate.flush()
             tag, text = (_DEFLATED, deflated) if len(deflated) < len(text) else (_PACKED, text)
-            return tag + len(runs).to_bytes(2, "big") + raw + text
+            return tag + count.to_bytes(2, "big") + raw + text
     return _VERBATIM + header
 
 
@@ -66,7 +68,6 @@ def unpack_header(stored: bytes) -> bytes:
     if tag == _DEFLATED or tag == _PACKED:
         count = int.from_bytes(stored[1:3], "big")
         end = 3 + 16 * count
-        hexed = stored[3:end].hex().encode("ascii")
         text = stored[end:]
         if tag == _DEFLATED:
             try:
@@ -75,11 +76,14 @@ def unpack_header(stored: bytes) -> bytes:
             except zlib.error:
                 raise StorageError("a stored event header is damaged") from None
         parts = text.split(b"\x00")
-        if len(parts) != count + 1 or len(hexed) != 32 * count:
+        if len(parts) != count + 1 or len(stored) < end:
             raise StorageError("a stored event header is damaged")
+        if count == 0:
+            return parts[0]
         out = [b""] * (2 * count + 1)
         out[0::2] = parts
-        out[1::2] = [hexed[i:i + 32] for i in range(0, 32 * count, 32)]
+        # hexlify with a separator every 16 bytes: the runs as 32-digit pieces in one C call
+        out[1::2] = binascii.hexlify(stored[3:end], b"\x00", 16).split(b"\x00")
         return b"".join(out)
     if tag == _VERBATIM:
         return stored[1:]
