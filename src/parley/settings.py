@@ -33,6 +33,8 @@ class Limits:
     max_request_age_seconds: int = 300
     #: events returned by one list call
     max_page_events: int = 1000
+    #: bytes of recent events a relay process keeps written out for listings (their reader-independent part)
+    max_page_cache_bytes: int = 32 * 1024 * 1024
     #: plain text fields (titles, names)
     max_name_chars: int = 200
     #: message or memorandum body text, in characters

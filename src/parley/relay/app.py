@@ -56,9 +56,10 @@ from parley.protocol.times import format_time
 from parley.relay.auth import Caller, NeedsDatabase, NonceCache, authenticate
 from parley.relay.ingest import Accepted, Ingestor
 from parley.relay.limits import RateLimiter, SlowRequestError
+from parley.relay.listing import Page, PageWriter, read_page
 from parley.relay.sequencer import RemoteIngestor
 from parley.settings import DEFAULT_LIMITS, Limits
-from parley.store.relay_store import RelayStore, StoredEvent
+from parley.store.relay_store import RelayStore
 from parley.tlog import merkle
 from parley.tlog.note import Signer
 
@@ -125,6 +126,7 @@ class Relay:
         self._waiters: dict[str, asyncio.Event] = {}
         self._streams: Counter[str] = Counter()
         self.rate_limiter = RateLimiter(limits.rate_per_device, limits.rate_burst)
+        self.pages = PageWriter(limits.max_page_cache_bytes)
         self.ingestor: Ingestor | RemoteIngestor
         if writer is None:
             self.ingestor = Ingestor(store, signer, name, limits, self.clock, on_commit=self._committed)
@@ -433,7 +435,7 @@ def create_app(relay: Relay) -> FastAPI:
         async with _nonce_kept_on_refusal(relay, caller):
             await _require_reader(relay, caller, negotiation_id)
             page = await run_in_threadpool(_listing, relay, caller, negotiation_id, after, limit, keep_nonce=True)
-        return Response(orjson.dumps(page), media_type="application/json")
+        return Response(page.body, media_type="application/json")
 
     @app.get("/v1/negotiations/{negotiation_id}/stream")
     async def stream_events(negotiation_id: str, request: Request, after: int = Query(-1, ge=-1, le=MAX_POSITION)) -> StreamingResponse:
@@ -452,9 +454,9 @@ def create_app(relay: Relay) -> FastAPI:
                     waiter = relay.waiter(negotiation_id)
                     page = await run_in_threadpool(_listing, relay, caller, negotiation_id, position,
                                                    relay.limits.max_page_events)
-                    if page["events"]:
-                        position = page["events"][-1]["seq"]
-                        yield f"event: events\ndata: {orjson.dumps(page).decode()}\n\n"
+                    if page.last_seq is not None:
+                        position = page.last_seq
+                        yield b"event: events\ndata: " + page.body + b"\n\n"
                         continue
                     if await request.is_disconnected():
                         return
@@ -657,28 +659,12 @@ async def _post(relay: Relay, caller: Caller, envelope: Envelope, *, create: boo
 
 
 def _listing(relay: Relay, caller: Caller, negotiation_id: str, after: int, limit: int, *,
-             keep_nonce: bool = False) -> dict[str, Any]:
+             keep_nonce: bool = False) -> Page:
     """A page of events for ``caller``. With ``keep_nonce`` the request's nonce is stored in the page's
     access-log transaction. Raises: NotFoundError; ReplayError (a replayed listing request)."""
-    head = relay.store.head(negotiation_id)
-    if head is None:
-        raise NotFoundError("no such negotiation")
     nonce = (caller.device_key_id, caller.nonce, caller.nonce_expires_at) if keep_nonce else None
-    rows: list[StoredEvent] = relay.store.events(negotiation_id, after, min(limit, relay.limits.max_page_events),
-                                                 reader=caller.device_key_id, log_access_at=format_time(relay.clock()),
-                                                 nonce=nonce)
-    rows = [r for r in rows if r.seq < head.size]
-    return {"negotiation_id": negotiation_id, "size": head.size, "checkpoint": head.checkpoint,
-            "events": [_event_json(r) for r in rows]}
-
-
-def _event_json(row: StoredEvent) -> dict[str, Any]:
-    # The stored header is the canonical JSON the author signed: it goes out as is (orjson.Fragment), not
-    # turned into Python objects and written again by FastAPI, which was most of the time of a 1,000-event page.
-    count = len(orjson.loads(row.header)["ciphertexts"])
-    return {"seq": row.seq, "received_at": row.received_at, "event": {
-        "header": orjson.Fragment(row.header), "signature": row.signature,
-        "ciphertexts": [_b64(row.ciphertexts[i]) if i in row.ciphertexts else None for i in range(count)]}}
+    return read_page(relay.store, relay.pages, negotiation_id, after, min(limit, relay.limits.max_page_events),
+                     caller.device_key_id, format_time(relay.clock()), nonce)
 
 
 def _index_of_leaf(relay: Relay, negotiation_id: str, leaf_hash: str, size: int) -> int:

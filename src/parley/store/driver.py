@@ -17,6 +17,7 @@ INSERT_EVENTS = ("INSERT INTO events (negotiation_no, seq, event_id, header, sig
 INSERT_CIPHERTEXTS = "INSERT INTO ciphertexts (negotiation_no, seq, idx, readers, blob) VALUES ({m}, {m}, {m}, {m}, {m})"
 INSERT_NODES = "INSERT INTO tlog_nodes (negotiation_no, level, idx, hash) VALUES ({m}, {m}, {m}, {m})"
 SET_HEAD = "UPDATE negotiations SET size = {m}, root = {m}, checkpoint = {m} WHERE negotiation_no = {m}"
+INSERT_ACCESS = "INSERT INTO access_log (negotiation_no, device_no, seq, idx, fetched_at) VALUES ({m}, {m}, {m}, {m}, {m})"
 HEAD = "SELECT negotiation_no, negotiation_id, size, root, checkpoint FROM negotiations WHERE negotiation_id = {m}"
 
 

@@ -79,7 +79,9 @@ _EVENT_COLUMNS = (t.events.c.seq, t.events.c.event_id, t.events.c.header, t.even
                   t.events.c.received_at)
 
 
-def _stored_event(row, ciphertexts: Mapping[int, bytes]) -> StoredEvent:  # noqa: ANN001
+def unpack_event(row, ciphertexts: Mapping[int, bytes]) -> StoredEvent:  # noqa: ANN001
+    """A ``StoredEvent`` from an event row in stored form (``pages.EventRow`` or a row of the same
+    columns) and its readable ciphertexts. Raises: StorageError if the stored header is damaged."""
     return StoredEvent(row.seq, codec.unpack_event_id(row.event_id), codec.unpack_header(row.header),
                        codec.unpack_signature(row.signature), row.received_at, ciphertexts)
 
@@ -455,7 +457,17 @@ class RelayStore:
 
         Raises:
             ReplayError: ``nonce`` was stored before (nothing is logged or returned).
+            StorageError: the database failed.
         """
+        rows, blobs = self.packed_events(negotiation_id, after, limit, reader, log_access_at, nonce)
+        return [unpack_event(r, blobs.get(r.seq, {})) for r in rows]
+
+    def packed_events(self, negotiation_id: str, after: int, limit: int, reader: str | None,
+                      log_access_at: str | None = None, nonce: tuple[str, str, int] | None = None,
+                      ) -> tuple[list[pages.EventRow], dict[int, dict[int, bytes]]]:
+        """``events``, with each event row still in its stored form (``unpack_event`` turns one into a
+        ``StoredEvent``) and the readable ciphertexts by seq and index: a caller that keeps what it
+        unpacked before (the relay's page cache) unpacks only the rest. Raises: as ``events``."""
         number, device_no, rows, blobs = self._page(negotiation_id, after, limit, reader)
         if nonce is not None:
             try:
@@ -468,7 +480,7 @@ class RelayStore:
         elif log_access_at is not None and device_no is not None and blobs:
             with self._write() as wconn:
                 self._log_access(wconn, number, device_no, blobs, log_access_at)
-        return [_stored_event(r, blobs.get(r.seq, {})) for r in rows]
+        return rows, blobs
 
     def _page(self, negotiation_id: str, after: int, limit: int, reader: str | None,
               ) -> tuple[int | None, int | None, list, dict[int, dict[int, bytes]]]:
@@ -502,10 +514,12 @@ class RelayStore:
                 "FROM unnest(%(seqs)s::bigint[], %(idxs)s::int[]) AS f(seq, idx)",
                 {"negotiation_no": number, "device_no": device_no, "fetched_at": log_access_at,
                  "seqs": [seq for seq, _ in fetched], "idxs": [idx for _, idx in fetched]})
-        else:
-            wconn.execute(insert(t.access_log), [
-                {"negotiation_no": number, "device_no": device_no, "seq": seq, "idx": idx,
-                 "fetched_at": log_access_at} for seq, idx in fetched])
+        else:  # through the driver: SQLAlchemy's per-row parameter processing was half of these 1,000 rows
+            try:
+                driver.execute_many(wconn, driver.INSERT_ACCESS,
+                                    [(number, device_no, seq, idx, log_access_at) for seq, idx in fetched])
+            except wconn.dialect.dbapi.Error as exc:  # the driver's own errors: SQLAlchemy does not wrap them
+                raise StorageError(f"relay database unavailable: {exc.__class__.__name__}: {exc}") from exc
 
     def seq_of_leaf(self, negotiation_id: str, event_id: str) -> int | None:
         with self._read() as conn:
@@ -525,7 +539,7 @@ class RelayStore:
                 return []
             rows = conn.execute(select(*_EVENT_COLUMNS).where(
                 and_(t.events.c.negotiation_no == number, t.events.c.seq > after)).order_by(t.events.c.seq)).all()
-        return [_stored_event(r, {}) for r in rows]
+        return [unpack_event(r, {}) for r in rows]
 
     def node_reader(self, negotiation_id: str) -> SqlNodeReader:
         return SqlNodeReader(self, negotiation_id, None)
@@ -727,12 +741,12 @@ class WriteTxn:
         rows = self.conn.execute(select(*_EVENT_COLUMNS).where(
             and_(t.events.c.negotiation_no == number, t.events.c.seq > after)).order_by(t.events.c.seq)).all()
         if not ciphertexts:
-            return [_stored_event(r, {}) for r in rows]
+            return [unpack_event(r, {}) for r in rows]
         blobs: dict[int, dict[int, bytes]] = {}
         for b in self.conn.execute(select(t.ciphertexts.c.seq, t.ciphertexts.c.idx, t.ciphertexts.c.blob).where(
                 and_(t.ciphertexts.c.negotiation_no == number, t.ciphertexts.c.seq > after))):
             blobs.setdefault(b.seq, {})[b.idx] = b.blob
-        return [_stored_event(r, blobs.get(r.seq, {})) for r in rows]
+        return [unpack_event(r, blobs.get(r.seq, {})) for r in rows]
 
     def node_reader(self, negotiation_id: str) -> SqlNodeReader:
         return SqlNodeReader(self.store, negotiation_id, self)

@@ -1,0 +1,104 @@
+"""Pages of events are written as bytes, with the reader-independent part of recent events cached: the answer
+must stay exactly the JSON the relay wrote before (``orjson.dumps`` of the page as a dict), for every reader,
+cached or not, and the cache must stay within its bound."""
+
+from __future__ import annotations
+
+import base64
+
+import httpx
+import orjson
+
+from parley.crypto.httpsig import sign_request
+from parley.relay.listing import PageWriter
+
+
+def _page_as_a_dict(world, negotiation_id: str, reader: str, after: int = -1) -> bytes:  # noqa: ANN001
+    """The page as the relay wrote it before the page writer: built from ``RelayStore.events``."""
+    head = world.store.head(negotiation_id)
+    rows = [r for r in world.store.events(negotiation_id, after, 1000, reader=reader) if r.seq < head.size]
+    events = []
+    for row in rows:
+        count = len(orjson.loads(row.header)["ciphertexts"])
+        ciphertexts = [base64.b64encode(row.ciphertexts[i]).decode() if i in row.ciphertexts else None
+                       for i in range(count)]
+        events.append({"seq": row.seq, "received_at": row.received_at, "event": {
+            "header": orjson.Fragment(row.header), "signature": row.signature, "ciphertexts": ciphertexts}})
+    return orjson.dumps({"negotiation_id": negotiation_id, "size": head.size, "checkpoint": head.checkpoint,
+                         "events": events})
+
+
+def _listed(world, client, negotiation_id: str, after: int = -1) -> bytes:  # noqa: ANN001
+    request = httpx.Request("GET", f"http://relay/v1/negotiations/{negotiation_id}/events",
+                            params={"after": after, "limit": 1000})
+    sign_request(request, key_id=client.identity.device_key_id, private_key=client.identity.signing.private)
+    with httpx.Client(transport=world.transport) as http:
+        response = http.send(request)
+    assert response.status_code == 200, response.text
+    return response.content
+
+
+def _busy_negotiation(world):  # noqa: ANN001, ANN202
+    """Public and encrypted events, one ciphertext per recipient (tracing) among them, and a delegate who may
+    read only some of them."""
+    ua, ru = world.party("Ukraine"), world.party("Russia")
+    delegate = world.member(ua, "Delegate")
+    nid = world.negotiation(ua, ru)
+    ua.send_message(nid, "to everyone")
+    ru.post(nid, "message", {"text": "heads only"}, roles=["head"])
+    ua.post(nid, "message", {"text": "one copy each"}, copies=lambda cert: {"text": f"copy of {cert.member}"})
+    ru.send_message(nid, "with a \"quote\" and ünicode")
+    return nid, ua, ru, delegate
+
+
+def test_pages_are_the_same_bytes_as_before_for_every_reader_cached_or_not(world) -> None:  # noqa: ANN001
+    nid, ua, ru, delegate = _busy_negotiation(world)
+    for client in (ua, ru, delegate):
+        expected = _page_as_a_dict(world, nid, client.identity.device_key_id)
+        assert _listed(world, client, nid) == expected  # the first reader fills the cache
+        assert _listed(world, client, nid) == expected
+        expected_tail = _page_as_a_dict(world, nid, client.identity.device_key_id, after=3)
+        assert _listed(world, client, nid, after=3) == expected_tail
+    assert world.relay.pages.hits > world.relay.pages.misses > 0
+    # what the delegate may not read is null, and the page still parses as the client reads it
+    page = orjson.loads(_listed(world, delegate, nid))
+    assert any(c is None for e in page["events"] for c in e["event"]["ciphertexts"])
+
+
+def test_page_cache_stays_within_its_bound_and_pages_stay_right(world) -> None:  # noqa: ANN001
+    nid, ua, _ru, _delegate = _busy_negotiation(world)
+    world.relay.pages = PageWriter(max_cache_bytes=3_000)
+    expected = _page_as_a_dict(world, nid, ua.identity.device_key_id)
+    for _ in range(3):
+        assert _listed(world, ua, nid) == expected
+        assert 0 < world.relay.pages.cached_bytes <= 3_000
+    tiny = PageWriter(max_cache_bytes=0)
+    world.relay.pages = tiny
+    assert _listed(world, ua, nid) == expected
+    assert tiny.cached_bytes == 0 and tiny.hits == 0
+
+
+
+def test_a_row_edited_behind_the_relay_is_served_as_stored_not_as_cached(world) -> None:  # noqa: ANN001
+    """The cache saves unpacking, never the read: a page shows what the database holds, so an edited row is
+    what clients get (and catch by its signature)."""
+    from sqlalchemy import text
+
+    from parley.crypto.canonical import canonical_bytes
+    from parley.store.codec import pack_header, unpack_header
+
+    nid, ua, _ru, _delegate = _busy_negotiation(world)
+    before = _listed(world, ua, nid)
+    with world.store.engine.begin() as conn:
+        number = conn.execute(text("SELECT negotiation_no FROM negotiations WHERE negotiation_id=:n"),
+                              {"n": nid}).scalar_one()
+        stored = conn.execute(text("SELECT header FROM events WHERE negotiation_no=:n AND seq=3"),
+                              {"n": number}).scalar_one()
+        header = orjson.loads(unpack_header(stored))
+        header["created"] = "2020-01-01T00:00:00Z"
+        conn.execute(text("UPDATE events SET header=:h WHERE negotiation_no=:n AND seq=3"),
+                     {"h": pack_header(canonical_bytes(header)), "n": number})
+    after = _listed(world, ua, nid)
+    assert after != before
+    assert after == _page_as_a_dict(world, nid, ua.identity.device_key_id)
+    assert b'"created":"2020-01-01T00:00:00Z"' in after
