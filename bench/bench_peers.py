@@ -50,6 +50,7 @@ from _common import (
     free_port,
     make_room,
     print_table,
+    run_async,
     run_load,
     start_relay,
     summarize,
@@ -314,8 +315,8 @@ def run_synapse(levels: list[int], per_level: int, ciphertext_bytes: int, tmp: P
             requests = synapse_requests(port, room_id, users, per_level, ciphertext_bytes, f"c{clients}")
             out["request_body_bytes"] = len(requests[0].split(b"\r\n\r\n", 1)[1])
             cpu0 = server.cpu_seconds()
-            result = asyncio.run(_run_load(port, requests, clients, 120, read_response=_read_response,
-                                          outcome=_synapse_outcome))
+            result = run_async(_run_load(port, requests, clients, 120, read_response=_read_response,
+                                         outcome=_synapse_outcome))
             row = summarize(result)
             row["server_cpu"] = round((server.cpu_seconds() - cpu0) / result.seconds, 2)
             out["levels"].append(row)

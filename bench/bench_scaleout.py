@@ -34,6 +34,7 @@ from _common import (
     postgres_available,
     presign,
     print_table,
+    run_async,
     start_relay,
     summarize,
 )
@@ -84,7 +85,7 @@ def run(processes: int, clients: int, events: int, tmp: Path) -> dict[str, Any]:
         follower.start()
         time.sleep(0.5)
         t0 = time.perf_counter()
-        results = asyncio.run(_both([r.port for r in relays], per_relay, clients))
+        results = run_async(_both([r.port for r in relays], per_relay, clients))
         seconds = time.perf_counter() - t0
         done = time.monotonic()
         final = size0 + sum(r.ok for r in results)
