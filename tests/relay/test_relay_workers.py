@@ -27,9 +27,11 @@ from test_relay_socket import first_streamed_size, post_from_each, serving, two_
 
 from parley.client.sdk import Client
 from parley.client.transport import InProcessTransport
+from parley.crypto.httpsig import sign_request
 from parley.crypto.keys import SigningKey
-from parley.errors import ProtocolError, SignatureError, StorageError
+from parley.errors import NotFoundError, ProtocolError, SignatureError, StorageError
 from parley.protocol.events import Envelope
+from parley.protocol.state import PARTY_LEAVE
 from parley.relay.app import Relay, create_app
 from parley.relay.ingest import Ingestor
 from parley.relay.sequencer import RemoteIngestor, SequencerServer, new_address
@@ -203,6 +205,27 @@ def test_live_stream_on_one_worker_wakes_on_append_through_the_other(cluster: Cl
         follower.join(timeout=12)
         assert seen and seen[0] == size_before + 1, seen
         assert time.monotonic() - started < 8  # woken by the writer's broadcast, not the 15 s re-check
+
+
+def test_party_that_left_cannot_read_through_a_worker_whose_state_predates_it(cluster: Cluster, tmp_path: Path,
+                                                                              clock) -> None:  # noqa: ANN001
+    """The attack: a party that left reads on through a worker whose own copy of the negotiation still shows it
+    in. A worker answers reads by the writer's current state, and without applying the log again itself."""
+    nid, _ua, ru = _negotiation(cluster, tmp_path, clock)
+    ru.send_message(nid, "before leaving")
+    stale = cluster.workers[1].ingestor.cached_state(nid)
+    assert stale is not None and ru.profile.party.party_id in stale.parties
+    with pytest.raises(NotFoundError):  # posted through worker 1; the client's sync after it is refused already
+        ru._post_public(nid, PARTY_LEAVE, {})
+    assert cluster.ingestor.cached_state(nid).parties[ru.profile.party.party_id].status == "left"
+    assert stale.parties[ru.profile.party.party_id].status != "left"  # still the old picture there
+    size_seen = stale.size
+    with httpx.Client(transport=cluster.transports[1]) as http:
+        request = httpx.Request("GET", f"http://relay/v1/negotiations/{nid}/events", params={"after": -1})
+        sign_request(request, key_id=ru.identity.device_key_id, private_key=ru.identity.signing.private)
+        answer = http.send(request)
+    assert answer.status_code == 404, answer.text
+    assert cluster.workers[1].ingestor.cached_state(nid).size == size_seen  # nothing applied again
 
 
 def test_revocation_on_one_worker_drops_the_cached_device_on_the_other(cluster: Cluster, tmp_path: Path,

@@ -54,7 +54,7 @@ from parley.protocol.identity import (
 from parley.protocol.state import NegotiationState
 from parley.protocol.times import format_time
 from parley.relay.auth import Caller, NeedsDatabase, NonceCache, authenticate
-from parley.relay.ingest import Accepted, Ingestor
+from parley.relay.ingest import ADMITTED, REMOVED, Accepted, Ingestor, admission_in
 from parley.relay.limits import RateLimiter, SlowRequestError
 from parley.relay.listing import Page, PageWriter, read_page
 from parley.relay.sequencer import RemoteIngestor
@@ -606,17 +606,21 @@ async def _require_reader(relay: Relay, caller: Caller, negotiation_id: str, *, 
     # Fast path for posts: the writer checks membership again, authoritatively, against the caught-up state,
     # so a cached state that already admits this device saves a database read per request. A cached state
     # that does not admit it may be stale (a join through another relay process): ask the database.
+    # A post through a worker catches that worker's state up (it checks authors' signatures with it); a read
+    # asks the current state (a worker asks the writer's) without catching anything up.
     cached = relay.ingestor.cached_state(negotiation_id) if for_post else None
     if cached is not None and _admits(cached, caller):
         return
-    state = await run_in_threadpool(relay.ingestor.state, negotiation_id)
-    if state is None:
-        raise NotFoundError("no such negotiation")
-    party = state.parties.get(caller.party_id)
-    if party is None or party.status == "left":
-        raise NotFoundError("no such negotiation")
-    if caller.device_key_id in state.revoked:
+    if for_post:
+        verdict = admission_in(await run_in_threadpool(relay.ingestor.state, negotiation_id),
+                               caller.party_id, caller.device_key_id)
+    else:
+        verdict = await run_in_threadpool(relay.ingestor.admission, negotiation_id, caller.party_id,
+                                          caller.device_key_id)
+    if verdict == REMOVED:
         raise ForbiddenError("this device was removed from the negotiation")
+    if verdict != ADMITTED:
+        raise NotFoundError("no such negotiation")
 
 
 @asynccontextmanager

@@ -80,6 +80,11 @@ class StateCache:
         with self._states_lock:
             return self._states.get(negotiation_id)
 
+    def admission(self, negotiation_id: str, party_id: str, device_key_id: str) -> str:
+        """``ADMITTED``, ``OUTSIDER`` or ``REMOVED``: may this device read the negotiation, by its current
+        state. Raises: StorageError."""
+        return admission_in(self.state(negotiation_id), party_id, device_key_id)
+
     def state(self, negotiation_id: str) -> NegotiationState | None:
         """The relay's current state of a negotiation (read-only use), loaded if needed."""
         with self._states_lock:
@@ -103,6 +108,22 @@ class StateCache:
             with self._states_lock:
                 self._states[negotiation_id] = state
         return state
+
+
+#: what ``StateCache.admission`` says of a device: may use the negotiation, is not in it, was removed from it
+ADMITTED, OUTSIDER, REMOVED = "admitted", "outsider", "removed"
+
+
+def admission_in(state: NegotiationState | None, party_id: str, device_key_id: str) -> str:
+    """Whether a device of ``party_id`` may read a negotiation in ``state`` (None: no such negotiation)."""
+    if state is None:
+        return OUTSIDER
+    party = state.parties.get(party_id)
+    if party is None or party.status == "left":
+        return OUTSIDER
+    if device_key_id in state.revoked:
+        return REMOVED
+    return ADMITTED
 
 
 class Ingestor(StateCache):

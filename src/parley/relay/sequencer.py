@@ -155,6 +155,8 @@ class SequencerServer:
                         future: Future = Future()
                         future.add_done_callback(lambda f, r=request_id: self._answer(entry, r, f))
                         self.ingestor.submit(envelope, create=create, verified_key=verified_key, future=future)
+                elif kind == "admission":  # ("admission", request id, negotiation id, party id, device key id)
+                    self._send(entry, ("answers", [self._admission(*message[1:])]))
                 elif kind == "stats":
                     self._send(entry, ("stats", message[1], self.ingestor.batches, self.ingestor.events_accepted))
                 elif kind == "forget_device":
@@ -167,6 +169,14 @@ class SequencerServer:
                 if entry in self._connections:
                     self._connections.remove(entry)
             conn.close()
+
+    def _admission(self, request_id: int, negotiation_id: str, party_id: str, device_key_id: str) -> tuple:
+        """A worker's read-access question, answered from the writer's state, which the writer keeps current:
+        the workers need not apply every event's rules again to answer reads themselves."""
+        try:
+            return request_id, True, self.ingestor.admission(negotiation_id, party_id, device_key_id)
+        except Exception as exc:  # noqa: BLE001 - the worker gets the error, this connection goes on
+            return request_id, False, _error_payload(exc)
 
     def _answer(self, entry: tuple[Connection, threading.Lock], request_id: int, future: Future) -> None:
         """Runs in the writer thread as the batch resolves its futures; sent by ``_flush_answers``."""
@@ -263,6 +273,19 @@ class RemoteIngestor(StateCache):
             for future in futures:
                 if future is not None and not future.done():
                     future.set_exception(exc)
+
+    def admission(self, negotiation_id: str, party_id: str, device_key_id: str) -> str:
+        """Asked of the writer (see ``StateCache.admission``), whose state is current: a worker's own would
+        have to apply every event posted since it last looked, through every worker.
+
+        Raises:
+            StorageError: the writer is gone, failed or did not answer.
+        """
+        future = self._request(lambda request_id: ("admission", request_id, negotiation_id, party_id, device_key_id))
+        try:
+            return future.result(timeout=STATS_TIMEOUT)
+        except TimeoutError:
+            raise StorageError("the relay's writer process did not answer") from None
 
     @property
     def batches(self) -> int:
