@@ -196,7 +196,7 @@ def inclusion_proofs(indexes: Sequence[int], size: int, reader: NodeReader) -> l
         StorageError: a needed node is missing.
     """
     per_leaf = [_inclusion_ranges(index, size) for index in indexes]
-    keys_of = {bounds: _range_keys(*bounds) for ranges in per_leaf for bounds in ranges}
+    keys_of = {bounds: _range_keys(*bounds) for bounds in dict.fromkeys(b for ranges in per_leaf for b in ranges)}
     nodes = _fetch(reader, [key for keys in keys_of.values() for key in keys])
     hashes = {bounds: _fold(keys, nodes) for bounds, keys in keys_of.items()}
     return [[hashes[bounds] for bounds in ranges] for ranges in per_leaf]
