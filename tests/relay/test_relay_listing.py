@@ -102,3 +102,19 @@ def test_a_row_edited_behind_the_relay_is_served_as_stored_not_as_cached(world) 
     assert after != before
     assert after == _page_as_a_dict(world, nid, ua.identity.device_key_id)
     assert b'"created":"2020-01-01T00:00:00Z"' in after
+
+
+def test_a_stored_header_that_is_not_a_header_is_a_storage_error_not_a_crash(world) -> None:  # noqa: ANN001
+    from sqlalchemy import text
+
+    nid, ua, _ru, _delegate = _busy_negotiation(world)
+    with world.store.engine.begin() as conn:
+        conn.execute(text("UPDATE events SET header=:h WHERE seq=3 AND negotiation_no="
+                          "(SELECT negotiation_no FROM negotiations WHERE negotiation_id=:n)"),
+                     {"h": b"\x00[1, 2]", "n": nid})
+    request = httpx.Request("GET", f"http://relay/v1/negotiations/{nid}/events", params={"after": -1})
+    sign_request(request, key_id=ua.identity.device_key_id, private_key=ua.identity.signing.private)
+    with httpx.Client(transport=world.transport) as http:
+        response = http.send(request)
+    assert response.status_code == 503, response.text
+    assert "damaged" in response.json()["message"]

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from parley.errors import NotFoundError
+from parley.errors import NotFoundError, StorageError
 from parley.store import pages
 from parley.store.relay_store import RelayStore, unpack_event
 
@@ -80,7 +80,10 @@ class PageWriter:
                 self.hits += 1
                 return found[1], found[2]
         event = unpack_event(row, {})
-        count = len(orjson.loads(event.header)["ciphertexts"])
+        try:
+            count = len(orjson.loads(event.header)["ciphertexts"])
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            raise StorageError(f"the stored header of event {row.seq} is damaged") from None
         prefix = (b'{"seq":' + str(event.seq).encode() + b',"received_at":' + orjson.dumps(event.received_at)
                   + b',"event":{"header":' + event.header + b',"signature":' + orjson.dumps(event.signature)
                   + b',"ciphertexts":[')
