@@ -599,14 +599,18 @@ def test_verify_log_detects_a_rewritten_event_it_has_not_fetched_yet(world, trio
     assert snapshot(swiss, nid) == before
 
 
-def test_relay_answering_something_else_than_json_gets_a_clear_error() -> None:
-    """A broken or hostile relay answering 200 with a body that is not JSON: a RelayError naming it, not a
-    decoder's traceback."""
+@pytest.mark.parametrize("body", [
+    b"<html>not json", b'{"size": NaN}', b'{"size": 1e400}',
+    b'{"text": "\\ud800"}', b"[" * 5000 + b"]" * 5000, b'{"a": 1', b"\xff\xfe",
+], ids=["html", "nan", "infinite", "lone-surrogate", "deep-nesting", "truncated", "not-utf8"])
+def test_relay_answering_something_else_than_json_gets_a_clear_error(body: bytes) -> None:
+    """A broken or hostile relay answering 200 with a body that is not JSON, or JSON nothing parley signs could
+    hold: a RelayError naming it, not a decoder's traceback."""
     import httpx
 
     from parley.errors import RelayError
 
-    garbage = httpx.MockTransport(lambda request: httpx.Response(200, content=b"<html>not json"))
+    garbage = httpx.MockTransport(lambda request: httpx.Response(200, content=body))
     conn = RelayConnection("http://relay", SigningKey.generate(), transport=garbage)
     try:
         with pytest.raises(RelayError, match="not valid JSON"):
