@@ -112,9 +112,12 @@ def test_a_stored_header_that_is_not_a_header_is_a_storage_error_not_a_crash(wor
         conn.execute(text("UPDATE events SET header=:h WHERE seq=3 AND negotiation_no="
                           "(SELECT negotiation_no FROM negotiations WHERE negotiation_id=:n)"),
                      {"h": b"\x00[1, 2]", "n": nid})
+    logged = len(world.store.access_log(nid))
     request = httpx.Request("GET", f"http://relay/v1/negotiations/{nid}/events", params={"after": -1})
     sign_request(request, key_id=ua.identity.device_key_id, private_key=ua.identity.signing.private)
     with httpx.Client(transport=world.transport) as http:
         response = http.send(request)
-    assert response.status_code == 503, response.text
-    assert "damaged" in response.json()["message"]
+        assert response.status_code == 503, response.text
+        assert "damaged" in response.json()["message"]
+        assert len(world.store.access_log(nid)) == logged  # a page never handed out is not logged as fetched
+        assert http.send(request).json()["error"] == "replayed_request"  # its nonce is kept all the same

@@ -632,11 +632,8 @@ async def _nonce_kept_on_refusal(relay: Relay, caller: Caller):  # noqa: ANN202
     except ReplayError:
         raise  # the nonce is stored already: that is what refused the request
     except ParleyError:
-        try:
-            await run_in_threadpool(relay.store.remember_nonce, caller.device_key_id, caller.nonce,
-                                    caller.nonce_expires_at)
-        except ReplayError:
-            pass  # stored already: a listing that failed after its own commit; its error is the answer
+        await run_in_threadpool(relay.store.remember_nonce, caller.device_key_id, caller.nonce,
+                                caller.nonce_expires_at)
         raise
 
 

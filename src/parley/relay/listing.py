@@ -50,7 +50,7 @@ class PageWriter:
 
     def page(self, negotiation_id: str, size: int, checkpoint: str, rows: list[pages.EventRow],
              blobs: Mapping[int, Mapping[int, bytes]]) -> bytes:
-        """The page answer for ``rows`` (stored form, as ``RelayStore.packed_events`` returns them) with the
+        """The page answer for ``rows`` (stored form, as ``RelayStore.packed_page`` hands them over) with the
         ciphertexts ``blobs`` (by seq and index) the caller may fetch.
 
         Raises:
@@ -115,8 +115,8 @@ class Page:
 
 def read_page(store: RelayStore, writer: PageWriter, negotiation_id: str, after: int, limit: int, reader: str,
               log_access_at: str, nonce: tuple[str, str, int] | None = None) -> Page:
-    """One listing for ``reader``: the head, then the rows below it (at most ``limit``), their access-log rows
-    and the request's ``nonce`` in one commit, then the page's bytes.
+    """One listing for ``reader``: the head, then the rows below it (at most ``limit``) written as the page's
+    bytes, then their access-log rows and the request's ``nonce`` in one commit.
 
     Raises:
         NotFoundError: no such negotiation.
@@ -126,8 +126,10 @@ def read_page(store: RelayStore, writer: PageWriter, negotiation_id: str, after:
     head = store.head(negotiation_id)
     if head is None:
         raise NotFoundError("no such negotiation")
-    rows, blobs = store.packed_events(negotiation_id, after, limit, reader=reader, log_access_at=log_access_at,
-                                      nonce=nonce)
-    rows = [r for r in rows if r.seq < head.size]
-    return Page(writer.page(negotiation_id, head.size, head.checkpoint, rows, blobs),
-                rows[-1].seq if rows else None)
+    def render(rows: list[pages.EventRow], blobs: Mapping[int, Mapping[int, bytes]]) -> Page:
+        rows = [r for r in rows if r.seq < head.size]
+        return Page(writer.page(negotiation_id, head.size, head.checkpoint, rows, blobs),
+                    rows[-1].seq if rows else None)
+
+    # Written before the access log and the nonce are committed: a page that cannot be written is not logged.
+    return store.packed_page(negotiation_id, after, limit, reader, render, log_access_at, nonce)

@@ -13,11 +13,12 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
 try:
     import fcntl
@@ -57,6 +58,10 @@ class StoredEvent:
     received_at: str
     #: ciphertexts the reader may fetch, by index
     ciphertexts: Mapping[int, bytes]
+
+
+#: what a caller of ``RelayStore.packed_page`` makes of a page
+_Rendered = TypeVar("_Rendered")
 
 
 @dataclass(frozen=True)
@@ -457,18 +462,24 @@ class RelayStore:
 
         Raises:
             ReplayError: ``nonce`` was stored before (nothing is logged or returned).
-            StorageError: the database failed.
+            StorageError: the database failed or a stored header is damaged.
         """
-        rows, blobs = self.packed_events(negotiation_id, after, limit, reader, log_access_at, nonce)
-        return [unpack_event(r, blobs.get(r.seq, {})) for r in rows]
+        return self.packed_page(
+            negotiation_id, after, limit, reader,
+            lambda rows, blobs: [unpack_event(r, blobs.get(r.seq, {})) for r in rows], log_access_at, nonce)
 
-    def packed_events(self, negotiation_id: str, after: int, limit: int, reader: str | None,
-                      log_access_at: str | None = None, nonce: tuple[str, str, int] | None = None,
-                      ) -> tuple[list[pages.EventRow], dict[int, dict[int, bytes]]]:
-        """``events``, with each event row still in its stored form (``unpack_event`` turns one into a
-        ``StoredEvent``) and the readable ciphertexts by seq and index: a caller that keeps what it
-        unpacked before (the relay's page cache) unpacks only the rest. Raises: as ``events``."""
+    def packed_page(self, negotiation_id: str, after: int, limit: int, reader: str | None,
+                    render: Callable[[list[pages.EventRow], dict[int, dict[int, bytes]]], _Rendered],
+                    log_access_at: str | None = None, nonce: tuple[str, str, int] | None = None) -> _Rendered:
+        """What ``render`` makes of the page's event rows, still in their stored form (``unpack_event``
+        turns one into a ``StoredEvent``), and of the readable ciphertexts by seq and index: a caller that
+        keeps what it unpacked before (the relay's page cache) unpacks only the rest. ``render`` runs before
+        anything is written: a page it cannot make logs no access and stores no nonce.
+
+        Raises: as ``events``, and whatever ``render`` raises.
+        """
         number, device_no, rows, blobs = self._page(negotiation_id, after, limit, reader)
+        rendered = render(rows, blobs)
         if nonce is not None:
             try:
                 with self._write() as wconn:
@@ -480,7 +491,7 @@ class RelayStore:
         elif log_access_at is not None and device_no is not None and blobs:
             with self._write() as wconn:
                 self._log_access(wconn, number, device_no, blobs, log_access_at)
-        return rows, blobs
+        return rendered
 
     def _page(self, negotiation_id: str, after: int, limit: int, reader: str | None,
               ) -> tuple[int | None, int | None, list, dict[int, dict[int, bytes]]]:
