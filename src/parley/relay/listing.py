@@ -17,8 +17,8 @@ them to it): ``{"negotiation_id", "size", "checkpoint", "events": [{"seq", "rece
 
 from __future__ import annotations
 
-import base64
 import threading
+from binascii import b2a_base64
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -56,29 +56,54 @@ class PageWriter:
         Raises:
             StorageError: a stored header is damaged.
         """
+        prefixes = self._prefixes(negotiation_id, rows)
         parts = [b'{"negotiation_id":', orjson.dumps(negotiation_id), b',"size":', str(size).encode(),
                  b',"checkpoint":', orjson.dumps(checkpoint), b',"events":[']
-        for position, row in enumerate(rows):
-            prefix, count = self._prefix(negotiation_id, row)
-            readable = blobs.get(row.seq, {})
+        append = parts.append
+        no_blobs: Mapping[int, bytes] = {}
+        for position, (row, (prefix, count)) in enumerate(zip(rows, prefixes, strict=True)):
+            readable = blobs.get(row.seq, no_blobs)
             if position:
-                parts.append(b",")
-            parts.append(prefix)
-            parts.append(b",".join(b'"' + base64.b64encode(readable[i]) + b'"' if i in readable else b"null"
-                                   for i in range(count)))
-            parts.append(b"]}}")
+                append(b",")
+            append(prefix)
+            if count == 1 and 0 in readable:  # the usual event: one ciphertext for every reader
+                append(b'"' + b2a_base64(readable[0], newline=False) + b'"]}}')
+                continue
+            append(b",".join(b'"' + b2a_base64(readable[i], newline=False) + b'"' if i in readable else b"null"
+                             for i in range(count)))
+            append(b"]}}")
         parts.append(b"]}")
         return b"".join(parts)
 
-    def _prefix(self, negotiation_id: str, row: pages.EventRow) -> tuple[bytes, int]:
-        key = (negotiation_id, row.seq)
-        stored = (row.header, row.signature, row.received_at)
+    def _prefixes(self, negotiation_id: str, rows: list[pages.EventRow]) -> list[tuple[bytes, int]]:
+        """(the event's JSON up to its ciphertext list, its number of ciphertexts) for each row: from the cache
+        where the row holds the bytes an entry was made from, written out otherwise."""
+        found: list[tuple[bytes, int] | None] = []
+        with self._lock:  # one lock round for the page, not one per event
+            cache = self._cache
+            for row in rows:
+                key = (negotiation_id, row.seq)
+                entry = cache.get(key)
+                if entry is not None and entry[0] == (row.header, row.signature, row.received_at):
+                    cache.move_to_end(key)
+                    found.append((entry[1], entry[2]))
+                else:
+                    found.append(None)
+            self.hits += sum(1 for item in found if item is not None)
+        missing = [(i, row) for i, (row, item) in enumerate(zip(rows, found, strict=True)) if item is None]
+        if not missing:
+            return found  # type: ignore[return-value]
+        written = [(i, row, *self._write_prefix(row)) for i, row in missing]
         with self._lock:
-            found = self._cache.get(key)
-            if found is not None and found[0] == stored:
-                self._cache.move_to_end(key)
-                self.hits += 1
-                return found[1], found[2]
+            self.misses += len(written)
+            for i, row, prefix, count in written:
+                found[i] = (prefix, count)
+                self._remember((negotiation_id, row.seq), (row.header, row.signature, row.received_at), prefix,
+                               count)
+        return found  # type: ignore[return-value]
+
+    @staticmethod
+    def _write_prefix(row: pages.EventRow) -> tuple[bytes, int]:
         event = unpack_event(row, {})
         try:
             count = len(orjson.loads(event.header)["ciphertexts"])
@@ -87,19 +112,21 @@ class PageWriter:
         prefix = (b'{"seq":' + str(event.seq).encode() + b',"received_at":' + orjson.dumps(event.received_at)
                   + b',"event":{"header":' + event.header + b',"signature":' + orjson.dumps(event.signature)
                   + b',"ciphertexts":[')
-        cost = len(prefix) + len(row.header) + len(row.signature)
-        with self._lock:
-            self.misses += 1
-            previous = self._cache.pop(key, None)
-            if previous is not None:
-                self._cache_bytes -= previous[3]
-            if cost <= self.max_cache_bytes:
-                self._cache[key] = (stored, prefix, count, cost)
-                self._cache_bytes += cost
-                while self._cache_bytes > self.max_cache_bytes:
-                    _, dropped = self._cache.popitem(last=False)
-                    self._cache_bytes -= dropped[3]
         return prefix, count
+
+    def _remember(self, key: tuple[str, int], stored: tuple[bytes, bytes, str], prefix: bytes, count: int) -> None:
+        """Under the lock: keep an entry, dropping the least recently used ones beyond the bound."""
+        cost = len(prefix) + len(stored[0]) + len(stored[1])
+        previous = self._cache.pop(key, None)
+        if previous is not None:
+            self._cache_bytes -= previous[3]
+        if cost > self.max_cache_bytes:
+            return
+        self._cache[key] = (stored, prefix, count, cost)
+        self._cache_bytes += cost
+        while self._cache_bytes > self.max_cache_bytes:
+            _, dropped = self._cache.popitem(last=False)
+            self._cache_bytes -= dropped[3]
 
     @property
     def cached_bytes(self) -> int:
