@@ -153,6 +153,7 @@ def read_page(store: RelayStore, writer: PageWriter, negotiation_id: str, after:
     head = store.head(negotiation_id)
     if head is None:
         raise NotFoundError("no such negotiation")
+
     def render(rows: list[pages.EventRow], blobs: Mapping[int, Mapping[int, bytes]]) -> Page:
         rows = [r for r in rows if r.seq < head.size]
         return Page(writer.page(negotiation_id, head.size, head.checkpoint, rows, blobs),
