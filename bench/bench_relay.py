@@ -260,7 +260,7 @@ def _start_profiler(relay, path: Path):  # noqa: ANN001, ANN202
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     return subprocess.Popen([spy, "record", "-p", str(relay.proc.pid), "-d", "6", "-r", "400", "--gil", "-o", str(path),
                              "-f", "raw",
-                             "--threads", "--nonblocking"],
+                             "--threads", "--subprocesses", "--nonblocking"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

@@ -308,6 +308,9 @@ def test_serve_with_two_workers_end_to_end(tmp_path: Path) -> None:
         assert ru.sync(nid).size == ua.sync(nid).size == seqs[-1] + 1
         metrics = httpx.get(url + "/metrics", timeout=5).text
         assert "parley_events_accepted_total" in metrics
+        # The worker that answered froze its start-up objects (parley.relay.server.tune_garbage_collector).
+        frozen = next(line for line in metrics.splitlines() if line.startswith("parley_gc_frozen_objects "))
+        assert int(frozen.split()[1]) > 1000
         # A worker that dies is started again, and the relay goes on serving.
         os.kill(int(children[0]), signal.SIGKILL)
         deadline = time.monotonic() + 20

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import functools
+import gc
 import inspect
 import json
 import logging
@@ -281,6 +282,11 @@ def create_app(relay: Relay) -> FastAPI:
         for key, value in sorted(relay.metrics.items()):
             if key.startswith("errors_"):
                 lines.append(f'parley_errors_total{{code="{key[7:]}"}} {value}')
+        # Of the process that answers (with several workers, one of them): see server.tune_garbage_collector.
+        lines += ["# TYPE parley_gc_frozen_objects gauge", f"parley_gc_frozen_objects {gc.get_freeze_count()}",
+                  "# TYPE parley_gc_collections_total counter"]
+        lines += [f'parley_gc_collections_total{{generation="{generation}"}} {stats["collections"]}'
+                  for generation, stats in enumerate(gc.get_stats())]
         return "\n".join(lines) + "\n"
 
     @app.get("/v1/relay")

@@ -6,6 +6,7 @@ C2SP signer key, mode 0600) and, by default, the SQLite database ``relay.db``.
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +60,28 @@ def open_relay_store(config: RelayConfig) -> RelayStore:
     return open_store(config.database)
 
 
+#: allocations between two young-generation collections (CPython's default is 700)
+GC_YOUNG_THRESHOLD = 50_000
+
+
+def tune_garbage_collector() -> None:
+    """Make the cyclic garbage collector cheap for a long-running relay process; call once it has started.
+
+    A page of 1,000 events allocates some 40,000 objects and a post a few hundred, so at CPython's
+    defaults the collector runs every few requests, and now and then a full collection walks every object
+    the process holds (about 40 ms with 100,000 of them). ``gc.freeze`` moves what exists after start
+    (modules, the app, caches) out of the collector's sight for good; the higher young threshold runs the
+    collector once per 50,000 allocations instead of 700. Reference counting still frees everything
+    that is not in a cycle at once; cycles wait a little longer.
+    """
+    if os.environ.get("PARLEY_RELAY_GC") == "default":
+        return
+    gc.collect()
+    gc.freeze()
+    _young, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
+
+
 def build_app(config: RelayConfig):  # noqa: ANN201
     from parley.relay.app import Relay, create_app
 
@@ -76,5 +99,6 @@ def serve(config: RelayConfig, host: str, port: int, *, log_level: str = "warnin
     import uvicorn
 
     app = build_app(config)
+    tune_garbage_collector()
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, http=http,
                 limit_concurrency=limit_concurrency)

@@ -21,7 +21,7 @@ from typing import Any
 from parley.errors import ConfigError
 from parley.relay.ingest import Ingestor
 from parley.relay.sequencer import SequencerServer, new_address
-from parley.relay.server import RelayConfig, load_or_create_signer, open_relay_store
+from parley.relay.server import RelayConfig, load_or_create_signer, open_relay_store, tune_garbage_collector
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,7 @@ def _worker_main(config: RelayConfig, writer: tuple[str, bytes], sock: socket.so
     relay = Relay(open_relay_store(config), load_or_create_signer(config), config.name, config.limits, writer=writer)
     server = uvicorn.Server(uvicorn.Config(create_app(relay), log_level=options["log_level"], access_log=False,
                                            http=options["http"], limit_concurrency=options["limit_concurrency"]))
+    tune_garbage_collector()
     try:
         server.run(sockets=[sock])
     finally:
@@ -101,6 +102,7 @@ def serve_workers(config: RelayConfig, host: str, port: int, workers: int, *, lo
     ingestor = Ingestor(store, signer, config.name, config.limits, lambda: datetime.now(UTC))
     address = new_address()
     writer = SequencerServer(ingestor, *address)
+    tune_garbage_collector()
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     context = multiprocessing.get_context("spawn")
