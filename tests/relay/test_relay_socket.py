@@ -21,6 +21,7 @@ import uvicorn
 from parley.client.sdk import Client, verify_log
 from parley.crypto.httpsig import sign_request
 from parley.crypto.keys import SigningKey
+from parley.errors import AuthError
 from parley.relay.app import Relay, create_app
 from parley.store.relay_store import open_store
 from parley.tlog.note import Signer
@@ -211,6 +212,45 @@ def test_event_stream_delivers_a_new_event(live, tmp_path, clock):
     assert relay._streams[russia.identity.device_key_id] == 0
     russia.sync(negotiation_id)
     assert russia.messages(negotiation_id)[-1]["content"]["text"] == "Meeting in Istanbul on the 15th?"
+
+
+def test_removed_member_live_stream_ends_at_its_removal(live, tmp_path, clock):
+    """The attack: a delegate keeps its live stream open after its party removes it, and goes on learning of
+    every later event (who posted, when, to whom). The relay admits each page of a stream again, by a state
+    that holds every event of the page: the stream ends before any page with the removal or what follows."""
+    relay, base_url, clients = live
+    ukraine = _party(relay, base_url, tmp_path / "ua", "Ukraine", clock, clients)
+    russia = _party(relay, base_url, tmp_path / "ru", "Russian Federation", clock, clients)
+    negotiation_id = two_party_negotiation(ukraine, russia)
+    delegate = Client(ukraine.add_member(tmp_path / "delegate", member="Delegate", role="delegate",
+                                         passphrase=None), clock=clock)
+    clients.append(delegate)
+    delegate.sync(negotiation_id)
+    size = relay.store.head(negotiation_id).size
+
+    request = delegate.conn.http.build_request("GET", f"/v1/negotiations/{negotiation_id}/stream",
+                                               params={"after": size - 1}, timeout=httpx.Timeout(10.0, read=20.0))
+    sign_request(request, key_id=delegate.identity.device_key_id, private_key=delegate.identity.signing.private)
+    response = delegate.conn.http.send(request, stream=True)
+    try:
+        assert response.status_code == 200
+        lines = response.iter_lines()
+        assert next(lines).startswith(":")  # connected; nothing after `size - 1` yet
+        ukraine.remove_member(delegate.identity.device_key_id)
+        russia.send_message(negotiation_id, "After the delegate's removal.")
+        rest: list[str] = []
+        deadline = time.monotonic() + 10
+        for line in lines:  # the stream must end by itself; a page (or a keep-alive after 10 s) stops the wait
+            rest.append(line)
+            if line.startswith("data: ") or time.monotonic() > deadline:
+                break
+    finally:
+        response.close()
+    assert not [line for line in rest if line.startswith("data: ")], rest
+    assert any(line.startswith(": closed") for line in rest), rest
+    assert relay.store.head(negotiation_id).size >= size + 2  # the removal and the message were appended
+    with pytest.raises(AuthError):  # and the stream cannot be opened again (the device is revoked too)
+        next(iter(delegate.watch(negotiation_id, deadline=time.monotonic() + 5)))
 
 
 def test_client_watch_survives_quiet_periods_and_yields_on_new_events(live, tmp_path, clock):

@@ -439,7 +439,6 @@ def create_app(relay: Relay) -> FastAPI:
         # The request nonce is stored with the page's access-log rows: one commit per listing.
         caller, _ = await caller_of(request, persist_nonce=False)
         async with _nonce_kept_on_refusal(relay, caller):
-            await _require_reader(relay, caller, negotiation_id)
             page = await run_in_threadpool(_listing, relay, caller, negotiation_id, after, limit, keep_nonce=True)
         return Response(page.body, media_type="application/json")
 
@@ -458,8 +457,13 @@ def create_app(relay: Relay) -> FastAPI:
                 yield ": parley stream\n\n"
                 while True:
                     waiter = relay.waiter(negotiation_id)
-                    page = await run_in_threadpool(_listing, relay, caller, negotiation_id, position,
-                                                   relay.limits.max_page_events)
+                    try:  # each page admitted again: a device removed meanwhile gets nothing more
+                        page = await run_in_threadpool(_listing, relay, caller, negotiation_id, position,
+                                                       relay.limits.max_page_events)
+                    except (NotFoundError, ForbiddenError):
+                        # A comment, then the end: a reconnecting client is told why (403 or 404).
+                        yield ": closed: this device may no longer read the negotiation\n\n"
+                        return
                     if page.last_seq is not None:
                         position = page.last_seq
                         yield b"event: events\ndata: " + page.body + b"\n\n"
@@ -623,6 +627,11 @@ async def _require_reader(relay: Relay, caller: Caller, negotiation_id: str, *, 
     else:
         verdict = await run_in_threadpool(relay.ingestor.admission, negotiation_id, caller.party_id,
                                           caller.device_key_id)
+    _raise_unless_admitted(verdict)
+
+
+def _raise_unless_admitted(verdict: str) -> None:
+    """Raises: ForbiddenError for a removed device, NotFoundError for anyone else not admitted."""
     if verdict == REMOVED:
         raise ForbiddenError("this device was removed from the negotiation")
     if verdict != ADMITTED:
@@ -670,11 +679,23 @@ async def _post(relay: Relay, caller: Caller, envelope: Envelope, *, create: boo
 
 def _listing(relay: Relay, caller: Caller, negotiation_id: str, after: int, limit: int, *,
              keep_nonce: bool = False) -> Page:
-    """A page of events for ``caller``. With ``keep_nonce`` the request's nonce is stored in the page's
-    access-log transaction. Raises: NotFoundError; ReplayError (a replayed listing request)."""
+    """A page of events for ``caller``, if the negotiation admits it. The head is read once: the page is cut
+    at it, and the caller is judged by a state that holds every event up to it (so a removal that commits
+    while the page is read cannot let the page run past it). With ``keep_nonce`` the request's nonce is
+    stored in the page's access-log transaction.
+
+    Raises:
+        NotFoundError: no such negotiation, or the caller's party is not in it.
+        ForbiddenError: the caller's device was removed from it.
+        ReplayError: a replayed listing request.
+    """
+    head = relay.store.head(negotiation_id)
+    if head is None:
+        raise NotFoundError("no such negotiation")
+    _raise_unless_admitted(relay.ingestor.admission(negotiation_id, caller.party_id, caller.device_key_id, head))
     nonce = (caller.device_key_id, caller.nonce, caller.nonce_expires_at) if keep_nonce else None
     return read_page(relay.store, relay.pages, negotiation_id, after, min(limit, relay.limits.max_page_events),
-                     caller.device_key_id, format_time(relay.clock()), nonce)
+                     caller.device_key_id, format_time(relay.clock()), nonce, head)
 
 
 def _index_of_leaf(relay: Relay, negotiation_id: str, leaf_hash: str, size: int) -> int:

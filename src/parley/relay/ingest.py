@@ -23,7 +23,7 @@ from parley.protocol.events import Envelope
 from parley.protocol.state import NegotiationState
 from parley.protocol.times import format_time
 from parley.settings import Limits
-from parley.store.relay_store import RelayStore, StoredEvent, WriteTxn
+from parley.store.relay_store import NegotiationHead, RelayStore, StoredEvent, WriteTxn
 from parley.tlog import merkle
 from parley.tlog.checkpoint import Checkpoint, checkpoint_origin, sign_checkpoint
 from parley.tlog.note import Signer
@@ -80,16 +80,19 @@ class StateCache:
         with self._states_lock:
             return self._states.get(negotiation_id)
 
-    def admission(self, negotiation_id: str, party_id: str, device_key_id: str) -> str:
+    def admission(self, negotiation_id: str, party_id: str, device_key_id: str,
+                  head: NegotiationHead | None = None) -> str:
         """``ADMITTED``, ``OUTSIDER`` or ``REMOVED``: may this device read the negotiation, by its current
-        state. Raises: StorageError."""
-        return admission_in(self.state(negotiation_id), party_id, device_key_id)
+        state, or by a state at least as new as ``head`` (a head the caller has just read: its page is then
+        judged by a state that holds every event of the page). Raises: StorageError."""
+        return admission_in(self.state(negotiation_id, head), party_id, device_key_id)
 
-    def state(self, negotiation_id: str) -> NegotiationState | None:
-        """The relay's current state of a negotiation (read-only use), loaded if needed."""
+    def state(self, negotiation_id: str, head: NegotiationHead | None = None) -> NegotiationState | None:
+        """The relay's current state of a negotiation (read-only use), loaded if needed; with ``head``, a
+        state at least as new as that head (read from the database otherwise)."""
         with self._states_lock:
             cached = self._states.get(negotiation_id)
-        head = self.store.head(negotiation_id)
+        head = head if head is not None else self.store.head(negotiation_id)
         if head is None:
             return None
         if cached is not None and cached.size >= head.size:

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import orjson
 
 from parley.errors import NotFoundError, StorageError
-from parley.store import pages
-from parley.store.relay_store import RelayStore, unpack_event
+from parley.store import codec, pages
+from parley.store.relay_store import NegotiationHead, RelayStore
 
 __all__ = ["Page", "PageWriter", "read_page"]
 
@@ -104,14 +104,14 @@ class PageWriter:
 
     @staticmethod
     def _write_prefix(row: pages.EventRow) -> tuple[bytes, int]:
-        event = unpack_event(row, {})
+        # Straight from the stored columns: the page shows no event id, so none is unpacked.
+        header = codec.unpack_header(row.header)
         try:
-            count = len(orjson.loads(event.header)["ciphertexts"])
+            count = len(orjson.loads(header)["ciphertexts"])
         except (orjson.JSONDecodeError, KeyError, TypeError):
             raise StorageError(f"the stored header of event {row.seq} is damaged") from None
-        prefix = (b'{"seq":' + str(event.seq).encode() + b',"received_at":' + orjson.dumps(event.received_at)
-                  + b',"event":{"header":' + event.header + b',"signature":' + orjson.dumps(event.signature)
-                  + b',"ciphertexts":[')
+        prefix = b'{"seq":%d,"received_at":%b,"event":{"header":%b,"signature":%b,"ciphertexts":[' % (
+            row.seq, orjson.dumps(row.received_at), header, orjson.dumps(codec.unpack_signature(row.signature)))
         return prefix, count
 
     def _remember(self, key: tuple[str, int], stored: tuple[bytes, bytes, str], prefix: bytes, count: int) -> None:
@@ -141,16 +141,18 @@ class Page:
 
 
 def read_page(store: RelayStore, writer: PageWriter, negotiation_id: str, after: int, limit: int, reader: str,
-              log_access_at: str, nonce: tuple[str, str, int] | None = None) -> Page:
-    """One listing for ``reader``: the head, then the rows below it (at most ``limit``) written as the page's
-    bytes, then their access-log rows and the request's ``nonce`` in one commit.
+              log_access_at: str, nonce: tuple[str, str, int] | None = None,
+              head: NegotiationHead | None = None) -> Page:
+    """One listing for ``reader``: the head (read here unless given), then the rows below it (at most
+    ``limit``) written as the page's bytes, then their access-log rows and the request's ``nonce`` in one
+    commit.
 
     Raises:
         NotFoundError: no such negotiation.
         ReplayError: the nonce was stored before.
         StorageError: the database failed or a stored header is damaged.
     """
-    head = store.head(negotiation_id)
+    head = head if head is not None else store.head(negotiation_id)
     if head is None:
         raise NotFoundError("no such negotiation")
 

@@ -37,7 +37,7 @@ from parley.errors import ParleyError, StorageError
 from parley.protocol.events import Envelope
 from parley.relay.ingest import Ingestor, StateCache
 from parley.settings import Limits
-from parley.store.relay_store import RelayStore
+from parley.store.relay_store import NegotiationHead, RelayStore
 
 log = logging.getLogger(__name__)
 
@@ -274,9 +274,11 @@ class RemoteIngestor(StateCache):
                 if future is not None and not future.done():
                     future.set_exception(exc)
 
-    def admission(self, negotiation_id: str, party_id: str, device_key_id: str) -> str:
+    def admission(self, negotiation_id: str, party_id: str, device_key_id: str,
+                  head: NegotiationHead | None = None) -> str:
         """Asked of the writer (see ``StateCache.admission``), whose state is current: a worker's own would
-        have to apply every event posted since it last looked, through every worker.
+        have to apply every event posted since it last looked, through every worker. ``head`` is not sent:
+        the writer judges by its state after reading the head itself, later than the caller did.
 
         Raises:
             StorageError: the writer is gone, failed or did not answer.
