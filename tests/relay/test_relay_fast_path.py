@@ -1,20 +1,22 @@
-"""The event post skips the router (``_EventPostFastPath``): it must answer exactly what the declared route
-answers, refusals included."""
+"""The event post skips the middleware stack and the router (``RelayApp.event_post``): it must answer exactly
+what the declared route answers, refusals and unexpected failures included."""
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
+import pytest
 
 from parley.client.sdk import Client
 from parley.client.transport import InProcessTransport
 from parley.crypto.httpsig import sign_request
-from parley.relay.app import _EventPostFastPath, create_app
+from parley.relay.app import create_app
 
 
 def _router_only(relay):  # noqa: ANN001, ANN202
     app = create_app(relay)
-    app.user_middleware = [m for m in app.user_middleware if m.cls is not _EventPostFastPath]
-    app.middleware_stack = None  # rebuilt on the first request, without the fast path
+    app.event_post = None  # event posts then take the declared route, like every other request
     return app
 
 
@@ -58,3 +60,50 @@ def test_fast_path_answers_as_the_router_does(world) -> None:  # noqa: ANN001
         assert 'parley_errors_total{code="bad_input"}' in metrics  # refusals counted on the fast path too
     finally:
         router.shutdown()
+
+
+
+class _Recording(httpx.BaseTransport):
+    """Passes requests on, keeping the last body posted to an events route."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner = inner
+        self.posted = b""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path.endswith("/events"):
+            self.posted = request.read()
+        return self.inner.handle_request(request)
+
+
+def test_unexpected_failure_on_the_fast_path_is_the_routers_plain_500(world, monkeypatch) -> None:  # noqa: ANN001
+    ua, ru = world.party("Ukraine"), world.party("Russia")
+    nid = world.negotiation(ua, ru)
+    recording = _Recording(world.transport)
+    author = Client(ua.profile, transport=recording, clock=world.clock)
+    try:
+        author.send_message(nid, "a real event, its body kept")
+    finally:
+        author.close()
+    assert recording.posted
+
+    def broken(*_args, **_kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise RuntimeError("the writer broke in an unforeseen way")
+
+    monkeypatch.setattr(world.relay.ingestor, "submit", broken)  # reached only past every check of the post
+
+    async def post(app, *, raise_errors: bool) -> tuple[int, str]:  # noqa: ANN001
+        request = httpx.Request("POST", f"http://relay/v1/negotiations/{nid}/events", content=recording.posted,
+                                headers={"content-type": "application/json"})
+        sign_request(request, key_id=ua.identity.device_key_id, private_key=ua.identity.signing.private)
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_errors)
+        async with httpx.AsyncClient(transport=transport) as http:
+            response = await http.send(request)
+        return response.status_code, response.text
+
+    fast, routed = create_app(world.relay), _router_only(world.relay)
+    answers = [asyncio.run(post(app, raise_errors=False)) for app in (fast, routed)]
+    assert answers[0] == answers[1] == (500, "Internal Server Error")
+    for app in (fast, routed):  # and the error itself goes on to the server, which logs it
+        with pytest.raises(RuntimeError, match="unforeseen"):
+            asyncio.run(post(app, raise_errors=True))
