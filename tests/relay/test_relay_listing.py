@@ -28,14 +28,18 @@ def _page_as_a_dict(world, negotiation_id: str, reader: str, after: int = -1) ->
                          "events": events})
 
 
-def _listed(world, client, negotiation_id: str, after: int = -1) -> bytes:  # noqa: ANN001
+def _answer(world, client, negotiation_id: str, after: int = -1) -> httpx.Response:  # noqa: ANN001
     request = httpx.Request("GET", f"http://relay/v1/negotiations/{negotiation_id}/events",
                             params={"after": after, "limit": 1000})
     sign_request(request, key_id=client.identity.device_key_id, private_key=client.identity.signing.private)
     with httpx.Client(transport=world.transport) as http:
         response = http.send(request)
     assert response.status_code == 200, response.text
-    return response.content
+    return response
+
+
+def _listed(world, client, negotiation_id: str, after: int = -1) -> bytes:  # noqa: ANN001
+    return _answer(world, client, negotiation_id, after).content
 
 
 def _busy_negotiation(world):  # noqa: ANN001, ANN202
@@ -53,13 +57,23 @@ def _busy_negotiation(world):  # noqa: ANN001, ANN202
 
 def test_pages_are_the_same_bytes_as_before_for_every_reader_cached_or_not(world) -> None:  # noqa: ANN001
     nid, ua, ru, delegate = _busy_negotiation(world)
-    for client in (ua, ru, delegate):
-        expected = _page_as_a_dict(world, nid, client.identity.device_key_id)
-        assert _listed(world, client, nid) == expected  # the first reader fills the cache
-        assert _listed(world, client, nid) == expected
-        expected_tail = _page_as_a_dict(world, nid, client.identity.device_key_id, after=3)
-        assert _listed(world, client, nid, after=3) == expected_tail
-    assert world.relay.pages.hits > world.relay.pages.misses > 0
+    size = world.store.head(nid).size
+
+    def every_reader_gets_the_page_as_before() -> None:
+        for client in (ua, ru, delegate):
+            expected = _page_as_a_dict(world, nid, client.identity.device_key_id)
+            assert _listed(world, client, nid) == expected
+            assert _listed(world, client, nid) == expected
+            expected_tail = _page_as_a_dict(world, nid, client.identity.device_key_id, after=3)
+            assert _listed(world, client, nid, after=3) == expected_tail
+
+    # Written as the posts were committed (PageWriter.remember_posted): no event is written out again.
+    every_reader_gets_the_page_as_before()
+    assert world.relay.pages.misses == 0 and world.relay.pages.hits >= size
+    # Written from the stored rows (a relay process that did not take the posts): the same bytes.
+    world.relay.pages = PageWriter(world.relay.limits.max_page_cache_bytes)
+    every_reader_gets_the_page_as_before()
+    assert world.relay.pages.hits > world.relay.pages.misses == size
     # what the delegate may not read is null, and the page still parses as the client reads it
     page = orjson.loads(_listed(world, delegate, nid))
     assert any(c is None for e in page["events"] for c in e["event"]["ciphertexts"])
@@ -121,3 +135,14 @@ def test_a_stored_header_that_is_not_a_header_is_a_storage_error_not_a_crash(wor
         assert "damaged" in response.json()["message"]
         assert len(world.store.access_log(nid)) == logged  # a page never handed out is not logged as fetched
         assert http.send(request).json()["error"] == "replayed_request"  # its nonce is kept all the same
+
+
+def test_a_listing_says_where_the_relays_time_went_in_server_timing(world) -> None:  # noqa: ANN001
+    nid, ua, _ru, _delegate = _busy_negotiation(world)
+    answer = _answer(world, ua, nid)
+    timings = {}
+    for part in answer.headers["server-timing"].split(", "):  # W3C Server Timing: name;dur=milliseconds
+        name, duration = part.split(";dur=")
+        timings[name] = float(duration)
+    assert list(timings) == ["admission", "read", "render", "log"]
+    assert all(value >= 0 for value in timings.values())

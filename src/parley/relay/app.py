@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import functools
 import gc
 import inspect
@@ -15,6 +16,7 @@ import json
 import logging
 import re
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from contextlib import asynccontextmanager
@@ -57,7 +59,7 @@ from parley.protocol.times import format_time
 from parley.relay.auth import Caller, NeedsDatabase, NonceCache, authenticate
 from parley.relay.ingest import ADMITTED, REMOVED, Accepted, Ingestor, admission_in
 from parley.relay.limits import RateLimiter, SlowRequestError
-from parley.relay.listing import Page, PageWriter, read_page
+from parley.relay.listing import Page, PageWriter, read_page, server_timing
 from parley.relay.sequencer import RemoteIngestor
 from parley.settings import DEFAULT_LIMITS, Limits
 from parley.store.relay_store import RelayStore
@@ -440,7 +442,9 @@ def create_app(relay: Relay) -> RelayApp:
         caller, _ = await caller_of(request, persist_nonce=False)
         async with _nonce_kept_on_refusal(relay, caller):
             page = await run_in_threadpool(_listing, relay, caller, negotiation_id, after, limit, keep_nonce=True)
-        return Response(page.body, media_type="application/json")
+        # Where the relay's time went (ms), for operators and the benchmarks: see docs/operator-guide.md
+        return Response(page.body, media_type="application/json",
+                        headers={"Server-Timing": server_timing(page.timings)})
 
     @app.get("/v1/negotiations/{negotiation_id}/stream")
     async def stream_events(negotiation_id: str, request: Request, after: int = Query(-1, ge=-1, le=MAX_POSITION)) -> StreamingResponse:
@@ -690,6 +694,9 @@ async def _post(relay: Relay, caller: Caller, envelope: Envelope, *, create: boo
             verified_key = author.signing_key
     accepted: Accepted = await asyncio.wrap_future(
         relay.ingestor.submit(envelope, create=create, verified_key=verified_key))
+    if accepted.stored is not None:  # every member fetches it next: its first listing finds it written
+        relay.pages.remember_posted(accepted.negotiation_id, accepted.seq, accepted.stored, envelope.header_bytes,
+                                    envelope.signature, len(envelope.header.ciphertexts))
     return {"negotiation_id": accepted.negotiation_id, "seq": accepted.seq, "event_id": accepted.event_id,
             "size": accepted.size, "checkpoint": accepted.checkpoint,
             "inclusion_proof": [_b64(p) for p in accepted.inclusion_proof]}
@@ -707,13 +714,16 @@ def _listing(relay: Relay, caller: Caller, negotiation_id: str, after: int, limi
         ForbiddenError: the caller's device was removed from it.
         ReplayError: a replayed listing request.
     """
+    started = time.perf_counter()
     head = relay.store.head(negotiation_id)
     if head is None:
         raise NotFoundError("no such negotiation")
     _raise_unless_admitted(relay.ingestor.admission(negotiation_id, caller.party_id, caller.device_key_id, head))
+    admitted = time.perf_counter()
     nonce = (caller.device_key_id, caller.nonce, caller.nonce_expires_at) if keep_nonce else None
-    return read_page(relay.store, relay.pages, negotiation_id, after, min(limit, relay.limits.max_page_events),
+    page = read_page(relay.store, relay.pages, negotiation_id, after, min(limit, relay.limits.max_page_events),
                      caller.device_key_id, format_time(relay.clock()), nonce, head)
+    return dataclasses.replace(page, timings={"admission": (admitted - started) * 1000, **page.timings})
 
 
 def _index_of_leaf(relay: Relay, negotiation_id: str, leaf_hash: str, size: int) -> int:

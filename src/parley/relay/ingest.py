@@ -39,6 +39,9 @@ class Accepted:
     size: int
     checkpoint: str
     inclusion_proof: list[bytes]
+    #: the event's row as committed (header and signature as stored, receiving time): lets the process that
+    #: took the post keep the event's part of a page (``PageWriter.remember_posted``)
+    stored: tuple[bytes, bytes, str] | None = None
 
 
 @dataclass
@@ -277,7 +280,7 @@ class Ingestor(StateCache):
                 public_rows.append(public)
         if not accepted_items:
             return None
-        txn.insert_events(negotiation_id, rows, blobs, readers)
+        stored = txn.insert_events(negotiation_id, rows, blobs, readers)
         parties = frozenset(state.parties)
         if self._recorded_parties.get(negotiation_id) != parties:  # a query per batch saved when unchanged
             txn.add_negotiation_parties(negotiation_id, sorted(parties))
@@ -294,7 +297,7 @@ class Ingestor(StateCache):
         # Every proof of this group from one read, each shared subtree hashed once.
         proofs = merkle.inclusion_proofs([seq for _, seq, _ in accepted_items], size, overlay)
         for (item, seq, event_id), proof in zip(accepted_items, proofs, strict=True):
-            results[id(item)] = Accepted(negotiation_id, seq, event_id, size, note, proof)
+            results[id(item)] = Accepted(negotiation_id, seq, event_id, size, note, proof, (*stored[seq], received_at))
         # Kept for the next batch; dropped with the states if this transaction does not commit.
         self._frontiers[negotiation_id] = (size, dict(overlay.get_nodes(merkle.nodes_for_root(size))))
         return size

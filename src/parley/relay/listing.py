@@ -18,10 +18,11 @@ them to it): ``{"negotiation_id", "size", "checkpoint", "events": [{"seq", "rece
 from __future__ import annotations
 
 import threading
+import time
 from binascii import b2a_base64
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import orjson
 
@@ -29,7 +30,7 @@ from parley.errors import NotFoundError, StorageError
 from parley.store import codec, pages
 from parley.store.relay_store import NegotiationHead, RelayStore
 
-__all__ = ["Page", "PageWriter", "read_page"]
+__all__ = ["Page", "PageWriter", "read_page", "server_timing"]
 
 
 class PageWriter:
@@ -114,6 +115,18 @@ class PageWriter:
             row.seq, orjson.dumps(row.received_at), header, orjson.dumps(codec.unpack_signature(row.signature)))
         return prefix, count
 
+    def remember_posted(self, negotiation_id: str, seq: int, stored: tuple[bytes, bytes, str], header: bytes,
+                        signature: str, ciphertexts: int) -> None:
+        """Keep the page part of an event this process has just had committed, so that its first listing
+        finds it: ``stored`` is its row as committed (header and signature as stored, receiving time),
+        ``header`` and ``signature`` what they were packed from (the canonical header bytes and the
+        signature's base64), ``ciphertexts`` how many it has. The entry is checked against the row, like
+        any other, whenever a page uses it."""
+        prefix = b'{"seq":%d,"received_at":%b,"event":{"header":%b,"signature":%b,"ciphertexts":[' % (
+            seq, orjson.dumps(stored[2]), header, orjson.dumps(signature))
+        with self._lock:
+            self._remember((negotiation_id, seq), stored, prefix, ciphertexts)
+
     def _remember(self, key: tuple[str, int], stored: tuple[bytes, bytes, str], prefix: bytes, count: int) -> None:
         """Under the lock: keep an entry, dropping the least recently used ones beyond the bound."""
         cost = len(prefix) + len(stored[0]) + len(stored[1])
@@ -138,6 +151,9 @@ class Page:
     body: bytes
     #: seq of the page's last event, None for an empty page
     last_seq: int | None
+    #: milliseconds spent reading the rows ("read"), writing the page ("render") and committing its access
+    #: log and nonce ("log"): what the relay answers in its Server-Timing header
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def read_page(store: RelayStore, writer: PageWriter, negotiation_id: str, after: int, limit: int, reader: str,
@@ -156,10 +172,23 @@ def read_page(store: RelayStore, writer: PageWriter, negotiation_id: str, after:
     if head is None:
         raise NotFoundError("no such negotiation")
 
-    def render(rows: list[pages.EventRow], blobs: Mapping[int, Mapping[int, bytes]]) -> Page:
-        rows = [r for r in rows if r.seq < head.size]
-        return Page(writer.page(negotiation_id, head.size, head.checkpoint, rows, blobs),
-                    rows[-1].seq if rows else None)
+    started = time.perf_counter()
+    marks: list[float] = []
+
+    def render(rows: list[pages.EventRow], blobs: Mapping[int, Mapping[int, bytes]]) -> tuple[bytes, int | None]:
+        marks.append(time.perf_counter())
+        shown = [r for r in rows if r.seq < head.size]
+        body = writer.page(negotiation_id, head.size, head.checkpoint, shown, blobs)
+        marks.append(time.perf_counter())
+        return body, shown[-1].seq if shown else None
 
     # Written before the access log and the nonce are committed: a page that cannot be written is not logged.
-    return store.packed_page(negotiation_id, after, limit, reader, render, log_access_at, nonce)
+    body, last_seq = store.packed_page(negotiation_id, after, limit, reader, render, log_access_at, nonce)
+    done = time.perf_counter()
+    return Page(body, last_seq, {"read": (marks[0] - started) * 1000, "render": (marks[1] - marks[0]) * 1000,
+                                 "log": (done - marks[1]) * 1000})
+
+
+def server_timing(timings: Mapping[str, float]) -> str:
+    """A ``Server-Timing`` header value (W3C Server Timing) of ``timings`` in milliseconds."""
+    return ", ".join(f"{name};dur={value:.1f}" for name, value in timings.items())

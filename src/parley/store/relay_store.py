@@ -675,11 +675,12 @@ class WriteTxn:
         self.negotiation_nos[negotiation_id] = result.inserted_primary_key[0]
 
     def insert_events(self, negotiation_id: str, rows: Sequence[dict], blobs: Sequence[dict],
-                      readers: Sequence[dict]) -> None:
+                      readers: Sequence[dict]) -> dict[int, tuple[bytes, bytes]]:
         """Rows as ``{seq, event_id, header, signature, received_at, leaf_hash}``, blobs as ``{seq, idx, blob}``,
         readers as ``{device_key_id, seq, idx}`` (who may fetch ciphertext ``idx`` of event ``seq``).
         ``leaf_hash`` (32 bytes) is the event's Merkle leaf hash: the log's level-0 node ``(0, seq)``
         is stored in the event row (``put_nodes`` then accepts that node and writes nothing more).
+        Returns each row's header and signature as stored, by seq (what a page read gives back).
 
         Raises:
             NotFoundError: no such negotiation.  StorageError: a row has no 32-byte ``leaf_hash``.
@@ -687,13 +688,16 @@ class WriteTxn:
         """
         number = self._require_negotiation_no(negotiation_id)
         values = []
+        stored: dict[int, tuple[bytes, bytes]] = {}
         for r in rows:
             leaf = r.get("leaf_hash")
             if not isinstance(leaf, bytes) or len(leaf) != 32:
                 raise StorageError("an event row needs its 32-byte leaf hash")
             self.leaves[(number, r["seq"])] = leaf
-            values.append((number, r["seq"], codec.pack_event_id(r["event_id"]), codec.pack_header(r["header"]),
-                           codec.pack_signature(r["signature"]), r["received_at"], leaf))
+            header, signature = codec.pack_header(r["header"]), codec.pack_signature(r["signature"])
+            stored[r["seq"]] = (header, signature)
+            values.append((number, r["seq"], codec.pack_event_id(r["event_id"]), header, signature,
+                           r["received_at"], leaf))
         driver.execute_many(self.conn, driver.INSERT_EVENTS, values)
         if blobs:
             device_nos = self.device_numbers(r["device_key_id"] for r in readers)
@@ -703,6 +707,7 @@ class WriteTxn:
             driver.execute_many(self.conn, driver.INSERT_CIPHERTEXTS, [
                 (number, b["seq"], b["idx"], codec.pack_readers(readers_of.get((b["seq"], b["idx"]), [])), b["blob"])
                 for b in blobs])
+        return stored
 
     def notify_appended(self, negotiation_ids: Sequence[str]) -> None:
         """PostgreSQL: NOTIFY ``parley_events`` with each negotiation id, delivered when this transaction
