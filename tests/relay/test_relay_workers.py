@@ -104,28 +104,6 @@ def test_two_workers_share_one_writer_gap_free(cluster: Cluster, tmp_path: Path,
     assert cluster.ingestor.events_accepted >= 30
 
 
-def test_every_worker_keeps_the_page_part_of_events_posted_through_another(cluster: Cluster, tmp_path: Path,
-                                                                           clock) -> None:  # noqa: ANN001
-    nid, ua, ru = _negotiation(cluster, tmp_path, clock)
-    posted = [ua.send_message(nid, f"through worker 0, message {i}").seq for i in range(5)]  # all via worker 0
-    pages = cluster.workers[1].pages
-    deadline = time.monotonic() + 5
-    while not all((nid, seq) in pages._cache for seq in posted) and time.monotonic() < deadline:
-        time.sleep(0.01)  # the writer's "stored" message reaches worker 1 on its link's thread
-    assert all((nid, seq) in pages._cache for seq in posted)
-    misses = pages.misses
-    answers = []
-    for transport in cluster.transports:  # the same page from each worker, byte for byte
-        request = httpx.Request("GET", f"http://relay/v1/negotiations/{nid}/events", params={"after": posted[0] - 1})
-        sign_request(request, key_id=ru.identity.device_key_id, private_key=ru.identity.signing.private)
-        with httpx.Client(transport=transport) as http:
-            answers.append(http.send(request))
-    assert answers[0].status_code == answers[1].status_code == 200
-    assert answers[0].content == answers[1].content
-    assert pages.misses == misses  # worker 1 wrote none of these events out again
-    assert [e["seq"] for e in answers[1].json()["events"]] == posted
-
-
 def test_writer_refusal_reaches_the_worker_with_its_class(cluster: Cluster, tmp_path: Path, clock) -> None:  # noqa: ANN001
     nid, ua, ru = _negotiation(cluster, tmp_path, clock)
     posted = ua.send_message(nid, "once")

@@ -134,8 +134,7 @@ class Relay:
         if writer is None:
             self.ingestor = Ingestor(store, signer, name, limits, self.clock, on_commit=self._committed)
         else:
-            self.ingestor = RemoteIngestor(store, limits, *writer, on_appended=self._committed,
-                                           on_stored=self.pages.remember_stored)
+            self.ingestor = RemoteIngestor(store, limits, *writer, on_appended=self._committed)
         # Several relay processes on one PostgreSQL: appends and revocations of the others arrive by
         # LISTEN/NOTIFY (the writer sends NOTIFY in each batch's transaction, delivered at commit).
         self._listener = _Listener(self) if store.dialect == "postgresql" else None

@@ -143,9 +143,6 @@ class Ingestor(StateCache):
         self.relay_name = relay_name
         self.clock = clock
         self.on_commit = on_commit
-        #: called by the writer thread after a commit with each negotiation's new rows as stored,
-        #: ``[(seq, (header, signature, received_at))]`` (the sequencer sends them to every worker)
-        self.on_stored: Callable[[str, list[tuple[int, tuple[bytes, bytes, str]]]], None] | None = None
         #: called by the writer thread once every future of a batch is resolved (the sequencer sends the
         #: batch's answers to each worker in one message)
         self.after_batch: Callable[[], None] | None = None
@@ -233,13 +230,6 @@ class Ingestor(StateCache):
                 item.future.set_result(outcome)
             else:
                 item.future.set_exception(outcome)
-        if self.on_stored is not None:
-            stored: dict[str, list[tuple[int, tuple[bytes, bytes, str]]]] = {}
-            for outcome in results.values():
-                if isinstance(outcome, Accepted) and outcome.stored is not None:
-                    stored.setdefault(outcome.negotiation_id, []).append((outcome.seq, outcome.stored))
-            for negotiation_id, rows in stored.items():
-                self.on_stored(negotiation_id, rows)
         if self.on_commit is not None:
             for negotiation_id, size in committed:
                 self.on_commit(negotiation_id, size)

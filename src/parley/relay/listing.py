@@ -127,24 +127,6 @@ class PageWriter:
         with self._lock:
             self._remember((negotiation_id, seq), stored, prefix, ciphertexts)
 
-    def remember_stored(self, negotiation_id: str, rows: list[tuple[int, tuple[bytes, bytes, str]]]) -> None:
-        """Keep the page part of events another process had committed, from their rows as stored
-        (``[(seq, (header, signature, received_at))]``): a worker of ``--workers`` hears of every commit.
-        Events already kept from those same bytes are left as they are. A damaged row is skipped: its
-        listing reads it again, and says so."""
-        with self._lock:
-            fresh = [(seq, stored) for seq, stored in rows
-                     if (entry := self._cache.get((negotiation_id, seq))) is None or entry[0] != stored]
-        written = []
-        for seq, stored in fresh:
-            try:
-                written.append((seq, stored, *self._write_prefix(pages.EventRow(seq, b"", *stored))))
-            except StorageError:
-                continue
-        with self._lock:
-            for seq, stored, prefix, count in written:
-                self._remember((negotiation_id, seq), stored, prefix, count)
-
     def _remember(self, key: tuple[str, int], stored: tuple[bytes, bytes, str], prefix: bytes, count: int) -> None:
         """Under the lock: keep an entry, dropping the least recently used ones beyond the bound."""
         cost = len(prefix) + len(stored[0]) + len(stored[1])

@@ -99,7 +99,6 @@ class SequencerServer:
     def __init__(self, ingestor: Ingestor, address: str, authkey: bytes) -> None:
         self.ingestor = ingestor
         ingestor.on_commit = self.broadcast_appended
-        ingestor.on_stored = self.broadcast_stored
         ingestor.after_batch = self._flush_answers
         # The handshake is done per connection, in its own thread and with a deadline (Listener.accept would
         # do it inline, with none: one local process that connects and stalls would shut every worker out).
@@ -209,11 +208,6 @@ class SequencerServer:
     def broadcast_appended(self, negotiation_id: str, size: int) -> None:
         self._broadcast(("appended", negotiation_id, size))
 
-    def broadcast_stored(self, negotiation_id: str, rows: list[tuple[int, tuple[bytes, bytes, str]]]) -> None:
-        """Every worker gets the new rows as stored (about 400 bytes an event), to keep their part of a page:
-        each member's first listing of them may land on any worker."""
-        self._broadcast(("stored", negotiation_id, rows))
-
     def close(self) -> None:
         self._closed.set()
         self._listener.close()
@@ -232,12 +226,9 @@ class RemoteIngestor(StateCache):
 
     def __init__(self, store: RelayStore, limits: Limits, address: str, authkey: bytes, *,
                  on_appended: Callable[[str, int], None] | None = None,
-                 on_stored: Callable[[str, list[tuple[int, tuple[bytes, bytes, str]]]], None] | None = None,
                  exit_when_gone: bool = True) -> None:
         super().__init__(store, limits)
         self.on_appended = on_appended
-        #: the writer's new rows as stored, by negotiation (``Ingestor.on_stored``), on this link's thread
-        self.on_stored = on_stored
         self._exit_when_gone = exit_when_gone
         try:
             self._conn = Client(address, family="AF_UNIX", authkey=authkey)
@@ -380,9 +371,6 @@ class RemoteIngestor(StateCache):
                 if kind == "appended":
                     if self.on_appended is not None:
                         self.on_appended(message[1], message[2])
-                elif kind == "stored":
-                    if self.on_stored is not None:
-                        self.on_stored(message[1], message[2])
                 elif kind == "forget_device":
                     self.store.forget_device(message[1])
                 elif kind == "answers":
