@@ -3,7 +3,8 @@
 Each event carries one age ciphertext of about 1.7 KB to 5 recipients (the heads of 5 parties), signed by
 its author's device key; each request is signed per RFC 9421 with a fresh nonce. Envelopes and requests
 are built and signed before the clock starts; a lean asyncio HTTP/1.1 client sends them over keep-alive
-connections, one request in flight per client. The relay is `parley relay serve` in its own process.
+connections, one request in flight per client. The relay is `parley relay serve` in its own process, with
+a per-device request rate that does not bind (`_common.BENCH_RATE_PER_DEVICE`).
 
 Reported per database (SQLite WAL synchronous=FULL, PostgreSQL):
   - events/s, p50 and p99 latency at 1, 8 and 32 clients, and the mean group-commit batch;
@@ -11,7 +12,8 @@ Reported per database (SQLite WAL synchronous=FULL, PostgreSQL):
     log nodes, head) inserted directly through the store's write transaction, in batches of 64;
     the ratio relay/storage is the figure to watch;
   - bytes stored per event (whole database, and log nodes alone);
-  - time to list the last 1,000 events of the negotiation (signed GET, JSON decoded);
+  - time to list the last 1,000 events of the negotiation (signed GET, JSON decoded: the median, the first
+    listing, and the relay's own split of both from its Server-Timing header);
   - relay RSS (current and peak) after the 32-client load;
   - durability: every acknowledged event is in the log at its sequence number, the log is gap-free;
     then a crash run: the relay is SIGKILLed under load, reopened, and every event acknowledged

@@ -694,9 +694,9 @@ async def _post(relay: Relay, caller: Caller, envelope: Envelope, *, create: boo
             verified_key = author.signing_key
     accepted: Accepted = await asyncio.wrap_future(
         relay.ingestor.submit(envelope, create=create, verified_key=verified_key))
-    if accepted.stored is not None:  # every member fetches it next: its first listing finds it written
-        relay.pages.remember_posted(accepted.negotiation_id, accepted.seq, accepted.stored, envelope.header_bytes,
-                                    envelope.signature, len(envelope.header.ciphertexts))
+    # Every member fetches it next: its first listing finds it written.
+    relay.pages.remember_posted(accepted.negotiation_id, accepted.seq, accepted.stored, envelope.header_bytes,
+                                envelope.signature, len(envelope.header.ciphertexts))
     return {"negotiation_id": accepted.negotiation_id, "seq": accepted.seq, "event_id": accepted.event_id,
             "size": accepted.size, "checkpoint": accepted.checkpoint,
             "inclusion_proof": [_b64(p) for p in accepted.inclusion_proof]}
@@ -721,8 +721,8 @@ def _listing(relay: Relay, caller: Caller, negotiation_id: str, after: int, limi
     _raise_unless_admitted(relay.ingestor.admission(negotiation_id, caller.party_id, caller.device_key_id, head))
     admitted = time.perf_counter()
     nonce = (caller.device_key_id, caller.nonce, caller.nonce_expires_at) if keep_nonce else None
-    page = read_page(relay.store, relay.pages, negotiation_id, after, min(limit, relay.limits.max_page_events),
-                     caller.device_key_id, format_time(relay.clock()), nonce, head)
+    page = read_page(relay.store, relay.pages, head, after, min(limit, relay.limits.max_page_events),
+                     caller.device_key_id, format_time(relay.clock()), nonce)
     return dataclasses.replace(page, timings={"admission": (admitted - started) * 1000, **page.timings})
 
 

@@ -41,7 +41,7 @@ class Accepted:
     inclusion_proof: list[bytes]
     #: the event's row as committed (header and signature as stored, receiving time): lets the process that
     #: took the post keep the event's part of a page (``PageWriter.remember_posted``)
-    stored: tuple[bytes, bytes, str] | None = None
+    stored: tuple[bytes, bytes, str]
 
 
 @dataclass

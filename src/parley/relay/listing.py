@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from parley.errors import NotFoundError, StorageError
+from parley.errors import StorageError
 from parley.store import codec, pages
 from parley.store.relay_store import NegotiationHead, RelayStore
 
@@ -111,9 +111,7 @@ class PageWriter:
             count = len(orjson.loads(header)["ciphertexts"])
         except (orjson.JSONDecodeError, KeyError, TypeError):
             raise StorageError(f"the stored header of event {row.seq} is damaged") from None
-        prefix = b'{"seq":%d,"received_at":%b,"event":{"header":%b,"signature":%b,"ciphertexts":[' % (
-            row.seq, orjson.dumps(row.received_at), header, orjson.dumps(codec.unpack_signature(row.signature)))
-        return prefix, count
+        return _event_prefix(row.seq, row.received_at, header, codec.unpack_signature(row.signature)), count
 
     def remember_posted(self, negotiation_id: str, seq: int, stored: tuple[bytes, bytes, str], header: bytes,
                         signature: str, ciphertexts: int) -> None:
@@ -122,8 +120,7 @@ class PageWriter:
         ``header`` and ``signature`` what they were packed from (the canonical header bytes and the
         signature's base64), ``ciphertexts`` how many it has. The entry is checked against the row, like
         any other, whenever a page uses it."""
-        prefix = b'{"seq":%d,"received_at":%b,"event":{"header":%b,"signature":%b,"ciphertexts":[' % (
-            seq, orjson.dumps(stored[2]), header, orjson.dumps(signature))
+        prefix = _event_prefix(seq, stored[2], header, signature)
         with self._lock:
             self._remember((negotiation_id, seq), stored, prefix, ciphertexts)
 
@@ -146,6 +143,12 @@ class PageWriter:
         return self._cache_bytes
 
 
+def _event_prefix(seq: int, received_at: str, header: bytes, signature: str) -> bytes:
+    """An event's JSON in a page up to its list of ciphertexts: the part that is the same for every reader."""
+    return b'{"seq":%d,"received_at":%b,"event":{"header":%b,"signature":%b,"ciphertexts":[' % (
+        seq, orjson.dumps(received_at), header, orjson.dumps(signature))
+
+
 @dataclass(frozen=True)
 class Page:
     body: bytes
@@ -156,22 +159,17 @@ class Page:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def read_page(store: RelayStore, writer: PageWriter, negotiation_id: str, after: int, limit: int, reader: str,
-              log_access_at: str, nonce: tuple[str, str, int] | None = None,
-              head: NegotiationHead | None = None) -> Page:
-    """One listing for ``reader``: the head (read here unless given), then the rows below it (at most
-    ``limit``) written as the page's bytes, then their access-log rows and the request's ``nonce`` in one
-    commit.
+def read_page(store: RelayStore, writer: PageWriter, head: NegotiationHead, after: int, limit: int, reader: str,
+              log_access_at: str, nonce: tuple[str, str, int] | None = None) -> Page:
+    """One listing for ``reader``, cut at ``head`` (the negotiation's head as the caller read it): the rows
+    below it (at most ``limit``) written as the page's bytes, then their access-log rows and the request's
+    ``nonce`` in one commit.
 
     Raises:
-        NotFoundError: no such negotiation.
         ReplayError: the nonce was stored before.
         StorageError: the database failed or a stored header is damaged.
     """
-    head = head if head is not None else store.head(negotiation_id)
-    if head is None:
-        raise NotFoundError("no such negotiation")
-
+    negotiation_id = head.negotiation_id
     started = time.perf_counter()
     marks: list[float] = []
 
