@@ -10,7 +10,7 @@ export PARLEY_PASSPHRASE ?= demo
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[relay,postgres,test]'
 	touch $(STAMP)
 
 system-deps:
@@ -37,6 +37,9 @@ bench: $(STAMP)
 	cd bench && ../$(BIN)/python bench_scaleout.py --quick
 	$(BIN)/python bench/bench_tlog.py --quick
 	$(BIN)/python bench/bench_tracing.py --quick
+	cd bench && ../$(BIN)/python bench_search.py --runs 20
+	cd bench && ../$(BIN)/python bench_files.py --mb 20
+	cd bench && ../$(BIN)/python bench_devices.py --quick
 
 # Against Synapse (matrix-synapse, installed by the benchmark into bench/.peers/synapse-venv on first run;
 # SQLite, loopback, rate limits and federation off). Not run in CI.

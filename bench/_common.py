@@ -29,7 +29,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from parley.client.sdk import Client  # noqa: E402
 from parley.crypto.httpsig import sign_request  # noqa: E402
-from parley.crypto.seal import seal  # noqa: E402
+from parley.crypto.keys import new_nonce  # noqa: E402
+from parley.crypto.seal import seal, seal_padded  # noqa: E402
 from parley.protocol.events import Audience, CiphertextRef, Envelope, build_header, make_body, sign_header  # noqa: E402
 from parley.store.relay_store import open_store  # noqa: E402
 
@@ -160,7 +161,8 @@ class RelayProcess:
         return total / os.sysconf("SC_CLK_TCK")
 
     def metrics(self) -> dict[str, float]:
-        text = httpx.get(self.url + "/metrics", timeout=10).text
+        text = httpx.get(self.url + "/metrics", timeout=10,
+                         headers={"Authorization": f"Bearer {BENCH_METRICS_TOKEN}"}).text
         out = {}
         for line in text.splitlines():
             if line and not line.startswith("#") and "{" not in line:
@@ -192,6 +194,8 @@ class RelayProcess:
 #: bucket is still taken on every request (its cost is measured) but never refuses one. Synapse runs with
 #: its rate limits off for the same reason.
 BENCH_RATE_PER_DEVICE = 10_000
+#: the metrics token of benchmark relays (loopback only)
+BENCH_METRICS_TOKEN = "bench-metrics"  # noqa: S105
 
 
 def start_relay(data_dir: Path, database: str, *, port: int | None = None, workers: int = 1) -> RelayProcess:
@@ -199,11 +203,15 @@ def start_relay(data_dir: Path, database: str, *, port: int | None = None, worke
     /healthz answers (at most 30 s)."""
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "PARLEY_RELAY_METRICS_TOKEN": BENCH_METRICS_TOKEN}
+    if not (data_dir / "relay.key").exists():  # a new relay: its key and schema, as an operator makes them
+        subprocess.run([sys.executable, "-c", "import sys; from parley.cli.main import run; sys.argv[0] = 'parley'; run()",
+                        "relay", "init", "--data", str(data_dir), "--database", database, "--name", RELAY_NAME],
+                       env=env, check=True, stdout=subprocess.DEVNULL)
     cmd = [sys.executable, "-c", "import sys; from parley.cli.main import run; sys.argv[0] = 'parley'; run()", "relay", "serve", "--data", str(data_dir), "--database", database,
            "--host", "127.0.0.1", "--port", str(port), "--name", RELAY_NAME, "--workers", str(workers),
            "--rate", str(BENCH_RATE_PER_DEVICE), "--burst", str(2 * BENCH_RATE_PER_DEVICE)]
     log = open(data_dir / f"relay-{port}.log", "w")  # noqa: SIM115
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -286,9 +294,9 @@ def build_events(room: Room, count: int, ciphertext_bytes: int = 1700, authors: 
     out = []
     for i in range(count):
         author = authors[i % len(authors)]
-        header = build_header(negotiation=room.negotiation_id, author=author.identity.device_key_id,
+        header = build_header(nonce=new_nonce(), negotiation=room.negotiation_id, author=author.identity.device_key_id,
                               created=datetime.now(UTC), audience=Audience(room.party_ids), prev=room.genesis)
-        blob = seal(make_body("message", {"text": filler, "i": i}, header), recipients)
+        blob = seal_padded(make_body("message", {"text": filler, "i": i}, header), recipients)
         import hashlib
 
         header = replace(header, ciphertexts=(CiphertextRef(hashlib.sha256(blob).hexdigest(), keys),))

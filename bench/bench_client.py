@@ -34,8 +34,8 @@ from _common import build_events, emit_json, make_room, print_table, start_relay
 
 from parley.client.profile import Profile
 from parley.client.sdk import Client
-from parley.crypto.keys import EncryptionKey, SigningKey
-from parley.crypto.seal import seal
+from parley.crypto.keys import EncryptionKey, SigningKey, new_nonce
+from parley.crypto.seal import seal_padded
 from parley.protocol.events import Audience, CiphertextRef, Envelope, build_header, make_body, sign_header
 
 
@@ -56,15 +56,15 @@ def bench_seal(repeat: int) -> dict[str, Any]:
     memo = {"title": "Memorandum", "issues": [{"issue": f"i{k}", "position": (text % (k, k, k, k)) * 31}
                                              for k in range(200)]}
     body_text = memo  # ~1 MB of JSON text
-    header0 = build_header(negotiation="n-bench0000", author=author.key_id, created=datetime.now(UTC),
+    header0 = build_header(nonce=new_nonce(), negotiation="n-bench0000", author=author.key_id, created=datetime.now(UTC),
                            audience=Audience(("p" * 32,)), prev="e" * 64)
     plaintext = make_body("memorandum.deliver", body_text, header0)
     size = len(plaintext)
 
     def parley_path() -> None:
-        header = build_header(negotiation="n-bench0000", author=author.key_id, created=datetime.now(UTC),
+        header = build_header(nonce=new_nonce(), negotiation="n-bench0000", author=author.key_id, created=datetime.now(UTC),
                               audience=Audience(("p" * 32,)), prev="e" * 64)
-        blob = seal(make_body("memorandum.deliver", body_text, header), public)
+        blob = seal_padded(make_body("memorandum.deliver", body_text, header), public)
         ref = CiphertextRef(hashlib.sha256(blob).hexdigest(), tuple(f"{i:032x}" for i in range(50)))
         header = replace(header, ciphertexts=(ref,))
         Envelope(header, sign_header(author, header), (blob,)).to_json()
@@ -105,7 +105,7 @@ def _sync_child(profile: Profile, nid: str, queue: mp.Queue) -> None:
 
 def bench_sync(events: int, tmp: Path) -> dict[str, Any]:
     from parley.relay.app import Relay
-    from parley.relay.server import RelayConfig, load_or_create_signer
+    from parley.relay.server import RelayConfig, load_signer
     from parley.store.relay_store import open_store
 
     database = str(tmp / "relay.db")
@@ -114,7 +114,7 @@ def bench_sync(events: int, tmp: Path) -> dict[str, Any]:
     try:
         room = make_room(relay.url, database, tmp / "homes")
         # Seed the log through the relay's own write path (the Ingestor), without HTTP, to keep setup short.
-        signer = load_or_create_signer(RelayConfig.from_options(data, database, "bench.relay"))
+        signer = load_signer(RelayConfig.from_options(data, database, "bench.relay"))
         seeder = Relay(open_store(database), signer, "bench.relay")
         t0 = time.perf_counter()
         for start in range(0, events, 2000):

@@ -1,20 +1,26 @@
-"""Leak-tracing benchmark: detection rates, false accusations and trace time (docs/tracing.md).
+"""Leak-tracing attack suite: detection rates and false accusations by attack and excerpt length (docs/tracing.md).
 
-    .venv/bin/python bench/bench_tracing.py            # full: T=100 trials per cell
-    .venv/bin/python bench/bench_tracing.py --quick    # under a minute
-    .venv/bin/python bench/bench_tracing.py --json     # machine-readable
+    .venv/bin/python bench/bench_tracing.py             # full (long: run it on a quiet machine)
+    .venv/bin/python bench/bench_tracing.py --quick     # a few trials per cell, about a minute
+    .venv/bin/python bench/bench_tracing.py --ocr 10    # also 10 OCR trials (Tesseract, ~25 s each)
+    .venv/bin/python bench/bench_tracing.py --json
 
-Every cell: a fresh keyed secret per trial, random leaker(s) among n recipients, a random
-excerpt of the given length, the attack, then ``trace`` over all n recipients.  Detected =
-at least one leaker accused; a false accusation = any innocent accused.  On top of the
-n - c innocents scored in every trace, extra innocent codewords (ids never given a copy) are
-scored against the leaks of the n = 1,000 cells.
+Every trial: a fresh keyed secret planned for n = 1,000 recipients, epsilon = 1e-6, random
+leaker(s), a random excerpt of the given number of words, the attack, then ``trace`` over all
+1,000 recipients.  Detected = at least one leaker accused; false = any innocent accused.  On
+top, ``--innocents`` codewords of ids never given a copy are scored against some leaks (the
+false-accusation column "extra").
+
+Documents: the sample memorandum with the author's alternatives written for a share of the
+words that have one (``english_memo_with_alternatives``) -- the slot density of each is printed
+-- and the plain sample (automatic variants only) for the normalisation attack.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib
 import json
 import random
 import statistics
@@ -25,182 +31,289 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from parley.tracing import TracingSecret, capacity, trace, unmark  # noqa: E402
-from parley.tracing.code import threshold  # noqa: E402
-from parley.tracing.marks import scan  # noqa: E402
-from parley.tracing.sample import english_memo, russian_memo  # noqa: E402
+from parley.tracing import TracedText, TracingSecret, capacity, trace  # noqa: E402
+from parley.tracing.code import false_accusation_bound, reading_threshold, threshold  # noqa: E402
+from parley.tracing.document import changed_word_share, document_code, make_copy  # noqa: E402
+from parley.tracing.marks import fold_homoglyphs  # noqa: E402
+from parley.tracing.sample import english_memo, english_memo_with_alternatives  # noqa: E402
 from parley.tracing.simulate import (  # noqa: E402
-    COLLUSION_STRATEGIES,
-    SINGLE_ATTACKS,
     collude,
     copy_cells,
-    excerpt_span,
+    normalise_wording,
+    randomise_zero_width,
+    retype,
+    strip_format,
+    swap_zero_width,
+    words_span,
 )
-from parley.tracing.trace import _document, read_leak  # noqa: E402
+from parley.tracing.trace import read_leak  # noqa: E402
 
 EPSILON = 1e-6
-DOC_CHARS = 24000
+N = 1000
+DOC_CHARS = 90000
+SHARES = {"dense": 0.8, "medium": 0.6}
 
 
-def scenarios() -> list[tuple[int, str]]:
-    """(number of colluders, attack) pairs of the acceptance table."""
-    rows = [(1, attack) for attack in SINGLE_ATTACKS]
-    rows += [(c, s) for c in (2, 3) for s in COLLUSION_STRATEGIES]
-    return rows
+def _doc(kind: str) -> TracedText:
+    if kind == "plain":
+        return TracedText.prepare(english_memo(DOC_CHARS, seed=7))
+    if kind == "invisible":
+        return TracedText.prepare(english_memo_with_alternatives(DOC_CHARS, seed=7, share=SHARES["medium"]),
+                                  invisible=True)  # fmt: skip
+    return TracedText.prepare(english_memo_with_alternatives(DOC_CHARS, seed=7, share=SHARES[kind]))
 
 
-def _document_text(language: str) -> str:
-    return english_memo(DOC_CHARS, seed=7) if language == "en" else russian_memo(DOC_CHARS, seed=7)
+ATTACKS = {
+    "none": lambda leak, doc, rng: leak,
+    "whitespace": lambda leak, doc, rng: " ".join(leak.split()),
+    "retyped": lambda leak, doc, rng: retype(leak, rng, typo_rate=0.01),
+    "normalised": lambda leak, doc, rng: normalise_wording(leak, doc),
+    "zw-swapped": lambda leak, doc, rng: swap_zero_width(leak),
+    "zw-randomised": lambda leak, doc, rng: randomise_zero_width(leak, rng),
+    "skeleton+format-stripped": lambda leak, doc, rng: strip_format(fold_homoglyphs(leak)),
+}
 
 
-def run_cell(args: tuple[str, int, int, int, str, int, int, int]) -> dict[str, object]:
-    """One table cell: T trials of (n, excerpt length, colluders, attack)."""
-    language, n, length, colluders, attack, trials, extra_innocents, seed = args
-    text = _document_text(language)
-    layout = scan(text)
-    recipients = [f"recipient-{i:04d}" for i in range(n)]
-    detected = false_acc = innocents = extra_scored = extra_false = 0
+def _trace_with_worst_case_threshold(leak: str, doc: TracedText, recipients: list[str],
+                                     secret: TracingSecret) -> set[str]:
+    """The baseline: the same trace with the threshold that assumes the worst law at every position read
+    (``code.threshold``, used before thresholds followed the reading), for a side-by-side count."""
+    tracing_trace = importlib.import_module("parley.tracing.trace")  # the package's ``trace`` is the function
+    biases = secret.params.biases
+    saved = tracing_trace.reading_threshold, tracing_trace.reading_false_accusation_bound
+    tracing_trace.reading_threshold = lambda scorer, n, eps: threshold(scorer.symbols, n, eps, biases)
+    tracing_trace.reading_false_accusation_bound = (
+        lambda scorer, score, n: false_accusation_bound(score, scorer.symbols, n, biases))
+    try:
+        return {a.recipient for a in trace(leak, doc, recipients, secret).accused}
+    finally:
+        tracing_trace.reading_threshold, tracing_trace.reading_false_accusation_bound = saved
+
+
+def run_cell(args: tuple[str, int, int, str, int, int, int]) -> dict[str, object]:
+    """T trials of (document, excerpt words, colluders, attack or strategy)."""
+    kind, words, colluders, attack, trials, innocents, seed = args
+    doc = _doc(kind)
+    recipients = [f"recipient-{i:04d}" for i in range(N)]
+    detected = false_acc = extra = extra_false = detected_worst_case = false_worst_case = 0
     symbols: list[int] = []
-    margins: list[float] = []  # best innocent score / threshold
+    scrub_reported = 0
     for t in range(trials):
-        tag = f"{language}|{n}|{length}|{colluders}|{attack}|{t}|{seed}".encode()
+        tag = f"{kind}|{words}|{colluders}|{attack}|{t}|{seed}".encode()
         rng = random.Random(hashlib.sha256(tag).digest())  # noqa: S311 - simulation
-        secret = TracingSecret.from_seed(hashlib.sha256(b"key|" + tag).digest(), n, EPSILON)
-        code = _document(secret, text)
-        guilty = rng.sample(recipients, min(colluders, n))
-        span = excerpt_span(text, length, rng)
-        copies = [copy_cells(text, layout, code, r) for r in guilty]
+        secret = TracingSecret.from_seed(hashlib.sha256(b"key|" + tag).digest(), N, EPSILON)
+        code = document_code(secret, doc.canonical)
+        guilty = rng.sample(recipients, colluders)
+        span = words_span(doc.canonical, words, rng)
+        copies = [copy_cells(doc, code, r) for r in guilty]
         if colluders == 1:
-            leak = SINGLE_ATTACKS[attack]("".join(copies[0][span[0] : span[1]]))
+            leak = ATTACKS[attack]("".join(copies[0][span[0] : span[1]]), doc, rng)
         else:
-            leak = collude(copies, text, span, attack, rng)
-        report = trace(leak, text, recipients, secret)
+            leak = collude(copies, doc.canonical, span, attack, rng)
+        report = trace(leak, doc, recipients, secret)
         accused = {a.recipient for a in report.accused}
         detected += bool(accused & set(guilty))
         false_acc += bool(accused - set(guilty))
-        innocents += n - len(guilty)
+        baseline = _trace_with_worst_case_threshold(leak, doc, recipients, secret)
+        detected_worst_case += bool(baseline & set(guilty))
+        false_worst_case += bool(baseline - set(guilty))
         symbols.append(report.symbols_read)
-        best_innocent = max(s for r, s in report.scores.items() if r not in guilty)
-        if report.threshold != float("inf"):
-            margins.append(best_innocent / report.threshold)
-        if extra_innocents and t == 0:
-            reading = read_leak(leak, text, secret)
-            z = threshold(reading.scorer.symbols, n, EPSILON, secret.params.biases)
-            for k in range(extra_innocents):
-                score = reading.scorer.score(code.codeword(f"never-a-recipient-{k}"))
-                extra_false += score >= z
-                extra_scored += 1
+        scrub_reported += bool(report.tampering)
+        if innocents and t < 4:
+            reading = read_leak(leak, doc, secret)
+            for channel in reading.channels:
+                if not channel.scorer.symbols:
+                    continue
+                z = reading_threshold(channel.scorer, N, EPSILON / 2)
+                for k in range(innocents // 4):
+                    extra_false += channel.scorer.score(code.codeword(f"never-a-recipient-{t}-{k}")) >= z
+                extra += innocents // 4
+                break
     return {
-        "language": language,
-        "n": n,
-        "excerpt_chars": length,
-        "colluders": colluders,
-        "attack": attack,
-        "trials": trials,
-        "detected": detected,
-        "detection_rate": detected / trials,
-        "false_accusations": false_acc,
-        "innocents_scored": innocents,
-        "extra_innocents_scored": extra_scored,
-        "extra_false_accusations": extra_false,
-        "median_symbols_read": statistics.median(symbols),
-        "max_innocent_over_threshold": max(margins) if margins else None,
-    }
+        "document": kind, "words": words, "colluders": colluders, "attack": attack, "trials": trials,
+        "detection_rate": detected / trials, "false_accusations": false_acc,
+        "innocents_scored": trials * (N - colluders), "extra_innocents": extra,
+        "extra_false_accusations": extra_false, "median_symbols": statistics.median(symbols),
+        "tampering_reported": scrub_reported / trials,
+        "detection_rate_worst_case_threshold": detected_worst_case / trials,
+        "false_accusations_worst_case_threshold": false_worst_case,
+    }  # fmt: skip
 
 
-def timing(language: str, repeats: int) -> dict[str, float]:
-    """Trace time among 1,000 recipients, against the time to unmark the same excerpt."""
-    text = _document_text(language)
-    n = 1000
-    recipients = [f"recipient-{i:04d}" for i in range(n)]
-    secret = TracingSecret.from_seed(hashlib.sha256(b"timing").digest(), n, EPSILON)
-    code = _document(secret, text)
-    layout = scan(text)
-    rng = random.Random(5)  # noqa: S311 - simulation
-    out: dict[str, float] = {}
-    for length in (1000, 5000):
-        span = excerpt_span(text, length, rng)
-        leak = "".join(copy_cells(text, layout, code, recipients[17])[span[0] : span[1]])
-        t_trace, t_unmark = [], []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            trace(leak, text, recipients, secret)
-            t_trace.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            unmark(leak)
-            t_unmark.append(time.perf_counter() - t0)
-        out[f"trace_s_{length}"] = statistics.median(t_trace)
-        out[f"unmark_s_{length}"] = statistics.median(t_unmark)
-        out[f"ratio_{length}"] = out[f"trace_s_{length}"] / out[f"unmark_s_{length}"]
+def ocr_trials(count: int, seed: int, pages: int = 1) -> dict[str, object]:
+    """Screenshots of the first ``pages`` pages of a recipient's memorandum PDF (copy line cropped off),
+    read by Tesseract and traced together."""
+    import tempfile
+
+    from parley.client.pdf import memorandum_pdf
+    from parley.tracing.extract import leaked_text, render_pdf_page
+
+    source = english_memo_with_alternatives(5600 * pages, seed=31, share=SHARES["dense"]).replace("\n\n", " ")
+    doc = TracedText.prepare(source)
+    recipients = [f"recipient-{i:04d}" for i in range(N)]
+    detected = false_acc = 0
+    symbols, located, seconds = [], [], []
+    for t in range(count):
+        secret = TracingSecret.from_seed(hashlib.sha256(f"ocr|{t}|{seed}".encode()).digest(), N, EPSILON)
+        code = document_code(secret, doc.canonical)
+        leaker = random.Random(t).choice(recipients)  # noqa: S311 - simulation
+        with tempfile.TemporaryDirectory() as folder:
+            pdf = Path(folder) / "copy.pdf"
+            memorandum_pdf(pdf, title="Positions", sections=[("Position", make_copy(doc, code, leaker))],
+                           sender="Northwind Ltd", delivered_at="2026-12-07", copy_line="Copy for A, B")
+            texts = []
+            for number in range(pages):
+                page = render_pdf_page(pdf, number, dpi=150)
+                width, height = page.size
+                shot = Path(folder) / f"shot{number}.png"
+                page.crop((0, int(height * 0.09), width, int(height * 0.93))).save(shot)
+                started = time.perf_counter()
+                texts.append(leaked_text(shot))
+                seconds.append(time.perf_counter() - started)
+            text = "\n".join(texts)
+        report = trace(text, doc, recipients, secret)
+        accused = {a.recipient for a in report.accused}
+        detected += leaker in accused
+        false_acc += bool(accused - {leaker})
+        symbols.append(report.symbols_read)
+        located.append(report.layers["wording"]["located"])
+    return {
+        "trials": count, "pages": pages, "words_read": len(text.split()), "detection_rate": detected / count if count else None,
+        "false_accusations": false_acc, "median_symbols": statistics.median(symbols) if symbols else None,
+        "median_located": statistics.median(located) if located else None,
+        "median_ocr_s": statistics.median(seconds) if seconds else None,
+        "slots_per_1000_words": capacity(doc)["slots_per_1000_words"],
+    }  # fmt: skip
+
+
+def timing(repeats: int = 5) -> dict[str, float]:
+    """Trace time among 1,000 recipients of a 1,000-word excerpt (first trace of a document, then again)."""
+    doc = _doc("dense")
+    recipients = [f"recipient-{i:04d}" for i in range(N)]
+    secret = TracingSecret.from_seed(hashlib.sha256(b"timing").digest(), N, EPSILON)
+    copy = make_copy(doc, document_code(secret, doc.canonical), recipients[17])
+    start, end = words_span(copy, 1000, random.Random(5))  # noqa: S311 - simulation
+    leak = copy[start:end]
+    from parley.tracing.trace import _wording_master
+
+    _wording_master.cache_clear()
+    started = time.process_time()
+    trace(leak, doc, recipients, secret)
+    first = time.process_time() - started
+    again = []
+    for _ in range(repeats):
+        started = time.process_time()
+        trace(leak, doc, recipients, secret)
+        again.append(time.process_time() - started)
+    return {"first_trace_cpu_ms": first * 1000, "trace_cpu_ms": statistics.median(again) * 1000,
+            "document_words": len(doc.canonical.split())}
+
+
+def cells(trials: int, quick: bool, innocents: int, seed: int, goal_trials: int) -> list[tuple[str, int, int, str, int, int, int]]:
+    """The table's cells; the acceptance goals' cells (one leaker, 1,000 words, in the dense and the medium
+    wording; three colluders, 5,000 words) get ``goal_trials`` trials."""
+    lengths = (500, 1000, 2000) if quick else (250, 500, 1000, 2000, 5000)
+    out = []
+    for kind in ("dense", "medium"):
+        for words in lengths:
+            for attack in ("none", "retyped"):
+                count = goal_trials if words == 1000 else trials
+                out.append((kind, words, 1, attack, count, innocents if words == 1000 else 0, seed))
+    for words in lengths:
+        out.append(("medium", words, 1, "whitespace", trials, 0, seed))
+        for attack in ("zw-swapped", "zw-randomised", "skeleton+format-stripped"):
+            out.append(("invisible", words, 1, attack, trials, 0, seed))
+        out.append(("plain", words * 4, 1, "normalised", trials, 0, seed))
+        out.append(("plain", words * 4, 1, "none", trials, 0, seed))
+    collusion_lengths = (2000, 5000) if quick else (1000, 2000, 5000, 10000)
+    for colluders in (2, 3):
+        for words in collusion_lengths:
+            for strategy in ("interleave", "majority", "random-differing", "delete-differing"):
+                count = goal_trials if (colluders, words) == (3, 5000) else trials
+                out.append(("dense", words, colluders, strategy, count, innocents if words == 5000 else 0, seed))
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--quick", action="store_true", help="few trials, under a minute")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--trials", type=int, default=None, help="trials per cell (default 100, quick 8)")
-    parser.add_argument("--extra-innocents", type=int, default=None, help="extra innocents per n=1000 cell")
-    parser.add_argument("--language", choices=("en", "ru"), default="en")
-    parser.add_argument("--n", type=int, nargs="*", default=[10, 100, 1000])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="few trials per cell")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    parser.add_argument("--trials", type=int, default=None, help="trials per cell (default 100, quick 4)")
+    parser.add_argument("--goal-trials", type=int, default=None,
+                        help="trials of the acceptance-goal cells (default 200, quick as --trials)")
+    parser.add_argument("--innocents", type=int, default=None,
+                        help="extra innocent codewords per 1,000-word single and 5,000-word collusion cell")
+    parser.add_argument("--ocr", type=int, default=0, help="OCR trials (Tesseract; ~25 s each here)")
+    parser.add_argument("--only-ocr", action="store_true", help="run the OCR trials only")
+    parser.add_argument("--only-timing", action="store_true", help="time one trace among 1,000 recipients only")
+    parser.add_argument("--only-single", action="store_true",
+                        help="one leaker only, the dense and medium documents (untouched and retyped excerpts)")
+    parser.add_argument("--only-attacks", action="store_true",
+                        help="one leaker only, the attacks on the layers (whitespace, invisible marks, normalised wording)")
+    parser.add_argument("--only-collusion", action="store_true",
+                        help="the collusion cells only (2 and 3 colluders), each traced with the reading's threshold "
+                             "and, side by side, with the worst-case one")
+    parser.add_argument("--ocr-pages", type=int, default=1, help="pages per OCR trial (screenshots traced together)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     opts = parser.parse_args(argv)
-    trials = opts.trials or (8 if opts.quick else 100)
-    extra = opts.extra_innocents if opts.extra_innocents is not None else (500 if opts.quick else 5000)
+    trials = opts.trials or (4 if opts.quick else 30)
+    goal_trials = opts.goal_trials or (trials if opts.quick else 200)
+    innocents = opts.innocents if opts.innocents is not None else (400 if opts.quick else 20000)
     started = time.perf_counter()
-    cells = [
-        (opts.language, n, length, c, attack, trials, extra if n == 1000 else 0, opts.seed)
-        for n in opts.n
-        for length in (1000, 5000)
-        for c, attack in scenarios()
-    ]
+    if opts.only_timing:
+        print(json.dumps(timing(), indent=2))
+        return 0
+    if opts.only_ocr:
+        result = {"command": "bench/bench_tracing.py " + " ".join(sys.argv[1:] if argv is None else argv),
+                  "ocr": ocr_trials(opts.ocr or 5, opts.seed, opts.ocr_pages)}
+        print(json.dumps(result, indent=2))
+        return 0
+    todo = cells(trials, opts.quick, innocents, opts.seed, goal_trials)
+    if opts.only_collusion:
+        todo = [cell for cell in todo if cell[2] > 1]
+    if opts.only_attacks:
+        todo = [cell for cell in todo if cell[2] == 1 and (cell[0] in ("invisible", "plain") or cell[3] == "whitespace")]
+    if opts.only_single:
+        todo = [cell for cell in todo if cell[2] == 1 and cell[0] in ("dense", "medium") and cell[3] != "whitespace"]
     with ProcessPoolExecutor(max_workers=opts.workers) as pool:
-        rows = list(pool.map(run_cell, cells))
-    text = _document_text(opts.language)
+        rows = list(pool.map(run_cell, todo))
+    docs = {kind: _doc(kind) for kind in ("dense", "medium", "plain")}
     result = {
         "command": "bench/bench_tracing.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        "epsilon": EPSILON,
-        "trials": trials,
-        "capacity": {lang: capacity(_document_text(lang)) for lang in ("en", "ru")},
-        "document_chars": len(text),
+        "epsilon": EPSILON, "n": N, "trials": trials, "goal_trials": goal_trials,
+        "documents": {
+            kind: {**capacity(doc), "changed_word_share": statistics.mean(
+                changed_word_share(doc.canonical, make_copy(doc, document_code(
+                    TracingSecret.from_seed(bytes([i]) * 32, N), doc.canonical), "r")) for i in range(5))}
+            for kind, doc in docs.items()
+        },
         "rows": rows,
-        "innocents_scored": sum(r["innocents_scored"] for r in rows)
-        + sum(r["extra_innocents_scored"] for r in rows),
-        "false_accusations": sum(r["false_accusations"] for r in rows)
-        + sum(r["extra_false_accusations"] for r in rows),
-        "timing_n1000": timing(opts.language, 3 if opts.quick else 10),
-    }
+        "innocents_scored": sum(r["innocents_scored"] + r["extra_innocents"] for r in rows),
+        "false_accusations": sum(r["false_accusations"] + r["extra_false_accusations"] for r in rows),
+    }  # fmt: skip
+    if opts.ocr:
+        result["ocr"] = ocr_trials(opts.ocr, opts.seed, opts.ocr_pages)
     result["wall_s"] = time.perf_counter() - started
     if opts.json:
         print(json.dumps(result, indent=2))
         return 0
-    print(f"# {result['command']}  (epsilon={EPSILON}, {trials} trials per cell, {result['wall_s']:.0f} s)")
-    for lang, cap in result["capacity"].items():
-        print(
-            f"capacity {lang}: {cap['per_1000_chars']:.0f} symbols per 1,000 chars ({cap['pairs']} pairs, {cap['gaps']} gaps)"
-        )
-    print(
-        f"{'n':>5} {'chars':>5} {'c':>2} {'attack':<16} {'detected':>9} {'false':>5} {'symbols':>7} {'innoc/Z':>7}"
-    )
+    print(f"# {result['command']}  (n={N}, epsilon={EPSILON}, {trials} trials per cell, {result['wall_s']:.0f} s)")
+    for kind, d in result["documents"].items():
+        print(f"document {kind}: {d['slots_per_1000_words']:.0f} slots per 1,000 words, "
+              f"{d['changed_word_share']:.1%} of words differ from the canonical text")  # fmt: skip
+    print(f"{'document':<9} {'words':>6} {'c':>2} {'attack':<25} {'detected':>8} {'false':>5} {'symbols':>7} {'tamper':>6}"
+          f" {'worst-case threshold: detected':>31}")
     for r in rows:
-        margin = r["max_innocent_over_threshold"]
-        print(
-            f"{r['n']:>5} {r['excerpt_chars']:>5} {r['colluders']:>2} {r['attack']:<16} "
-            f"{r['detection_rate']:>8.0%} {r['false_accusations']:>5} {r['median_symbols_read']:>7.0f} "
-            f"{(margin if margin is not None else float('nan')):>7.2f}"
-        )
-    print(
-        f"innocent codewords scored: {result['innocents_scored']}, false accusations: {result['false_accusations']}"
-    )
-    tm = result["timing_n1000"]
-    for length in (1000, 5000):
-        print(
-            f"trace among 1,000 recipients, {length}-char excerpt: {tm[f'trace_s_{length}'] * 1000:.0f} ms "
-            f"({tm[f'ratio_{length}']:.0f}x the time to unmark it)"
-        )
+        print(f"{r['document']:<9} {r['words']:>6} {r['colluders']:>2} {r['attack']:<25} {r['detection_rate']:>8.0%} "
+              f"{r['false_accusations'] + r['extra_false_accusations']:>5} {r['median_symbols']:>7.0f} "
+              f"{r['tampering_reported']:>6.0%} {r['detection_rate_worst_case_threshold']:>31.0%}")  # fmt: skip
+    print(f"innocent codewords scored: {result['innocents_scored']}, false accusations: {result['false_accusations']}")
+    if "ocr" in result:
+        o = result["ocr"]
+        print(f"OCR of screenshots of {o['pages']} page(s) ({o['words_read']} words, {o['slots_per_1000_words']:.0f} slots per 1,000 "
+              f"words): detected {o['detection_rate']:.0%} of {o['trials']}, false {o['false_accusations']}, "
+              f"{o['median_symbols']} symbols read of {o['median_located']} located, OCR {o['median_ocr_s']:.0f} s")  # fmt: skip
     return 0
 
 

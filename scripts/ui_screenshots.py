@@ -70,11 +70,11 @@ def photograph(out: Path, passphrase: str) -> list[tuple[str, str]]:
                 sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(server.url)
+            page.goto(server.login_url())
             memo = re.search(r"/memoranda/(memo-[0-9a-f]+)", _html(page, server.base + f"/n/{nid}/memoranda"))
             # Ukraine is not on the Washington-Moscow line: the channel is photographed from Moscow's UI
             other = browser.new_page(viewport={"width": 1280, "height": 900})
-            other.goto(russia.url)
+            other.goto(russia.login_url())
             channel = re.search(r"/channels/(channel-[0-9a-f]+)", _html(other, russia.base + f"/n/{nid}/channels"))
             _shot(other, russia.base + f"/n/{nid}/channels/{channel.group(1)}", SHOTS / "channel.png")
             pages = [
@@ -95,9 +95,9 @@ def photograph(out: Path, passphrase: str) -> list[tuple[str, str]]:
                 if name == "meetings":
                     taken.append(("channel.png", "A standing channel (live chat), seen by Moscow's head"))
             mobile = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2)
-            mobile.goto(server.url)
+            mobile.goto(server.login_url())
             _shot(mobile, server.base + f"/n/{nid}", SHOTS / "mobile-overview.png", full=False)
-            mobile.goto(russia.url)
+            mobile.goto(russia.login_url())
             _shot(mobile, russia.base + f"/n/{nid}/channels/{channel.group(1)}", SHOTS / "mobile-channel.png",
                   full=False)
             taken += [("mobile-overview.png", "Overview at 390 px"), ("mobile-channel.png", "Channel at 390 px")]

@@ -22,10 +22,23 @@ from parley.client.sdk import Client
 from parley.client.transport import InProcessTransport
 from parley.crypto.keys import SigningKey
 from parley.relay.app import Relay, create_app
-from parley.store.relay_store import RelayStore, database_url, open_store
+from parley.store.engine import database_url
+from parley.store.relay_store import RelayStore, open_store
 from parley.tlog.note import Signer
 
+
+@pytest.fixture(autouse=True)
+def _keystores_opened_once(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test but the keystore's own opens a keystore with scrypt once (``tests/keystore_memo.py``)."""
+    if Path(str(request.path)).parent.name != "crypto":
+        from keystore_memo import open_keystores_once
+
+        open_keystores_once(monkeypatch)
+
+
 RELAY_NAME = "relay.test"
+#: the bearer token /metrics of test relays asks for (tests send f"Bearer {relay.metrics_token}")
+METRICS_TOKEN = "test-metrics-token"  # noqa: S105
 
 
 def _postgres_base() -> str | None:
@@ -136,7 +149,7 @@ class World:
 
 def make_relay(db: str, clock: Callable[[], datetime], signer: Signer | None = None) -> Relay:
     signer = signer or Signer(RELAY_NAME, SigningKey.generate().private)
-    return Relay(open_store(db), signer, RELAY_NAME, clock=clock)
+    return Relay(open_store(db), signer, RELAY_NAME, clock=clock, metrics_token=METRICS_TOKEN)
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ from parley.client.workflow import Negotiation
 from parley.crypto.canonical import canonical_bytes
 from parley.crypto.fingerprint import fingerprint_digits
 from parley.errors import ParleyError, VerificationError
-from parley.relay.server import RelayConfig, load_or_create_signer, open_relay_store
+from parley.relay.server import RelayConfig, init_relay, load_signer, open_relay_store
 from parley.store.codec import unpack_header
 
 DEMO_RELAY_NAME = "demo.parley"
@@ -89,7 +89,9 @@ class LocalRelay:
         from parley.relay.app import Relay, create_app
 
         self.config = RelayConfig.from_options(data_dir, str(database), DEMO_RELAY_NAME)
-        self.relay = Relay(open_relay_store(self.config), load_or_create_signer(self.config), DEMO_RELAY_NAME)
+        # a new relay is created as an operator does it ('parley relay init'); an existing one is reopened
+        signer = load_signer(self.config) if self.config.key_path.exists() else init_relay(self.config)[0]
+        self.relay = Relay(open_relay_store(self.config), signer, DEMO_RELAY_NAME)
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.server = uvicorn.Server(uvicorn.Config(create_app(self.relay), host="127.0.0.1", port=self.port,
@@ -238,29 +240,57 @@ def _scene_messages(negotiation_id: str, heads: dict[str, Client], seconds: dict
                  "the relay holds only age ciphertext.")
 
 
+# Ukraine's drafter offers equivalent wordings ({a|b}) throughout: every reader's copy takes its own,
+# which is what tells the copies apart when one leaks (docs/tracing.md).
 MEMORANDUM = {
     "ceasefire": (
-        "Ukraine proposes a full and unconditional ceasefire on land, at sea and in the air for a period of at least "
-        "thirty days, extendable by agreement of the parties. The ceasefire is monitored by an international mission "
-        "agreed with the mediator, which reports every alleged violation within twenty-four hours and publishes "
-        "nothing without the consent of both parties. During the ceasefire neither party moves heavy weapons towards "
-        "the line of contact, and both parties keep open the humanitarian corridors listed in the annex."),
+        "Ukraine {proposes|puts forward} a {full|complete} and unconditional ceasefire on land, at sea and in the "
+        "air for a period of {at least|no less than} thirty days, {extendable|which may be extended} by agreement "
+        "of the parties. The ceasefire is {monitored|observed} by an international mission {agreed with|approved "
+        "by} the mediator, which {reports|notifies} every alleged violation within twenty-four hours and "
+        "{publishes nothing|makes nothing public} without the consent of both parties. During the ceasefire "
+        "neither party {moves|relocates} heavy weapons towards the line of contact, and both parties keep "
+        "{open|accessible} the humanitarian corridors {listed|set out} in the annex. {The monitoring mission|The "
+        "mission} has {free|unrestricted} access to {every|each} sector of the line of contact, and its "
+        "{observers|monitors} {travel|move} without {prior|advance} notice. {Each|Every} party {designates|"
+        "appoints} a liaison officer who is {available|reachable} {at all times|around the clock} and who "
+        "{answers|responds to} {questions|enquiries} from the mission {within|in no more than} six hours. "
+        "{Any|Every} {dispute|disagreement} about a reported violation is {referred|submitted} to the mediator, "
+        "whose {findings|conclusions} are {shared with|communicated to} both parties {at the same time|"
+        "simultaneously}."),
     "prisoners": (
-        "Ukraine proposes the exchange of all prisoners of war on the principle of all for all, beginning within "
-        "seven days of the ceasefire and completed within sixty days. Lists are exchanged through the mediator, "
-        "who verifies identities with the International Committee of the Red Cross. Civilians detained in connection "
-        "with the conflict are released on the same terms, and the remains of the fallen are repatriated to their "
-        "families through an agreed crossing point."),
+        "Ukraine {proposes|puts forward} the exchange of all prisoners of war on the principle of all for all, "
+        "{beginning|starting} within seven days of the ceasefire and {completed|concluded} within sixty days. "
+        "Lists are exchanged through the mediator, who {verifies|checks} identities with the International "
+        "Committee of the Red Cross. Civilians detained in connection with the conflict are released on the same "
+        "terms, and the remains of the fallen are {repatriated|returned} to their families through an {agreed|"
+        "agreed-upon} crossing point. {Each|Every} exchange is {prepared|arranged} by the mediator {together "
+        "with|jointly with} both parties, and {no|not a single} prisoner is {moved|transferred} against his or "
+        "her will. {Wounded|Injured} and {seriously ill|gravely ill} prisoners are {exchanged|released} {first|"
+        "before all others}, {together with|along with} {those|prisoners} held for more than two years. The "
+        "Red Cross {visits|has access to} every place of detention {before|ahead of} {each|every} exchange and "
+        "{reports|gives its findings} to the mediator {only|alone}."),
     "children": (
-        "Ukraine requires the return of every child deported or forcibly transferred, with complete lists provided "
-        "to the mediator within thirty days. Each child is returned to a parent or legal guardian, and a joint "
-        "working group under the mediator's chairmanship follows every case until the child is home. No adoption or "
-        "change of citizenship of these children is recognised by Ukraine."),
+        "Ukraine {requires|demands} the return of every child deported or forcibly transferred, with {complete|"
+        "full} lists {provided|handed} to the mediator within thirty days. Each child is returned to a parent or "
+        "legal guardian, and a joint working group under the mediator's chairmanship {follows|tracks} every case "
+        "until the child is home. No adoption or change of citizenship of these children is recognised by "
+        "Ukraine. The working group {meets|convenes} {every|each} week, {keeps|maintains} a {single|common} "
+        "register of {cases|files}, and {may|can} {ask|request} the help of {international|intergovernmental} "
+        "organisations {when|where} a child {cannot|can not} be {found|located}. {Relatives|Family members} "
+        "{receive|are given} news of {each|every} case {at least|no less than} once a month, and {no|not a "
+        "single} child is {moved|relocated} again {while|whilst} a case is open."),
     "settlement": (
         "Any future settlement respects the sovereignty and territorial integrity of Ukraine within its "
-        "internationally recognised borders. Ukraine is ready to discuss security guarantees with the parties and "
-        "the observers, and to hold a meeting of the leaders once a ceasefire holds and the humanitarian steps above "
-        "are under way. The terms of any agreement remain confidential until their signing."),
+        "internationally recognised borders. Ukraine is {ready|prepared} to {discuss|consider} security "
+        "guarantees with the parties and the observers, and to hold a meeting of the leaders once a ceasefire "
+        "holds and the humanitarian steps above are {under way|in progress}. {Such|Any such} guarantees {must|"
+        "have to} be {binding|legally binding} on those who give them, {and|and they} {must|have to} {take "
+        "effect|apply} {before|ahead of} {any|a} {withdrawal|pull-back} of forces. {Economic|Trade} {questions|"
+        "matters}, {including|among them} {reconstruction|rebuilding} and {compensation|reparation}, are "
+        "{discussed|considered} in a {separate|distinct} {track|strand} {once|after} the {first|initial} "
+        "{steps|measures} are {complete|completed}. The terms of any agreement remain confidential until their "
+        "signing."),
 }
 
 ISSUES = (
@@ -285,12 +315,19 @@ def _scene_memorandum(negotiation_id: str, heads: dict[str, Client], seconds: di
     positions = dict(MEMORANDUM)
     restricted = {"ceasefire": "For heads of delegation only: a 20-day ceasefire is acceptable as a first step."}
     draft = ukraine.draft_memorandum("Memorandum of Ukraine (draft)", {k: v + " (draft)" for k, v in positions.items()})
+    respond_by = (heads["ukraine"].clock() + timedelta(days=7)).replace(microsecond=0)
+    from parley.demo_files import prisoner_list_pdf
+
+    prisoners = prisoner_list_pdf(out / "annex-prisoners.pdf")
     memo = ukraine.deliver_memorandum("Memorandum of Ukraine on the key issues", positions,
-                                      to=[russia_id, turkiye_id], restricted=restricted)
+                                      to=[russia_id, turkiye_id], restricted=restricted, respond_by=respond_by,
+                                      attachments=[prisoners])
     for text in [*positions.values(), *restricted.values(), *(v + " (draft)" for v in positions.values())]:
         narrator.encrypted(text)
     narrator.say(f"Ukraine drafted {draft} inside its own party, then delivered {memo} to the Russian Federation "
-                 "and Türkiye, with one section readable only by heads of delegation.")
+                 "and Türkiye, with one section readable only by heads of delegation and a PDF annex (the list "
+                 "of prisoners, each reader's copy stamped with its copy line), and asks for an official "
+                 f"response by {respond_by:%d %B %Y %H:%M} UTC.")
     russia = Negotiation(heads["russia"], negotiation_id)
     russia.sync()
     narrator.say("The Russian head's client syncs and sends a signed delivery receipt automatically.")
@@ -317,19 +354,24 @@ def _scene_meeting(negotiation_id: str, heads: dict[str, Client], seconds: dict[
     narrator.scene("Moscow proposes a second round in Istanbul on 2 June")
     russia = Negotiation(heads["russia"], negotiation_id)
     start = _next_june_2(heads["russia"].clock())
-    round_id = russia.open_round(2, "Istanbul, Çırağan Palace", start, start + timedelta(hours=8))
+    answer_by = min(heads["russia"].clock() + timedelta(days=2), start).replace(microsecond=0)
     meeting = russia.propose_meeting(venue="Istanbul, Çırağan Palace", start=start, end=start + timedelta(hours=8),
                                      timezone="Europe/Istanbul", level="delegation",
                                      parties=[heads["ukraine"].profile.party.party_id,
                                               heads["turkiye"].profile.party.party_id],
-                                     agenda=["ceasefire", "prisoners"])
+                                     agenda=["ceasefire", "prisoners"], answer_by=answer_by)
+    round_id = russia.open_round(2, meeting_id=meeting, agenda=["ceasefire", "prisoners"])
     narrator.encrypted("Istanbul, Çırağan Palace")
-    narrator.say(f"The Russian Federation opens {round_id} and proposes {meeting}: Istanbul, "
-                 f"{start:%d %B %Y} 10:00 (Europe/Istanbul), delegation level.")
+    narrator.say(f"The Russian Federation proposes {meeting}: Istanbul, {start:%d %B %Y} 10:00 (Europe/Istanbul), "
+                 f"delegation level, answers by {answer_by:%d %B %H:%M} UTC; it opens {round_id} at that meeting, "
+                 "on the ceasefire and the exchange of prisoners.")
     ukraine = Negotiation(heads["ukraine"], negotiation_id)
     ukraine.sync()
     status = russia.status()
     narrator.say(f"status for Moscow: meeting {status['meetings'][0]['status']}; Kyiv has not answered yet.")
+    for row in ukraine.status()["deadlines"]:
+        narrator.say(f"due for Kyiv: {row['kind']} '{row['title']}' awaited from {row['awaiting']} by {row['due']} "
+                     f"({row['state']}).")
     Negotiation(heads["turkiye"], negotiation_id).answer_meeting(meeting, "accept", note="Türkiye will host.")
     ukraine.answer_meeting(meeting, "accept", note="Ukraine's delegation will attend.")
     russia.sync()
@@ -388,27 +430,58 @@ def _scene_response(negotiation_id: str, heads: dict[str, Client], seconds: dict
         narrator.say(f"  {row['title']}: {row['status'].upper()}")
     narrator.say("Nothing awaits an official response any more." if not status["awaiting_official_response"]
                  else f"{len(status['awaiting_official_response'])} responses still awaited.")
+    current = status["current_round"]
+    if current is not None:
+        outcome = "Exchange of prisoners agreed, all for all; the ceasefire remains open for the next round."
+        Negotiation(heads["turkiye"], negotiation_id).close_round(current["round_id"], outcome)
+        narrator.encrypted(outcome)
+        closed = ukraine.round(current["round_id"])
+        narrator.say(f"Türkiye closes round {closed['number']} with its outcome; the round holds "
+                     + ", ".join(f"{i['kind']} from {i['party']}" for i in closed["items"]) + ".")
 
 
 def _scene_leak(negotiation_id: str, heads: dict[str, Client], seconds: dict[str, Client],
                 narrator: Narrator, out: Path) -> None:
-    narrator.scene("A leak is traced to the copy it came from")
+    from parley.client.pdf import memorandum_pdf
+    from parley.tracing.extract import render_pdf_page
+    from parley.tracing.simulate import retype
+
+    narrator.scene("Two leaks are traced to the copy they came from")
     leaker = Negotiation(seconds["russia"], negotiation_id)
     leaker.sync()
     memo = next(m for m in leaker.views().memoranda.values() if m["party"] == heads["ukraine"].profile.party.party_id)
-    copy_text = "\n\n".join(memo["positions"][k] for k in sorted(memo["positions"]))
-    excerpt = copy_text[200:1500]
+    order = sorted(memo["positions"])
+    copy_text = "\n\n".join(memo["positions"][k] for k in order)
+    excerpt = retype(copy_text)
     leaked = out / "leaked-excerpt.txt"
     leaked.write_text(excerpt, encoding="utf-8")
-    narrator.say(f"A {len(excerpt)}-character excerpt of the memorandum appears in the press ({leaked.name}). "
-                 f"Every recipient's copy reads the same; each carries invisible marks.")
-    report = _cli(["--home", str(heads["ukraine"].profile.home), "trace", str(leaked)], os.environ["PARLEY_PASSPHRASE"])
-    (out / "trace-report.txt").write_text(report, encoding="utf-8")
-    for line in report.splitlines():
-        if line.strip():
-            narrator.say("    " + line)
-    if "ACCUSED: " + seconds["russia"].profile.member not in report:
-        raise VerificationError("the demo leak was not traced to its source")
+    narrator.say(f"A retyped {len(excerpt.split())}-word excerpt of the memorandum appears in the press "
+                 f"({leaked.name}): look-alike letters folded, invisible characters stripped, new line breaks, "
+                 "a few typos. Every recipient's copy reads as plain text; they differ only in wording "
+                 "('thirty days' or '30 days', 'proposes' or 'puts forward').")
+    home = ["--home", str(heads["ukraine"].profile.home), "trace"]
+    report = _cli([*home, str(leaked)], os.environ["PARLEY_PASSPHRASE"])
+    # the delegate's PDF copy; a screenshot of its first page, cropped above and below the text so the
+    # visible copy line is cut off, is read by OCR
+    pdf = out / "leaked-copy.pdf"
+    memorandum_pdf(pdf, title=memo["title"], sections=[(k, memo["positions"][k]) for k in order],
+                   sender="Ukraine", delivered_at=memo["delivered_at"], copy_line=memo.get("copy"))
+    page = render_pdf_page(pdf, 0, dpi=150)
+    width, height = page.size
+    screenshot = out / "leaked-page.png"
+    page.crop((0, int(height * 0.09), width, int(height * 0.93))).save(screenshot)
+    narrator.say(f"Then a screenshot of page 1 of the delegate's PDF ({screenshot.name}), copy line cropped off, "
+                 "is posted online; parley reads it by OCR (Tesseract).")
+    ocr_report = _cli([*home, str(screenshot)], os.environ["PARLEY_PASSPHRASE"])
+    (out / "trace-report.txt").write_text(f"== {leaked.name}\n{report}\n== {screenshot.name}\n{ocr_report}",
+                                          encoding="utf-8")
+    for name, text in ((leaked.name, report), (screenshot.name, ocr_report)):
+        narrator.say(f"  parley trace {name}:")
+        for line in text.splitlines():
+            if line.strip():
+                narrator.say("    " + line)
+        if "ACCUSED: " + seconds["russia"].profile.member not in text:
+            raise VerificationError(f"the demo leak {name} was not traced to its source")
 
 
 AGREEMENT_ARTICLES = [
@@ -419,6 +492,43 @@ AGREEMENT_ARTICLES = [
     {"heading": "Confidentiality", "text": "This memorandum remains confidential until every party has signed it "
                                            "and consented to its release."},
 ]
+AGREEMENT_TITLE = "Istanbul Memorandum of Understanding"
+#: the same memorandum in Ukrainian and Russian: "done in English, Ukrainian and Russian, each text being equally
+#: authentic"
+AGREEMENT_TRANSLATIONS = {
+    "uk": {"title": "Стамбульський меморандум про взаєморозуміння", "articles": [
+        {"heading": "Припинення вогню",
+         "text": "Сторони дотримуються припинення вогню вздовж усієї лінії зіткнення протягом тридцяти днів "
+                 "з дня підписання цього меморандуму."},
+        {"heading": "Військовополонені",
+         "text": "Сторони обмінюються всіма військовополоненими за принципом «всіх на всіх» протягом шістдесяти "
+                 "днів через посередника."},
+        {"heading": "Конфіденційність",
+         "text": "Цей меморандум залишається конфіденційним, доки кожна зі сторін не підпише його та не дасть "
+                 "згоди на його оприлюднення."},
+    ]},
+    "ru": {"title": "Стамбульский меморандум о взаимопонимании", "articles": [
+        {"heading": "Прекращение огня",
+         "text": "Стороны соблюдают прекращение огня вдоль всей линии соприкосновения в течение тридцати дней "
+                 "с момента подписания настоящего меморандума."},
+        {"heading": "Военнопленные",
+         "text": "Стороны обмениваются всеми военнопленными по принципу «всех на всех» в течение шестидесяти "
+                 "дней через посредника."},
+        {"heading": "Конфиденциальность",
+         "text": "Настоящий меморандум остаётся конфиденциальным до тех пор, пока каждая из сторон не подпишет "
+                 "его и не даст согласия на его обнародование."},
+    ]},
+}
+#: version 1 proposed ten days instead of thirty, in every language
+_TEN_DAYS = {"en": ("thirty days", "ten days"), "uk": ("тридцяти днів", "десяти днів"),
+             "ru": ("тридцати дней", "десяти дней")}
+
+
+def _first_version(articles: list[dict[str, str]], language: str) -> list[dict[str, str]]:
+    before, after = _TEN_DAYS[language]
+    first = [dict(a) for a in articles]
+    first[0]["text"] = first[0]["text"].replace(before, after)
+    return first
 
 
 def _scene_agreement(negotiation_id: str, heads: dict[str, Client], seconds: dict[str, Client],
@@ -432,21 +542,35 @@ def _scene_agreement(negotiation_id: str, heads: dict[str, Client], seconds: dic
     narrator.scene("One negotiating text, sealed until every party signs")
     desks = {slug: AgreementDesk(Negotiation(client, negotiation_id)) for slug, client in heads.items()}
     agreement_id = "istanbul-memorandum"
-    first = [dict(a) for a in AGREEMENT_ARTICLES]
-    first[0] = {**first[0], "text": first[0]["text"].replace("thirty days", "ten days")}
-    desks["turkiye"].post_text(agreement_id, "Istanbul Memorandum of Understanding", first)
+    first = _first_version(AGREEMENT_ARTICLES, "en")
+    first_translations = {code: {"title": t["title"], "articles": _first_version(t["articles"], code)}
+                          for code, t in AGREEMENT_TRANSLATIONS.items()}
+    desks["turkiye"].post_text(agreement_id, AGREEMENT_TITLE, first, language="en",
+                               translations=first_translations)
     # Only the superseded wording stays secret for good: the final text is released by consent at the end.
     narrator.encrypted(first[0]["text"])
-    narrator.say("Türkiye, as mediator, posts version 1 of the single negotiating text (3 articles); every "
-                 "recipient's copy is invisibly marked.")
+    for translated in first_translations.values():
+        narrator.encrypted(translated["articles"][0]["text"])
+    narrator.say("Türkiye, as mediator, posts version 1 of the single negotiating text (3 articles) in English, "
+                 "Ukrainian and Russian, each text equally authentic; every recipient's copy is invisibly marked.")
     desks["ukraine"].object(agreement_id, 1, "Ten days is too short to verify a ceasefire.")
     article = desks["turkiye"].summary(agreement_id)["articles"][0]
     narrator.say(f"Ukraine objects to article {article['number']} ({article['heading']}): status "
                  f"{article['status']} by {', '.join(article['objected_by'])}.")
-    desks["turkiye"].post_text(agreement_id, "Istanbul Memorandum of Understanding", AGREEMENT_ARTICLES)
-    narrator.say("Version 2 answers the objection; redline of article 1:")
-    for line in desks["turkiye"].redline(agreement_id, 1, 2).splitlines()[2:]:
-        narrator.say("    " + line)
+    from parley.demo_files import map_pdf
+
+    annex = map_pdf(out / "annex-1-map.pdf")
+    # The exchange list Ukraine attached to its memorandum (scene "memorandum") becomes the agreement's second
+    # annex, so both documents of the story are checked in the published bundle.
+    prisoners = out / "annex-prisoners.pdf"
+    desks["turkiye"].post_text(agreement_id, AGREEMENT_TITLE, AGREEMENT_ARTICLES, language="en",
+                               translations=AGREEMENT_TRANSLATIONS, annexes=[annex, prisoners])
+    narrator.say(f"Version 2 answers the objection and annexes a map ({annex.name}) and the list of prisoners "
+                 f"Ukraine attached to its memorandum ({prisoners.name}); heads will sign the text with each "
+                 "annex's name, size and SHA-256. Redline of article 1, in English and in Ukrainian:")
+    for language in ("en", "uk"):
+        for line in desks["turkiye"].redline(agreement_id, 1, 2, language).splitlines()[2:]:
+            narrator.say("    " + line)
     digest = desks["turkiye"].finalize(agreement_id)
     narrator.say(f"The mediator finalizes the text: SHA-256 {digest}.")
     for slug in ("turkiye", "ukraine", "russia"):
@@ -468,13 +592,17 @@ def _scene_agreement(negotiation_id: str, heads: dict[str, Client], seconds: dic
                                       "and agreed to release its text.")
     narrator.say("A joint communiqué is posted in clear for the relay's public page.")
     archive = desks["ukraine"].bundle(agreement_id, out / "publication")
-    desks["ukraine"].pdf(agreement_id, out / "publication" / "agreement.pdf")
     narrator.say(f"Publication bundle: {out / 'publication'} and {archive.name}; PDF with the signature block.")
     report = verify_bundle(out / "publication")
     narrator.say(f"parley verify: {'VALID' if report['valid'] else 'INVALID ' + str(report['failures'])} "
                  f"({len(report['checked'])} items checked offline).")
     if not report["valid"]:
         raise VerificationError("the demo bundle does not verify")
+    for annexed in (annex, prisoners):
+        if f"annexes/{annexed.name}" not in report["checked"]:
+            raise VerificationError(f"the demo bundle's annex {annexed.name} was not checked")
+    narrator.say(f"The annexed map and list are in the bundle (annexes/{annex.name}, annexes/{prisoners.name}); "
+                 "their SHA-256 and sizes match the Annex lines every head signed.")
     bundle = json.loads((out / "publication" / "bundle.json").read_text())
     if _shutil.which("ssh-keygen") is None:
         narrator.say("ssh-keygen is not installed: skipping the OpenSSH check (install openssh-client).")
@@ -492,34 +620,26 @@ def _scene_agreement(negotiation_id: str, heads: dict[str, Client], seconds: dic
 
 
 def _cli(args: list[str], passphrase: str) -> str:
-    """Run the real CLI in process (it unlocks the profile's keystore) and return its output.
+    """Run the CLI as a user would: its own process (``python -m parley``), the passphrase in its
+    environment; returns its standard output.
 
     Raises:
         VerificationError: the command failed.
     """
-    import contextlib
-    import io
+    import subprocess
+    import sys
 
-    from parley.cli.main import main
+    import parley
 
-    buffer = io.StringIO()
-    previous = os.environ.get("PARLEY_PASSPHRASE")
-    os.environ["PARLEY_PASSPHRASE"] = passphrase
-    try:
-        with contextlib.redirect_stdout(buffer):
-            from parley.cli import output
-
-            output.console.file = buffer
-            code = main(args)
-    finally:
-        output.console.file = None
-        if previous is None:
-            os.environ.pop("PARLEY_PASSPHRASE", None)
-        else:
-            os.environ["PARLEY_PASSPHRASE"] = previous
-    if code != 0:
-        raise VerificationError(f"'parley {' '.join(args)}' failed with exit code {code}")
-    return buffer.getvalue()
+    source = str(Path(parley.__file__).resolve().parent.parent)  # this parley, not another installed one
+    env = {**os.environ, "PARLEY_PASSPHRASE": passphrase,
+           "PYTHONPATH": os.pathsep.join(p for p in (source, os.environ.get("PYTHONPATH")) if p)}
+    command = [sys.executable, "-m", "parley", *args]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600, check=False)  # noqa: S603 - our own CLI
+    if done.returncode != 0:
+        raise VerificationError(f"'parley {' '.join(args)}' failed with exit code {done.returncode}: "
+                                f"{done.stderr.strip()[-500:]}")
+    return done.stdout
 
 
 def _write_status(out: Path, client: Client, negotiation_id: str, passphrase: str, narrator: Narrator) -> None:

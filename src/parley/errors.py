@@ -10,6 +10,7 @@ one place (``parley.cli.main``); the relay maps it to an HTTP status in one plac
     +-- ConfigError                  bad settings or profile; exit 2
     +-- NotFoundError                unknown id; exit 3, HTTP 404
     +-- ConflictError                already exists / wrong state; exit 2, HTTP 409
+    |   +-- BusyError                the profile is in use by another parley process
     +-- AuthError                    request authentication failed; HTTP 401
     |   +-- ReplayError              a request seen before
     +-- ForbiddenError               authenticated but not allowed; exit 4, HTTP 403
@@ -22,11 +23,13 @@ one place (``parley.cli.main``); the relay maps it to an HTTP status in one plac
     |   |   +-- ForkError            the relay showed a different history
     |   +-- TrustError               key or certificate does not chain to a pinned root
     |   +-- ProtocolError            an event breaks a protocol rule
+    |   +-- NotWitnessedError        a checkpoint lacks the parties' cosignatures a policy requires
     +-- KeystoreError                keystore unreadable; exit 5
     |   +-- BadPassphraseError
     +-- StorageError                 database failure; exit 6, HTTP 503
     +-- TransportError               network failure talking to the relay; exit 7
-        +-- RelayError               the relay answered with an error
+    |   +-- RelayError               the relay answered with an error
+    +-- RelayRefusal                 the relay's own checks refused what this client sent; exit 8
 """
 
 from __future__ import annotations
@@ -77,6 +80,12 @@ class ConflictError(ParleyError):
     exit_code = 2
     http_status = 409
     code = "conflict"
+
+
+class BusyError(ConflictError):
+    """Another process holds this profile's lock for longer than the wait allows."""
+
+    code = "busy"
 
 
 class AuthError(ParleyError):
@@ -139,6 +148,10 @@ class ProtocolError(VerificationError):
     code = "protocol_violation"
 
 
+class NotWitnessedError(VerificationError):
+    code = "not_witnessed"
+
+
 class KeystoreError(ParleyError):
     exit_code = 5
     code = "keystore"
@@ -167,6 +180,22 @@ class RelayError(TransportError):
         super().__init__(message, hint=hint)
         self.status = status
         self.code = code
+
+
+class RelayRefusal(ParleyError):
+    """The relay refused a request because its own check of the data failed (a signature, a proof, a rule of
+    the protocol, a fork of its log): a statement by the relay about what this client sent, never a
+    detection by this client of what the relay served (those are ``VerificationError``).
+    ``relay_code`` and ``status`` are the relay's."""
+
+    exit_code = 8
+    http_status = 502
+    code = "relay_refusal"
+
+    def __init__(self, message: str, *, status: int, relay_code: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+        self.relay_code = relay_code
 
 
 #: relay error codes mapped back to local classes on the client side

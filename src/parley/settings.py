@@ -25,14 +25,21 @@ class Limits:
     max_parties: int = 64
     #: request body accepted by the relay
     max_request_bytes: int = 26 * 1024 * 1024
-    #: attachments of a memorandum, streamed
-    max_attachment_bytes: int = 20 * 1024 * 1024
+    #: one attached file (any type), streamed from disk to disk on both ends; sending, a sync receiving it and
+    #: saving it were measured flat up to 525 MB (docs/performance.md, "Large attachments")
+    max_attachment_bytes: int = 500 * 1024 * 1024
+    #: a PDF delivered with leak tracing: each reader's copy is stamped by pypdf, which holds the document in
+    #: memory, so it stays at the size the attachment limit had before files were streamed
+    max_stamped_pdf_bytes: int = 20 * 1024 * 1024
     #: accepted distance between an event's creation time and the relay's clock
     max_clock_skew_seconds: int = 300
     #: age of an RFC 9421 request signature
     max_request_age_seconds: int = 300
     #: events returned by one list call
     max_page_events: int = 1000
+    #: bytes of one list call's events (signed headers and ciphertexts): a page ends before the event that
+    #: would take it past this, its first event always in (a page of attachment chunks is a few of them)
+    max_page_bytes: int = 8 * 1024 * 1024
     #: bytes of recent events a relay process keeps written out for listings (their reader-independent part)
     max_page_cache_bytes: int = 32 * 1024 * 1024
     #: plain text fields (titles, names)
@@ -46,6 +53,9 @@ class Limits:
     max_streams_per_device: int = 4
     #: seconds a client may take to send a whole request body (slow clients are cut off with 408)
     max_body_seconds: float = 30.0
+    #: seconds a client waits for another process (the web UI, a second command) to finish its act on the
+    #: same profile before giving up with a "busy" message
+    profile_lock_seconds: float = 30.0
 
 
 DEFAULT_LIMITS = Limits()

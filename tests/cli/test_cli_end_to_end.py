@@ -6,26 +6,12 @@ command family a new user meets first, plus the error exits.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 
 import pytest
 
-from parley.cli import output
-from parley.cli.main import main
+from cli_runner import run
 from parley.demo import DEMO_RELAY_NAME, LocalRelay
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    output.console.file, output.err_console.file = out, err
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(list(args))
-    finally:
-        output.console.file = output.err_console.file = None
-    return code, out.getvalue(), err.getvalue()
 
 
 def ok_json(*args: str):

@@ -41,3 +41,12 @@ def test_missing_profile_says_how_to_create_one(tmp_path, monkeypatch):
 def test_verify_of_a_missing_bundle_exits_one(tmp_path):
     code, text = run("verify", str(tmp_path / "nothing-here"))
     assert code == 1 and "INVALID" in text
+
+
+def test_an_error_on_a_pipe_stays_one_line_whatever_its_length(tmp_path):
+    """Logs and scripts grep a message whole: Rich must not break it at the console's width."""
+    home = tmp_path / ("a-folder-with-a-long-name-" * 6) / "profile"
+    code, text = run("relay", "invite-party", "Ukraine", "--data", str(home))
+    assert code == 2
+    (line,) = [line for line in text.splitlines() if line.startswith("error:")]
+    assert str(home) in line and "holds no relay key" in line

@@ -17,9 +17,11 @@ Attacks (attributes, each ``None`` when off):
                   It runs on every request, so it must be deterministic (build made-up events once).
 ``old_checkpoint`` serve this earlier (genuine, signed) checkpoint note and only the events it covers.
 ``ack``           rewrite the acknowledgement of a posted event.
-``consistency``   rewrite a consistency proof answer.
+``consistency``   rewrite a consistency proof answer (also the proof a listing carries).
 ``party``         rewrite a directory answer (``GET /v1/parties/{id}``).
 ``parties``       rewrite the directory listing (``GET /v1/parties``).
+``refuse``        ``(kind, status, code, message)``: answer requests of that kind (a name of ``_ROUTES``) with
+                  this error instead, as if the relay's own checks had refused them.
 """
 
 from __future__ import annotations
@@ -105,6 +107,7 @@ class MaliciousRelay(httpx.BaseTransport):
         self.consistency: Callable[[Json], Json] | None = None
         self.party: Callable[[Json], Json] | None = None
         self.parties: Callable[[Json], Json] | None = None
+        self.refuse: tuple[str, int, str, str] | None = None
 
     # ---- the relay's own data, as its operator sees it ---------------------------------------------
     def full_log(self, negotiation_id: str) -> list[EventItem]:
@@ -125,6 +128,11 @@ class MaliciousRelay(httpx.BaseTransport):
 
     # ---- transport ------------------------------------------------------------------------------------
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self.refuse is not None:
+            kind, status, code, message = self.refuse
+            if any(request.method == m and pattern.match(request.url.path) and k == kind for m, pattern, k in _ROUTES):
+                self.fired.append("refuse")
+                return httpx.Response(status, json={"error": code, "message": message}, request=request)
         response = self.inner.handle_request(request)
         for method, pattern, kind in _ROUTES:
             match = pattern.match(request.url.path)
@@ -154,12 +162,22 @@ class MaliciousRelay(httpx.BaseTransport):
                 after, limit = int(params.get("after", -1)), int(params.get("limit", 1000))
                 answer = {"negotiation_id": target, "size": forged.size, "checkpoint": forged.note,
                           "events": forged.items[after + 1:after + 1 + limit]}
+                if "consistency_from" in params:
+                    first = int(params["consistency_from"])
+                    answer["consistency_proof"] = None if first > forged.size else [
+                        _b64(p) for p in merkle.consistency_proof(first, forged.size, forged.tree)]
                 self.fired.append("forge")
             elif self.old_checkpoint is not None:
                 size = open_checkpoint(self.old_checkpoint, [self.relay.signer.vkey()], None).size
                 answer = {**answer, "size": size, "checkpoint": self.old_checkpoint,
                           "events": [e for e in answer["events"] if e["seq"] < size]}
                 self.fired.append("old_checkpoint")
+            if self.consistency is not None and answer.get("consistency_proof") is not None:
+                # The proof travels with the listing (consistency_from): rewritten like a proof answer.
+                rewritten = self.consistency({"first": int(params["consistency_from"]), "second": answer["size"],
+                                              "proof": answer["consistency_proof"]})
+                answer = {**answer, "consistency_proof": rewritten["proof"]}
+                self.fired.append("consistency")
             if self.events is not None:
                 before = copy.deepcopy(answer["events"])
                 answer["events"] = self.events(copy.deepcopy(answer["events"]))

@@ -14,8 +14,10 @@ import copy
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import timedelta
 
+import httpx
 import pytest
 from malicious_relay import (
     EventItem,
@@ -31,16 +33,20 @@ from sqlalchemy import text
 
 from parley.client.sdk import Client, verify_log
 from parley.client.transport import RelayConnection
+from parley.client.witness import require_witnessed, witness_status
 from parley.crypto.canonical import canonical_bytes, sign_canonical
 from parley.crypto.fingerprint import fingerprint_digits
-from parley.crypto.keys import EncryptionKey, SigningKey
-from parley.crypto.seal import seal
+from parley.crypto.keys import EncryptionKey, SigningKey, new_nonce
+from parley.crypto.seal import seal_padded
 from parley.errors import (
     ForkError,
+    NotWitnessedError,
     ProofError,
     ProtocolError,
+    RelayRefusal,
     RollbackError,
     SignatureError,
+    TransportError,
     TrustError,
     VerificationError,
 )
@@ -49,6 +55,7 @@ from parley.protocol.identity import MemberCertificate, PartyRecord
 from parley.protocol.state import MEMBER_ADD
 from parley.protocol.times import format_time, parse_time
 from parley.relay.ingest import envelope_from_stored
+from parley.store.cosignatures import add_cosignature, cosignatures
 
 
 # ---- helpers ----------------------------------------------------------------------------------------------
@@ -176,6 +183,59 @@ def test_relay_reorders_two_events_is_detected(trio, compromise, monkeypatch):
     refused(swiss, nid, evil, ForkError, r"relay showed two different histories of log .* at size")
 
 
+def test_a_bad_later_page_of_a_multi_page_sync_stores_nothing_from_the_earlier_pages(trio, compromise, monkeypatch):
+    """A sync stores page by page inside one transaction: whatever fails on a later page (a root that does not
+    match the signed checkpoint, a rewritten event, a connection that drops) rolls back the earlier pages."""
+    nid, swiss = trio.nid, trio.swiss
+    evil = compromise(swiss)
+    swiss.limits = replace(swiss.limits, max_page_events=2)
+    for n in range(4):
+        trio.ukraine.send_message(nid, f"Position on issue {n}.")
+    u1 = trio.ukraine.send_message(nid, "Ukraine: draft article 1.")
+    r1 = stale_post(trio.russia, nid, "Russia: draft article 1.", monkeypatch)  # concurrent with u1
+    assert u1.seq + 1 == r1.seq
+    pages: list[list[int]] = []
+
+    def on_the_last_page(attack):  # noqa: ANN001, ANN202
+        def rewrite(items: list[EventItem]) -> list[EventItem]:
+            pages.append([i["seq"] for i in items])
+            return attack(items) if any(event_id_of(i) == r1.event_id for i in items) else items
+        return rewrite
+
+    # Every event valid on its own, the last page reordered: only the final root check sees it.
+    evil.events = on_the_last_page(swapped(u1.event_id, r1.event_id))
+    refused(swiss, nid, evil, ForkError,
+            r"do not hash to its signed checkpoint: an event was rewritten, reordered or replaced")
+    assert len(pages) >= 3 and pages[-1] == [u1.seq, r1.seq], pages  # earlier pages were fed (and rolled back)
+
+    # A rewritten ciphertext on the last page: refused there, the earlier pages gone with it.
+    pages.clear()
+
+    def rewrite_body(event: dict) -> None:
+        event["ciphertexts"][0] = flip(event["ciphertexts"][0])
+
+    evil.events = on_the_last_page(edit_event(r1.event_id, rewrite_body))
+    refused(swiss, nid, evil, ProtocolError, r"does not match the digest its author signed")
+    assert len(pages) >= 3
+
+    # The connection drops before the last page: nothing of the pages before it is kept either.
+    pages.clear()
+
+    def drop(items: list[EventItem]) -> list[EventItem]:
+        raise httpx.ConnectError("connection reset")
+
+    before = snapshot(swiss, nid)
+    evil.events = on_the_last_page(drop)
+    with pytest.raises(TransportError):
+        swiss.sync(nid)
+    assert len(pages) >= 3 and snapshot(swiss, nid) == before
+
+    evil.honest()
+    assert swiss.sync(nid).new_events == r1.seq - before[0]
+    assert [m["content"]["text"] for m in swiss.messages(nid)][-2:] == [
+        "Ukraine: draft article 1.", "Russia: draft article 1."]
+
+
 def test_relay_reorders_two_events_is_detected_when_the_true_log_is_shown_later(trio, compromise, monkeypatch):
     """Honest limit: a reorder of two concurrent events, shown before anyone posts after them, is accepted.
 
@@ -208,7 +268,7 @@ def test_relay_rewrites_a_ciphertext_is_detected(trio, compromise):
         # The relay knows the cleartext header and the reader's public age key: it can encrypt a well-formed,
         # correctly bound body to the reader. Only the digest the author signed gives it away.
         header = Header.from_obj(event["header"])
-        blob = seal(make_body("message", {"text": "Ukraine: we reject article 4."}, header),
+        blob = seal_padded(make_body("message", {"text": "Ukraine: we reject article 4."}, header),
                     [swiss.identity.certificate.encryption_key])
         event["ciphertexts"][0] = base64.b64encode(blob).decode()
 
@@ -392,6 +452,69 @@ def test_relay_forks_the_log_between_two_parties_is_detected_at_equal_size(world
     assert snapshot(russia, nid) == before
 
 
+def _copy_cosignatures(source, target, nid: str) -> int:  # noqa: ANN001
+    """The operator of both relays copies every cosignature one holds into the other's database."""
+    rows = cosignatures(source.store, nid)
+    for row in rows:
+        add_cosignature(target.store, nid, size=row.size, device_key_id=row.device_key_id, party_id=row.party_id,
+                        timestamp=row.timestamp, line=row.line, received_at=row.received_at)
+    return len(rows)
+
+
+def test_relay_forking_two_parties_never_collects_a_full_set_of_cosignatures(world, fork_relay):
+    """Each party cosigns the branch it was shown; the relay holds both branches' cosignatures and serves
+    every one to each party, yet neither branch is ever final under an all-parties policy."""
+    ukraine, russia = world.party("Ukraine"), world.party("Russian Federation")
+    nid = world.negotiation(ukraine, russia)
+    common = ukraine.cache.checkpoint(nid)[0]
+    assert require_witnessed(ukraine, nid, "all").final  # before the fork, both saw and cosigned the same log
+    second = fork_relay()
+    use_transport(russia, second.transport)
+    ukraine.send_message(nid, "Ukraine: branch one.")
+    russia.send_message(nid, "Russia: branch two.")
+    ukraine.send_message(nid, "Ukraine: branch one goes on.")
+    assert _copy_cosignatures(second.relay, world.relay, nid) > 0
+    assert _copy_cosignatures(world.relay, second.relay, nid) > 0
+    ukraine_party, russia_party = ukraine.profile.party.party_id, russia.profile.party.party_id
+    served = {row.device_key_id for row in cosignatures(world.relay.store, nid) if row.size > common}
+    assert russia.identity.device_key_id in served, "the other branch's cosignatures were never served"
+
+    for client, own, other in ((ukraine, ukraine_party, russia_party), (russia, russia_party, ukraine_party)):
+        status = witness_status(client, nid, "all")
+        assert status.size > common and not status.final
+        assert status.witnessed[own] == status.size
+        assert status.witnessed[other] == common  # only the common prefix carries the other party's cosignature
+        assert status.final_size == common
+        with pytest.raises(NotWitnessedError, match="cosigned by 1 of 2 parties"):
+            require_witnessed(client, nid, "all")
+
+
+# ---- refusals ----------------------------------------------------------------------------------------------
+def test_relay_claiming_a_fork_is_a_relay_refusal_not_a_detected_fork(trio, compromise):
+    """A relay that answers "fork" states something about what the client sent; only what the client checks
+    itself may say the relay forked the log. The two must not look alike (class and exit code)."""
+    nid, swiss = trio.nid, trio.swiss
+    evil = compromise(swiss)
+    swiss.sync(nid)
+    before = snapshot(swiss, nid)
+    evil.refuse = ("ack", 422, "fork", "the log forked")
+    with pytest.raises(RelayRefusal, match="the log forked") as refusal:
+        swiss.send_message(nid, "Switzerland: a message the relay turns away.")
+    assert refusal.value.relay_code == "fork" and not isinstance(refusal.value, VerificationError)
+    assert evil.fired[-1] == "refuse" and snapshot(swiss, nid) == before
+
+    # A fork the client detects itself: a ForkError, exit code 4, never a refusal.
+    evil.honest()
+    trio.ukraine.send_message(nid, "Ukraine: point 1.")
+    seen = trio.ukraine.send_message(nid, "Ukraine: point 2.")
+    swiss.sync(nid)
+    trio.ukraine.send_message(nid, "Ukraine: point 3.")
+    evil.forge = without(seen.event_id)
+    with detected(ForkError, r"relay showed two different histories"):
+        swiss.sync(nid)
+    assert ForkError.exit_code == 4 and RelayRefusal.exit_code not in (4, TransportError.exit_code)
+
+
 # ---- proofs ------------------------------------------------------------------------------------------------
 def test_relay_serves_a_bad_inclusion_proof_is_detected(trio, compromise):
     nid, ukraine = trio.nid, trio.ukraine
@@ -535,7 +658,7 @@ def test_relay_injects_a_member_is_detected(trio, compromise):
     last = honest[-1]["event"]["header"]
 
     def forged_event(author: str) -> EventItem:  # built once: a forge must show the same log every time
-        header = build_header(negotiation=nid, author=author, created=swiss.clock(),
+        header = build_header(nonce=new_nonce(), negotiation=nid, author=author, created=swiss.clock(),
                               audience=Audience(tuple(last["audience"]["parties"])), prev=event_id_of(honest[-1]),
                               public={"type": MEMBER_ADD, "content": {"certificate": cert.to_obj()}})
         envelope = Envelope(header, sign_header(spy_key, header), ())

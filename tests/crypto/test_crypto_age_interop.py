@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from parley.crypto.keys import EncryptionKey, SigningKey
+from parley.crypto.keys import EncryptionKey, SigningKey, new_nonce
 from parley.crypto.seal import open_sealed, seal
 from parley.protocol.events import (
     Audience,
@@ -65,7 +65,7 @@ def _event(recipients: list[EncryptionKey]) -> tuple[Envelope, dict]:
     """A real encrypted event as the client builds it, with one ciphertext for all recipients."""
     author = SigningKey.generate()
     device_ids = sorted(SigningKey.generate().key_id for _ in recipients)
-    header = build_header(negotiation="n-interop", author=author.key_id,
+    header = build_header(nonce=new_nonce(), negotiation="n-interop", author=author.key_id,
                           created=datetime(2025, 6, 2, 10, 0, tzinfo=UTC), audience=Audience(("p" * 32,)),
                           prev="ab" * 32)
     content = {"text": "Proposed meeting: Istanbul, 2025-06-02.", "issues": ["1", "2"]}

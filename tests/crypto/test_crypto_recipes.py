@@ -312,6 +312,25 @@ def test_keystore_round_trip_and_wrong_passphrase(tmp_path: Path) -> None:
         keystore.load_keystore(path, "wrong horse")
 
 
+def _scrypt_header_file(log_work_factor: int) -> bytes:
+    """An age scrypt file whose stanza asks for 2**log_work_factor (body and MAC random: never reached)."""
+    def b64(n: int) -> bytes:
+        return base64.b64encode(os.urandom(n)).rstrip(b"=")
+    return (b"age-encryption.org/v1\n-> scrypt " + b64(16) + b" %d\n" % log_work_factor + b64(32) + b"\n--- "
+            + b64(32) + b"\n" + os.urandom(48))
+
+
+def test_busy_machine_is_not_reported_as_wrong_passphrase(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # age refuses a work factor far above what it measures of the machine; under heavy load that happens to
+    # a keystore written while the machine was idle. The person must not be told their passphrase is wrong.
+    monkeypatch.setattr(keystore, "BUSY_MACHINE_PAUSE_SECONDS", 0)
+    path = tmp_path / "keystore.age"
+    path.write_bytes(_scrypt_header_file(40))
+    with pytest.raises(KeystoreError, match="too busy") as caught:
+        keystore.load_keystore(path, "correct horse")
+    assert not isinstance(caught.value, BadPassphraseError)
+
+
 def test_keystore_cheap_failures(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         keystore.save_keystore(tmp_path / "k.age", {}, "")

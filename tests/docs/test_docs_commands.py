@@ -31,6 +31,9 @@ def _commands() -> list[tuple[str, str]]:
     return found
 
 
+_CONTEXT = typer.Context(typer.main.get_command(app))
+
+
 def _resolve(words: list[str]) -> tuple[object, list[str]]:
     command = typer.main.get_command(app)
     options: list[str] = []
@@ -39,10 +42,11 @@ def _resolve(words: list[str]) -> tuple[object, list[str]]:
         word = words[index]
         if word.startswith("-"):
             options.append(word)
-            index += 1
+            index += 2 if word == "--home" else 1  # the global option that takes a value
             continue
-        if word in getattr(command, "commands", {}):
-            command = command.commands[word]
+        found = command.get_command(_CONTEXT, word) if hasattr(command, "commands") else None
+        if found is not None:
+            command = found
             index += 1
             continue
         break

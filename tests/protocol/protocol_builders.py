@@ -14,8 +14,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from parley.crypto.keys import EncryptionKey, SigningKey
-from parley.crypto.seal import seal
+from parley.crypto.keys import EncryptionKey, SigningKey, new_nonce
+from parley.crypto.seal import seal_padded
 from parley.protocol.events import Audience, CiphertextRef, Envelope, build_header, make_body, sign_header
 from parley.protocol.identity import MemberCertificate, PartyRecord, Revocation
 from parley.protocol.state import (
@@ -103,7 +103,7 @@ class Negotiation:
     def public(self, author: Device, event_type: str, content: Any, *, parties: Sequence[str],
                authority: str = "member", created: datetime = NOW, prev: Any = _HEAD,
                sign_with: SigningKey | None = None, author_id: str | None = None) -> Envelope:
-        header = build_header(
+        header = build_header(nonce=new_nonce(),
             negotiation=self.id, author=author_id or author.id, created=created,
             audience=Audience(tuple(sorted(parties))), prev=self._prev(prev),
             public={"type": event_type, "content": content}, authority=authority)
@@ -114,11 +114,11 @@ class Negotiation:
                   created: datetime = NOW, prev: Any = _HEAD, sign_with: SigningKey | None = None,
                   author_id: str | None = None) -> Envelope:
         """One ciphertext for all ``readers``, as ``Client.post`` makes it."""
-        header = build_header(
+        header = build_header(nonce=new_nonce(),
             negotiation=self.id, author=author_id or author.id, created=created,
             audience=Audience(tuple(sorted(parties)), None if roles is None else tuple(sorted(roles))),
             prev=self._prev(prev), authority=authority)
-        blob = seal(make_body(event_type, content, header), [r.cert.encryption_key for r in readers])
+        blob = seal_padded(make_body(event_type, content, header), [r.cert.encryption_key for r in readers])
         ref = CiphertextRef(hashlib.sha256(blob).hexdigest(), tuple(sorted(r.id for r in readers)))
         header = replace(header, ciphertexts=(ref,))
         return Envelope(header, sign_header(sign_with or author.signing, header), (blob,))

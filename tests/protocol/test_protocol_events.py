@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from protocol_builders import NOW, Negotiation, Party
 
-from parley.crypto.keys import b64encode
-from parley.crypto.seal import open_sealed, seal
+from parley.crypto.keys import b64encode, new_nonce
+from parley.crypto.seal import open_padded, seal
 from parley.errors import InputError, LimitError, ParleyError, ProtocolError, SignatureError
 from parley.protocol.events import (
     HEADER_FIELDS,
@@ -245,7 +245,7 @@ def test_oversized_event_is_rejected(neg: Negotiation, alice: Party) -> None:
         Envelope.from_obj(huge.to_obj())
     # All ciphertexts together over the per-event limit.
     small = Limits(max_ciphertext_bytes=10_000, max_event_ciphertext_bytes=15_000)
-    header = build_header(negotiation=neg.id, author=alice.head.id, created=NOW, audience=Audience((alice.id,)),
+    header = build_header(nonce=new_nonce(), negotiation=neg.id, author=alice.head.id, created=NOW, audience=Audience((alice.id,)),
                           prev=neg.state.head)
     blobs = [seal(make_body("m", {"text": "z" * 9000}, header), [alice.head.cert.encryption_key])
              for _ in range(2)]
@@ -257,7 +257,7 @@ def test_oversized_event_is_rejected(neg: Negotiation, alice: Party) -> None:
 
 
 def test_body_round_trip_with_binding(envelope: Envelope, alice: Party) -> None:
-    plaintext = open_sealed(envelope.ciphertexts[0], alice.devices[1].encryption)
+    plaintext = open_padded(envelope.ciphertexts[0], alice.devices[1].encryption)
     body = json.loads(plaintext)
     assert set(body) == {"type", "content", "binding"}
     assert body["binding"] == envelope.header.binding()
@@ -280,11 +280,11 @@ def test_ciphertext_moved_to_another_event_is_rejected(neg: Negotiation, alice: 
     first = neg.accept(neg.encrypted(alice.head, "message", {"text": "agreed"}, readers=alice.devices,
                                      parties=[alice.id]))
     # A second event (new nonce, new prev) reusing the first event's ciphertext, validly signed.
-    header = build_header(negotiation=neg.id, author=alice.head.id, created=NOW, audience=Audience((alice.id,)),
+    header = build_header(nonce=new_nonce(), negotiation=neg.id, author=alice.head.id, created=NOW, audience=Audience((alice.id,)),
                           prev=neg.state.head, ciphertexts=first.header.ciphertexts)
     moved = Envelope(header, sign_header(alice.head.signing, header), first.ciphertexts)
     neg.accept(moved)  # the digest matches: structurally fine, the relay cannot tell...
-    plaintext = open_sealed(moved.ciphertexts[0], alice.head.encryption)
+    plaintext = open_padded(moved.ciphertexts[0], alice.head.encryption)
     with pytest.raises(ProtocolError, match="binding mismatch"):
         parse_body(plaintext, moved.header)  # ...but every reader does
 
@@ -369,7 +369,7 @@ def test_leaf_bytes_fast_path_is_the_canonical_form():
     from parley.protocol.events import Audience, Envelope, build_header, sign_header
 
     key = SigningKey.generate()
-    header = build_header(negotiation="n-leaf-test", author=key.key_id, created=datetime.now(UTC),
+    header = build_header(nonce=new_nonce(), negotiation="n-leaf-test", author=key.key_id, created=datetime.now(UTC),
                           audience=Audience(("p1",)), prev=None,
                           public={"type": "statement.public", "content": {"text": 'Ünïcödé "quoted" \\ \u2028'}})
     envelope = Envelope(header, sign_header(key, header), ())
@@ -392,7 +392,7 @@ def test_wire_form_fast_path_round_trips_and_is_plain_json():
 
     refs = (CiphertextRef(hashlib.sha256(blobs[0]).hexdigest(), ("a" * 32,)),
             CiphertextRef(hashlib.sha256(b"withheld").hexdigest(), ("b" * 32,)))
-    header = build_header(negotiation="n-wire-test", author=key.key_id, created=datetime.now(UTC),
+    header = build_header(nonce=new_nonce(), negotiation="n-wire-test", author=key.key_id, created=datetime.now(UTC),
                           audience=Audience(("p1",)), prev=None, ciphertexts=refs)
     envelope = Envelope(header, sign_header(key, header), blobs)
     wire = envelope.to_json()

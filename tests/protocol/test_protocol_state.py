@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from protocol_builders import NOW, Negotiation, Party, snapshot
 
-from parley.crypto.keys import EncryptionKey, SigningKey
+from parley.crypto.keys import EncryptionKey, SigningKey, new_nonce
 from parley.errors import InputError, ParleyError, ProtocolError, SignatureError, TrustError
 from parley.protocol.events import Audience, CiphertextRef, Envelope, build_header
 from parley.protocol.identity import MemberCertificate, Revocation
@@ -666,7 +666,7 @@ def test_recipients_outside_audience_are_refused_exactly_as_current_members_says
     created = NOW + timedelta(minutes=minutes)
     audience = Audience(tuple(sorted(party_ids[i] for i in parties)), None if roles is None else tuple(sorted(roles)))
     readers = tuple(sorted(devices[i] for i in recipients))
-    header = build_header(negotiation=neg.id, author=devices[0], created=created, audience=audience,
+    header = build_header(nonce=new_nonce(), negotiation=neg.id, author=devices[0], created=created, audience=audience,
                           prev=neg.state.head, ciphertexts=(CiphertextRef("0" * 64, readers),))
     envelope = Envelope(header, "", (b"",))
     allowed = {cert.device_key_id for cert in neg.state.current_members(created, audience.parties, audience.roles)}

@@ -24,7 +24,7 @@ from parley.client.sdk import Client
 from parley.client.transport import InProcessTransport
 from parley.crypto.httpsig import sign_request
 from parley.crypto.keys import EncryptionKey, SigningKey
-from parley.errors import AuthError, ForbiddenError, NotFoundError, TrustError
+from parley.errors import AuthError, ForbiddenError, NotFoundError, RelayRefusal, TrustError
 from parley.protocol.events import Envelope, sign_header
 from parley.protocol.identity import MemberCertificate, PartyRecord
 from parley.relay.app import Relay, create_app
@@ -455,8 +455,9 @@ def test_directory_cannot_inject_member_certificate(talks, clock):
     # A member (not the administrator) of the party tries to register a key the root did not sign.
     delegate = world.member(ukraine, "Delegate")
     before = _content_rows(world)
-    with pytest.raises(TrustError):
+    with pytest.raises(RelayRefusal) as refusal:  # the relay's verdict, not the delegate's own detection
         delegate.conn.post(f"/v1/parties/{party_id}/devices", {"certificate": forged.to_obj()})
+    assert refusal.value.relay_code == "untrusted"
     _error(_send(delegate, _request(delegate, "POST", f"/v1/parties/{party_id}/devices",
                                     content=json.dumps({"certificate": forged.to_obj()}).encode())), 422, "untrusted")
     # Another party cannot register devices for Ukraine, even with a genuine-looking certificate.
@@ -536,13 +537,30 @@ def test_unauthenticated_requests_to_the_api_are_refused(talks):
     assert world.store.count_rows() == before
 
 
+def test_metrics_without_the_token_tell_an_outsider_nothing_of_the_traffic(talks):
+    """Anyone who reaches the relay could read events accepted and refusals by code from /metrics (how
+    busy the talks are, and when): it answers only with the relay's metrics token."""
+    world, _ukraine, russia, _turkiye, negotiation_id = talks
+    russia.send_message(negotiation_id, "counted")
+    with httpx.Client(transport=world.transport, base_url="http://relay") as http:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": world.relay.metrics_token}):
+            refused = http.get("/metrics", headers=headers)
+            assert refused.status_code == 401
+            assert "parley_" not in refused.text
+    world.relay.metrics_token = None  # no token configured: not served at all
+    with httpx.Client(transport=world.transport, base_url="http://relay") as http:
+        assert http.get("/metrics", headers={"Authorization": "Bearer "}).status_code == 404
+
+
 def test_health_metrics_and_openapi_need_no_signature(talks):
     world, ukraine, russia, _turkiye, negotiation_id = talks
     russia.send_message(negotiation_id, "counted")
     with httpx.Client(transport=world.transport, base_url="http://relay") as http:
         assert http.get("/healthz").json() == {"status": "ok"}
+        ready = http.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["status"] == "ready"
         http.get("/v1/parties")  # one refused request, counted by code
-        metrics = http.get("/metrics")
+        metrics = http.get("/metrics", headers={"Authorization": f"Bearer {world.relay.metrics_token}"})
         assert metrics.status_code == 200
         assert metrics.headers["content-type"].startswith("text/plain")
         samples = {}

@@ -14,6 +14,10 @@ from parley.crypto.httpsig import sign_request
 from parley.relay.app import create_app
 
 
+def _metrics_auth(relay) -> dict[str, str]:  # noqa: ANN001
+    return {"Authorization": f"Bearer {relay.metrics_token}"}
+
+
 def _router_only(relay):  # noqa: ANN001, ANN202
     app = create_app(relay)
     app.event_post = None  # event posts then take the declared route, like every other request
@@ -56,7 +60,7 @@ def test_fast_path_answers_as_the_router_does(world) -> None:  # noqa: ANN001
             routed.close()
         assert second.seq == first.seq + 1
         assert ru.sync(nid).size == world.relay.store.head(nid).size
-        metrics = httpx.Client(transport=world.transport).get("http://relay/metrics").text
+        metrics = httpx.Client(transport=world.transport).get("http://relay/metrics", headers=_metrics_auth(world.relay)).text
         assert 'parley_errors_total{code="bad_input"}' in metrics  # refusals counted on the fast path too
     finally:
         router.shutdown()
@@ -107,3 +111,32 @@ def test_unexpected_failure_on_the_fast_path_is_the_routers_plain_500(world, mon
     for app in (fast, routed):  # and the error itself goes on to the server, which logs it
         with pytest.raises(RuntimeError, match="unforeseen"):
             asyncio.run(post(app, raise_errors=True))
+
+
+def test_middleware_added_to_the_app_sees_event_posts_on_the_shortcut(world) -> None:  # noqa: ANN001
+    """A middleware added later (request logs, request ids) wraps the shortcut too: the busiest route
+    cannot silently miss it."""
+    ua, ru = world.party("Ukraine"), world.party("Russia")
+    nid = world.negotiation(ua, ru)
+    seen: list[tuple[str, str]] = []
+
+    class Spy:
+        def __init__(self, app) -> None:  # noqa: ANN001
+            self.app = app
+
+        async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
+            if scope["type"] == "http":
+                seen.append((scope["method"], scope["path"]))
+            await self.app(scope, receive, send)
+
+    app = create_app(world.relay)
+    app.add_middleware(Spy)
+    assert app.event_post is not None  # the shortcut stays on
+    transport = InProcessTransport(app)
+    author = Client(ua.profile, transport=transport, clock=world.clock)
+    try:
+        author.send_message(nid, "through the shortcut, seen by the middleware")
+    finally:
+        author.close()
+        transport.shutdown()
+    assert ("POST", f"/v1/negotiations/{nid}/events") in seen

@@ -5,6 +5,7 @@ cached or not, and the cache must stay within its bound."""
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 
 import httpx
 import orjson
@@ -13,10 +14,10 @@ from parley.crypto.httpsig import sign_request
 from parley.relay.listing import PageWriter
 
 
-def _page_as_a_dict(world, negotiation_id: str, reader: str, after: int = -1) -> bytes:  # noqa: ANN001
+def _page_as_a_dict(world, negotiation_id: str, reader: str, after: int = -1, limit: int = 1000) -> bytes:  # noqa: ANN001
     """The page as the relay wrote it before the page writer: built from ``RelayStore.events``."""
     head = world.store.head(negotiation_id)
-    rows = [r for r in world.store.events(negotiation_id, after, 1000, reader=reader) if r.seq < head.size]
+    rows = [r for r in world.store.events(negotiation_id, after, limit, reader=reader) if r.seq < head.size]
     events = []
     for row in rows:
         count = len(orjson.loads(row.header)["ciphertexts"])
@@ -91,6 +92,37 @@ def test_page_cache_stays_within_its_bound_and_pages_stay_right(world) -> None: 
     assert _listed(world, ua, nid) == expected
     assert tiny.cached_bytes == 0 and tiny.hits == 0
 
+
+def test_a_page_is_bounded_in_bytes_one_event_at_least_in_the_same_format(any_db_world) -> None:  # noqa: ANN001
+    """Large events (a file's chunks) make short pages: a page ends before the event that would take its
+    headers and ciphertexts past ``max_page_bytes``, its first event always in; what is served is the same
+    bytes as a page of that many events. On SQLite and PostgreSQL (the lengths are read in SQL)."""
+    world = any_db_world
+    ua, ru = world.party("Ukraine"), world.party("Russia")
+    nid = world.negotiation(ua, ru)
+    first = world.store.head(nid).size
+    for n in range(5):
+        ua.send_message(nid, f"{n} " + "annex text " * 9_000)  # ~100 KB of ciphertext each
+    reader = ru.identity.device_key_id
+    big = len(world.store.events(nid, first - 1, 1, reader=reader)[0].ciphertexts[0])
+    assert big > 90_000
+
+    def pages(max_page_bytes: int) -> list[int]:
+        """Events per page, walking the log from ``first``; each page checked against its dict form."""
+        world.relay.limits = replace(world.relay.limits, max_page_bytes=max_page_bytes)
+        counts, after = [], first - 1
+        while True:
+            page = _listed(world, ru, nid, after)
+            events = orjson.loads(page)["events"]
+            if not events:
+                return counts
+            assert page == _page_as_a_dict(world, nid, reader, after, limit=len(events))
+            counts.append(len(events))
+            after = events[-1]["seq"]
+
+    assert pages(1) == [1, 1, 1, 1, 1]  # every event alone over the bound: one a page, never none
+    assert pages(2 * big + 20_000) == [2, 2, 1]  # two fit with their headers, a third would not
+    assert pages(10 * big) == [5]
 
 
 def test_a_row_edited_behind_the_relay_is_served_as_stored_not_as_cached(world) -> None:  # noqa: ANN001

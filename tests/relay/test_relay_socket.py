@@ -104,7 +104,7 @@ def first_streamed_size(url: str, negotiation_id: str, client: Client, after: in
 @pytest.fixture
 def live(tmp_path: Path, clock):  # noqa: ANN001
     relay = Relay(open_store(str(tmp_path / "relay.db")), Signer("relay.test", SigningKey.generate().private),
-                  "relay.test", clock=clock)
+                  "relay.test", clock=clock, metrics_token="socket-metrics")
     clients: list[Client] = []
     try:
         with serving(relay) as base_url:
@@ -154,7 +154,7 @@ def test_two_parties_exchange_messages_over_http(live, tmp_path, clock):
     # Unauthenticated endpoints over the socket too.
     with httpx.Client(base_url=base_url, timeout=10) as http:
         assert http.get("/healthz").json() == {"status": "ok"}
-        assert "parley_events_accepted_total" in http.get("/metrics").text
+        assert "parley_events_accepted_total" in http.get("/metrics", headers={"Authorization": f"Bearer {relay.metrics_token}"}).text
         assert http.get("/v1/negotiations").status_code == 401
 
 

@@ -60,7 +60,8 @@ def cluster(tmp_path: Path, clock) -> Iterator[Cluster]:  # noqa: ANN001
     ingestor = Ingestor(open_store(database), signer, NAME, DEFAULT_LIMITS, clock)
     address = new_address()
     writer = SequencerServer(ingestor, *address)
-    workers = [Relay(open_store(database), signer, NAME, clock=clock, writer=address) for _ in range(2)]
+    workers = [Relay(open_store(database), signer, NAME, clock=clock, writer=address, metrics_token="workers-metrics")
+               for _ in range(2)]
     for worker in workers:
         worker.ingestor._exit_when_gone = False  # a test process must not SIGTERM itself
     transports = [InProcessTransport(create_app(w)) for w in workers]
@@ -99,8 +100,8 @@ def test_two_workers_share_one_writer_gap_free(cluster: Cluster, tmp_path: Path,
     assert ua.sync(nid).size == ru.sync(nid).size == final  # both verify the same log, checkpoint and all
     # Only the writer writes: its counters are what every worker's /metrics reports.
     with httpx.Client(transport=cluster.transports[1], base_url="http://relay") as http:
-        metrics = http.get("/metrics").text
-    assert f"parley_events_accepted_total {cluster.ingestor.events_accepted}" in metrics
+        metrics = http.get("/metrics", headers={"Authorization": "Bearer workers-metrics"}).text
+    assert f"parley_events_accepted_total {float(cluster.ingestor.events_accepted)}" in metrics
     assert cluster.ingestor.events_accepted >= 30
 
 
@@ -215,8 +216,9 @@ def test_party_that_left_cannot_read_through_a_worker_whose_state_predates_it(cl
     ru.send_message(nid, "before leaving")
     stale = cluster.workers[1].ingestor.cached_state(nid)
     assert stale is not None and ru.profile.party.party_id in stale.parties
-    with pytest.raises(NotFoundError):  # posted through worker 1; the client's sync after it is refused already
-        ru._post_public(nid, PARTY_LEAVE, {})
+    ru._post_public(nid, PARTY_LEAVE, {})  # posted through worker 1
+    with pytest.raises(NotFoundError):  # the client's next listing is refused already
+        ru.sync(nid)
     assert cluster.ingestor.cached_state(nid).parties[ru.profile.party.party_id].status == "left"
     assert stale.parties[ru.profile.party.party_id].status != "left"  # still the old picture there
     size_seen = stale.size
@@ -275,10 +277,11 @@ def _workers_of(pid: int) -> list[str]:
 def test_serve_with_two_workers_end_to_end(tmp_path: Path) -> None:
     port = _free_port()
     log = open(tmp_path / "relay.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from parley.cli.main import run; run()", "relay", "serve", "--data",
-         str(tmp_path / "data"), "--port", str(port), "--name", NAME, "--workers", "2"],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PARLEY_PASSPHRASE": "x"})
+    env = {**os.environ, "PARLEY_PASSPHRASE": "x", "PARLEY_RELAY_METRICS_TOKEN": "workers-metrics"}
+    cli = [sys.executable, "-c", "from parley.cli.main import run; run()", "relay"]
+    subprocess.run([*cli, "init", "--data", str(tmp_path / "data"), "--name", NAME], env=env, check=True)
+    proc = subprocess.Popen([*cli, "serve", "--data", str(tmp_path / "data"), "--port", str(port), "--name", NAME,
+                             "--workers", "2"], stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -306,11 +309,16 @@ def test_serve_with_two_workers_end_to_end(tmp_path: Path) -> None:
         seqs = [ua.send_message(nid, f"message {i}").seq for i in range(10)]
         assert seqs == sorted(set(seqs))
         assert ru.sync(nid).size == ua.sync(nid).size == seqs[-1] + 1
-        metrics = httpx.get(url + "/metrics", timeout=5).text
+        metrics = httpx.get(url + "/metrics", timeout=5, headers={"Authorization": "Bearer workers-metrics"}).text
         assert "parley_events_accepted_total" in metrics
+        # Counted in each worker, summed over both (prometheus_client's multiprocess mode): at least the
+        # ten posts above, whichever worker took them.
+        authenticated = next(line for line in metrics.splitlines()
+                             if line.startswith("parley_requests_authenticated_total "))
+        assert float(authenticated.split()[1]) >= 10
         # The worker that answered froze its start-up objects (parley.relay.server.tune_garbage_collector).
         frozen = next(line for line in metrics.splitlines() if line.startswith("parley_gc_frozen_objects "))
-        assert int(frozen.split()[1]) > 1000
+        assert float(frozen.split()[1]) > 1000
         # A worker that dies is started again, and the relay goes on serving.
         os.kill(int(children[0]), signal.SIGKILL)
         deadline = time.monotonic() + 20

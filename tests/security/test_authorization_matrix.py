@@ -32,7 +32,7 @@ from starlette.routing import Route
 from conftest import served
 from parley.client.sdk import Client
 from parley.crypto.httpsig import sign_request
-from parley.crypto.keys import EncryptionKey, SigningKey
+from parley.crypto.keys import EncryptionKey, SigningKey, new_nonce
 from parley.protocol.events import Audience, Envelope, build_header, sign_header
 from parley.protocol.identity import MemberCertificate, PartyRecord, Revocation, RootRotation
 from parley.protocol.state import GENESIS, MEMBER_REMOVE
@@ -56,7 +56,9 @@ RULES: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET", "/docs/oauth2-redirect"): _public(200),
     ("GET", "/redoc"): _public(200),
     ("GET", "/healthz"): _public(200),
-    ("GET", "/metrics"): _public(200),
+    ("GET", "/readyz"): _public(200),
+    # Traffic figures only for a scraper holding the relay's metrics token (no caller here sends it).
+    ("GET", "/metrics"): _public(401),
     ("GET", "/v1/relay"): _public(200),
     ("GET", "/public/agreements/{agreement_id}"): _public(404),  # none released
     ("GET", "/public/statements"): _public(200),
@@ -78,6 +80,15 @@ RULES: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET", "/v1/negotiations/{negotiation_id}/proof/inclusion"): _signed(404, 200, 403),
     ("GET", "/v1/negotiations/{negotiation_id}/proof/consistency"): _signed(404, 200, 403),
     ("GET", "/v1/negotiations/{negotiation_id}/access-log"): _signed(404, 200, 403),
+    # A cosignature must verify under the caller's own device key (the body is signed by the member).
+    ("POST", "/v1/negotiations/{negotiation_id}/cosignatures"): _signed(404, 201, 403),
+    ("GET", "/v1/negotiations/{negotiation_id}/cosignatures"): _signed(404, 200, 403),
+    # The device-link mailbox: a new device has no key the relay knows, so it posts and collects unsigned
+    # (the link code authenticates both messages end to end); a second post to one slot is refused.
+    ("POST", "/link/{slot}"): (201, 201, 201, 201, 201, 201, 409, 201),
+    ("GET", "/link/{slot}/answer"): _public(404),  # a fresh slot: nothing to collect
+    ("GET", "/v1/links/{slot}"): _signed(404, 404, 404),
+    ("POST", "/v1/links/{slot}/answer"): _signed(404, 404, 404),
 }
 
 QUERY = {
@@ -136,6 +147,10 @@ def _body(cast: Cast, method: str, path: str, caller: Client | None) -> bytes:
     world, ukraine, now = cast.world, cast.ukraine, cast.world.clock.now
     if method != "POST":
         return b""
+    if path == "/link/{slot}":
+        return json.dumps({"request": {"probe": 1}}).encode()
+    if path == "/v1/links/{slot}/answer":
+        return json.dumps({"answer": {"probe": 1}}).encode()
     if path == "/v1/parties":
         root, device = SigningKey.generate(), SigningKey.generate()
         cert = MemberCertificate.issue(root, member="Head", role="head", signing_key=device.public_b64,
@@ -150,6 +165,16 @@ def _body(cast: Cast, method: str, path: str, caller: Client | None) -> bytes:
                                        encryption_key=EncryptionKey.generate().recipient,
                                        not_before=now - timedelta(minutes=5), not_after=now + timedelta(days=30))
         return json.dumps({"certificate": cert.to_obj()}).encode()
+    if path.endswith("/cosignatures"):
+        from parley.protocol.witness import witness_name
+        from parley.tlog.checkpoint import Checkpoint
+        from parley.tlog.cosignature import cosign
+
+        size, root, _ = ukraine.cache.checkpoint(cast.nid)
+        body = Checkpoint(ukraine.origin(cast.nid), size, root).to_text()
+        signer = caller or ukraine
+        return json.dumps({"size": size, "cosignature": cosign(
+            body, witness_name(signer.identity.device_key_id), signer.identity.signing.private, 1)}).encode()
     if path.endswith("/revocations"):
         revocation = Revocation.issue(ukraine.identity.root, cast.revoked.identity.device_key_id, now, "again")
         return json.dumps({"revocation": revocation.to_obj()}).encode()
@@ -158,7 +183,7 @@ def _body(cast: Cast, method: str, path: str, caller: Client | None) -> bytes:
         return json.dumps({"rotation": rotation.to_obj()}).encode()
     if path == "/v1/negotiations":
         _, certs = ukraine.fetch_party(ukraine.profile.party.party_id)
-        header = build_header(negotiation="n-" + secrets.token_hex(8), author=ukraine.identity.device_key_id,
+        header = build_header(nonce=new_nonce(), negotiation="n-" + secrets.token_hex(8), author=ukraine.identity.device_key_id,
                               created=now, audience=Audience((ukraine.profile.party.party_id,)), prev=None,
                               public={"type": GENESIS, "content": {"party": ukraine.profile.party.to_obj(),
                                                                    "certificates": [c.to_obj() for c in certs]}})
@@ -176,7 +201,7 @@ def _body(cast: Cast, method: str, path: str, caller: Client | None) -> bytes:
 
 def _request(cast: Cast, http: httpx.Client, method: str, path_template: str, who: str) -> httpx.Request:
     path = path_template.format(negotiation_id=cast.nid, party_id=cast.ukraine.profile.party.party_id,
-                                agreement_id="a-unknown")
+                                agreement_id="a-unknown", slot=secrets.token_hex(32))
     caller = cast.caller(who)
     content = _body(cast, method, path_template, caller)
     request = http.build_request(method, path, params=QUERY.get(path_template),

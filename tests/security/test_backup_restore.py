@@ -19,7 +19,8 @@ from parley.relay.app import Relay, create_app
 from parley.relay.backup import backup, restore
 from parley.relay.ingest import envelope_from_stored
 from parley.settings import DEFAULT_LIMITS
-from parley.store.relay_store import RelayStore, database_url, open_store
+from parley.store.engine import database_url
+from parley.store.relay_store import RelayStore, open_store
 from parley.tlog import merkle
 from parley.tlog.checkpoint import checkpoint_origin, open_checkpoint
 from parley.tlog.note import Verifier
@@ -90,17 +91,21 @@ def test_relay_backup_while_posting_restores_a_consistent_verifiable_log(any_db_
     writer.start()
     try:
         file = tmp_path / "relay-backup"
-        data = tmp_path / "relay-data"
-        assert main(["--json", "relay", "backup", str(file), "--database", db_url, "--data", str(data)]) == 0
+        data = tmp_path / "relay-data"  # the relay's folder: its key (never in a backup) is what names it
+        data.mkdir()
+        (data / "relay.key").write_text(world.relay.signer.skey() + "\n")
+        relay_name = ["--name", world.relay.name]
+        assert main(["--json", "relay", "backup", str(file), "--database", db_url, "--data", str(data),
+                     *relay_name]) == 0
     finally:
         stop.set()
         writer.join(timeout=60)
     assert posted, "nothing was posted while the backup ran"
-    assert main(["relay", "backup", str(file), "--database", db_url, "--data", str(data)]) == 2  # never overwrites
+    assert main(["relay", "backup", str(file), "--database", db_url, "--data", str(data), *relay_name]) == 2  # never overwrites
 
     targets = [str(tmp_path / "restored.db")] + ([spare_postgres] if spare_postgres else [])
     for target in targets:
-        assert main(["relay", "restore", str(file), "--database", target, "--data", str(data)]) == 0
+        assert main(["relay", "restore", str(file), "--database", target, "--data", str(data), *relay_name]) == 0
         restored = open_store(target)
         try:
             sizes = verify_store_logs(restored, world.relay.signer.vkey(), world.relay.name)
@@ -177,8 +182,10 @@ def test_client_export_is_encrypted_to_the_member_and_holds_its_negotiations(wor
 
     unpack_export(file, ukraine.identity.encryption, restored_home)
     from parley.client.cache import ClientCache
+    from parley.crypto.local_store import local_store_key
 
-    cache = ClientCache(restored_home / "cache.db")
+    assert b"a confidential line" not in (restored_home / "cache.db").read_bytes()
+    cache = ClientCache(restored_home / "cache.db", local_store_key(ukraine.identity.encryption))
     try:
         assert cache.negotiations() == [nid]
         texts = [b["content"]["text"] for _, _, b, _ in cache.events(nid) if b and b["type"] == "message"]

@@ -30,7 +30,8 @@ from test_backup_restore import verify_store_logs
 from conftest import free_port
 from parley.client.sdk import Client, verify_log
 from parley.crypto.httpsig import sign_request
-from parley.crypto.seal import seal
+from parley.crypto.keys import new_nonce
+from parley.crypto.seal import seal_padded
 from parley.protocol.events import Audience, CiphertextRef, Envelope, build_header, make_body, sign_header
 from parley.store.relay_store import open_store
 from parley.tlog import merkle
@@ -49,8 +50,12 @@ class RelayProcess:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
-        cmd = [sys.executable, "-c", "import sys; from parley.cli.main import run; sys.argv[0] = 'parley'; run()",
-               "relay", "serve", "--data", str(self.data), "--database", self.database, "--host", "127.0.0.1",
+        cli = [sys.executable, "-c", "import sys; from parley.cli.main import run; sys.argv[0] = 'parley'; run()",
+               "relay"]
+        if not (self.data / "relay.key").exists():
+            subprocess.run([*cli, "init", "--data", str(self.data), "--database", self.database, "--name", RELAY_NAME],
+                           check=True, stdout=subprocess.DEVNULL, env=dict(os.environ))
+        cmd = [*cli, "serve", "--data", str(self.data), "--database", self.database, "--host", "127.0.0.1",
                "--port", str(self.port), "--name", RELAY_NAME, "--rate", "0"]
         log = open(self.data / "relay.log", "a")  # noqa: SIM115
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
@@ -75,9 +80,9 @@ class RelayProcess:
 def _event(client: Client, nid: str, state, text: str) -> Envelope:  # noqa: ANN001
     """A valid encrypted event built offline (prev = the head known at setup, a valid earlier event)."""
     readers = state.current_members(client.clock(), state.joined_parties())
-    header = build_header(negotiation=nid, author=client.identity.device_key_id, created=client.clock(),
+    header = build_header(nonce=new_nonce(), negotiation=nid, author=client.identity.device_key_id, created=client.clock(),
                           audience=Audience(tuple(state.joined_parties())), prev=state.head)
-    blob = seal(make_body("message", {"text": text}, header), [c.encryption_key for c in readers])
+    blob = seal_padded(make_body("message", {"text": text}, header), [c.encryption_key for c in readers])
     header = replace(header, ciphertexts=(CiphertextRef(hashlib.sha256(blob).hexdigest(),
                                                          tuple(sorted(c.device_key_id for c in readers))),))
     return Envelope(header, sign_header(client.identity.signing, header), (blob,))

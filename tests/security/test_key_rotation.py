@@ -6,7 +6,7 @@ import pytest
 
 from parley.client.sdk import verify_log
 from parley.crypto.seal import open_sealed
-from parley.errors import AuthError, VerificationError
+from parley.errors import AuthError, RelayRefusal, VerificationError
 
 
 def _blobs(world, nid: str, seq: int):  # noqa: ANN001, ANN202
@@ -103,21 +103,20 @@ def test_party_root_rotation_signed_by_the_old_root_is_accepted_by_the_other_par
 
 def test_root_rotation_not_signed_by_the_pinned_root_is_rejected(talks):
     from parley.crypto.keys import SigningKey
-    from parley.errors import TrustError
     from parley.protocol.identity import RootRotation
     from parley.protocol.state import PARTY_ROTATE_ROOT
 
     world, ukraine, russia, _turkiye, nid = talks
     impostor_old, impostor_new = SigningKey.generate(), SigningKey.generate()
     forged = RootRotation.issue(ukraine.profile.party.party_id, impostor_old, impostor_new, world.clock())
-    with pytest.raises(TrustError, match="current root"):
+    with pytest.raises(RelayRefusal, match="current root"):
         ukraine.conn.post(f"/v1/parties/{ukraine.profile.party.party_id}/rotations", {"rotation": forged.to_obj()})
-    with pytest.raises(TrustError, match="current root"):
+    with pytest.raises(RelayRefusal, match="current root"):
         ukraine._post_public(nid, PARTY_ROTATE_ROOT, {"rotation": forged.to_obj()}, authority="head")
     # Signed by the old root but not by the new key's holder: refused too.
     half = RootRotation.issue(ukraine.profile.party.party_id, ukraine.identity.root, impostor_new, world.clock())
     half = RootRotation(**{**half.__dict__, "new_signature": forged.new_signature})
-    with pytest.raises(TrustError, match="both"):
+    with pytest.raises(RelayRefusal, match="both"):
         ukraine._post_public(nid, PARTY_ROTATE_ROOT, {"rotation": half.to_obj()}, authority="head")
     russia.sync(nid)
     assert russia.profile.trust[ukraine.profile.party.party_id].chain == [ukraine.identity.root.public_b64]
@@ -127,7 +126,7 @@ def test_old_root_can_no_longer_certify_after_rotation(talks):
     from datetime import timedelta
 
     from parley.crypto.keys import EncryptionKey, SigningKey
-    from parley.errors import TrustError
+    from parley.errors import RelayRefusal
     from parley.protocol.identity import MemberCertificate
     from parley.protocol.state import MEMBER_ADD
 
@@ -138,7 +137,7 @@ def test_old_root_can_no_longer_certify_after_rotation(talks):
     stale = MemberCertificate.issue(old_root, member="Smuggled", role="head", signing_key=SigningKey.generate().public_b64,
                                     encryption_key=EncryptionKey.generate().recipient,
                                     not_before=now - timedelta(minutes=1), not_after=now + timedelta(days=1))
-    with pytest.raises(TrustError):
+    with pytest.raises(RelayRefusal):
         ukraine._post_public(nid, MEMBER_ADD, {"certificate": stale.to_obj()})
-    with pytest.raises(TrustError):
+    with pytest.raises(RelayRefusal):
         ukraine.conn.post(f"/v1/parties/{ukraine.profile.party.party_id}/devices", {"certificate": stale.to_obj()})

@@ -24,16 +24,17 @@ from sqlalchemy import text
 
 from parley.errors import ReplayError
 from parley.store import codec
-from parley.store.relay_store import _make_engine, database_url, open_store
+from parley.store.engine import database_url, make_engine
+from parley.store.relay_store import open_store
 from parley.tlog import merkle
 
 NOW = "2026-03-01T10:00:00Z"
-HEAD = "0005"
+HEAD = "0007"
 ALICE, BOB, EVE = "a1" * 16, "b2" * 16, "e3" * 16
 
 
 def _upgrade_to(url: str, revision: str) -> None:
-    engine = _make_engine(database_url(url))
+    engine = make_engine(database_url(url))
     config = Config()
     config.set_main_option("script_location", str(resources.files("parley.store") / "migrations"))
     with engine.begin() as conn:
@@ -54,7 +55,7 @@ def _signature(seq: int) -> str:
 
 def _fill_0003(url: str) -> dict:
     """Two negotiations in the 0003 tables; returns what the store must give back."""
-    engine = _make_engine(database_url(url))
+    engine = make_engine(database_url(url))
     expected: dict = {}
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO devices (device_key_id, party_id, certificate) VALUES (:d, 'p', '{}')"),
@@ -177,7 +178,7 @@ def _leaf(nid: str, seq: int) -> bytes:
 def _fill_0004(url: str, *, drop_leaf: tuple[str, int] | None = None) -> dict[str, merkle.MemoryNodeStore]:
     """The 0004 tables as the 0004 relay wrote them: events, every log node (level 0 too), heads.
     Returns each negotiation's nodes as read back from ``tlog_nodes`` before the upgrade."""
-    engine = _make_engine(database_url(url))
+    engine = make_engine(database_url(url))
     stored: dict[str, merkle.MemoryNodeStore] = {}
     with engine.begin() as conn:
         for number, (nid, size) in enumerate(SIZES.items(), start=1):
@@ -272,7 +273,7 @@ def test_upgrade_from_0004_refuses_an_event_without_its_leaf_node(db_url, drop_l
     _fill_0004(db_url, drop_leaf=drop_leaf)
     with pytest.raises(RuntimeError, match="without their level-0 log node"):
         open_store(db_url)
-    engine = _make_engine(database_url(db_url))
+    engine = make_engine(database_url(db_url))
     try:
         with engine.connect() as conn:  # nothing changed: still revision 0004, level-0 nodes in place
             assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"

@@ -1,7 +1,8 @@
-"""Every transparency-dev Merkle vector in shared/vectors/merkle: accept wantErr=false, reject wantErr=true.
+"""Every transparency-dev Merkle vector in tests/vectors/merkle: accept wantErr=false, reject wantErr=true.
 
-The vectors live in ``shared/`` beside the repository (``<repo>/../shared``), both here and in CI;
-PARLEY_VECTORS_DIR overrides the location. A missing folder is a collection error, never a skip.
+The vectors are copied unchanged into the repository (source and licence in tests/vectors/merkle/README.md
+and LICENSE), so a clone anywhere runs them; PARLEY_VECTORS_DIR overrides the location. A missing folder
+is a collection error, never a skip.
 """
 
 from __future__ import annotations
@@ -22,15 +23,14 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def _vectors_dir() -> Path:
     override = os.environ.get("PARLEY_VECTORS_DIR")
     candidates = [Path(override)] if override else []
-    candidates.append(REPO_ROOT.parent / "shared" / "vectors" / "merkle")
-    candidates.append(REPO_ROOT / "shared" / "vectors" / "merkle")
+    candidates.append(REPO_ROOT / "tests" / "vectors" / "merkle")
     for candidate in candidates:
         if (candidate / "roots.json").is_file():
             return candidate
     raise RuntimeError(
         "Merkle test vectors not found; looked in: "
         + ", ".join(str(c) for c in candidates)
-        + " (set PARLEY_VECTORS_DIR to the shared/vectors/merkle folder)"
+        + " (set PARLEY_VECTORS_DIR to a folder of transparency-dev/merkle vectors)"
     )
 
 
@@ -59,7 +59,7 @@ def test_generated_proofs_are_compared_against_the_vectors() -> None:
 
 
 def test_all_vector_folders_are_present() -> None:
-    # A truncated copy of shared/ must fail loudly rather than silently test less.
+    # A truncated copy of the vectors must fail loudly rather than silently test less.
     folders = {p.parent.relative_to(VECTORS).as_posix() for p in INCLUSION + CONSISTENCY}
     for expected in ["inclusion/0", "inclusion/4", "inclusion/additional/3", "inclusion/single-entry",
                      "consistency/0", "consistency/4", "consistency/additional"]:

@@ -5,13 +5,23 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import random
+import statistics
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from parley.errors import InputError
 from parley.tracing import TracingSecret, find_visible_mark, plan_code, visible_mark, with_visible_mark
-from parley.tracing.code import LENGTH_CONSTANT, DocumentCode, threshold
+from parley.tracing.code import (
+    LENGTH_CONSTANT,
+    DocumentCode,
+    reading_false_accusation_bound,
+    reading_threshold,
+    threshold,
+)
 
 
 def test_code_length_follows_the_documented_formula() -> None:
@@ -68,6 +78,47 @@ def test_threshold_grows_with_symbols_read_and_confidence() -> None:
     assert threshold(200, 1000, 1e-9, biases) > z[1]
     # Gaussian sanity: at least sqrt(2 ln(n/eps)) standard deviations
     assert z[2] / math.sqrt(800) > math.sqrt(2 * math.log(1e9))
+
+
+def _random_reading(code: DocumentCode, seed: int, symbols: int) -> tuple[int, int]:
+    rng = random.Random(seed)
+    positions = rng.sample(range(code.params.length), symbols)
+    read_mask = sum(1 << i for i in positions)
+    observed = sum(1 << i for i in positions if rng.random() < rng.choice((0.2, 0.5, 0.8)))
+    return observed, read_mask
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32), symbols=st.integers(1, 1120))
+def test_threshold_of_a_reading_is_never_above_the_worst_case_one(seed: int, symbols: int) -> None:
+    params = plan_code(1000)
+    code = DocumentCode(b"k" * 32, params, hashlib.sha256(b"document").digest())
+    scorer = code.scorer(*_random_reading(code, seed, symbols))
+    assert reading_threshold(scorer, 1000, 1e-6) <= threshold(symbols, 1000, 1e-6, params.biases) + 1e-9
+
+
+def test_law_of_an_innocents_score_given_the_reading_is_exact() -> None:
+    """The moment generating function the threshold is built on, against 20,000 innocents' scores."""
+    params = plan_code(1000)
+    code = DocumentCode(b"m" * 32, params, hashlib.sha256(b"moments").digest())
+    scorer = code.scorer(*_random_reading(code, 7, 300))
+    scores = [scorer.score(code.codeword(f"innocent-{k}")) for k in range(20000)]
+    assert abs(statistics.fmean(scores)) < 0.05 * math.sqrt(300)  # mean 0, variance 1 per position
+    assert abs(statistics.pvariance(scores) / 300 - 1) < 0.05
+    for lam in (0.02, 0.05, 0.1):
+        empirical = math.log(statistics.fmean(math.exp(lam * s) for s in scores))
+        assert abs(empirical - scorer.log_mgf(lam)) < 0.05 * max(1.0, abs(scorer.log_mgf(lam)))
+
+
+def test_threshold_of_a_reading_bounds_innocents_at_a_testable_rate() -> None:
+    """At a per-innocent rate of 1 %, well within reach of sampling, the bound holds (Chernoff: loosely)."""
+    params = plan_code(1000)
+    code = DocumentCode(b"r" * 32, params, hashlib.sha256(b"rate").digest())
+    scorer = code.scorer(*_random_reading(code, 11, 500))
+    z = reading_threshold(scorer, 1, 0.01)
+    above = sum(scorer.score(code.codeword(f"innocent-{k}")) >= z for k in range(20000))
+    assert above <= 200
+    assert reading_false_accusation_bound(scorer, z, 1) == pytest.approx(0.01, rel=1e-3)
 
 
 def test_tracing_secret_survives_json_without_exposing_the_key_in_repr() -> None:

@@ -1,4 +1,4 @@
-"""Invisible marks: exact un-marking, and where marks may never go."""
+"""The invisible layers (opt-in): exact un-marking, and where marks may never go."""
 
 from __future__ import annotations
 
@@ -9,11 +9,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from parley.errors import InputError
-from parley.tracing import TracingSecret, capacity, make_copies, unmark
+from parley.tracing import TracedText, TracingSecret, capacity, make_copies, unmark
 from parley.tracing.marks import CYRILLIC_TO_LATIN, LATIN_TO_CYRILLIC, ZERO_WIDTH, scan
 from parley.tracing.sample import english_memo, russian_memo
 
 SECRET = TracingSecret.from_seed(bytes(range(32)), 8)
+
+
+def _invisible(text: str, terms: tuple[str, ...] = ()) -> TracedText:
+    """The text with the invisible layers only (no wording variants)."""
+    return TracedText(text, (), True, terms)
 
 _CHUNKS = [
     "the ", "contract ", "Price ", "paid ", "Alice Martin ", "said: ", "\"Services\" ", "1,250,000 ",
@@ -30,7 +35,7 @@ texts = st.lists(st.one_of(st.sampled_from(_CHUNKS), st.text(max_size=6)), max_s
 def test_unmark_restores_any_canonical_text_exactly(raw: str) -> None:
     canonical = unmark(raw)
     assert unmark(canonical) == canonical  # idempotent: every unmarked text is mark-free
-    copies = make_copies(canonical, ["alice", "bob", "carol"], SECRET)
+    copies = make_copies(_invisible(canonical), ["alice", "bob", "carol"], SECRET)
     for copy in copies.values():
         assert unmark(copy) == canonical
 
@@ -39,21 +44,21 @@ def test_unmark_restores_any_canonical_text_exactly(raw: str) -> None:
 @given(texts)
 def test_text_that_unmark_would_alter_is_refused_not_silently_changed(raw: str) -> None:
     if unmark(raw) == raw:
-        make_copies(raw, ["alice"], SECRET)
+        make_copies(_invisible(raw), ["alice"], SECRET)
     else:
         with pytest.raises(InputError):
-            make_copies(raw, ["alice"], SECRET)
+            make_copies(_invisible(raw), ["alice"], SECRET)
 
 
 def test_text_with_marks_in_it_is_refused() -> None:
     for bad in ("a word \u200bafter", "a c\u0430t here", "\u0441o\u0431\u0430\u043a\u0430"):
         with pytest.raises(InputError):
-            make_copies(bad, ["alice"], SECRET)
+            make_copies(_invisible(bad), ["alice"], SECRET)
 
 
 def test_copies_carry_marks_and_differ_between_recipients() -> None:
     text = english_memo(3000, seed=3)
-    copies = make_copies(text, ["alice", "bob"], SECRET)
+    copies = make_copies(_invisible(text), ["alice", "bob"], SECRET)
     assert copies["alice"] != text and copies["bob"] != text and copies["alice"] != copies["bob"]
     assert any(ch in ZERO_WIDTH for ch in copies["alice"])
     assert any(ch in CYRILLIC_TO_LATIN for ch in copies["alice"])
@@ -71,7 +76,7 @@ def test_marks_never_go_inside_numbers_names_defined_terms_or_urls() -> None:
         "as posted at www.example.com for the seller and the buyer. "
     )
     text = body * 6
-    copies = make_copies(text, [f"r{i}" for i in range(8)], SECRET, defined_terms=["Purchase Price"])
+    copies = make_copies(_invisible(text, ("Purchase Price",)), [f"r{i}" for i in range(8)], SECRET)
     for copy in copies.values():
         assert copy != text
         for item in protected:
@@ -89,7 +94,7 @@ def test_sentence_initial_common_words_are_marked_but_names_are_not() -> None:
 
 def test_cyrillic_text_is_marked_with_latin_letters() -> None:
     text = russian_memo(3000, seed=2)
-    copy = make_copies(text, ["alice"], SECRET)["alice"]
+    copy = make_copies(_invisible(text), ["alice"], SECRET)["alice"]
     swapped = [
         c for c, t in zip(copy.replace("\u200b", "").replace("\u200c", ""), text, strict=False) if c != t
     ]
@@ -99,13 +104,13 @@ def test_cyrillic_text_is_marked_with_latin_letters() -> None:
 
 def test_unicode_normalisation_keeps_the_marks() -> None:
     text = english_memo(3000, seed=4)
-    copy = make_copies(text, ["alice"], SECRET)["alice"]
+    copy = make_copies(_invisible(text), ["alice"], SECRET)["alice"]
     for form in ("NFC", "NFKC"):
         assert unicodedata.normalize(form, copy) == copy
 
 
 def test_capacity_is_reported_per_thousand_characters() -> None:
-    cap = capacity(english_memo(10000, seed=5))
+    cap = capacity(_invisible(english_memo(10000, seed=5)))
     assert cap["symbols"] == cap["pairs"] + cap["gaps"]
     assert 200 < cap["per_1000_chars"] < 450
-    assert capacity("")["symbols"] == 0
+    assert capacity(_invisible(""))["symbols"] == 0

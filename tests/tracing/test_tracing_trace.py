@@ -1,4 +1,4 @@
-"""Tracing leaks: who is caught, and that innocents are never accused."""
+"""Tracing leaks through the wording layer: who is caught, and that innocents are never accused."""
 
 from __future__ import annotations
 
@@ -10,15 +10,16 @@ from datetime import UTC, datetime
 import pytest
 
 from parley.errors import InputError
-from parley.tracing import TracingSecret, make_copies, trace, visible_mark, with_visible_mark
-from parley.tracing.code import threshold
-from parley.tracing.marks import fold_homoglyphs, scan, strip_zero_width
-from parley.tracing.sample import english_memo, russian_memo
-from parley.tracing.simulate import SINGLE_ATTACKS, collude, copy_cells, excerpt_span, reorder_and_edit
-from parley.tracing.trace import _document, read_leak
+from parley.tracing import TracedText, TracingSecret, make_copies, trace, visible_mark, with_visible_mark
+from parley.tracing.code import reading_threshold, threshold
+from parley.tracing.document import document_code
+from parley.tracing.marks import scan
+from parley.tracing.sample import english_memo, english_memo_with_alternatives, russian_memo
+from parley.tracing.simulate import SINGLE_ATTACKS, collude, copy_cells, reorder_and_edit, words_span
+from parley.tracing.trace import read_leak
 
-TEXT = english_memo(20000, seed=11)
-LAYOUT = scan(TEXT)
+SOURCE = english_memo_with_alternatives(30000, seed=11, share=0.6)
+DOC = TracedText.prepare(SOURCE)
 N = 100
 RECIPIENTS = [f"recipient-{i:03d}" for i in range(N)]
 
@@ -27,71 +28,86 @@ def _secret(tag: str, n: int = N) -> TracingSecret:
     return TracingSecret.from_seed(hashlib.sha256(tag.encode()).digest(), n)
 
 
-def _leak(tag: str, guilty: list[str], length: int, how: str, text: str = TEXT) -> tuple[str, TracingSecret]:
+def _leak(tag: str, guilty: list[str], words: int, how: str, doc: TracedText = DOC) -> tuple[str, TracingSecret]:
     rng = random.Random(tag)
     secret = _secret(tag)
-    code = _document(secret, text)
-    layout = LAYOUT if text is TEXT else scan(text)
-    copies = [copy_cells(text, layout, code, r) for r in guilty]
-    span = excerpt_span(text, length, rng)
+    code = document_code(secret, doc.canonical)
+    copies = [copy_cells(doc, code, r) for r in guilty]
+    span = words_span(doc.canonical, words, rng)
     if how in SINGLE_ATTACKS:
         return SINGLE_ATTACKS[how]("".join(copies[0][span[0] : span[1]])), secret
-    return collude(copies, text, span, how, rng), secret
+    return collude(copies, doc.canonical, span, how, rng), secret
 
 
 @pytest.mark.parametrize("trial", range(4))
 def test_leak_by_single_recipient_is_traced(trial: int) -> None:
     rng = random.Random(trial)
     leaker = rng.choice(RECIPIENTS)
-    leak, secret = _leak(f"single-{trial}", [leaker], 1000, "none")
-    report = trace(leak, TEXT, RECIPIENTS, secret)
+    leak, secret = _leak(f"single-{trial}", [leaker], 2000, "none")
+    report = trace(leak, DOC, RECIPIENTS, secret)
     assert [a.recipient for a in report.accused] == [leaker]
     assert report.accused[0].score >= report.threshold
     assert report.accused[0].p_bound < 1e-6
+    assert report.accused[0].layer == "wording"
 
 
-def test_leak_of_cyrillic_text_is_traced() -> None:
-    text = russian_memo(12000, seed=3)
-    leak, secret = _leak("russian", ["recipient-007"], 1000, "none", text)
-    assert [a.recipient for a in trace(leak, text, RECIPIENTS, secret).accused] == ["recipient-007"]
+def test_leak_of_cyrillic_text_is_traced_by_the_invisible_layers_when_on() -> None:
+    # automatic wording variants are English only: a Russian text is traced by what its author
+    # writes as alternatives, or by the opt-in invisible layers
+    doc = TracedText(russian_memo(12000, seed=3), (), True)
+    leak, secret = _leak("russian", ["recipient-007"], 200, "none", doc)
+    assert [a.recipient for a in trace(leak, doc, RECIPIENTS, secret).accused] == ["recipient-007"]
 
 
-@pytest.mark.parametrize("attack", ["nfc", "nfkc", "zw-stripped"])
-def test_normalising_or_stripping_zero_width_does_not_frame_innocents(attack: str) -> None:
-    for trial in range(3):
-        leak, secret = _leak(f"{attack}-{trial}", ["recipient-042"], 1000, attack)
-        report = trace(leak, TEXT, RECIPIENTS, secret)
-        # normalisation leaves our marks alone; stripping erases half of them, the rest still convict
-        assert [a.recipient for a in report.accused] == ["recipient-042"]
-
-
-@pytest.mark.parametrize("strategy", ["interleave", "majority", "strip-differing"])
+@pytest.mark.parametrize("strategy", ["interleave", "majority", "random-differing", "delete-differing"])
 @pytest.mark.parametrize("colluders", [2, 3])
 def test_colluders_mixing_copies_cannot_frame_an_innocent(colluders: int, strategy: str) -> None:
-    caught = 0
-    trials = 3
-    for trial in range(trials):
+    for trial in range(2):
         guilty = random.Random(f"{strategy}{colluders}{trial}").sample(RECIPIENTS, colluders)
         leak, secret = _leak(f"{strategy}-{colluders}-{trial}", guilty, 5000, strategy)
-        report = trace(leak, TEXT, RECIPIENTS, secret)
-        accused = {a.recipient for a in report.accused}
+        report = trace(leak, DOC, RECIPIENTS, secret)
+        assert {a.recipient for a in report.accused} <= set(guilty)
+
+
+def test_two_colluders_interleaving_whole_copies_are_caught() -> None:
+    guilty = ["recipient-001", "recipient-002"]
+    leak, secret = _leak("pair", guilty, 5000, "interleave")
+    accused = {a.recipient for a in trace(leak, DOC, RECIPIENTS, secret).accused}
+    assert accused and accused <= set(guilty)
+
+
+@pytest.fixture(scope="module")
+def dense_document() -> TracedText:
+    """90,000 characters with the author's alternatives on 80 % of the words that have one (bench's "dense")."""
+    return TracedText.prepare(english_memo_with_alternatives(90000, seed=7, share=0.8))
+
+
+@pytest.mark.parametrize("how", ["interleave", "majority", "random-differing"])
+def test_three_colluders_comparing_copies_are_caught(dense_document: TracedText, how: str) -> None:
+    """Among 1,000 readers, from 4,000 words (short of the 5,000 where 94-96 % are caught): more than half of
+    ten such leaks name a colluder (the threshold of the reading; with the worst-case threshold about a
+    third did), and none names an innocent."""
+    readers = [f"reader-{i:04d}" for i in range(1000)]
+    caught = 0
+    for trial in range(10):
+        rng = random.Random(f"three-{how}-{trial}")
+        guilty = rng.sample(readers, 3)
+        secret = TracingSecret.from_seed(hashlib.sha256(f"three-{how}-{trial}".encode()).digest(), 1000)
+        code = document_code(secret, dense_document.canonical)
+        copies = [copy_cells(dense_document, code, r) for r in guilty]
+        leak = collude(copies, dense_document.canonical, words_span(dense_document.canonical, 4000, rng), how, rng)
+        accused = {a.recipient for a in trace(leak, dense_document, readers, secret).accused}
         assert accused <= set(guilty)
         caught += bool(accused)
-    assert caught == trials
-
-
-def test_colluders_stripping_differing_positions_cannot_frame_innocent() -> None:
-    guilty = ["recipient-001", "recipient-002", "recipient-003"]
-    leak, secret = _leak("strip-3", guilty, 1000, "strip-differing")
-    assert {a.recipient for a in trace(leak, TEXT, RECIPIENTS, secret).accused} <= set(guilty)
+    assert caught > 5
 
 
 def test_leak_with_reordered_paragraphs_and_small_edits_is_traced() -> None:
     secret = _secret("reorder")
-    copy = make_copies(TEXT, ["recipient-005", "recipient-006"], secret)["recipient-005"]
-    start = copy.index("\n\n", 4000)
-    leak = reorder_and_edit(copy[start : start + 2500], random.Random(3), edits=8)
-    report = trace(leak, TEXT, RECIPIENTS, secret)
+    copy = make_copies(DOC, ["recipient-005", "recipient-006"], secret)["recipient-005"]
+    start = copy.index("\n\n", 2000)
+    leak = reorder_and_edit(copy[start : start + 16000], random.Random(3), edits=8)
+    report = trace(leak, DOC, RECIPIENTS, secret)
     assert [a.recipient for a in report.accused] == ["recipient-005"]
 
 
@@ -100,38 +116,32 @@ def test_twenty_thousand_innocent_codewords_never_reach_the_threshold() -> None:
         ("none", ["recipient-009"]),
         ("majority", ["recipient-001", "recipient-002", "recipient-003"]),
     ):
-        leak, secret = _leak(f"innocents-{how}", guilty, 2000, how)
-        reading = read_leak(leak, TEXT, secret)
-        z = threshold(reading.scorer.symbols, N, secret.params.epsilon, secret.params.biases)
+        leak, secret = _leak(f"innocents-{how}", guilty, 3000, how)
+        reading = read_leak(leak, DOC, secret)
+        z = reading_threshold(reading.scorer, N, secret.params.epsilon / 2)
+        assert z <= threshold(reading.scorer.symbols, N, secret.params.epsilon / 2, secret.params.biases)
         best = max(reading.scorer.score(reading.code.codeword(f"innocent-{k}")) for k in range(10000))
         assert best < z
 
 
 def test_unrelated_text_gives_no_accusation() -> None:
     other = english_memo(3000, seed=999)
-    report = trace(other, TEXT, RECIPIENTS, _secret("unrelated"))
+    report = trace(other, DOC, RECIPIENTS, _secret("unrelated"))
     assert report.accused == []
     assert "no accusation" in report.to_text()
     assert report.to_json()["verdict"] == "no accusation"
 
 
-def test_fully_scrubbed_leak_gives_no_accusation() -> None:
-    # the honest limit: folding homoglyphs (TR39 skeleton) and stripping zero-width erase everything
-    leak, secret = _leak("scrubbed", ["recipient-010"], 3000, "none")
-    report = trace(fold_homoglyphs(strip_zero_width(leak)), TEXT, RECIPIENTS, secret)
-    assert report.symbols_read == 0 and report.accused == []
-    assert report.to_json()["threshold"] is None
-
-
 def test_report_names_the_visible_copy_line_and_serialises() -> None:
     secret = _secret("visible")
-    copy = make_copies(TEXT, ["recipient-004"], secret)["recipient-004"]
+    copy = make_copies(DOC, ["recipient-004"], secret)["recipient-004"]
     line = visible_mark("Jonas Weber", "Acme Holdings", datetime(2025, 3, 1, 9, 30, tzinfo=UTC), 4)
-    report = trace(with_visible_mark(copy[:1500], line), TEXT, RECIPIENTS, secret)
+    report = trace(with_visible_mark(copy[:16000], line), DOC, RECIPIENTS, secret)
     assert report.visible_mark == line
     assert [a.recipient for a in report.accused] == ["recipient-004"]
     data = json.loads(report.to_json_text())
     assert data["verdict"] == "accusation" and data["accused"][0]["recipient"] == "recipient-004"
+    assert data["layers"]["wording"]["read"] > 0
     assert "ACCUSED recipient-004" in report.to_text()
 
 
@@ -139,8 +149,8 @@ def test_trace_among_a_thousand_recipients_accuses_only_the_leaker() -> None:
     # How long this takes is measured by bench/bench_tracing.py, not asserted here.
     recipients = [f"r{i}" for i in range(1000)]
     secret = _secret("speed", 1000)
-    copy = make_copies(TEXT, ["r500"], secret)["r500"]
-    report = trace(copy[8000:13000], TEXT, recipients, secret)
+    copy = make_copies(DOC, ["r500"], secret)["r500"]
+    report = trace(copy[4000:20000], DOC, recipients, secret)
     assert [a.recipient for a in report.accused] == ["r500"]
 
 
@@ -148,20 +158,21 @@ def test_bad_recipient_lists_are_refused() -> None:
     secret = _secret("bad", 3)
     for bad in ([], ["a", "a"], ["a", ""], "abc", ["a", "b", "c", "d"]):
         with pytest.raises(InputError):
-            make_copies(TEXT, bad, secret)
+            make_copies(DOC, bad, secret)
     with pytest.raises(InputError):
-        trace(TEXT, TEXT, [], secret)
+        trace(SOURCE, DOC, [], secret)
     with pytest.raises(InputError):
-        trace(b"bytes", TEXT, ["a"], secret)  # type: ignore[arg-type]
+        trace(b"bytes", DOC, ["a"], secret)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("scrub", [strip_zero_width, fold_homoglyphs])
-def test_stripping_marks_erases_symbols_and_never_flips_them(scrub) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("scrub", ["zw-stripped", "skeleton"])
+def test_stripping_invisible_marks_erases_symbols_and_never_flips_them(scrub: str) -> None:
     from parley.tracing.align import Master, read_excerpt
 
-    leak, _ = _leak("erase", ["recipient-012"], 3000, "none")
-    master = Master(TEXT, LAYOUT)
+    doc = TracedText(english_memo(20000, seed=11), (), True)
+    leak, _ = _leak("erase", ["recipient-012"], 500, "none", doc)
+    master = Master(doc.canonical, scan(doc.canonical))
     before = dict(read_excerpt(leak, master).symbols)
-    after = dict(read_excerpt(scrub(leak), master).symbols)
+    after = dict(read_excerpt(SINGLE_ATTACKS[scrub](leak), master).symbols)
     assert 0 < len(after) < len(before)
     assert all(before[k] == bit for k, bit in after.items())

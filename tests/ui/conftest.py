@@ -128,7 +128,7 @@ def pages(browser, talks: Talks, console: ConsoleWatch) -> Iterator[dict[str, ob
         page = context.new_page()
         page.set_default_timeout(10_000)
         console.attach(page)
-        page.goto(server.url)
+        page.goto(server.login_url())
         opened[key] = page
     yield opened
     for context in contexts:

@@ -8,7 +8,6 @@ import typer
 
 from parley.cli.common import open_client, options
 from parley.cli.output import console, emit, table
-from parley.client.tracing import trace_leak
 from parley.client.workflow import Negotiation
 from parley.errors import InputError
 
@@ -17,19 +16,21 @@ audit_app = typer.Typer(help="Who fetched what from the relay.", no_args_is_help
 
 def trace_command(
     ctx: typer.Context,
-    leaked_file: Path = typer.Argument(..., help="The leaked text (UTF-8), whole or an excerpt."),
+    leaked_file: Path = typer.Argument(..., help="The leak, whole or an excerpt: UTF-8 text, PDF, or an image "
+                                                 "(screenshot, photo, scan: read by OCR)."),
     document: str | None = typer.Option(None, "--document", help="Memorandum id (default: best match)."),
 ) -> None:
     """Trace a leaked excerpt to the recipient(s) whose copy it came from, offline, from the local copy."""
+    from parley.client.tracing import trace_leak
+    from parley.tracing.extract import leaked_text
+
     client = open_client(ctx)
-    try:
-        leaked = leaked_file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read {leaked_file}: {exc}") from None
-    secrets = []
+    leaked = leaked_text(leaked_file)
+    secrets, heads = [], set()
     for negotiation_id in client.cache.negotiations():
         secrets.extend(Negotiation(client, negotiation_id).tracing_secrets())
-    content, report = trace_leak(leaked, secrets, document)
+        heads.update(Negotiation(client, negotiation_id).tracing_holders())
+    content, report = trace_leak(leaked, secrets, document, who_can_trace=sorted(heads))
     recipients = content["recipients"]
     data = report.to_json()
     data["document_id"] = content["document_id"]
@@ -39,6 +40,8 @@ def trace_command(
     def human() -> None:
         console.print(f"Document {content['document_id']} (version {content['version']})")
         console.print(report.to_text(), markup=False)
+        if not report.words_matched:
+            console.print("The leak matches none of the traced documents' text.", markup=False)
         for member in data["accused_members"]:
             console.print(f"ACCUSED: {member.get('member')} ({member.get('party')}), copy no. {member.get('copy_no')}",
                           markup=False)
@@ -64,7 +67,7 @@ def _readable_memo(ctx: typer.Context, negotiation: str, memo_id: str) -> tuple[
         InputError: no such memorandum readable by this member.
     """
     view = Negotiation(open_client(ctx), negotiation)
-    view.sync()
+    view.sync(receipts=False)  # memo export and pdf only read
     views = view.views()
     memo = views.memoranda.get(memo_id)
     if memo is None:

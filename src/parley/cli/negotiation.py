@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
 
 from parley.cli.common import open_client, options, resolve_party
 from parley.cli.output import console, emit, table
 from parley.client.sdk import verify_log
+from parley.client.workflow import Negotiation
 from parley.crypto.fingerprint import fingerprint_digits
+from parley.errors import InputError
 
 negotiation_app = typer.Typer(help="Open, join and inspect negotiations.", no_args_is_help=True)
 message_app = typer.Typer(help="Plain encrypted messages between parties.", no_args_is_help=True)
@@ -15,11 +18,16 @@ log_app = typer.Typer(help="The tamper-evident log of a negotiation.", no_args_i
 
 
 @negotiation_app.command("create")
-def create(ctx: typer.Context) -> None:
-    """Open a new negotiation convened by your party; prints its id."""
+def create(ctx: typer.Context,
+           title: str | None = typer.Option(None, "--title", help="A title the parties see (never the relay).")) -> None:
+    """Open a new negotiation convened by your party; prints its id alone (``ID=$(parley negotiation create)``)."""
+    if title is not None and not title.strip():
+        raise InputError("the title must not be empty")
     client = open_client(ctx)
     negotiation_id = client.create_negotiation()
-    emit(options(ctx).as_json, {"negotiation_id": negotiation_id}, lambda: console.print(negotiation_id))
+    if title is not None:
+        Negotiation(client, negotiation_id).set_title(title)
+    emit(options(ctx).as_json, {"negotiation_id": negotiation_id, "title": title}, lambda: print(negotiation_id))
 
 
 @negotiation_app.command("invite")
@@ -43,34 +51,54 @@ def join(ctx: typer.Context, negotiation: str = typer.Argument(..., help="Negoti
 
 @negotiation_app.command("list")
 def list_negotiations(ctx: typer.Context) -> None:
-    """Negotiations your party takes part in."""
+    """Negotiations your party takes part in, with their titles (after a verified sync of each)."""
     client = open_client(ctx)
-    rows = client.negotiations()
-    emit(options(ctx).as_json, rows, lambda: table("Negotiations", ["id", "events"],
-                                                   [(r["negotiation_id"], r["size"]) for r in rows]))
+    rows = []
+    for row in client.negotiations():
+        client.sync(row["negotiation_id"])  # verified, and the title may have arrived since
+        rows.append({**row, "title": Negotiation(client, row["negotiation_id"]).title()})
+    emit(options(ctx).as_json, rows, lambda: table(
+        "Negotiations", ["id", "title", "events"],
+        [(r["negotiation_id"], r["title"] or "(untitled)", r["size"]) for r in rows]))
+
+
+@negotiation_app.command("sync")
+def sync(ctx: typer.Context, negotiation: str = typer.Argument(..., help="Negotiation id.")) -> None:
+    """Fetch and verify new events, then send what your client owes the talks: delivery receipts for
+    memoranda delivered to your party, a head's party verifications, the title to parties that joined
+    after it was set. (Reading commands post nothing.)"""
+    view = Negotiation(open_client(ctx), negotiation)
+    new = view.sync()
+    emit(options(ctx).as_json, {"negotiation_id": negotiation, "new_events": new},
+         lambda: console.print(f"{negotiation}: {new} new events, verified."))
 
 
 @negotiation_app.command("show")
 def show(ctx: typer.Context, negotiation: str = typer.Argument(..., help="Negotiation id.")) -> None:
     """Parties (with trust state), members and log size of a negotiation, after a verified sync."""
+    from parley.client.trust import describe, trust_rows
+
     client = open_client(ctx)
     state = client.sync_state(negotiation)
+    shown = {row["party_id"]: row for row in trust_rows(client, negotiation)[0]}
     parties = []
     for party_id, party in sorted(state.parties.items(), key=lambda kv: kv[1].record.name):
-        pinned = client.profile.trust.get(party_id)
+        trust = shown[party_id]
         parties.append({
             "party_id": party_id, "name": party.record.name, "status": party.status,
             "fingerprint": fingerprint_digits(party.record.root_key),
-            "verified": bool(pinned and pinned.verified),
+            "verified": trust["verified"], "trust": describe(trust), "verified_by": trust["by"],
+            "verified_at": trust["at"],
             "members": [{"member": c.member, "role": c.role, "removed": c.device_key_id in state.revoked}
                         for c in state.members.values() if c.party_id == party_id],
         })
-    view = {"negotiation_id": negotiation, "size": state.size, "parties": parties}
+    title = Negotiation(client, negotiation).title()
+    view = {"negotiation_id": negotiation, "title": title, "size": state.size, "parties": parties}
 
     def human() -> None:
-        console.print(f"[bold]{negotiation}[/bold]: {state.size} events")
+        console.print(f"[bold]{escape(title or '(untitled)')}[/bold]  {negotiation}: {state.size} events")
         for p in parties:
-            flag = "verified" if p["verified"] else "[bold red]UNVERIFIED[/bold red]"
+            flag = p["trust"] if p["verified"] else f"[bold red]{p['trust']}[/bold red]"
             console.print(f"  {p['name']} ({p['status']}, {flag}): "
                           + ", ".join(f"{m['member']} [{m['role']}]" for m in p["members"]))
 
@@ -99,7 +127,8 @@ def list_messages(ctx: typer.Context, negotiation: str = typer.Argument(..., hel
     rows = client.messages(negotiation)
     emit(options(ctx).as_json, rows, lambda: table(
         "Messages", ["#", "time", "from", "to", "text"],
-        [(m["seq"], m["created"], f"{m['author']} ({m['party']})", ", ".join(m["audience"]), m["content"]["text"])
+        [(m["seq"], m["created"], f"{m['author']} ({m['party']})", ", ".join(m["audience"]),
+          m["content"]["text"] + (f"  [granted by {m['granted_by']}]" if m.get("granted_by") else ""))
          for m in rows]))
 
 

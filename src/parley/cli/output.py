@@ -10,8 +10,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False)
+# soft_wrap: lines are never broken by Rich; a terminal wraps them itself, and a message written to a log
+# or a pipe stays one line that grep finds whole. emoji=False: a text shows as written (a title "Item :ok:"
+# is not turned into a pictogram), and Rich's table of emoji codes is never loaded.
+console = Console(highlight=False, soft_wrap=True, emoji=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 def emit(as_json: bool, data: Any, human: Callable[[], None] | None = None) -> None:
@@ -25,7 +28,9 @@ def emit(as_json: bool, data: Any, human: Callable[[], None] | None = None) -> N
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     out = Table(title=title, title_justify="left", show_lines=False)
     for column in columns:
-        out.add_column(column)
+        # ids are typed or pasted next: never wrapped or cut
+        is_id = column == "id" or column.endswith(" id")
+        out.add_column(column, no_wrap=is_id)
     for row in rows:
         out.add_row(*["" if cell is None else str(cell) for cell in row])
     console.print(out)

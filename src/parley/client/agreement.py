@@ -8,17 +8,24 @@ from __future__ import annotations
 
 import base64
 import difflib
+import shutil
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from parley.client.sdk import Posted
+from parley.client.acts import act
+from parley.client.offline import staged_act
+from parley.client.sync import Posted
 from parley.client.workflow import Negotiation
-from parley.crypto.sshsig import AGREEMENT_NAMESPACE, sshsig_sign
+from parley.crypto.sshsig import sshsig_sign
 from parley.errors import ForbiddenError, InputError, NotFoundError, ProtocolError
 from parley.protocol import agreement as ag
 from parley.protocol.events import Envelope
+from parley.protocol.languages import DEFAULT_LANGUAGE
 from parley.protocol.state import PUBLICATION
+from parley.protocol.times import check_deadline, format_time
 
 
 class AgreementDesk:
@@ -30,7 +37,9 @@ class AgreementDesk:
 
     # ---- views ------------------------------------------------------------------------------------
     def views(self) -> tuple[dict[str, ag.AgreementView], list[str]]:
-        return ag.derive_agreements(self.negotiation.entries(ag.AGREEMENT_TYPES))
+        from parley.tracing import unmark
+
+        return ag.derive_agreements(self.negotiation.entries(ag.AGREEMENT_TYPES), self.negotiation.id, unmark=unmark)
 
     def view(self, agreement_id: str) -> ag.AgreementView:
         """Raises: NotFoundError when this member cannot read such an agreement."""
@@ -48,26 +57,59 @@ class AgreementDesk:
         view = self.view(agreement_id)
         names = self.negotiation.party_names()
         parties = self.parties()
+        signed_by_all = view.finalized is not None and set(parties) <= set(view.signatures)
         return {
             "agreement_id": agreement_id, "title": view.latest["title"], "version": view.latest["version"],
             "state": view.seal_state(parties), "mediator": names.get(view.mediator, view.mediator),
             "text_sha256": view.latest["sha256"], "finalized": view.finalized,
-            "articles": [{**a, "objected_by": [names.get(p, p) for p in a["objected_by"]]} for a in view.article_status()],
+            "articles": [{**a, "text": text,
+                          "status": "agreed" if signed_by_all and not a["objected_by"] else a["status"],
+                          "objected_by": [names.get(p, p) for p in a["objected_by"]]}
+                         for a, text in zip(view.article_status(), [t["text"] for t in view.latest["articles"]],
+                                            strict=True)],
+            "languages": view.latest["languages"], "prevailing": view.latest["prevailing"],
+            "authenticity": view.latest["authenticity"],
+            "articles_by_language": {
+                code: [{**a, "status": "agreed" if signed_by_all and not a["objected_by"] else a["status"],
+                        "objected_by": [names.get(p, p) for p in a["objected_by"]]}
+                       for a in view.article_status(code)] for code in view.latest["languages"]},
             "signed_by": sorted(names.get(p, p) for p in view.signatures),
             "awaiting_signature": sorted(names.get(p, p) for p in parties if p not in view.signatures),
             "consented": sorted(names.get(p, p) for p in view.consents),
             "copy": view.latest.get("copy"),
+            "annexes": [{k: a.get(k) for k in ("attachment_id", "name", "size", "sha256")}
+                        for a in view.latest.get("annexes", [])],
+            "violations": list(view.violations),
         }
 
+    def list(self) -> list[dict[str, Any]]:
+        """Every agreement this member can read, with its state (from the local copy)."""
+        names = self.negotiation.party_names()
+        parties = self.parties()
+        return [{"agreement_id": agreement_id, "title": view.latest["title"], "version": view.latest["version"],
+                 "state": view.seal_state(parties), "signed_by": sorted(names.get(p, p) for p in view.signatures)}
+                for agreement_id, view in self.views()[0].items() if view.latest is not None]
+
     # ---- actions ----------------------------------------------------------------------------------
+    @act
     def post_text(self, agreement_id: str, title: str, articles: Sequence[Mapping[str, str]], *,
-                  tracing: bool = True) -> int:
+                  tracing: bool = True, language: str | None = None,
+                  translations: Mapping[str, Mapping[str, Any]] | None = None, prevailing: str | None = None,
+                  annexes: Sequence[Path] | None = None) -> int:
         """Post the next version of the single negotiating text (mediator's party only).
 
-        ``articles`` are ``{"heading", "text"}`` in order. Returns the version number.
+        ``articles`` are ``{"heading", "text"}`` in order. Returns the version number. ``translations`` maps
+        other languages to their ``{"title", "articles"}`` (the same articles, in the same order): the version
+        then holds one text per language, ``language`` naming the first (default ``en``), each equally
+        authentic unless ``prevailing`` names the one that prevails.
+
+        ``annexes``: the files annexed to this version (each streamed, encrypted, into the log first; the version
+        lists them by name, size and SHA-256, which heads sign with the text). None keeps the previous version's
+        annexes; an empty list annexes nothing.
 
         Raises:
-            ForbiddenError: another party is the mediator.  InputError: empty or malformed text.
+            ForbiddenError: another party is the mediator.  InputError: empty or malformed text, an annex that is
+                not a file, over the size limit, or two annexes with one name.
         """
         self.negotiation.fresh_views()
         existing = self.views()[0].get(agreement_id)
@@ -78,45 +120,98 @@ class AgreementDesk:
             raise InputError("the text is finalized; no further versions")
         numbered = [{"number": i, "heading": a["heading"], "text": a["text"]} for i, a in enumerate(articles, 1)]
         version = 1 if existing is None else len(existing.versions) + 1
-        content = {"agreement_id": agreement_id, "version": version, "title": title, "articles": numbered}
+        content: dict[str, Any] = {"agreement_id": agreement_id, "version": version, "title": title,
+                                   "articles": numbered}
+        if translations or language is not None or prevailing is not None:
+            content["languages"] = [language or DEFAULT_LANGUAGE, *(translations or {})]
+            content["texts"] = {code: {"title": other.get("title"),
+                                       "articles": [{"number": i, "heading": a.get("heading"), "text": a.get("text")}
+                                                    for i, a in enumerate(other.get("articles") or [], 1)]}
+                                for code, other in (translations or {}).items()}
+            content["prevailing"] = prevailing
         ag.check_agreement_content(ag.TEXT, content)
         parties = self.parties()
-        copies = None
-        if tracing:
-            from parley.client.tracing import TRACING_SECRET, prepare_copies, secret_content
+        # New annex files: their chunk events and the version that lists them are one staged act (all or none).
+        with staged_act(self.client) if annexes else nullcontext():
+            if annexes is None:
+                content["annexes"] = list(existing.latest.get("annexes", [])) if existing and existing.latest else []
+            else:
+                self._check_annex_files(annexes)
+                # Annex files reach every reader as the same bytes (never stamped): the digest is what heads sign.
+                content["annexes"] = [self.negotiation._post_attachment(Path(path), parties) for path in annexes]
+            if not content["annexes"]:
+                del content["annexes"]
+            ag.check_agreement_content(ag.TEXT, content)
+            copies = None
+            if tracing:
+                from parley.client.tracing import prepare_copies, secret_content, tracing_holders
 
-            now = self.client.clock()
-            readers = self.client.state(self.negotiation.id).current_members(now, parties)
-            traced = prepare_copies({str(a["number"]): a["text"] for a in numbered}, readers,
-                                    self.negotiation.party_names(), now)
-            self.client.post(self.negotiation.id, TRACING_SECRET,
-                             secret_content(f"{agreement_id}-v{version}", version, traced), parties=[own])
+                now = self.client.clock()
+                readers = self.client.state(self.negotiation.id).current_members(now, parties)
+                # every reader hashes and signs the text of its own copy, so drafts keep one wording
+                # for all: the copy line alone tells the copies apart (docs/tracing.md)
+                traced = prepare_copies({str(a["number"]): a["text"] for a in numbered}, readers,
+                                        self.negotiation.party_names(), now, wording=False)
+                secret = secret_content(f"{agreement_id}-v{version}", version, traced)
+                holders = tracing_holders(readers, own, self.client.identity.device_key_id)
 
-            def copies(cert):  # noqa: ANN001, ANN202
-                marked = traced.copies[cert.device_key_id]
-                return {**content, "articles": [{**a, "text": marked[str(a["number"])]} for a in numbered],
-                        "copy": traced.visible[cert.device_key_id]}
+                def copies(cert):  # noqa: ANN001, ANN202
+                    marked = traced.copies[cert.device_key_id]
+                    out = {**content, "articles": [{**a, "text": marked[str(a["number"])]} for a in numbered],
+                           "copy": traced.visible[cert.device_key_id]}
+                    if cert.device_key_id in holders:
+                        out["tracing"] = secret  # in the same event: never a secret without its text
+                    return out
 
-        self.client.post(self.negotiation.id, ag.TEXT, content, parties=parties, copies=copies)
+            self.client.post(self.negotiation.id, ag.TEXT, content, parties=parties, copies=copies)
         return version
 
-    def object(self, agreement_id: str, article: int, text: str, kind: str = "objection") -> Posted:
-        """Object to (or comment on, or withdraw an objection to) an article of the latest version."""
+    def _check_annex_files(self, annexes: Sequence[Path]) -> None:
+        """Raises: InputError: not a file, over the limit, or a name an annex cannot have or two annexes share."""
+        limit = self.client.limits.max_attachment_bytes
+        names = set()
+        for path in map(Path, annexes):
+            if not path.is_file():
+                raise InputError(f"annex {path} is not a file")
+            if path.stat().st_size > limit:
+                raise InputError(f"annex {path.name} is over the limit of {limit // (1024 * 1024)} MB")
+            ag.check_annex_name(path.name)
+            if path.name in names:
+                raise InputError(f"two annexes are named {path.name}: rename one")
+            names.add(path.name)
+
+    @act
+    def object(self, agreement_id: str, article: int, text: str, kind: str = "objection",
+               language: str | None = None) -> Posted:
+        """Object to (or comment on, or withdraw an objection to) an article of the latest version; with
+        ``language``, to that language's text of the article only.
+
+        Raises:
+            InputError: no such article, or no text in that language.
+        """
         self.negotiation.fresh_views()
         view = self.view(agreement_id)
         if not any(a["number"] == article for a in view.latest["articles"]):
             raise InputError(f"the text has no article {article}")
+        if language is not None and language not in view.latest["languages"]:
+            raise InputError(f"version {view.latest['version']} has no {language} text "
+                             f"(it has {', '.join(view.latest['languages'])})")
         content = {"agreement_id": agreement_id, "version": view.latest["version"], "article": article,
-                   "kind": kind, "text": text}
+                   "kind": kind, "text": text, **({"language": language} if language else {})}
         ag.check_agreement_content(ag.OBJECTION, content)
         return self.client.post(self.negotiation.id, ag.OBJECTION, content, parties=self.parties())
 
-    def finalize(self, agreement_id: str, *, override: bool = False, reason: str | None = None) -> str:
-        """Freeze the latest version; returns its SHA-256.
+    @act
+    def finalize(self, agreement_id: str, *, override: bool = False, reason: str | None = None,
+                 sign_by: datetime | None = None) -> str:
+        """Freeze the latest version; returns its SHA-256. ``sign_by``: the deadline for every party's signature.
 
         Raises:
             ForbiddenError: not the mediator's head.  ProtocolError: open objections without override.
+            InputError: an override without a reason, a ``sign_by`` already past.
         """
+        deadline = None if sign_by is None else format_time(sign_by)
+        check_deadline(deadline, now=self.client.clock(), what="sign-by deadline")
         self._require_head()
         self.negotiation.fresh_views()
         view = self.view(agreement_id)
@@ -129,13 +224,28 @@ class AgreementDesk:
             raise InputError("an override needs a reason, which the log records")
         self.client.post(self.negotiation.id, ag.FINALIZE,
                          {"agreement_id": agreement_id, "text_sha256": view.latest["sha256"], "override": override,
-                          "reason": reason}, parties=self.parties(), authority="head")
+                          "reason": reason, **({"sign_by": deadline} if deadline else {})},
+                         parties=self.parties(), authority="head")
         return view.latest["sha256"]
 
-    def sign(self, agreement_id: str) -> Posted:
-        """Sign the finalized canonical text with SSHSIG (heads only)."""
-        return self._signed_act(agreement_id, ag.SIGN, AGREEMENT_NAMESPACE, "signature")
+    def sign(self, agreement_id: str, *, expected_sha256: str | None = None) -> Posted:
+        """Sign the finalized text's signed document (it names this negotiation, the agreement, the version and
+        the text's SHA-256) with SSHSIG (heads only).
 
+        ``expected_sha256``: the digest of the text the signer was shown; any other text is refused.
+
+        Raises:
+            ProtocolError: not finalized, or the finalized text is not the one shown.
+        """
+        if expected_sha256 is not None:
+            finalized = self.view(agreement_id).finalized
+            if finalized is None:
+                raise ProtocolError("the text is not finalized yet")
+            if finalized["sha256"] != expected_sha256:
+                raise ProtocolError("the finalized text is not the one you were shown: nothing was signed")
+        return self._signed_act(agreement_id, ag.SIGN, ag.SIGN_NAMESPACE, "signature")
+
+    @act
     def consent_to_release(self, agreement_id: str) -> Posted:
         """Consent to release (heads only; after every party signed)."""
         self.negotiation.fresh_views()
@@ -144,19 +254,27 @@ class AgreementDesk:
             raise ProtocolError("release consent before every party signed: the agreement stays sealed")
         return self._signed_act(agreement_id, ag.RELEASE, ag.RELEASE_NAMESPACE, "consent")
 
+    @act
     def _signed_act(self, agreement_id: str, event_type: str, namespace: str, field: str) -> Posted:
         self._require_head()
         self.negotiation.fresh_views()
         view = self.view(agreement_id)
         if view.finalized is None:
             raise ProtocolError("the text is not finalized yet")
-        text = view.latest["text"]
+        document = view.document(self.negotiation.id)
         signing = self.client.identity.signing
+        # No key travels with the act: every client checks it under this device's certified key.
         content = {"agreement_id": agreement_id, "text_sha256": view.finalized["sha256"],
-                   field: sshsig_sign(signing.private, text.encode("utf-8"), namespace),
-                   "public_key": signing.public_b64}
+                   "version": view.finalized["version"],
+                   field: sshsig_sign(signing.private, document.encode("utf-8"), namespace)}
+        if event_type == ag.SIGN and len(view.languages()) > 1:
+            # Every language's text is authentic: the head signs each one's signed document.
+            content["signatures"] = {
+                code: sshsig_sign(signing.private, view.document(self.negotiation.id, code).encode("utf-8"),
+                                  namespace) for code in view.languages()[1:]}
         return self.client.post(self.negotiation.id, event_type, content, parties=self.parties(), authority="head")
 
+    @act
     def publish(self, agreement_id: str) -> Posted:
         """Publish the released agreement in clear (the relay refuses it without every signature and consent)."""
         self._require_head()
@@ -177,22 +295,56 @@ class AgreementDesk:
             return cert.member if cert else device
 
         return {
-            "agreement_id": view.agreement_id, "title": view.latest["title"], "text": view.latest["text"],
-            "text_sha256": view.latest["sha256"],
-            "signatures": {p: {"signature": s["signature"], "public_key": s["public_key"], "party": names.get(p, p),
-                               "member": s["by"]} for p, s in view.signatures.items()},
-            "consents": {p: {"signature": c["consent"], "public_key": c["public_key"], "party": names.get(p, p),
-                             "member": c["by"]} for p, c in view.consents.items()},
+            "agreement_id": view.agreement_id, "title": view.latest["title"], "version": view.finalized["version"],
+            "text": view.latest["text"], "text_sha256": view.latest["sha256"],
+            "document": view.document(self.negotiation.id),
+            "signatures": {p: {"signature": s["signature"], "device": s["device"], "public_key": s["public_key"],
+                               "party": names.get(p, p), "member": s["by"],
+                               **({"languages": s["languages"]} if s.get("languages") else {})}
+                           for p, s in view.signatures.items()},
+            "consents": {p: {"signature": c["consent"], "device": c["device"], "public_key": c["public_key"],
+                             "party": names.get(p, p), "member": c["by"]} for p, c in view.consents.items()},
             "signers_devices": {p: member(s["by"]) for p, s in view.signatures.items()},
+            **self._languages_of_publication(view),
+            **({"annexes": annexes} if (annexes := ag.public_annexes(self._finalized(view).get("annexes"))) else {}),
         }
 
-    def redline(self, agreement_id: str, old: int, new: int) -> str:
-        """Raises: NotFoundError for an unknown version."""
-        versions = {v["version"]: v["text"] for v in self.view(agreement_id).versions}
+    @staticmethod
+    def _finalized(view: ag.AgreementView) -> dict[str, Any]:
+        return next(v for v in view.versions if v["version"] == view.finalized["version"])
+
+    def _languages_of_publication(self, view: ag.AgreementView) -> dict[str, Any]:
+        """For a text in several languages: the languages, the prevailing one, each other language's text and
+        signed document, and every head's signature of each (the relay checks them all)."""
+        languages = view.languages()
+        if len(languages) == 1:
+            return {}
+        finalized = next(v for v in view.versions if v["version"] == view.finalized["version"])
+        return {"languages": languages, "prevailing": finalized.get("prevailing"),
+                "texts": {code: {"title": finalized["texts"][code]["title"], "text": finalized["texts"][code]["text"],
+                                 "document": view.document(self.negotiation.id, code)} for code in languages[1:]}}
+
+    def redline(self, agreement_id: str, old: int, new: int, language: str | None = None) -> str:
+        """The changes between two versions, in one language (default: the first language of the new version).
+
+        Raises:
+            NotFoundError: an unknown version, or a version without a text in that language.
+        """
+        versions = {v["version"]: v for v in self.view(agreement_id).versions}
         if old not in versions or new not in versions:
             raise NotFoundError(f"no version {old} or {new}")
-        return "\n".join(difflib.unified_diff(versions[old].splitlines(), versions[new].splitlines(),
-                                              fromfile=f"version {old}", tofile=f"version {new}", lineterm=""))
+        language = language or versions[new]["languages"][0]
+        texts = []
+        for number in (old, new):
+            text = versions[number]["texts"].get(language)
+            if text is None:
+                raise NotFoundError(f"version {number} has no {language} text "
+                                    f"(it has {', '.join(versions[number]['languages'])})")
+            texts.append(text["text"])
+        suffix = "" if len(versions[new]["languages"]) == 1 else f" ({language})"
+        return "\n".join(difflib.unified_diff(texts[0].splitlines(), texts[1].splitlines(),
+                                              fromfile=f"version {old}{suffix}", tofile=f"version {new}{suffix}",
+                                              lineterm=""))
 
     def require_signed_by_all(self, agreement_id: str) -> ag.AgreementView:
         """The view, if every party signed; otherwise the agreement is sealed.
@@ -207,7 +359,7 @@ class AgreementDesk:
         return view
 
     def bundle(self, agreement_id: str, out) -> Path:  # noqa: ANN001
-        """Write the publication bundle (folder and zip) of a published agreement.
+        """Write the publication bundle (folder and zip, the signed PDF in both) of a published agreement.
 
         Raises:
             ProtocolError: not released and published yet (it stays sealed).
@@ -238,9 +390,23 @@ class AgreementDesk:
         leaves = {"publication": leaf(publication[0])}
         for party_id, signature in view.signatures.items():
             leaves[f"sign:{party_id}"] = leaf(signature["seq"])
-        return write_bundle(Path(out), publication=publication[2], negotiation_id=negotiation_id,
-                            relay_vkey=self.client.profile.relay_vkey, checkpoint_note=note, checkpoint_size=size,
-                            leaves=leaves)
+        # The parties' cosignatures of a log that holds every one of those events (see docs/tlog.md).
+        from parley.client.witness import witness_evidence
+
+        witnesses = witness_evidence(self.client, negotiation_id,
+                                     from_size=max(item["seq"] for item in leaves.values()) + 1)
+        archive = write_bundle(Path(out), publication=publication[2], negotiation_id=negotiation_id,
+                               relay_vkey=self.client.profile.relay_vkey, checkpoint_note=note,
+                               checkpoint_size=size, leaves=leaves, witnesses=witnesses)
+        # The annex files, each checked against the size and SHA-256 the signed version lists.
+        for annex in self._finalized(view).get("annexes", []):
+            folder = Path(out) / "annexes"
+            folder.mkdir(exist_ok=True)
+            self.negotiation.save_attachment(annex["attachment_id"], folder / ag.check_annex_name(annex["name"]))
+        # The zip holds what the folder holds: the PDF too.
+        self.pdf(agreement_id, Path(out) / "agreement.pdf")
+        archive.unlink()
+        return Path(shutil.make_archive(str(archive.with_suffix("")), "zip", root_dir=out))
 
     def pdf(self, agreement_id: str, out) -> Path:  # noqa: ANN001
         """The agreement as a PDF with its signature block (only once every party signed).

@@ -3,11 +3,16 @@
 A bundle is a folder (and a ``.zip`` of it) that anyone can check with no relay
 and no parley: ``ssh-keygen -Y verify`` for each signature (see VERIFY.md).
 
-    agreement.txt          the canonical text, exactly the signed bytes
-    allowed_signers        one line per signing head (ssh-keygen format)
-    signatures/<party>.sig SSHSIG, namespace agreement-v1@parley
-    consents/<party>.sig   SSHSIG, namespace release-v1@parley
+    agreement.txt          exactly the signed bytes: a header block naming the negotiation, the
+                           agreement, the version and the text's SHA-256, a blank line, the text
+    allowed_signers        two lines per signing head (ssh-keygen format), one per namespace
+    signatures/<party>.sig SSHSIG, namespace agreement-v2@parley
+    consents/<party>.sig   SSHSIG, namespace release-v2@parley
+    annexes/<name>         each annex of the signed version, listed in agreement.txt's header block
+                           (``Annex: <sha256> <size> <name>``) and so signed with the text
     checkpoint.txt         the relay's C2SP signed checkpoint
+    bundle.json            ... and "witnesses": each party's C2SP cosignature of a checkpoint holding
+                           every event above, with a consistency proof to checkpoint.txt
     bundle.json            ids, hashes, signers, log leaves and inclusion proofs
     VERIFY.md              the exact commands
 """
@@ -23,14 +28,24 @@ from pathlib import Path
 from typing import Any
 
 from parley.crypto.keys import load_public_key
-from parley.crypto.sshsig import AGREEMENT_NAMESPACE, allowed_signers_line, ssh_public_key_line, sshsig_verify
-from parley.errors import ParleyError, VerificationError
-from parley.protocol.agreement import RELEASE_NAMESPACE, text_sha256
+from parley.crypto.sshsig import allowed_signers_line, ssh_public_key_line, sshsig_verify
+from parley.errors import InputError, ParleyError, VerificationError
+from parley.protocol.agreement import (
+    LEGACY_RELEASE_NAMESPACE,
+    LEGACY_SIGN_NAMESPACE,
+    RELEASE_NAMESPACE,
+    SIGN_NAMESPACE,
+    parse_signed_document,
+    text_sha256,
+)
 from parley.protocol.events import Envelope
 from parley.tlog import merkle
 from parley.tlog.checkpoint import open_checkpoint
 
-BUNDLE_VERSION = 1
+#: 2: agreement.txt is the signed document (header block + text). 1: the bare text, signatures bound to
+#: nothing but the text (still verified, with a warning).
+BUNDLE_VERSION = 2
+_NAMESPACES = {1: (LEGACY_SIGN_NAMESPACE, LEGACY_RELEASE_NAMESPACE), 2: (SIGN_NAMESPACE, RELEASE_NAMESPACE)}
 
 
 def slug(name: str) -> str:
@@ -46,36 +61,62 @@ def principal(party: str) -> str:
 
 
 def write_bundle(out: Path, *, publication: dict[str, Any], negotiation_id: str, relay_vkey: str, checkpoint_note: str,
-                 checkpoint_size: int, leaves: dict[str, dict[str, Any]]) -> Path:
+                 checkpoint_size: int, leaves: dict[str, dict[str, Any]],
+                 witnesses: list[dict[str, Any]] | None = None) -> Path:
     """Write the bundle folder and its zip; returns the zip path.
 
     ``leaves`` maps a label (``publication`` or ``sign:<party id>``) to
     ``{"seq", "leaf" (base64 leaf bytes), "inclusion_proof" [base64]}`` at ``checkpoint_size``.
+    ``witnesses``: the parties' cosignatures (``parley.client.witness.witness_evidence``).
     """
     if out.exists():
         shutil.rmtree(out)
     (out / "signatures").mkdir(parents=True)
     (out / "consents").mkdir()
-    text = publication["text"]
-    (out / "agreement.txt").write_bytes(text.encode("utf-8"))
+    document = publication["document"]
+    (out / "agreement.txt").write_bytes(document.encode("utf-8"))
+    # A text in several languages: one file per other language, each signed by every head.
+    languages = publication.get("languages") or []
+    others = {code: publication["texts"][code] for code in languages[1:]}
+    for code, other in others.items():
+        (out / f"agreement.{code}.txt").write_bytes(other["document"].encode("utf-8"))
     signer_lines, signers = [], []
     for party_id, item in sorted(publication["signatures"].items(), key=lambda kv: kv[1]["party"]):
         name = item["party"]
         key = load_public_key(item["public_key"])
-        signer_lines.append(allowed_signers_line(principal(name), key, AGREEMENT_NAMESPACE))
+        signer_lines.append(allowed_signers_line(principal(name), key, SIGN_NAMESPACE))
+        signer_lines.append(allowed_signers_line(principal(name), key, RELEASE_NAMESPACE))
         (out / "signatures" / f"{slug(name)}.sig").write_text(item["signature"])
+        by_language = {}
+        for code in others:
+            (out / "signatures" / f"{slug(name)}.{code}.sig").write_text(item["languages"][code])
+            by_language[code] = f"signatures/{slug(name)}.{code}.sig"
         consent = publication["consents"][party_id]
         (out / "consents" / f"{slug(name)}.sig").write_text(consent["signature"])
         signers.append({"party_id": party_id, "party": name, "principal": principal(name),
                         "member_device": item["member"], "public_key": ssh_public_key_line(key),
                         "signature": f"signatures/{slug(name)}.sig", "consent": f"consents/{slug(name)}.sig",
-                        "sign_event": leaves.get(f"sign:{party_id}")})
+                        "sign_event": leaves.get(f"sign:{party_id}"),
+                        **({"language_signatures": by_language} if by_language else {})})
     (out / "allowed_signers").write_text("\n".join(signer_lines) + "\n")
     (out / "checkpoint.txt").write_text(checkpoint_note)
     bundle = {"bundle_version": BUNDLE_VERSION, "agreement_id": publication["agreement_id"],
-              "title": publication["title"], "negotiation_id": negotiation_id, "text_sha256": text_sha256(text),
-              "namespace": AGREEMENT_NAMESPACE, "release_namespace": RELEASE_NAMESPACE, "relay_vkey": relay_vkey,
-              "checkpoint_size": checkpoint_size, "signers": signers, "publication_event": leaves.get("publication")}
+              "title": publication["title"], "negotiation_id": negotiation_id, "version": publication["version"],
+              "text_sha256": text_sha256(publication["text"]),
+              "document_sha256": hashlib.sha256(document.encode("utf-8")).hexdigest(),
+              "namespace": SIGN_NAMESPACE, "release_namespace": RELEASE_NAMESPACE, "relay_vkey": relay_vkey,
+              "checkpoint_size": checkpoint_size, "signers": signers, "publication_event": leaves.get("publication"),
+              "witnesses": witnesses or []}
+    if publication.get("annexes"):
+        # The files themselves are written by the caller, from the decrypted log, each checked on the way.
+        bundle["annexes"] = [{"name": a["name"], "size": a["size"], "sha256": a["sha256"],
+                              "file": f"annexes/{a['name']}"} for a in publication["annexes"]]
+    if others:
+        bundle["languages"] = languages
+        bundle["prevailing"] = publication.get("prevailing")
+        bundle["language_texts"] = {code: {"file": f"agreement.{code}.txt",
+                                           "document_sha256": hashlib.sha256(o["document"].encode()).hexdigest()}
+                                    for code, o in others.items()}
     (out / "bundle.json").write_text(json.dumps(bundle, indent=2, ensure_ascii=False) + "\n")
     (out / "VERIFY.md").write_text(_verify_md(bundle))
     archive = shutil.make_archive(str(out), "zip", root_dir=out)
@@ -84,22 +125,53 @@ def write_bundle(out: Path, *, publication: dict[str, Any], negotiation_id: str,
 
 def _verify_md(bundle: dict[str, Any]) -> str:
     lines = [f"# Verifying '{bundle['title']}'", "",
-             "Every party's head of delegation signed `agreement.txt` with SSHSIG. Check each signature with",
+             "`agreement.txt` opens with a header block naming the negotiation, the agreement, the finalized",
+             "version and the SHA-256 of the text that follows it: every party's head of delegation signed exactly",
+             "these bytes with SSHSIG, and consented to their release. Check each signature and consent with",
              "OpenSSH alone (no parley, no network):", "", "```sh"]
     for signer in bundle["signers"]:
         lines.append(f"ssh-keygen -Y verify -f allowed_signers -I {signer['principal']} -n {bundle['namespace']} "
                      f"-s {signer['signature']} < agreement.txt")
-    lines += ["```", "", f"`sha256sum agreement.txt` must print `{bundle['text_sha256']}`.", "",
-              "`parley verify .` checks all of it, plus the release consents and the inclusion of the signing",
+        lines.append(f"ssh-keygen -Y verify -f allowed_signers -I {signer['principal']} "
+                     f"-n {bundle['release_namespace']} -s {signer['consent']} < agreement.txt")
+    for code, other in (bundle.get("language_texts") or {}).items():
+        for signer in bundle["signers"]:
+            lines.append(f"ssh-keygen -Y verify -f allowed_signers -I {signer['principal']} -n {bundle['namespace']} "
+                         f"-s {signer['language_signatures'][code]} < {other['file']}")
+    lines += ["```", ""]
+    if bundle.get("language_texts"):
+        lines += [f"The agreement is done in {', '.join(bundle['languages'])}: `agreement.txt` holds the "
+                  f"{bundle['languages'][0]} text, `agreement.<language>.txt` each other one; every header block names",
+                  "its language and every authentic text's SHA-256 (`Authentic-texts:`), and every head signed each",
+                  "language's file. The release consents are given on `agreement.txt`.", ""]
+    if bundle.get("annexes"):
+        lines += ["The agreement has annexes. Each is named in the header block of `agreement.txt` by an",
+                  "`Annex: <sha256> <size> <name>` line, so the signatures above cover them; check each file's",
+                  "SHA-256 and size against its line:", "", "```sh", "grep '^Annex: ' agreement.txt"]
+        for annex in bundle["annexes"]:
+            quoted = "'" + annex["file"].replace("'", "'\\''") + "'"
+            lines.append(f"sha256sum {quoted}; stat -c %s {quoted}   # {annex['sha256']} {annex['size']}")
+        lines += ["```", ""]
+    lines += [f"`sha256sum agreement.txt` must print `{bundle['document_sha256']}`; the text after the",
+              f"header block hashes to `{bundle['text_sha256']}`, the value its `Text-SHA256:` line names.", "",
+              "`parley verify .` checks all of it, plus the inclusion of the publication and the signing",
               "events in the relay's signed log (`checkpoint.txt`, proofs in `bundle.json`).", ""]
     return "\n".join(lines)
 
 
-def verify_bundle(path: Path) -> dict[str, Any]:
+def verify_bundle(path: Path, require_cosignatures: str | int | None = None) -> dict[str, Any]:
     """Check a bundle folder or zip offline.
 
-    Returns a report ``{"valid": bool, "failures": [...], "checked": [...]}``; each failure names the
-    file or element that failed.
+    Returns a report ``{"valid": bool, "failures": [...], "checked": [...], "warnings": [...]}``; each
+    failure names the file or element that failed. Format 1 bundles (signatures over the bare text) still
+    verify, with a warning saying what their signatures do not cover; an unknown format is refused.
+
+    ``require_cosignatures``: ``"all"`` (every signing party) or ``k``: that many distinct parties must
+    have cosigned a checkpoint holding every event of the bundle (C2SP tlog-cosignature), or the bundle
+    is invalid. None: cosignatures are checked when present but not required.
+
+    Raises:
+        InputError: a quorum outside 1..number of signing parties.
     """
     import tempfile
     import zipfile
@@ -108,7 +180,7 @@ def verify_bundle(path: Path) -> dict[str, Any]:
         with tempfile.TemporaryDirectory() as tmp:
             with zipfile.ZipFile(path) as archive:
                 archive.extractall(tmp)  # noqa: S202 - names checked below by only reading known files
-            return verify_bundle(Path(tmp))
+            return verify_bundle(Path(tmp), require_cosignatures)
     failures: list[str] = []
     checked: list[str] = []
 
@@ -120,7 +192,30 @@ def verify_bundle(path: Path) -> dict[str, Any]:
         text_bytes = (path / "agreement.txt").read_bytes()
     except (OSError, ValueError) as exc:
         return {"valid": False, "failures": [f"bundle.json / agreement.txt: unreadable ({exc})"], "checked": []}
-    if hashlib.sha256(text_bytes).hexdigest() != bundle.get("text_sha256"):
+    version = bundle.get("bundle_version")
+    if version not in _NAMESPACES:
+        return {"valid": False, "failures": [f"bundle.json: bundle format {version!r} is not one this version of "
+                                             f"parley knows (1 or 2): upgrade parley to verify it"],
+                "checked": [], "warnings": []}
+    sign_namespace, release_namespace = _NAMESPACES[version]
+    warnings: list[str] = []
+    if version == 1:
+        signed_text = text_bytes
+        warnings.append("bundle format 1: its signatures cover the text alone, not the negotiation, the agreement "
+                        "or the version; the same text signed elsewhere would carry the same signatures")
+    else:
+        try:
+            document = parse_signed_document(text_bytes.decode("utf-8"))
+        except (UnicodeDecodeError, InputError) as exc:
+            fail("agreement.txt", f"not a signed agreement document ({exc})")
+            document = {"text": ""}
+        for key in ("negotiation_id", "agreement_id", "version"):
+            if key in document and document[key] != bundle.get(key):
+                fail("agreement.txt", f"its header block names another {key.replace('_', ' ')} than bundle.json")
+        signed_text = document["text"].encode("utf-8")
+        if hashlib.sha256(text_bytes).hexdigest() != bundle.get("document_sha256"):
+            fail("agreement.txt", "its SHA-256 differs from bundle.json")
+    if hashlib.sha256(signed_text).hexdigest() != bundle.get("text_sha256"):
         fail("agreement.txt", "its SHA-256 differs from bundle.json")
     checked.append("agreement.txt")
     allowed = _read_allowed_signers(path / "allowed_signers", fail)
@@ -134,23 +229,30 @@ def verify_bundle(path: Path) -> dict[str, Any]:
     except (OSError, ParleyError, KeyError) as exc:
         fail("checkpoint.txt", f"not a valid signed checkpoint of the relay ({exc})")
     publication_sigs: dict[str, Any] = {}
+    logged_texts: dict[str, Any] = {}
     publication = bundle.get("publication_event")
     if publication and checkpoint is not None:
         envelope = _check_leaf("bundle.json publication_event", publication, checkpoint, fail)
         if envelope is not None:
             content = (envelope.header.public or {}).get("content") or {}
-            if content.get("text") != text_bytes.decode("utf-8", "replace"):
+            logged = content.get("text") if version == 1 else content.get("document")
+            if logged != text_bytes.decode("utf-8", "replace"):
                 fail("bundle.json publication_event", "the logged publication carries another text")
             publication_sigs = content.get("signatures") or {}
+            logged_texts = content.get("texts") or {}
     elif not publication:
         fail("bundle.json", "no publication event")
     for signer in bundle.get("signers", []):
         name = signer.get("party", "?")
-        key_line = allowed.get(signer.get("principal"))
-        if key_line is None:
-            fail("allowed_signers", f"no line for {signer.get('principal')}")
-            continue
-        for kind, namespace in (("signature", AGREEMENT_NAMESPACE), ("consent", RELEASE_NAMESPACE)):
+        for kind, namespace in (("signature", sign_namespace), ("consent", release_namespace)):
+            # ssh-keygen takes a key for a principal only from a line listing the namespace; format 1
+            # bundles listed the signing namespace alone, and parley checked consents with that key.
+            key_line = allowed.get((signer.get("principal"), namespace))
+            if key_line is None and version == 1:
+                key_line = allowed.get((signer.get("principal"), sign_namespace))
+            if key_line is None:
+                fail("allowed_signers", f"no line for {signer.get('principal')} in namespace {namespace}")
+                continue
             rel = signer.get(kind, "")
             try:
                 armored = (path / rel).read_text()
@@ -165,28 +267,127 @@ def verify_bundle(path: Path) -> dict[str, Any]:
                     fail(rel, f"differs from the signature of {name} recorded in the log")
         if signer.get("sign_event") and checkpoint is not None:
             _check_leaf(f"bundle.json sign event of {name}", signer["sign_event"], checkpoint, fail)
+    _verify_languages(path, bundle, document if version != 1 else {}, allowed, sign_namespace,
+                      logged_texts, fail, checked)
+    _verify_annexes(path, bundle, document.get("annexes", []) if version != 1 else [], fail, checked)
     if not bundle.get("signers"):
         fail("bundle.json", "no signers")
-    return {"valid": not failures, "failures": failures, "checked": checked}
+    from parley.client.bundle_witness import check_witnesses
+
+    if checkpoint is not None:
+        check_witnesses(bundle, checkpoint, require_cosignatures, fail, checked)
+    elif require_cosignatures is not None:
+        fail("bundle.json witnesses", "no valid checkpoint to check the cosignatures against")
+    # A file is reported once: as checked only when nothing about it failed.
+    failed = {failure.split(": ", 1)[0] for failure in failures}
+    checked = [item for item in dict.fromkeys(checked) if item not in failed]
+    return {"valid": not failures, "failures": failures, "checked": checked, "warnings": warnings}
 
 
-def _read_allowed_signers(path: Path, fail) -> dict[str, Any]:  # noqa: ANN001
-    keys: dict[str, Any] = {}
+def _verify_languages(path: Path, bundle: dict[str, Any], document: dict[str, Any], allowed: dict, namespace: str,
+                      logged_texts: dict[str, Any], fail, checked: list[str]) -> None:  # noqa: ANN001
+    """Each other language's file of a text in several languages: a signed document naming its language and
+    the same authentic texts as ``agreement.txt``, its digest listed there, signed by every signer."""
+    authentic = document.get("authentic")
+    listed = [part.split("=")[0] for part in authentic.split(";")[0].split(", ")] if authentic else []
+    expected = bundle.get("languages") or []
+    if listed != expected[:len(listed)] or (listed and listed != expected):
+        fail("bundle.json", "its languages differ from the authentic texts agreement.txt names")
+    for code, other in (bundle.get("language_texts") or {}).items():
+        rel = other.get("file", "")
+        try:
+            data = (path / rel).read_bytes()
+            parsed = parse_signed_document(data.decode("utf-8"))
+        except (OSError, UnicodeDecodeError, InputError) as exc:
+            fail(rel or f"the {code} text", f"not a signed agreement document ({exc})")
+            continue
+        if parsed.get("language") != code or parsed.get("authentic") != authentic:
+            fail(rel, f"does not name the {code} text among the same authentic texts as agreement.txt")
+        for key in ("negotiation_id", "agreement_id", "version"):
+            if parsed[key] != bundle.get(key):
+                fail(rel, f"its header block names another {key.replace('_', ' ')} than bundle.json")
+        if f"{code}={parsed['text_sha256']}" not in (authentic or ""):
+            fail(rel, "its text's SHA-256 is not the one the authentic texts name")
+        if hashlib.sha256(data).hexdigest() != other.get("document_sha256"):
+            fail(rel, "its SHA-256 differs from bundle.json")
+        if logged_texts and (logged_texts.get(code) or {}).get("document") != data.decode("utf-8"):
+            fail(rel, "differs from the text of that language in the logged publication")
+        checked.append(rel)
+        for signer in bundle.get("signers", []):
+            key_line = allowed.get((signer.get("principal"), namespace))
+            sig = (signer.get("language_signatures") or {}).get(code, "")
+            try:
+                if key_line is None:
+                    raise VerificationError("no key")
+                sshsig_verify((path / sig).read_text(), data, namespace, key_line)
+                checked.append(sig)
+            except (OSError, ParleyError):
+                fail(sig or f"{code} signature of {signer.get('party')}",
+                     f"the signature of {signer.get('party')} does not verify over {rel}")
+    missing = [code for code in listed[1:] if code not in (bundle.get("language_texts") or {})]
+    if missing:
+        fail("bundle.json", f"no file for the authentic {', '.join(missing)} text")
+
+
+def _verify_annexes(path: Path, bundle: dict[str, Any], signed: list[dict[str, Any]], fail,  # noqa: ANN001
+                    checked: list[str]) -> None:
+    """Each annex the signed document lists (``Annex:`` lines): its file under ``annexes/`` has that size and
+    SHA-256; bundle.json lists the same annexes; no other file poses as an annex."""
+    from parley.protocol.agreement import check_annex_name
+
+    listed = [{k: a.get(k) for k in ("name", "size", "sha256")} for a in bundle.get("annexes") or []]
+    if listed != signed:
+        fail("bundle.json", "its annexes differ from the annexes agreement.txt lists (and its signers signed)")
+    for annex in signed:
+        try:
+            rel = f"annexes/{check_annex_name(annex['name'])}"
+        except InputError as exc:
+            fail("agreement.txt", str(exc))
+            continue
+        digest, size = hashlib.sha256(), 0
+        try:
+            with (path / rel).open("rb") as handle:
+                while block := handle.read(1024 * 1024):
+                    digest.update(block)
+                    size += len(block)
+        except OSError:
+            fail(rel, "missing: the signed version lists this annex")
+            continue
+        if size != annex["size"] or digest.hexdigest() != annex["sha256"]:
+            fail(rel, "its size or SHA-256 differs from the Annex line of agreement.txt: not the annex that was "
+                      "signed")
+            continue
+        checked.append(rel)
+    folder = path / "annexes"
+    if folder.is_dir():
+        names = {a["name"] for a in signed}
+        for extra in sorted(p.name for p in folder.iterdir() if p.name not in names):
+            fail(f"annexes/{extra}", "not an annex of the signed version")
+
+
+def _read_allowed_signers(path: Path, fail) -> dict[tuple[str, str], Any]:  # noqa: ANN001
+    """(principal, namespace) -> key, from the lines of an ``allowed_signers`` file."""
+    keys: dict[tuple[str, str], Any] = {}
     try:
         lines = path.read_text().splitlines()
     except OSError:
         fail("allowed_signers", "missing")
         return keys
-    from cryptography.hazmat.primitives.serialization import load_ssh_public_key
+    from parley.crypto.sshsig import load_ssh_public_key
 
     for line in lines:
         parts = line.split()
         if len(parts) < 4:
             continue
         try:
-            keys[parts[0]] = load_ssh_public_key(f"{parts[-2]} {parts[-1]}".encode())
-        except ValueError:
+            key = load_ssh_public_key(f"{parts[-2]} {parts[-1]}")
+        except InputError:
             fail("allowed_signers", f"unreadable key for {parts[0]}")
+            continue
+        for option in parts[1:-2]:
+            if option.startswith('namespaces="') and option.endswith('"'):
+                for namespace in option[len('namespaces="'):-1].split(","):
+                    keys[(parts[0], namespace)] = key
     return keys
 
 

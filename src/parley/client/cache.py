@@ -1,18 +1,21 @@
 """The client's local copy of each negotiation: verified events, decrypted bodies, log nodes, checkpoints.
 
-Plain ``sqlite3``: the cache is local, single-user, and holds what this member
-may read anyway (it sits next to the keystore in the profile folder).
+SQLite encrypted by SQLCipher (``parley.crypto.local_store``): the cache holds every decrypted body this
+member may read, so a copied profile folder reveals nothing without the keystore's passphrase (or the
+running key agent). Without a key (``key=None``: throwaway caches in tests) it is plain SQLite.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from parley.errors import StorageError
+from parley.crypto.local_store import copy_encrypted_db, open_encrypted_db
+from parley.errors import StorageError, VerificationError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -31,27 +34,93 @@ CREATE TABLE IF NOT EXISTS gossip (
 
 
 class ClientCache:
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, key: bytes | None = None) -> None:
+        """Raises: StorageError if the file cannot be opened (with ``key``: not this key's database)."""
+        self.key = key
         try:
-            self.db = sqlite3.connect(str(path), check_same_thread=False)
+            if key is None:
+                self.db = sqlite3.connect(str(path), check_same_thread=False)
+            else:
+                self.db = open_encrypted_db(Path(path), key, check_same_thread=False)
             self.db.executescript(_SCHEMA)
+            from parley.client.search import ensure_schema
+
+            ensure_schema(self.db)  # the search index lives in this (encrypted) database, nowhere else
             self.db.execute("PRAGMA journal_mode=WAL")
-        except sqlite3.Error as exc:
+        except Exception as exc:  # sqlite3.Error and sqlcipher3's own DatabaseError alike
+            if isinstance(exc, StorageError):
+                raise
             raise StorageError(f"cannot open the local cache {path}: {exc}") from None
 
     def close(self) -> None:
         self.db.close()
+
+    def copy_to(self, destination: Path) -> None:
+        """A consistent copy of the cache into the new file ``destination`` (encrypted with the same key)."""
+        if self.key is None:
+            target = sqlite3.connect(str(destination))
+            try:
+                self.db.backup(target)
+            finally:
+                target.close()
+            return
+        copy_encrypted_db(self.db, destination, self.key)
 
     # events
     def last_seq(self, negotiation_id: str) -> int:
         row = self.db.execute("SELECT MAX(seq) FROM events WHERE negotiation_id=?", (negotiation_id,)).fetchone()
         return -1 if row[0] is None else row[0]
 
-    def events(self, negotiation_id: str) -> list[tuple[int, dict[str, Any], dict[str, Any] | None, str]]:
+    def events(self, negotiation_id: str, after: int = -1) -> list[tuple[int, dict[str, Any], dict[str, Any] | None, str]]:
+        """Stored events after position ``after``, in log order: (seq, envelope, body or None, received_at)."""
         rows = self.db.execute(
-            "SELECT seq, envelope, body, received_at FROM events WHERE negotiation_id=? ORDER BY seq",
-            (negotiation_id,)).fetchall()
+            "SELECT seq, envelope, body, received_at FROM events WHERE negotiation_id=? AND seq>? ORDER BY seq",
+            (negotiation_id, after)).fetchall()
         return [(seq, json.loads(env), None if body is None else json.loads(body), at) for seq, env, body, at in rows]
+
+    def iter_envelopes(self, negotiation_id: str, after: int = -1) -> Iterator[tuple[int, dict[str, Any], str]]:
+        """Stored envelopes after position ``after``, in log order, one row at a time and without their bodies:
+        (seq, envelope, received_at). To fold the state or replay the log: a large attachment's chunks are
+        never all in memory at once."""
+        cursor = self.db.execute("SELECT seq, envelope, received_at FROM events WHERE negotiation_id=? AND seq>? "
+                                 "ORDER BY seq", (negotiation_id, after))
+        for seq, envelope, received_at in cursor:
+            yield seq, json.loads(envelope), received_at
+
+    def body_at(self, negotiation_id: str, seq: int) -> dict[str, Any] | None:
+        """The decrypted body stored at position ``seq``, or None (not stored, or not readable here)."""
+        row = self.db.execute("SELECT body FROM events WHERE negotiation_id=? AND seq=?", (negotiation_id, seq)).fetchone()
+        return None if row is None or row[0] is None else json.loads(row[0])
+
+    def positions(self, negotiation_id: str) -> list[int]:
+        """The positions of the stored events, in log order."""
+        return [seq for (seq,) in self.db.execute("SELECT seq FROM events WHERE negotiation_id=? ORDER BY seq",
+                                                  (negotiation_id,))]
+
+    def iter_timeline(self, negotiation_id: str
+                      ) -> Iterator[tuple[int, dict[str, Any], dict[str, Any] | None, str]]:
+        """Every stored event in log order, one row at a time, as a timeline shows it: (seq, header, body or
+        None, received_at). The ciphertexts are left in the database, and so is the data of a file's chunks
+        (``content.data``: a file is saved with ``save_attachment``), both read out there."""
+        cursor = self.db.execute(
+            "SELECT seq, json_extract(envelope, '$.header'), CASE WHEN json_extract(body, '$.type') = "
+            "'attachment.chunk' THEN json_remove(body, '$.content.data') ELSE body END, received_at "
+            "FROM events WHERE negotiation_id=? ORDER BY seq", (negotiation_id,))
+        for seq, header, body, received_at in cursor:
+            yield seq, json.loads(header), None if body is None else json.loads(body), received_at
+
+    def events_of_types(self, negotiation_id: str, types: frozenset[str] | set[str]
+                        ) -> list[tuple[int, dict[str, Any], dict[str, Any], str]]:
+        """The readable events of the given types only, in log order: the type is read inside the database, so
+        the rest (a large attachment's chunks) is never loaded into memory."""
+        if not types:
+            return []
+        marks = ",".join("?" * len(types))
+        rows = self.db.execute(
+            "SELECT seq, envelope, body, received_at FROM events WHERE negotiation_id=? AND body IS NOT NULL "  # noqa: S608
+            f"AND json_extract(body, '$.type') IN ({marks}) ORDER BY seq",
+            (negotiation_id, *sorted(types))).fetchall()
+        return [(seq, json.loads(env), json.loads(body), at) for seq, env, body, at in rows]
 
     def iter_bodies(self, negotiation_id: str):  # noqa: ANN201
         """Decrypted bodies in log order, one row at a time (for large logs and attachments)."""
@@ -64,17 +133,30 @@ class ClientCache:
         return [r[0] for r in self.db.execute("SELECT negotiation_id FROM checkpoints ORDER BY negotiation_id")]
 
     def store_sync(self, negotiation_id: str, events: Sequence[tuple[int, str, dict, dict | None, str]],
-                   nodes: Sequence[tuple[int, int, bytes]], checkpoint: tuple[int, bytes, str]) -> None:
-        """Store a verified batch and the new checkpoint atomically."""
-        with self.db:
-            self.db.executemany(
-                "INSERT INTO events(negotiation_id, seq, event_id, envelope, body, received_at) VALUES (?,?,?,?,?,?)",
-                [(negotiation_id, seq, eid, json.dumps(env), None if body is None else json.dumps(body), at)
-                 for seq, eid, env, body, at in events])
-            self.db.executemany("INSERT OR REPLACE INTO nodes VALUES (?,?,?,?)",
-                                [(negotiation_id, lv, ix, h) for lv, ix, h in nodes])
-            size, root, note = checkpoint
-            self.db.execute("INSERT OR REPLACE INTO checkpoints VALUES (?,?,?,?)", (negotiation_id, size, root, note))
+                   nodes: Sequence[tuple[int, int, bytes]], checkpoint: tuple[int, bytes, str],
+                   gossip: Sequence[tuple[int, bytes, str]] | None = None) -> None:
+        """Store a verified batch and the new checkpoint atomically (``SyncWriter`` in one go).
+
+        Raises:
+            VerificationError: the cache holds another event at one of these positions (nothing is stored).
+        """
+        with self.sync_writer(negotiation_id) as writer:
+            writer.add_events(events)
+            writer.finish(nodes, checkpoint, gossip)
+
+    @contextmanager
+    def sync_writer(self, negotiation_id: str) -> Iterator[SyncWriter]:
+        """One transaction for one sync: events page by page (``add_events``), then the tree nodes and the
+        checkpoint they were verified under (``finish``). Committed when the block ends after ``finish``;
+        rolled back when the block raises or ends without it, so the cache never holds events without the
+        checkpoint that covers them. Nothing else may write to the cache inside the block (the sync holds
+        the profile lock).
+        """
+        writer = SyncWriter(self.db, negotiation_id)
+        with self.db:  # commits at the end of the block, rolls back if it raises
+            yield writer
+            if not writer.finished:
+                self.db.rollback()
 
     def checkpoint(self, negotiation_id: str) -> tuple[int, bytes, str] | None:
         row = self.db.execute("SELECT size, root, note FROM checkpoints WHERE negotiation_id=?",
@@ -89,6 +171,10 @@ class ClientCache:
         with self.db:
             self.db.execute("INSERT OR IGNORE INTO gossip VALUES (?,?,?,?)", (negotiation_id, size, root, seen_in))
 
+    def gossip(self, negotiation_id: str) -> list[tuple[int, bytes, str]]:
+        """Every gossiped checkpoint still ahead of the verified log: (size, root, id of the event carrying it)."""
+        return self.pending_gossip(negotiation_id, 2**62)
+
     def pending_gossip(self, negotiation_id: str, up_to: int) -> list[tuple[int, bytes, str]]:
         return [(s, r, e) for s, r, e in self.db.execute(
             "SELECT size, root, seen_in FROM gossip WHERE negotiation_id=? AND size<=?", (negotiation_id, up_to))]
@@ -96,6 +182,63 @@ class ClientCache:
     def drop_gossip(self, negotiation_id: str, up_to: int) -> None:
         with self.db:
             self.db.execute("DELETE FROM gossip WHERE negotiation_id=? AND size<=?", (negotiation_id, up_to))
+
+
+class SyncWriter:
+    """The writes of one sync inside ``ClientCache.sync_writer``'s transaction."""
+
+    def __init__(self, db: sqlite3.Connection, negotiation_id: str) -> None:
+        self.db = db
+        self.negotiation_id = negotiation_id
+        self.stored = 0
+        self.finished = False
+
+    def add_events(self, events: Sequence[tuple[int, str, dict, dict | None, str]]) -> None:
+        """Store verified events: (seq, event id, envelope, body or None, received_at), in log order.
+
+        Idempotent: events another process on this profile stored already are kept (they were verified the
+        same way).
+
+        Raises:
+            VerificationError: the cache holds another event at one of these positions.
+        """
+        if not events:
+            return
+        negotiation_id = self.negotiation_id
+        self.db.executemany(
+            "INSERT OR IGNORE INTO events(negotiation_id, seq, event_id, envelope, body, received_at) "
+            "VALUES (?,?,?,?,?,?)",
+            [(negotiation_id, seq, eid, json.dumps(env), None if body is None else json.dumps(body), at)
+             for seq, eid, env, body, at in events])
+        stored = dict(self.db.execute(
+            "SELECT seq, event_id FROM events WHERE negotiation_id=? AND seq BETWEEN ? AND ?",
+            (negotiation_id, events[0][0], events[-1][0])).fetchall())
+        for seq, eid, *_ in events:
+            if stored.get(seq) != eid:
+                raise VerificationError(f"the local copy already holds another event at position {seq} "
+                                        "than the one just verified: re-verify with 'parley log verify'")
+        from parley.client.search import index_batch
+
+        index_batch(self.db, negotiation_id, events)
+        self.stored += len(events)
+
+    def finish(self, nodes: Sequence[tuple[int, int, bytes]], checkpoint: tuple[int, bytes, str],
+               gossip: Sequence[tuple[int, bytes, str]] | None = None) -> None:
+        """The new tree nodes and checkpoint (never replacing a larger one); ``gossip`` (when given) replaces
+        the checkpoints other members gossiped that are still ahead of the log (those at or below the new
+        size were checked against it)."""
+        negotiation_id = self.negotiation_id
+        self.db.executemany("INSERT OR REPLACE INTO nodes VALUES (?,?,?,?)",
+                            [(negotiation_id, lv, ix, h) for lv, ix, h in nodes])
+        size, root, note = checkpoint
+        self.db.execute("INSERT INTO checkpoints VALUES (?,?,?,?) ON CONFLICT(negotiation_id) DO UPDATE SET "
+                        "size=excluded.size, root=excluded.root, note=excluded.note "
+                        "WHERE excluded.size >= checkpoints.size", (negotiation_id, size, root, note))
+        if gossip is not None:
+            self.db.execute("DELETE FROM gossip WHERE negotiation_id=?", (negotiation_id,))
+            self.db.executemany("INSERT OR IGNORE INTO gossip VALUES (?,?,?,?)",
+                                [(negotiation_id, s, r, e) for s, r, e in gossip])
+        self.finished = True
 
 
 class CacheNodeReader:

@@ -1,7 +1,7 @@
 """An encrypted export of one's own profile: the verified local copy of every negotiation, trust and settings.
 
 ``parley export FILE`` writes a tar archive of ``profile.json``, ``trust.json``, a consistent copy of
-``cache.db`` (sqlite3 online backup) and, when present, the passphrase-protected ``keystore.age``,
+``cache.db`` (SQLCipher online backup, still encrypted) and, when present, the passphrase-protected ``keystore.age``,
 encrypted with age to the member's own X25519 recipient. Only that member's age identity opens it
 (``age -d -i identity FILE | tar x`` works too). The identity itself lives in the keystore: keep a
 copy of the keystore (or your passphrase-protected profile) separately, or the export cannot be opened.
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import os
-import sqlite3
 import tarfile
 import tempfile
 from pathlib import Path
@@ -40,11 +39,7 @@ def export_profile(client: Any, destination: Path) -> dict[str, Any]:
                 tar.add(home / name, arcname=name)
         with tempfile.TemporaryDirectory() as tmp:
             copy = Path(tmp) / "cache.db"
-            target = sqlite3.connect(str(copy))
-            try:
-                client.cache.db.backup(target)  # consistent even while the client syncs
-            finally:
-                target.close()
+            client.cache.copy_to(copy)  # consistent even while the client syncs; encrypted as it is
             tar.add(copy, arcname="cache.db")
     blob = seal(buffer.getvalue(), [client.identity.encryption.recipient])
     fd = os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -81,5 +76,7 @@ def unpack_export(path: Path, identity: EncryptionKey, home: Path) -> list[str]:
     home.mkdir(parents=True, exist_ok=True)
     os.chmod(home, 0o700)
     for name, data in files.items():
-        (home / name).write_bytes(data)
+        fd = os.open(home / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
     return sorted(files)

@@ -18,19 +18,23 @@ from parley.errors import InputError
 _FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"))
 
 
+def unicode_font(pdf: FPDF) -> str:
+    """Register DejaVu Sans (regular and bold) as "body" when installed; the family name to use."""
+    for folder in _FONT_DIRS:
+        if (folder / "DejaVuSans.ttf").exists():
+            pdf.add_font("body", "", str(folder / "DejaVuSans.ttf"))
+            pdf.add_font("body", "B", str(folder / "DejaVuSans-Bold.ttf"))
+            return "body"
+    return "helvetica"
+
+
 class _Document(FPDF):
     def __init__(self, banner: str, copy_line: str | None) -> None:
         super().__init__(format="A4")
         self.banner = banner
         self.copy_line = copy_line
-        self.unicode_font = False
-        for folder in _FONT_DIRS:
-            if (folder / "DejaVuSans.ttf").exists():
-                self.add_font("body", "", str(folder / "DejaVuSans.ttf"))
-                self.add_font("body", "B", str(folder / "DejaVuSans-Bold.ttf"))
-                self.unicode_font = True
-                break
-        self.family = "body" if self.unicode_font else "helvetica"
+        self.family = unicode_font(self)
+        self.unicode_font = self.family == "body"
         self.set_auto_page_break(True, margin=18)
         self.set_margins(20, 20, 20)
 

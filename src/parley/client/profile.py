@@ -4,13 +4,15 @@
     <home>/keystore.age   age passphrase file: device signing key, age identity, certificate,
                           and the party root key on the party administrator's profile
     <home>/trust.json     pinned party root keys, each verified out of band or not (yet)
-    <home>/cache.db       the verified local copy of every negotiation
+    <home>/cache.db       the verified local copy of every negotiation (SQLCipher, key from the age identity)
+    <home>/profile.lock   held by the process acting on the profile (``ProfileLock``)
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,10 +20,47 @@ from typing import Any
 from parley.crypto.fingerprint import fingerprint_digits, fingerprint_matches
 from parley.crypto.keys import EncryptionKey, SigningKey
 from parley.crypto.keystore import load_keystore, save_keystore
-from parley.errors import ConfigError, InputError, TrustError
+from parley.errors import BusyError, ConfigError, InputError, ParleyError, TrustError
 from parley.protocol.identity import MemberCertificate, PartyRecord
 
-DEFAULT_HOME = Path("~/.parley")
+LOCK_FILE = "profile.lock"
+
+
+class ProfileLock:
+    """One writer per profile at a time, across processes (the CLI, ``parley ui``, a second CLI) and threads.
+
+    An *act* (sync, or check-then-post) runs under it, so two processes never store the same events
+    twice, never act on a stale view (two receipts for one memorandum) and never interleave their
+    parts. Re-entrant: an act may call others. The lock is an OS file lock (``filelock``) on
+    ``<home>/profile.lock``, released by the OS if the process dies.
+    """
+
+    def __init__(self, home: Path, timeout: float) -> None:
+        from filelock import FileLock
+
+        self.home = home
+        self.timeout = timeout
+        # thread_local=False: one owner per process; the RLock below keeps other threads of it out.
+        self._file = FileLock(str(home / LOCK_FILE), timeout=timeout, thread_local=False, mode=0o600)
+        self._threads = threading.RLock()
+
+    def __enter__(self) -> ProfileLock:
+        """Raises: BusyError after ``timeout`` seconds of another process holding the profile."""
+        from filelock import Timeout
+
+        self._threads.acquire()
+        try:
+            self._file.acquire()
+        except Timeout:
+            self._threads.release()
+            raise BusyError(f"the profile in {self.home} is busy: another parley process (the web UI or another "
+                            f"command) has been using it for over {self.timeout:g} s",
+                            hint="try again in a moment, or close the other process") from None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.release()
+        self._threads.release()
 
 
 @dataclass
@@ -115,12 +154,28 @@ class Profile:
         """
         if not cls.exists(home):
             raise ConfigError(f"no parley profile in {home}", hint="create one with 'parley init' or pass --home")
+        return cls.load_unlocked(home, load_keystore(home / "keystore.age", passphrase))
+
+    @classmethod
+    def load_unlocked(cls, home: Path, secrets: dict[str, Any]) -> Profile:
+        """Open a profile with its key set already decrypted (``load_keystore`` or the key agent).
+
+        Raises:
+            ConfigError: no profile there, damaged, or ``secrets`` are another device's keys.
+        """
+        if not cls.exists(home):
+            raise ConfigError(f"no parley profile in {home}", hint="create one with 'parley init' or pass --home")
         try:
             public = json.loads((home / "profile.json").read_text())
             trust = json.loads((home / "trust.json").read_text()) if (home / "trust.json").exists() else {}
         except (OSError, ValueError) as exc:
             raise ConfigError(f"the profile in {home} is damaged: {exc}") from None
-        identity = Identity.from_secrets(load_keystore(home / "keystore.age", passphrase))
+        try:
+            identity = Identity.from_secrets(secrets)
+        except (KeyError, TypeError, ValueError, ParleyError):
+            raise ConfigError(f"the unlocked keys of {home} are damaged") from None
+        if public.get("device_key_id") not in (None, identity.device_key_id):
+            raise ConfigError(f"the unlocked keys are not those of the profile in {home}")
         profile = cls(home, public["member"], public["role"], PartyRecord.from_obj(public["party"]),
                       public["relay_url"], public.get("relay_vkey"), identity)
         for party_id, pin in trust.get("parties", {}).items():
@@ -184,7 +239,44 @@ class Profile:
         return pinned
 
 
+    def unverify_party(self, party_id: str) -> PinnedParty:
+        """Withdraw the verification of a pinned party (it stays pinned, shown as unverified).
+
+        Raises:
+            InputError: unknown party.
+        """
+        pinned = self.trust.get(party_id)
+        if pinned is None:
+            raise InputError(f"party {party_id} is not known yet", hint="fetch it first: parley party show")
+        pinned.verified = False
+        self.save()
+        return pinned
+
+
+def read_public(home: Path) -> tuple[dict[str, Any], dict[str, PinnedParty]]:
+    """The public facts of a profile (``profile.json``) and its pinned parties, with no passphrase.
+
+    Raises:
+        ConfigError: no profile there, or damaged.
+    """
+    if not Profile.exists(home):
+        raise ConfigError(f"no parley profile in {home}", hint="create one with 'parley init' or pass --home")
+    try:
+        public = json.loads((home / "profile.json").read_text())
+        trust = json.loads((home / "trust.json").read_text()) if (home / "trust.json").exists() else {}
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"the profile in {home} is damaged: {exc}") from None
+    pins = {party_id: PinnedParty(party_id, pin["name"], pin["root_key"], pin["verified"],
+                                  list(pin.get("chain") or [pin["root_key"]]))
+            for party_id, pin in trust.get("parties", {}).items()}
+    return public, pins
+
+
 def _write_json(path: Path, data: Any) -> None:
+    """Write atomically, mode 0600 (what a member pinned and which relay it uses are its own business)."""
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    os.chmod(tmp, 0o600)  # an earlier .tmp left with another mode
     os.replace(tmp, path)

@@ -13,31 +13,36 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from parley.client import sync as logsync
+from parley.client.acts import act
 from parley.client.cache import ClientCache
-from parley.client.profile import Identity, Profile
+from parley.client.membership import carry_membership
+from parley.client.profile import Identity, Profile, ProfileLock
+from parley.client.sync import Posted, SyncResult
 from parley.client.transport import RelayConnection
+from parley.client.witness import cosign_verified
 from parley.crypto.fingerprint import fingerprint_matches
-from parley.crypto.keys import EncryptionKey, SigningKey
-from parley.crypto.seal import open_sealed, seal
+from parley.crypto.keys import EncryptionKey, SigningKey, new_nonce
+from parley.crypto.local_store import local_store_key
+from parley.crypto.seal import open_padded, seal_padded
 from parley.errors import (
     ConfigError,
     ForbiddenError,
-    ForkError,
     InputError,
     NotFoundError,
     ParleyError,
     ProtocolError,
     TransportError,
     TrustError,
-    VerificationError,
 )
 from parley.protocol.events import (
     Audience,
@@ -49,6 +54,7 @@ from parley.protocol.events import (
     sign_header,
 )
 from parley.protocol.identity import (
+    DEFAULT_MAX_DEVICES,
     MemberCertificate,
     PartyRecord,
     Revocation,
@@ -59,36 +65,17 @@ from parley.protocol.identity import (
 )
 from parley.protocol.state import (
     GENESIS,
-    MEMBER_REMOVE,
     PARTY_INVITE,
     PARTY_JOIN,
-    PARTY_ROTATE_ROOT,
     PUBLIC_STATEMENT,
     NegotiationState,
 )
 from parley.protocol.times import format_time, parse_time
 from parley.settings import DEFAULT_LIMITS, Limits
-from parley.tlog import merkle
-from parley.tlog.checkpoint import Checkpoint, check_extension, checkpoint_origin, open_checkpoint
+from parley.tlog.checkpoint import checkpoint_origin
 from parley.tlog.note import Verifier
 
 CERTIFICATE_LIFETIME = timedelta(days=365)
-
-
-@dataclass(frozen=True)
-class SyncResult:
-    negotiation_id: str
-    new_events: int
-    size: int
-    root: bytes
-    checkpoint: str
-
-
-@dataclass(frozen=True)
-class Posted:
-    seq: int
-    event_id: str
-    size: int
 
 
 def _utcnow() -> datetime:
@@ -108,8 +95,46 @@ class Client:
         self.clock = clock
         self.limits = limits
         self.conn = RelayConnection(profile.relay_url, profile.identity.signing, transport=transport)
-        self.cache = ClientCache(profile.home / "cache.db")
+        self.cache = ClientCache(profile.home / "cache.db", local_store_key(profile.identity.encryption))
         self._states: dict[str, NegotiationState] = {}
+        #: held for every act on the profile; other processes on the same profile wait (see ProfileLock)
+        self.lock = ProfileLock(profile.home, limits.profile_lock_seconds)
+        #: work from the verified local copy and an outbox when the relay cannot be reached (parley.client.offline)
+        self.offline_ok = False
+        #: negotiations shown from the local copy this session: their last verified checkpoint
+        self.offline: dict[str, dict[str, Any]] = {}
+        self._acts = 0  # depth of nested acts in this process
+        self._listed: dict[str, SyncResult] = {}  # negotiations listed in the current act, and what it verified
+        self._to_cosign: dict[str, SyncResult] = {}
+
+    @contextmanager
+    def one_act(self) -> Iterator[None]:
+        """One act under the profile lock (re-entrant). Inside it a negotiation is listed once: the lock keeps
+        this profile's other processes out, and this process's own posts append through their
+        acknowledgements, so a second sync would only fetch what others posted meanwhile, which is no
+        different from its arriving a moment later. The checkpoint verified last is cosigned once, at the end.
+
+        Raises:
+            BusyError: another process kept this profile busy too long.
+        """
+        with self.lock:
+            self._acts += 1
+            try:
+                yield
+            finally:
+                self._acts -= 1
+                if self._acts == 0:
+                    self._listed.clear()
+                    pending, self._to_cosign = self._to_cosign, {}
+                    for result in pending.values():
+                        cosign_verified(self, result)
+
+    def _witness(self, result: SyncResult) -> None:
+        """Cosign a verified checkpoint: now, or at the end of the act under way (one cosignature per act)."""
+        if self._acts:
+            self._to_cosign[result.negotiation_id] = result
+        else:
+            cosign_verified(self, result)
 
     def close(self) -> None:
         self.conn.close()
@@ -149,6 +174,7 @@ class Client:
         profile.save()
         return cls(profile, transport=transport, clock=clock)
 
+    @act
     def add_member(self, home: Path, *, member: str, role: str, passphrase: str | None) -> Profile:
         """Issue a certificate for a new member device and write its profile (party administrator only).
 
@@ -165,14 +191,13 @@ class Client:
         profile.relay_vkey = self.profile.relay_vkey
         profile.trust.update({k: replace(v) for k, v in self.profile.trust.items()})
         profile.save()
-        for negotiation_id in self.cache.negotiations():
-            state = self.state(negotiation_id)
-            if state.parties.get(self.profile.party.party_id) and state.parties[self.profile.party.party_id].status == "joined":
-                self._post_public(negotiation_id, "member.add", {"certificate": identity.certificate.to_obj()})
+        carry_membership(self)
         return profile
 
+    @act
     def remove_member(self, device_key_id: str, reason: str = "removed") -> Revocation:
-        """Revoke a member device at the relay and in every negotiation of this profile.
+        """Revoke a member device at the relay and in every negotiation of this profile (if a post fails part
+        way, ``parley.client.membership.carry_membership`` finishes the others).
 
         Raises:
             ForbiddenError: not the party administrator.
@@ -180,12 +205,10 @@ class Client:
         root = self._root()
         revocation = Revocation.issue(root, device_key_id, self.clock(), reason, party_id=self.profile.party.party_id)
         self.conn.post(f"/v1/parties/{self.profile.party.party_id}/revocations", {"revocation": revocation.to_obj()})
-        for negotiation_id in self.cache.negotiations():
-            state = self.sync_state(negotiation_id)
-            if device_key_id in state.members and device_key_id not in state.revoked:
-                self._post_public(negotiation_id, MEMBER_REMOVE, {"revocation": revocation.to_obj()})
+        carry_membership(self)
         return revocation
 
+    @act
     def rotate_root(self, passphrase: str | None = None) -> RootRotation:
         """Replace the party root key: signed by the old root and the new one, recorded at the relay and in
         every negotiation the party is in. Members' certificates stay valid; new ones chain to the new root.
@@ -207,12 +230,7 @@ class Client:
             save_keystore(self.profile.home / "keystore.age", self.identity.to_secrets(), passphrase)
         own = self.profile.trust[party_id]
         self.profile.pin(self.profile.party, verified=True, chain=[*own.chain, new_root.public_b64])
-        for negotiation_id in self.cache.negotiations():
-            state = self.sync_state(negotiation_id)
-            party = state.parties.get(party_id)
-            if party is not None and party.status == "joined" and party.root_key == old_root.public_b64:
-                self._post_public(negotiation_id, PARTY_ROTATE_ROOT, {"rotation": rotation.to_obj()},
-                                  authority="head")
+        carry_membership(self)
         return rotation
 
     def _root(self) -> SigningKey:
@@ -262,7 +280,8 @@ class Client:
         raise NotFoundError(f"no party named '{name_or_id}' at this relay")
 
     def trust_party(self, party_id: str, fingerprint: str | None) -> None:
-        """Pin a party's root key; with ``fingerprint`` (compared out of band), mark it verified.
+        """Pin a party's root key; with ``fingerprint`` (compared out of band), mark it verified, and, on a
+        head's device, record the verification for the whole party (``parley.client.trust``).
 
         Raises:
             TrustError: the fingerprint does not match.
@@ -272,27 +291,71 @@ class Client:
             # Checked before pinning, so a relay's impostor is never remembered at all.
             raise TrustError(f"the fingerprint of '{record.name}' does NOT match: do not trust this key")
         self.profile.pin(record, verified=fingerprint is not None, chain=chain)
+        if fingerprint is not None and self.profile.role == "head":
+            from parley.client.trust import record_party_trust
+
+            record_party_trust(self, party_id, True)
+
+    def verify_pinned(self, party_id: str, fingerprint: str) -> None:
+        """Mark a pinned party verified after an out-of-band fingerprint check (no network for the check);
+        a head's verification is recorded for its whole party.
+
+        Raises:
+            InputError: not pinned.  TrustError: the fingerprint does not match.
+        """
+        self.profile.verify_party(party_id, fingerprint)
+        if self.profile.role == "head":
+            from parley.client.trust import record_party_trust
+
+            record_party_trust(self, party_id, True)
+
+    def distrust_party(self, party_id: str) -> int:
+        """Withdraw this device's verification of a party; a head withdraws it for its whole party.
+
+        Returns the number of negotiations the withdrawal was recorded in.
+
+        Raises:
+            InputError: not pinned, or one's own party.
+        """
+        if party_id == self.profile.party.party_id:
+            raise InputError("your own party is always trusted")
+        self.profile.unverify_party(party_id)
+        if self.profile.role != "head":
+            return 0
+        from parley.client.trust import record_party_trust
+
+        return record_party_trust(self, party_id, False)
 
     # ---- negotiations -------------------------------------------------------------------------------
+    @act
     def create_negotiation(self) -> str:
         """Open a new negotiation convened by this party. Returns its id."""
         negotiation_id = "n-" + secrets.token_hex(8)
         _, _, rotations, certs = self.fetch_party_chain(self.profile.party.party_id)
         extra = {"rotations": rotations} if rotations else {}
-        header = build_header(
+        header = build_header(nonce=new_nonce(),
             negotiation=negotiation_id, author=self.identity.device_key_id, created=self.clock(),
             audience=Audience((self.profile.party.party_id,)), prev=None,
             public={"type": GENESIS, "content": {"party": self.profile.party.to_obj(),
                                                  "certificates": [c.to_obj() for c in certs], **extra}})
         envelope = Envelope(header, sign_header(self.identity.signing, header), ())
         answer = self.conn.post("/v1/negotiations", raw=envelope.to_json())
-        self._check_acknowledgement(negotiation_id, envelope, answer)
-        self.sync(negotiation_id)
+        self._acknowledged(negotiation_id, envelope, answer)
         return negotiation_id
 
     def negotiations(self) -> list[dict[str, Any]]:
-        return self.conn.get("/v1/negotiations")["negotiations"]
+        """The relay's list of this party's negotiations (with ``offline_ok`` and the relay away: the local
+        copy's, each with its verified size)."""
+        try:
+            return self.conn.get("/v1/negotiations")["negotiations"]
+        except TransportError as exc:
+            from parley.client import offline
 
+            if not (self.offline_ok and offline.unreachable(exc)):
+                raise
+            return [{"negotiation_id": n, "size": self.cache.checkpoint(n)[0]} for n in self.cache.negotiations()]
+
+    @act
     def invite(self, negotiation_id: str, party_id: str) -> Posted:
         """Invite a party whose root key this profile has pinned.
 
@@ -306,8 +369,11 @@ class Client:
         state = self.sync_state(negotiation_id)
         audience = sorted(set(state.joined_parties()) | {party_id})
         content = {"party": record.to_obj(), **({"rotations": rotations} if rotations else {})}
-        return self._post_public(negotiation_id, PARTY_INVITE, content, parties=audience)
+        posted = self._post_public(negotiation_id, PARTY_INVITE, content, parties=audience)
+        self._carry_party_trust(negotiation_id)
+        return posted
 
+    @act
     def join(self, negotiation_id: str) -> Posted:
         """Join a negotiation this profile's party was invited to."""
         state = self.sync_state(negotiation_id)
@@ -316,9 +382,19 @@ class Client:
             raise InputError("this party has no pending invitation to that negotiation")
         _, certs = self.fetch_party(own)
         audience = sorted(set(state.joined_parties()) | {own})
-        return self._post_public(negotiation_id, PARTY_JOIN, {"certificates": [c.to_obj() for c in certs]},
-                                 parties=audience)
+        posted = self._post_public(negotiation_id, PARTY_JOIN, {"certificates": [c.to_obj() for c in certs]},
+                                   parties=audience)
+        self._carry_party_trust(negotiation_id)
+        return posted
 
+    def _carry_party_trust(self, negotiation_id: str) -> None:
+        """A head brings the verifications it made before into a negotiation its party just entered (or a
+        party just joined), so its delegation inherits them there too."""
+        from parley.client.trust import carry_party_trust
+
+        carry_party_trust(self, negotiation_id)
+
+    @act
     def public_statement(self, negotiation_id: str, text: str) -> Posted:
         state = self.sync_state(negotiation_id)
         return self._post_public(negotiation_id, PUBLIC_STATEMENT, {"text": text}, authority="head",
@@ -326,100 +402,101 @@ class Client:
 
     # ---- sync and verification ----------------------------------------------------------------------
     def state(self, negotiation_id: str) -> NegotiationState:
-        """The verified state from the local cache (no network)."""
-        if negotiation_id not in self._states:
-            state = NegotiationState(negotiation_id, self.limits)
-            for _, env, _, _ in self.cache.events(negotiation_id):
-                state.accept(Envelope.from_obj(env, self.limits))
-            self._states[negotiation_id] = state
-        return self._states[negotiation_id]
+        """The verified state from the local cache (no network).
+
+        Caught up with the cache when another process on this profile stored events since (the cache is the
+        truth): the newer events are folded in; a state ahead of the cache is rebuilt."""
+        known = self._states.get(negotiation_id)
+        stored = self.cache.last_seq(negotiation_id) + 1
+        if known is None or known.size > stored:
+            known = NegotiationState(negotiation_id, self.limits)
+        if known.size < stored:
+            try:
+                for _, env, _ in self.cache.iter_envelopes(negotiation_id, after=known.size - 1):
+                    known.accept(Envelope.from_obj(env, self.limits))
+            except ParleyError:
+                self._states.pop(negotiation_id, None)
+                raise
+        self._states[negotiation_id] = known
+        return known
 
     def sync_state(self, negotiation_id: str) -> NegotiationState:
         self.sync(negotiation_id)
         return self.state(negotiation_id)
 
-    def _relay_verifier(self) -> Verifier:
+    def relay_verifier(self) -> Verifier:
+        """The pinned relay's checkpoint key.  Raises: ConfigError when none is pinned."""
         if not self.profile.relay_vkey:
             raise ConfigError("this profile has not pinned the relay's checkpoint key")
         return Verifier.from_vkey(self.profile.relay_vkey)
 
-    def _origin(self, negotiation_id: str) -> str:
-        return checkpoint_origin(self._relay_verifier().name, negotiation_id)
+    def origin(self, negotiation_id: str) -> str:
+        """The origin line of this negotiation's checkpoints at the pinned relay."""
+        return checkpoint_origin(self.relay_verifier().name, negotiation_id)
 
     def sync(self, negotiation_id: str) -> SyncResult:
-        """Fetch, verify and store every new event of a negotiation.
+        """Fetch, verify and store every new event of a negotiation (``parley.client.sync``).
 
         Raises:
             RollbackError / ForkError: the relay's log does not extend what this profile verified.
             ProofError / SignatureError / ProtocolError / TrustError: a served event or proof is bad.
             NotFoundError: the negotiation does not exist or is not visible to this party.
         """
+        from parley.client import offline
+
+        listed = self._listed.get(negotiation_id)
+        if listed is not None and self._acts:
+            return replace(listed, new_events=0)  # listed already in this act (see one_act)
+        with self.one_act():
+            try:
+                result = self._verified(negotiation_id, logsync.sync)
+            except ParleyError as exc:
+                if self.offline_ok and offline.unreachable(exc):
+                    return offline.offline_sync(self, negotiation_id, exc)  # the verified local copy, "as of"
+                raise
+            if self.offline_ok:
+                offline.mark_verified(self, negotiation_id)
+            self._listed[negotiation_id] = result
+            self._witness(result)  # every party is a witness of the log it verified
+            if result.new_events:
+                from parley.client.grants import apply_grants
+
+                apply_grants(self, negotiation_id)  # earlier content a head granted to this device
+        return result
+
+    def verify(self, negotiation_id: str) -> SyncResult:
+        """Re-verify a negotiation from scratch: the local copy, then the relay's whole log against it.
+
+        Raises:
+            VerificationError (any subclass): something does not verify; the message says what.
+        """
+        with self.one_act():
+            result = self._verified(negotiation_id, logsync.verify)
+            self._listed[negotiation_id] = result
+            self._witness(result)
+        return result
+
+    def _verified(self, negotiation_id: str, step: Callable[[Client, str], Any]) -> Any:
         try:
-            return self._sync(negotiation_id)
-        except ParleyError:
-            self._states.pop(negotiation_id, None)  # in-memory state may hold half of a refused batch
+            with self.lock:
+                return step(self, negotiation_id)
+        except ParleyError as exc:
+            from parley.client import offline
+
+            # The in-memory state may hold half of a refused batch. One fed part of a batch before the
+            # connection dropped no longer matches the store's size either: state() rebuilds it then, so
+            # a sync that never reached the relay keeps it (the outbox acts on it).
+            if not (self.offline_ok and offline.unreachable(exc)):
+                self._states.pop(negotiation_id, None)
             raise
 
-    def _sync(self, negotiation_id: str) -> SyncResult:
-        verifier = self._relay_verifier()
-        origin = self._origin(negotiation_id)
-        state = self.state(negotiation_id)
-        pinned = self.cache.checkpoint(negotiation_id)
-        old = None if pinned is None else Checkpoint(origin, pinned[0], pinned[1])
-        after = self.cache.last_seq(negotiation_id)
-        if after + 1 != (0 if old is None else old.size):
-            raise VerificationError("local cache is inconsistent with its checkpoint; re-create the profile cache")
-        page = self.conn.get(f"/v1/negotiations/{negotiation_id}/events", after=after, limit=self.limits.max_page_events)
-        note = page["checkpoint"]
-        new = open_checkpoint(note, [verifier], expected_origin=origin)
-        if new.size != page["size"]:
-            raise VerificationError("the relay's listing and its signed checkpoint disagree on the log size")
-        proof: list[bytes] = []
-        if old is not None and 0 < old.size < new.size:
-            answer = self.conn.get(f"/v1/negotiations/{negotiation_id}/proof/consistency", first=old.size,
-                                   second=new.size)
-            proof = [_b64d(p) for p in answer["proof"]]
-        check_extension(old, new, proof)
+    def open_body(self, envelope: Envelope) -> dict[str, Any] | None:
+        """The body of a verified event as this device reads it: the public part, its own ciphertext
+        opened, or None when the event is not addressed to it.
 
-        rows: list[dict[str, Any]] = []
-        expected_seq = after + 1
-        while expected_seq < new.size:
-            events = [e for e in page["events"] if e["seq"] < new.size]
-            if not events:
-                raise VerificationError(
-                    f"the relay's checkpoint covers {new.size} events but it served only {expected_seq}: "
-                    "events were dropped")
-            for item in events:
-                if item["seq"] != expected_seq:
-                    raise VerificationError(
-                        f"the relay skipped event {expected_seq} (served {item['seq']}): a dropped event")
-                rows.append(item)
-                expected_seq += 1
-            if expected_seq < new.size:
-                page = self.conn.get(f"/v1/negotiations/{negotiation_id}/events", after=expected_seq - 1,
-                                     limit=self.limits.max_page_events)
-
-        reader = self.cache.node_reader(negotiation_id)
-        stored, leaf_hashes, gossip = [], [], []
-        for item in rows:
-            envelope = Envelope.from_obj(item["event"], self.limits)
-            state.accept(envelope)
-            body = self._open_body(envelope)
-            leaf_hashes.append(merkle.leaf_hash(envelope.leaf_bytes()))
-            if envelope.header.checkpoint is not None and envelope.header.author != self.identity.device_key_id:
-                gossip.append((envelope, envelope.header.checkpoint))
-            stored.append((item["seq"], envelope.event_id, envelope.to_obj(), body, item.get("received_at", "")))
-        new_nodes = merkle.append_many(0 if old is None else old.size, leaf_hashes, reader)
-        reader.overlay.update({(lv, ix): h for lv, ix, h in new_nodes})
-        if new.size and merkle.root_from_nodes(new.size, reader) != new.root:
-            raise ForkError("the events the relay served do not hash to its signed checkpoint: "
-                            "an event was rewritten, reordered or replaced")
-        self._check_trust(state)
-        self._check_gossip(negotiation_id, gossip, reader, new.size, state)
-        self.cache.store_sync(negotiation_id, stored, new_nodes, (new.size, new.root, note))
-        return SyncResult(negotiation_id, len(stored), new.size, new.root, note)
-
-    def _open_body(self, envelope: Envelope) -> dict[str, Any] | None:
+        Raises:
+            ProtocolError: a ciphertext addressed to this device was withheld or does not open.
+        """
         header = envelope.header
         if header.public is not None:
             return {"type": header.public["type"], "content": header.public["content"]}
@@ -430,11 +507,16 @@ class Client:
             blob = envelope.ciphertexts[index]
             if blob is None:
                 raise ProtocolError("the relay withheld a ciphertext addressed to this device")
-            body = parse_body(open_sealed(blob, self.identity.encryption), header)
+            body = parse_body(open_padded(blob, self.identity.encryption), header)
             return {"type": body.type, "content": body.content}
         return None
 
-    def _check_trust(self, state: NegotiationState) -> None:
+    def check_trust(self, state: NegotiationState) -> None:
+        """Every party's root key in a verified state against this profile's pins (pinned on first use).
+
+        Raises:
+            TrustError: a root key differs from the pinned one.
+        """
         for party in state.parties.values():
             try:
                 # Trust on first use (shown as unverified until checked); follows signed root rotations.
@@ -442,30 +524,6 @@ class Client:
             except TrustError:
                 raise TrustError(f"the negotiation names a root key for '{party.record.name}' that differs from "
                                  "the pinned one: a swapped key") from None
-
-    def _check_gossip(self, negotiation_id: str, gossip: list, reader: Any, size: int,
-                      state: NegotiationState) -> None:
-        """Other parties' events carry the checkpoint they had verified: it must be a prefix of ours."""
-        for envelope, seen in gossip:
-            self.cache.add_gossip(negotiation_id, seen["size"], _b64d(seen["root"]), envelope.event_id)
-        for seen_size, seen_root, event_id in self.cache.pending_gossip(negotiation_id, size):
-            ours = merkle.root_from_nodes(seen_size, reader) if seen_size else merkle.EMPTY_ROOT
-            if ours != seen_root:
-                author = next((state.members.get(env.header.author) for env, _ in gossip if env.event_id == event_id),
-                              None)
-                who = f"{author.member}" if author else "another member"
-                raise ForkError(f"{who} verified a different history at size {seen_size}: the relay forked the log "
-                                "between parties")
-        self.cache.drop_gossip(negotiation_id, size)
-
-    def _check_acknowledgement(self, negotiation_id: str, envelope: Envelope, answer: dict[str, Any]) -> None:
-        """The relay's acknowledgement must prove our event is in the log it signed."""
-        checkpoint = open_checkpoint(answer["checkpoint"], [self._relay_verifier()],
-                                     expected_origin=self._origin(negotiation_id))
-        if answer["event_id"] != envelope.event_id or checkpoint.size != answer["size"]:
-            raise VerificationError("the relay acknowledged another event than the one posted")
-        merkle.verify_inclusion(merkle.leaf_hash(envelope.leaf_bytes()), answer["seq"], checkpoint.size,
-                                [_b64d(p) for p in answer["inclusion_proof"]], checkpoint.root)
 
     # ---- posting ------------------------------------------------------------------------------------
     def _gossip_checkpoint(self, negotiation_id: str) -> dict[str, Any] | None:
@@ -476,8 +534,14 @@ class Client:
 
     def _post_public(self, negotiation_id: str, event_type: str, content: dict[str, Any], *,
                      parties: Sequence[str] | None = None, authority: str = "member") -> Posted:
+        with self.one_act():
+            return self._post_public_locked(negotiation_id, event_type, content, parties=parties,
+                                            authority=authority)
+
+    def _post_public_locked(self, negotiation_id: str, event_type: str, content: dict[str, Any], *,
+                            parties: Sequence[str] | None, authority: str) -> Posted:
         state = self.sync_state(negotiation_id)
-        header = build_header(
+        header = build_header(nonce=new_nonce(),
             negotiation=negotiation_id, author=self.identity.device_key_id, created=self.clock(),
             audience=Audience(tuple(sorted(parties or state.joined_parties()))), prev=state.head,
             public={"type": event_type, "content": content}, authority=authority,
@@ -486,16 +550,49 @@ class Client:
 
     def post(self, negotiation_id: str, event_type: str, content: Any, *, parties: Sequence[str] | None = None,
              roles: Sequence[str] | None = None, authority: str = "member",
-             copies: Callable[[MemberCertificate], Any] | None = None) -> Posted:
+             copies: Callable[[MemberCertificate], Any] | None = None,
+             devices: Collection[str] | None = None) -> Posted:
         """Encrypt and post an event to the current members of ``parties`` (default: every party in).
 
         ``copies`` makes one ciphertext per recipient, with the content it returns for that
-        recipient (leak tracing); otherwise one ciphertext for all.
+        recipient (leak tracing); otherwise one ciphertext for all. ``devices`` keeps only those
+        readers (a history grant to one new device).
 
         Raises:
             TrustError: an audience party is not pinned, or its pinned key differs.
             InputError: no readers, or a party not in the negotiation.
+            BusyError: another process kept this profile busy too long.
         """
+        from parley.client import offline
+
+        with self.one_act():
+            flushing = getattr(self, "_flushing", False)
+            staging = getattr(self, "_staging", None)
+            if staging is not None and not flushing:  # a part of a staged act (offline.staged_act)
+                return offline.enqueue(self, negotiation_id, event_type, content, parties=parties, roles=roles,
+                                       authority=authority, copies=copies, devices=devices, sent_event_id=None,
+                                       act=staging)
+            queue = self.offline_ok and not flushing
+            if not flushing and offline.pending_count(self):
+                offline.flush(self)  # earlier acts first: the outbox keeps the order
+                if queue and offline.pending_count(self):
+                    return offline.enqueue(self, negotiation_id, event_type, content, parties=parties, roles=roles,
+                                           authority=authority, copies=copies, devices=devices, sent_event_id=None)
+            try:
+                return self._post_locked(negotiation_id, event_type, content, parties=parties, roles=roles,
+                                         authority=authority, copies=copies, devices=devices)
+            except TransportError as exc:
+                if not (queue and offline.unreachable(exc)):
+                    raise
+                sent = getattr(exc, "envelope", None)  # sent, but the answer was lost: posted, perhaps
+                return offline.enqueue(self, negotiation_id, event_type, content, parties=parties, roles=roles,
+                                       authority=authority, copies=copies, devices=devices,
+                                       sent_event_id=None if sent is None else sent.event_id)
+
+    def _post_locked(self, negotiation_id: str, event_type: str, content: Any, *, parties: Sequence[str] | None,
+                     roles: Sequence[str] | None, authority: str,
+                     copies: Callable[[MemberCertificate], Any] | None,
+                     devices: Collection[str] | None = None) -> Posted:
         state = self.sync_state(negotiation_id)
         now = self.clock()
         audience_parties = tuple(sorted(set(parties) if parties else state.joined_parties()))
@@ -509,9 +606,11 @@ class Client:
                 raise TrustError(f"party '{state.parties[party_id].record.name}' is not pinned: refusing to encrypt")
         audience = Audience(audience_parties, None if roles is None else tuple(sorted(set(roles))))
         readers = state.current_members(now, audience.parties, audience.roles)
+        if devices is not None:
+            readers = [cert for cert in readers if cert.device_key_id in devices]
         if not readers:
             raise InputError("nobody could read this event: the audience has no current members")
-        header = build_header(negotiation=negotiation_id, author=self.identity.device_key_id, created=now,
+        header = build_header(nonce=new_nonce(), negotiation=negotiation_id, author=self.identity.device_key_id, created=now,
                               audience=audience, prev=state.head, authority=authority,
                               checkpoint=self._gossip_checkpoint(negotiation_id))
         groups: list[tuple[list[MemberCertificate], Any]]
@@ -521,17 +620,37 @@ class Client:
             groups = [([cert], copies(cert)) for cert in readers]
         refs, blobs = [], []
         for certs, group_content in groups:
-            blob = seal(make_body(event_type, group_content, header), [c.encryption_key for c in certs])
+            blob = seal_padded(make_body(event_type, group_content, header), [c.encryption_key for c in certs])
             refs.append(CiphertextRef(hashlib.sha256(blob).hexdigest(), tuple(sorted(c.device_key_id for c in certs))))
             blobs.append(blob)
         header = replace(header, ciphertexts=tuple(refs))
         return self._send(negotiation_id, Envelope(header, sign_header(self.identity.signing, header), tuple(blobs)))
 
     def _send(self, negotiation_id: str, envelope: Envelope) -> Posted:
-        answer = self.conn.post(f"/v1/negotiations/{negotiation_id}/events", raw=envelope.to_json())
-        self._check_acknowledgement(negotiation_id, envelope, answer)
-        self.sync(negotiation_id)
+        try:
+            answer = self.conn.post(f"/v1/negotiations/{negotiation_id}/events", raw=envelope.to_json())
+        except TransportError as exc:
+            exc.envelope = envelope  # the outbox must know which event may have reached the relay
+            raise
+        self._acknowledged(negotiation_id, envelope, answer)
         return Posted(answer["seq"], answer["event_id"], answer["size"])
+
+    def _acknowledged(self, negotiation_id: str, envelope: Envelope, answer: dict[str, Any]) -> None:
+        """The acknowledgement must prove the event is in the log the relay signed; the event is then
+        appended to the local copy without listing the log again (when other events came first, the next
+        sync takes them in with it).
+
+        Raises:
+            SignatureError / VerificationError / ProofError / ForkError: a false acknowledgement.
+        """
+        result = self._verified(negotiation_id,
+                                lambda client, nid: logsync.accept_ack(client, nid, envelope, answer))
+        if result is None:
+            self._listed.pop(negotiation_id, None)  # others posted first: the next sync lists them
+            return
+        if negotiation_id in self._listed:
+            self._listed[negotiation_id] = result
+        self._witness(result)
 
     # ---- live updates -------------------------------------------------------------------------------
     def watch(self, negotiation_id: str, *, deadline: float | None = None) -> Iterator[int]:
@@ -589,11 +708,11 @@ class Client:
         return self.post(negotiation_id, "message", {"text": text}, parties=parties)
 
     def timeline(self, negotiation_id: str) -> list[dict[str, Any]]:
-        """Every event of the local copy, decrypted where this device may read it."""
+        """Every event of the local copy, decrypted where this device may read it (a file's chunk without its
+        data: ``ClientCache.iter_timeline``)."""
         state = self.state(negotiation_id)
         out = []
-        for seq, env, body, received_at in self.cache.events(negotiation_id):
-            header = env["header"]
+        for seq, header, body, received_at in self.cache.iter_timeline(negotiation_id):
             author = state.members.get(header["author"])
             party = state.parties.get(author.party_id) if author else None
             out.append({
@@ -604,6 +723,7 @@ class Client:
                 "audience": [state.parties[p].record.name for p in header["audience"]["parties"] if p in state.parties],
                 "type": body["type"] if body else None, "content": body["content"] if body else None,
                 "readable": body is not None,
+                "granted_by": body.get("granted_by") if body else None,
             })
         return out
 
@@ -616,61 +736,22 @@ def _new_identity(root: SigningKey, *, member: str, role: str, now: datetime, ke
     signing, encryption = SigningKey.generate(), EncryptionKey.generate()
     cert = MemberCertificate.issue(root, member=member, role=role, signing_key=signing.public_b64,
                                    encryption_key=encryption.recipient, not_before=now - timedelta(minutes=10),
-                                   not_after=now + CERTIFICATE_LIFETIME, party_id=party_id)
+                                   not_after=now + CERTIFICATE_LIFETIME, party_id=party_id,
+                                   max_devices=DEFAULT_MAX_DEVICES)
     # Only the administrator's profile (the party's first member) holds the root key.
     return Identity(signing, encryption, cert, root if keep_root else None)
 
 
-__all__ = ["Client", "Posted", "SyncResult", "format_time", "parse_time"]
+__all__ = ["Client", "Posted", "SyncResult", "act", "format_time", "parse_time", "verify_log"]
 
 
 def verify_log(client: Client, negotiation_id: str) -> dict[str, Any]:
-    """Re-verify a negotiation from scratch: the local copy, then the relay's current log.
-
-    Replays every cached event through the protocol core, recomputes the Merkle
-    root from the cached leaves and checks it against the stored signed
-    checkpoint, then syncs (consistency proof from that checkpoint).
+    """Re-verify a negotiation from scratch (``Client.verify``) and summarise the result.
 
     Raises:
         VerificationError (any subclass): something does not verify; the message says what.
     """
-    cached = client.cache.events(negotiation_id)
-    state = NegotiationState(negotiation_id, client.limits)
-    store = merkle.MemoryNodeStore()
-    size = 0
-    for seq, env, _, _ in cached:
-        if seq != size:
-            raise VerificationError(f"local copy has a gap at event {size}")
-        envelope = Envelope.from_obj(env, client.limits)
-        state.accept(envelope)
-        store.put(merkle.append_nodes(size, merkle.leaf_hash(envelope.leaf_bytes()), store))
-        size += 1
-    pinned = client.cache.checkpoint(negotiation_id)
-    if pinned is not None:
-        checkpoint = open_checkpoint(pinned[2], [client._relay_verifier()], expected_origin=client._origin(negotiation_id))
-        root = merkle.root_from_nodes(size, store) if size else merkle.EMPTY_ROOT
-        if checkpoint.size != size or checkpoint.root != root:
-            raise ForkError("the local copy does not hash to the checkpoint it was verified under")
-    client._states.pop(negotiation_id, None)
-    result = client.sync(negotiation_id)
-    # The relay must still serve exactly the events verified before: fetch the whole log again.
-    cached_leaves = {seq: Envelope.from_obj(env, client.limits).leaf_bytes()
-                     for seq, env, _, _ in client.cache.events(negotiation_id)}
-    after = -1
-    while after + 1 < result.size:
-        page = client.conn.get(f"/v1/negotiations/{negotiation_id}/events", after=after,
-                               limit=client.limits.max_page_events)
-        served = [e for e in page["events"] if e["seq"] < result.size]
-        if not served:
-            raise VerificationError(f"the relay no longer serves event {after + 1}: it dropped history")
-        for item in served:
-            if item["seq"] != after + 1:
-                raise VerificationError(f"the relay no longer serves event {after + 1}: it dropped history")
-            envelope = Envelope.from_obj(item["event"], client.limits)
-            if envelope.leaf_bytes() != cached_leaves.get(item["seq"]):
-                raise ForkError(f"the relay now serves a different event {item['seq']} than the one verified "
-                                "before: it rewrote history")
-            after = item["seq"]
+    result = client.verify(negotiation_id)
     return {"negotiation_id": negotiation_id, "events": result.size, "size": result.size,
             "root": base64.b64encode(result.root).decode(), "checkpoint": result.checkpoint,
             "new_events": result.new_events, "result": "verified"}

@@ -1,12 +1,17 @@
-"""Leak tracing wired into delivery: one invisibly marked copy per recipient member, traced offline.
+"""Leak tracing wired into delivery: one copy per recipient member, told apart by its wording, traced offline.
 
-A traced document is rendered to one canonical text (its positions in issue
-order, separated by blank lines); ``parley.tracing.make_copies`` marks one copy
-per recipient device; each copy is split back into positions and encrypted to
-that device alone. The tracing secret, the canonical text and the recipient
-list go into a ``tracing.secret`` event readable by the sender's own party
-only, so any member of the sender party can later trace a leak offline from
-its local cache.
+A traced document is rendered to one source text (its positions in issue order,
+separated by blank lines) in which the author may write alternatives
+(``{within thirty days|within 30 days}``); ``TracedText.prepare`` resolves them
+to the canonical text and adds the safe automatic variants (numbers, dates,
+"per cent", serial comma, hyphenation, spelling), less those the author vetoed
+after ``variant_preview``. ``make_copies`` words one copy per recipient device;
+each copy is split back into positions and encrypted to that device alone. The
+tracing secret and the traced text (canonical text and its variant slots) travel
+inside the same event, in the copies of the sending party's heads of delegation
+and of the sending device only (``tracing_holders``): whoever holds a secret
+could rebuild anyone's copy and frame its recipient, so it goes only where
+accusations are made (docs/tracing.md).
 """
 
 from __future__ import annotations
@@ -14,70 +19,75 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from parley.errors import InputError, NotFoundError
 from parley.protocol.identity import MemberCertificate
-from parley.tracing import TraceReport, TracingSecret, make_copies, trace, unmark, visible_mark
+from parley.tracing import (
+    TracedText,
+    TraceReport,
+    TracingSecret,
+    make_copies,
+    parse_alternatives,
+    trace,
+    visible_mark,
+)
 
 TRACING_SECRET = "tracing.secret"  # noqa: S105 - an event type name
 SEPARATOR = "\n\n"
-_ZERO_WIDTH = {"\u200b", "\u200c", "\u200d", "\u2060"}
 
 
-def canonical_document(order: Sequence[str], texts: Mapping[str, str]) -> str:
-    """The canonical text of a set of per-issue texts.
+def canonical_positions(texts: Mapping[str, str]) -> dict[str, str]:
+    """The texts with the author's ``{a|b}`` alternatives resolved to their first wording.
 
     Raises:
-        InputError: a text contains a blank line (it would be ambiguous) or tracing-like marks.
+        InputError: a malformed alternative (see ``parse_alternatives``).
+    """
+    return {key: parse_alternatives(text)[0] for key, text in texts.items()}
+
+
+def traced_document(order: Sequence[str], texts: Mapping[str, str], *, vetoed: Sequence[int] = (),
+                    variants: bool = True) -> TracedText:
+    """The traced text of a set of per-issue texts (alternatives written inline are kept as slots).
+
+    Raises:
+        InputError: a text contains a blank line (it would be ambiguous), a malformed
+            alternative, or a vetoed number that names no variant.
     """
     for key in order:
-        text = texts[key]
-        if SEPARATOR in text:
+        if SEPARATOR in texts[key]:
             raise InputError(f"the text on '{key}' must not contain blank lines when tracing is on")
-        if unmark(text) != text:
-            raise InputError(f"the text on '{key}' contains zero-width or mixed-script characters")
-    return SEPARATOR.join(texts[key] for key in order)
+    return TracedText.prepare(SEPARATOR.join(texts[key] for key in order), vetoed=vetoed, automatic=variants)
 
 
-def split_marked(marked: str, canonical: str, order: Sequence[str]) -> dict[str, str]:
-    """Cut a marked copy back into per-issue texts at the canonical separators.
+def variant_preview(texts: Mapping[str, str], vetoed: Sequence[int] = ()) -> list[str]:
+    """The wording variants the recipients' copies will differ by, numbered for ``vetoed``.
 
-    Marks substitute letters one for one and insert zero-width characters, so
-    walking both texts side by side maps every canonical offset to the copy.
+    Vetoed ones are listed as such, so the numbering stays that of the full list.
     """
-    separator_starts = set()
-    start = 0
-    while (found := canonical.find(SEPARATOR, start)) != -1:
-        separator_starts.add(found)
-        start = found + len(SEPARATOR)
-    parts, current, j = [], [], 0
-    i = 0
-    while i < len(marked):
-        ch = marked[i]
-        if j in separator_starts and marked.startswith(SEPARATOR, i):
-            parts.append("".join(current))
-            current = []
-            i += len(SEPARATOR)
-            j += len(SEPARATOR)
-            continue
-        if ch in _ZERO_WIDTH and (j >= len(canonical) or canonical[j] != ch):
-            current.append(ch)
-            i += 1
-            continue
-        current.append(ch)
-        i += 1
-        j += 1
-    parts.append("".join(current))
+    order = tuple(sorted(texts))
+    full = traced_document(order, texts)
+    lines = full.preview_lines()
+    return [line + ("   (vetoed)" if number in set(vetoed) else "") for number, line in enumerate(lines, start=1)]
+
+
+def split_copy(copy: str, order: Sequence[str]) -> dict[str, str]:
+    """Cut a copy back into per-issue texts at the blank lines (no wording holds a blank line).
+
+    Raises:
+        InputError: the copy does not have one part per issue.
+    """
+    parts = copy.split(SEPARATOR)
     if len(parts) != len(order):
-        raise InputError("a marked copy could not be split back into its sections")
+        raise InputError("a traced copy could not be split back into its sections")
     return dict(zip(order, parts, strict=True))
 
 
 @dataclass(frozen=True)
 class TracedCopies:
     secret: TracingSecret
-    canonical: str
+    document: TracedText
     order: tuple[str, ...]
     #: device key id -> per-issue marked texts
     copies: dict[str, dict[str, str]]
@@ -86,49 +96,181 @@ class TracedCopies:
     recipients: dict[str, dict[str, Any]]
 
 
+    @property
+    def canonical(self) -> str:
+        return self.document.canonical
+
+
 def prepare_copies(texts: Mapping[str, str], readers: Sequence[MemberCertificate], names: Mapping[str, str],
-                   when: datetime) -> TracedCopies:
-    """Marked copies of ``texts`` for each reader device, with their visible copy lines.
+                   when: datetime, *, vetoed: Sequence[int] = (), variants: bool = True,
+                   wording: bool = True) -> TracedCopies:
+    """Each reader device's copy of ``texts`` (its own wording), with its visible copy line.
+
+    ``vetoed`` numbers automatic or written variants as ``variant_preview`` lists them;
+    ``variants=False`` keeps only the alternatives the author wrote; ``wording=False`` gives
+    every reader the same words (only the visible copy line differs), for texts whose hash
+    every reader must compute from its own copy (agreement drafts).
 
     Raises:
-        InputError: a text cannot be marked (see ``canonical_document``).
+        InputError: a text cannot be traced (see ``traced_document``).
     """
     order = tuple(sorted(texts))
-    canonical = canonical_document(order, texts)
+    if wording:
+        document = traced_document(order, texts, vetoed=vetoed, variants=variants)
+    else:
+        document = TracedText(SEPARATOR.join(texts[key] for key in order))
     device_ids = [cert.device_key_id for cert in readers]
     secret = TracingSecret.generate(max(len(device_ids), 2))
-    marked = make_copies(canonical, device_ids, secret)
+    worded = make_copies(document, device_ids, secret)
     copies, visible, recipients = {}, {}, {}
     for number, cert in enumerate(readers, start=1):
-        copies[cert.device_key_id] = split_marked(marked[cert.device_key_id], canonical, order)
+        copies[cert.device_key_id] = split_copy(worded[cert.device_key_id], order)
         party = names.get(cert.party_id, cert.party_id)
         visible[cert.device_key_id] = visible_mark(cert.member, party, when, number)
         recipients[cert.device_key_id] = {"member": cert.member, "party": party, "copy_no": number}
-    return TracedCopies(secret, canonical, order, copies, visible, recipients)
+    return TracedCopies(secret, document, order, copies, visible, recipients)
 
 
 def secret_content(document_id: str, version: int, traced: TracedCopies) -> dict[str, Any]:
     return {"document_id": document_id, "version": version, "secret": traced.secret.to_json(),
-            "canonical": traced.canonical, "order": list(traced.order), "recipients": traced.recipients}
+            "canonical": traced.canonical, "document": traced.document.to_json(), "order": list(traced.order),
+            "recipients": traced.recipients}
 
 
-def trace_leak(leaked: str, secrets: Sequence[Mapping[str, Any]], document_id: str | None = None) -> tuple[dict, TraceReport]:
-    """Trace a leaked text against the tracing secrets this party holds.
+def _document_of(content: Mapping[str, Any]) -> TracedText:
+    """The traced text a secret event holds; older events (invisible marks only) have none."""
+    if "document" in content:
+        return TracedText.from_json(content["document"])
+    return TracedText(content["canonical"], (), True)
+
+
+def tracing_holders(readers: Sequence[MemberCertificate], party_id: str, sending_device: str) -> set[str]:
+    """Device key ids that receive a document's tracing secret: the sending party's heads and the sending device."""
+    return {c.device_key_id for c in readers
+            if c.party_id == party_id and (c.role == "head" or c.device_key_id == sending_device)}
+
+
+def secrets_in_body(body: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """The tracing secret a decrypted body carries, if any (a delivery or text copy, or an older
+    ``tracing.secret`` event)."""
+    if body is None or not isinstance(body.get("content"), Mapping):
+        return []
+    if body["type"] == TRACING_SECRET:
+        return [dict(body["content"])]
+    secret = body["content"].get("tracing")
+    return [dict(secret)] if isinstance(secret, Mapping) and "secret" in secret else []
+
+
+def trace_leak(leaked: str, secrets: Sequence[Mapping[str, Any]], document_id: str | None = None, *,
+               who_can_trace: Sequence[str] = ()) -> tuple[dict, TraceReport]:
+    """Trace a leaked text against the tracing secrets this device holds.
 
     Without ``document_id`` every traced document is tried and the one the excerpt
-    matches best is reported.
+    matches best is reported. ``who_can_trace`` (names of this party's heads) goes into the
+    message when this device holds no secret.
 
     Raises:
-        NotFoundError: no tracing secret (for that document) in the local copy.
+        NotFoundError: no tracing secret (for that document) in the local copy; says who can trace.
     """
     candidates = [s for s in secrets if document_id is None or s["document_id"] == document_id]
     if not candidates:
-        raise NotFoundError("no traced document" + (f" '{document_id}'" if document_id else "") +
-                            " in this profile's local copy (only the sending party can trace)")
+        holders = f" ({', '.join(who_can_trace)})" if who_can_trace else ""
+        raise NotFoundError("no tracing secret" + (f" for '{document_id}'" if document_id else "") +
+                            " on this device: only the sending party's heads of delegation" + holders +
+                            " and the device that sent a document can trace it")
     best: tuple[dict, TraceReport] | None = None
     for content in candidates:
         secret = TracingSecret.from_json(content["secret"])
-        report = trace(leaked, content["canonical"], list(content["recipients"]), secret)
+        report = trace(leaked, _document_of(content), list(content["recipients"]), secret)
         if best is None or (report.words_matched, report.best_score) > (best[1].words_matched, best[1].best_score):
             best = (dict(content), report)
     return best
+
+
+def is_pdf(path: Path) -> bool:
+    with path.open("rb") as handle:
+        return handle.read(5) == b"%PDF-"
+
+
+def check_stampable(path: Path, max_bytes: int) -> None:
+    """Raises InputError unless ``path`` is a PDF whose pages can carry the copy line (readable, not encrypted)
+    and of at most ``max_bytes`` (stamping holds it in memory)."""
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    if path.stat().st_size > max_bytes:
+        raise InputError(f"{path.name} is over {max_bytes // (1024 * 1024)} MB: a PDF that is stamped with each "
+                         "reader's copy line for leak tracing is at most that",
+                         hint="deliver the memorandum without tracing, or send the PDF on a channel")
+    try:
+        reader = PdfReader(str(path))
+        if reader.is_encrypted:
+            raise InputError(f"{path.name} is an encrypted PDF: its pages cannot carry the copy line",
+                             hint="attach it without a password, or deliver the memorandum without tracing")
+        len(reader.pages)
+    except (PyPdfError, ValueError, KeyError, TypeError, OSError) as exc:
+        raise InputError(f"cannot read the PDF annex {path.name}: {exc}") from None
+
+
+def _overlay(width: float, height: float, line: str):  # noqa: ANN202 - a pypdf page
+    """A transparent page of that size with the copy line at its top and bottom edges (fpdf2)."""
+    import io
+
+    from fpdf import FPDF
+    from pypdf import PdfReader
+
+    from parley.client.pdf import unicode_font
+
+    pdf = FPDF(unit="pt", format=(width, height))
+    pdf.set_auto_page_break(False)
+    pdf.add_page()
+    font = unicode_font(pdf)
+    pdf.set_font(font, "", 7)
+    text = line if font != "helvetica" else line.encode("latin-1", "replace").decode("latin-1")
+    pdf.set_text_color(150, 0, 0)
+    for y in (4, height - 12):
+        pdf.set_xy(0, y)
+        pdf.cell(width, 8, text, align="C")
+    return PdfReader(io.BytesIO(bytes(pdf.output()))).pages[0]
+
+
+def stamp_pdf(source: Path, line: str, out: Path) -> None:
+    """Write ``source`` with the visible copy line stamped at the top and bottom of every page.
+
+    Raises:
+        InputError: the PDF cannot be read or is encrypted (its pages cannot be stamped).
+    """
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.errors import PdfReadError, PyPdfError
+
+    try:
+        reader = PdfReader(str(source))
+        if reader.is_encrypted:
+            raise InputError(f"{source.name} is an encrypted PDF: its pages cannot carry the copy line",
+                             hint="attach it without a password, or deliver the memorandum without tracing")
+        writer = PdfWriter(clone_from=reader)
+        overlays: dict[tuple[int, int], Any] = {}
+        for page in writer.pages:
+            box = page.mediabox
+            key = (round(float(box.width)), round(float(box.height)))
+            if key not in overlays:
+                overlays[key] = _overlay(float(box.width), float(box.height), line)
+            page.merge_translated_page(overlays[key], float(box.left), float(box.bottom))
+        with out.open("wb") as handle:
+            writer.write(handle)
+    except (PdfReadError, PyPdfError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"cannot stamp the copy line on {source.name}: {exc}") from None
+
+
+def stamp_copies(source: Path, visible: Mapping[str, str], folder: Path) -> dict[str, Path]:
+    """One stamped copy of a PDF annex per reader device (device key id -> file in ``folder``).
+
+    Raises:
+        InputError: the PDF cannot be stamped (see ``stamp_pdf``).
+    """
+    out = {}
+    for number, (device, line) in enumerate(sorted(visible.items())):
+        path = folder / f"{number}.pdf"
+        stamp_pdf(source, line, path)
+        out[device] = path
+    return out

@@ -10,7 +10,14 @@ import orjson
 
 from parley.crypto.httpsig import sign_request
 from parley.crypto.keys import SigningKey
-from parley.errors import ERRORS_BY_CODE, ParleyError, RelayError, TransportError
+from parley.errors import (
+    ERRORS_BY_CODE,
+    ParleyError,
+    RelayError,
+    RelayRefusal,
+    TransportError,
+    VerificationError,
+)
 
 
 def decode_answer(response: httpx.Response) -> Any:
@@ -29,7 +36,11 @@ def decode_answer(response: httpx.Response) -> Any:
 
 
 def error_from_response(response: httpx.Response) -> ParleyError:
-    """Turn a relay error body into the matching local error (``RelayError`` when unknown)."""
+    """Turn a relay error body into the matching local error (``RelayError`` when unknown).
+
+    A relay's verification verdict (``fork``, ``bad_signature``, ``protocol_violation``...) becomes a
+    ``RelayRefusal``, never the client's own ``VerificationError`` of that name: only what this client
+    checked itself may say that the relay lied."""
     try:
         body = response.json()
         code, message = body.get("error", "error"), body.get("message") or body.get("detail") or response.text
@@ -39,6 +50,8 @@ def error_from_response(response: httpx.Response) -> ParleyError:
     text = f"relay refused the request ({response.status_code}): {message}"
     if cls is None:
         return RelayError(text, status=response.status_code, code=str(code))
+    if issubclass(cls, VerificationError):
+        return RelayRefusal(text, status=response.status_code, relay_code=str(code))
     return cls(text)
 
 

@@ -7,24 +7,26 @@ it starts...) so bad input fails with a clear message and posts nothing.
 
 from __future__ import annotations
 
-import base64
-import hashlib
+import difflib
 import secrets
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from icalendar import Calendar, Event
-
-from parley.client.sdk import Client, Posted
-from parley.errors import ForbiddenError, InputError, NotFoundError
+from parley.client.acts import act
+from parley.client.attachments import ATTACHMENT_CHUNK, ATTACHMENT_CHUNK_BYTES  # noqa: F401 - re-exported
+from parley.client.offline import staged_act
+from parley.client.sdk import Client
+from parley.client.sync import Posted
+from parley.errors import ForbiddenError, InputError, NotFoundError, ProtocolError
 from parley.protocol import workflow as wf
-from parley.protocol.times import format_time, parse_time
-
-ATTACHMENT_CHUNK = "attachment.chunk"
-#: plaintext bytes per chunk event: base64 and age keep each ciphertext well under the 1 MiB limit
-ATTACHMENT_CHUNK_BYTES = 512 * 1024
+from parley.protocol.deadlines import pending_deadlines
+from parley.protocol.languages import DEFAULT_LANGUAGE
+from parley.protocol.rounds import current_round, rounds_list
+from parley.protocol.times import check_deadline, format_time, parse_time
 
 
 def new_id(prefix: str) -> str:
@@ -39,38 +41,74 @@ class Negotiation:
         self.id = negotiation_id
 
     # ---- reading ----------------------------------------------------------------------------------
+    @act
     def sync(self, *, receipts: bool = True) -> int:
-        """Sync (full verification), then acknowledge delivered memoranda. Returns new events."""
+        """Sync (full verification), then acknowledge delivered memoranda and, on a head's device, record for
+        the party the verifications it has not recorded here yet. Returns new events."""
         result = self.client.sync(self.id)
         if receipts:
-            self.send_receipts()
+            self.send_owed()
         return result.new_events
+
+    @act
+    def send_owed(self) -> None:
+        """Post what this member's client owes the talks, from the local copy: delivery receipts, a head's
+        party verifications not recorded here yet, the title for parties that joined after it was set.
+        Nothing from a copy shown offline (as of an older checkpoint)."""
+        if self.id in self.client.offline:
+            return
+        self.send_receipts()
+        from parley.client.trust import carry_party_trust
+
+        carry_party_trust(self.client, self.id)
+        self.share_title()
+
+    def set_title(self, title: str) -> Posted:
+        """Give the negotiation a title (encrypted to the parties in it; the relay never sees it).
+
+        Raises:
+            InputError: empty or over 300 characters.
+        """
+        return self._post(wf.TITLE, {"title": title.strip()})
+
+    def share_title(self) -> Posted | None:
+        """Send the title again when parties joined after it was set (they could not read it).
+
+        Only the party that set the title does so, so several members do not all repeat it.
+        """
+        title = self.views().title
+        if title is None or title["party"] != self.own_party:
+            return None
+        joined = self.client.state(self.id).joined_parties()
+        if set(joined) <= set(title["audience"]):
+            return None
+        return self.client.post(self.id, wf.TITLE, {"title": title["title"]}, parties=joined)
+
+    def title(self) -> str | None:
+        """The title as this member can read it (from the local copy), or None."""
+        title = self.views().title
+        return None if title is None else title["title"]
 
     def entries(self, types: frozenset[str] | None = None) -> list[wf.Entry]:
         """Readable events of the given types (default: the workflow's), oldest first."""
-        types = _WORKFLOW_TYPES if types is None else types
-        state = self.client.state(self.id)
-        out = []
-        for seq, env, body, _ in self.client.cache.events(self.id):
-            if body is None or body["type"] not in types:
-                continue
-            header = env["header"]
-            author = state.members.get(header["author"])
-            if author is None:
-                continue
-            out.append(wf.Entry(seq=seq, event_id=_event_id(env), created=header["created"], author=author.member,
-                                role=author.role, party=author.party_id, authority=header["authority"],
-                                audience=tuple(header["audience"]["parties"]), type=body["type"],
-                                content=body["content"] if isinstance(body["content"], dict) else {}))
-        return out
+        from parley.client.entries import entries
+
+        return entries(self.client, self.id, _WORKFLOW_TYPES if types is None else types)
 
     def views(self) -> wf.Views:
-        return wf.derive_views(self.entries(), self.party_names())
+        return wf.derive_views(self.entries(), self.party_names(), self.client.state(self.id).convener)
 
     def fresh_views(self) -> wf.Views:
         """Views after a verified sync: what an action must be checked against."""
         self.client.sync(self.id)
         return self.views()
+
+    def agreements(self) -> dict[str, Any]:
+        """Agreement views folded from the local copy (``parley.protocol.agreement``), by agreement id."""
+        from parley.protocol import agreement as ag
+        from parley.tracing import unmark
+
+        return ag.derive_agreements(self.entries(ag.AGREEMENT_TYPES), self.id, unmark=unmark)[0]
 
     def party_names(self) -> dict[str, str]:
         return {pid: p.record.name for pid, p in self.client.state(self.id).parties.items()}
@@ -82,13 +120,46 @@ class Negotiation:
                 return pid
         raise NotFoundError(f"no party '{name_or_id}' in this negotiation")
 
+    def issue_id(self, typed: str, views: wf.Views | None = None) -> str:
+        """The key issue a person means: its id, or its exact title (case and spacing ignored).
+
+        Raises:
+            NotFoundError: no such issue; the message lists the closest ids and titles, or says how to add one.
+        """
+        views = views or self.views()
+        if typed in views.issues:
+            return typed
+        wanted = " ".join(typed.split()).casefold()
+        by_title = [k for k, v in views.issues.items() if " ".join(v["title"].split()).casefold() == wanted]
+        if len(by_title) == 1:
+            return by_title[0]
+        if len(by_title) > 1:
+            raise InputError(f"several key issues are titled '{typed}': use an id ({', '.join(by_title)})")
+        choices = {**{k: k for k in views.issues}, **{v["title"]: k for k, v in views.issues.items()}}
+        close = difflib.get_close_matches(typed, list(choices), n=3, cutoff=0.5)
+        if close:
+            hint = "did you mean " + " or ".join(f"'{choices[c]}' ({views.issues[choices[c]]['title']})"
+                                                  for c in dict.fromkeys(close)) + "?"
+        elif views.issues:
+            hint = "key issues: " + ", ".join(f"{k} ({v['title']})" for k, v in views.issues.items())
+        else:
+            hint = "this negotiation has no key issues yet: add one with 'parley issue add NEGOTIATION TITLE --id ID'"
+        raise NotFoundError(f"unknown key issue '{typed}'", hint=hint)
+
     # ---- posting helpers --------------------------------------------------------------------------
+    @act
     def _post(self, event_type: str, content: dict[str, Any], *, parties: Sequence[str] | None = None,
               roles: Sequence[str] | None = None, authority: str = "member") -> Posted:
         self.client.sync(self.id)
         views = self.views()
         wf.check_content(event_type, content, issues=views.issues, memoranda=views.memoranda,
                          meetings=views.meetings, channels=views.channels)
+        if event_type in wf.AGENDA_TYPES:
+            try:
+                wf.check_agenda_right(event_type, self.own_party, self.client.profile.role,
+                                      views.issues.get(content["issue_id"]), self.client.state(self.id).convener)
+            except ProtocolError as exc:
+                raise ForbiddenError(exc.message) from None
         return self.client.post(self.id, event_type, content, parties=parties, roles=roles, authority=authority)
 
     @property
@@ -107,81 +178,272 @@ class Negotiation:
     def close_issue(self, issue_id: str) -> Posted:
         return self._post(wf.ISSUE_CLOSE, {"issue_id": issue_id})
 
-    def open_round(self, number: int, venue: str, starts: datetime, ends: datetime | None = None) -> str:
+    def open_round(self, number: int, venue: str | None = None, starts: datetime | None = None,
+                   ends: datetime | None = None, *, meeting_id: str | None = None, agenda: Sequence[str] = ()) -> str:
+        """Open round ``number`` (id ``round-N``); returns its id. Held at ``meeting_id`` (a meeting this member
+        can read), the venue and dates default to the meeting's.
+
+        Raises:
+            InputError: no venue or start, an unknown meeting or agenda issue, a round number already used.
+        """
         round_id = f"round-{number}"
-        self._post(wf.ROUND_OPEN, {"round_id": round_id, "number": number, "venue": venue,
-                                   "starts": format_time(starts), "ends": None if ends is None else format_time(ends)})
+        views = self.fresh_views()
+        if round_id in views.rounds:
+            raise InputError(f"round {number} exists already ({views.rounds[round_id]['status']})")
+        content: dict[str, Any] = {"round_id": round_id, "number": number, "venue": venue,
+                                   "starts": None if starts is None else format_time(starts),
+                                   "ends": None if ends is None else format_time(ends), "agenda": list(agenda)}
+        if meeting_id is not None:
+            meeting = views.meetings.get(meeting_id)
+            if meeting is None:
+                raise InputError(f"no meeting '{meeting_id}' to hold the round at")
+            content["meeting_id"] = meeting_id
+            content["venue"] = venue or meeting["venue"]
+            if starts is None:
+                content["starts"], content["ends"] = meeting["start"], meeting["end"]
+        if not content["venue"]:
+            raise InputError("a round needs a venue (or the meeting it is held at)")
+        if content["starts"] is None:
+            raise InputError("a round needs a start date (or the meeting it is held at)")
+        self._post(wf.ROUND_OPEN, content)
         return round_id
 
     def close_round(self, round_id: str, outcome: str) -> Posted:
+        """Close an open round with its outcome.
+
+        Raises:
+            NotFoundError: no such round.  InputError: closed already, or an empty outcome.
+        """
+        round_ = self.fresh_views().rounds.get(round_id)
+        if round_ is None:
+            raise NotFoundError(f"no round '{round_id}'")
+        if round_["status"] == "closed":
+            raise InputError(f"round '{round_id}' is closed already")
         return self._post(wf.ROUND_CLOSE, {"round_id": round_id, "outcome": outcome})
 
+    def link_to_round(self, round_id: str, kind: str, ref: str) -> Posted:
+        """Record that a memorandum, meeting or agreement belongs to a round (whenever it was posted).
+
+        Raises:
+            NotFoundError: no such round, or nothing of that kind and id that this member can read.
+            InputError: an unknown kind.
+        """
+
+        views = self.fresh_views()
+        if round_id not in views.rounds:
+            raise NotFoundError(f"no round '{round_id}'")
+        if kind not in wf.ROUND_LINK_KINDS:
+            raise InputError(f"a round is linked to one of: {', '.join(wf.ROUND_LINK_KINDS)}")
+        known = {"memorandum": views.memoranda, "meeting": views.meetings,
+                 "agreement": self.agreements()}[kind]
+        if ref not in known:
+            raise NotFoundError(f"no {kind} '{ref}' that you can read")
+        return self._post(wf.ROUND_LINK, {"round_id": round_id, "kind": kind, "ref": ref})
+
+    def rounds(self, views: wf.Views | None = None) -> list[dict[str, Any]]:
+        """Every round by number, with what it holds (readable items only) and party names."""
+
+        views = views or self.views()
+        agreements = self.agreements()
+        names = self.party_names()
+
+        def name(pid: str | None) -> str | None:
+            return None if pid is None else names.get(pid, pid)
+
+        return [{**r, "opened_by": name(r["opened_by"]), "closed_by": name(r["closed_by"]),
+                 "current": r["round_id"] == current_round(views),
+                 "items": [{**i, "party": name(i["party"])} for i in r["items"]]}
+                for r in rounds_list(views, agreements)]
+
+    def round(self, round_id: str) -> dict[str, Any]:
+        """Raises: NotFoundError for an unknown round."""
+        for found in self.rounds():
+            if found["round_id"] == round_id:
+                return found
+        raise NotFoundError(f"no round '{round_id}'")
+
     # ---- memoranda --------------------------------------------------------------------------------
-    def draft_memorandum(self, title: str, positions: Mapping[str, str], memo_id: str | None = None) -> str:
-        """Save a draft version readable by this party's members only."""
+    @act
+    def draft_memorandum(self, title: str, positions: Mapping[str, str], memo_id: str | None = None, *,
+                         attachments: Sequence[Path] = ()) -> str:
+        """Save a draft version readable by this party's members only, with ``attachments`` (files, streamed).
+
+        Raises:
+            InputError: another party's memorandum id, an empty draft, an attachment that is not a file or is
+                over the limit (nothing is posted).
+        """
         memo_id = memo_id or new_id("memo")
-        version = len(self.fresh_views().drafts.get(memo_id, [])) + 1
-        self._post(wf.MEMO_DRAFT, {"memo_id": memo_id, "version": version, "title": title,
-                                   "positions": dict(positions)}, parties=[self.own_party])
+        views = self.fresh_views()
+        delivered = views.memoranda.get(memo_id)
+        if delivered is not None and delivered["party"] != self.own_party:
+            raise InputError(f"'{memo_id}' is another party's memorandum")
+        version = len(views.drafts.get(memo_id, [])) + 1
+        self._post_with_files(wf.MEMO_DRAFT, {"memo_id": memo_id, "version": version, "title": title,
+                                              "positions": dict(positions)}, attachments, parties=[self.own_party])
         return memo_id
 
+    def check_files(self, paths: Sequence[Path]) -> None:
+        """Raises: InputError: a path that is not a file, or a file over the attachment limit."""
+        limit = self.client.limits.max_attachment_bytes
+        for path in paths:
+            if not Path(path).is_file():
+                raise InputError(f"attachment {path} is not a file")
+            if Path(path).stat().st_size > limit:
+                raise InputError(f"attachment {Path(path).name} is over the limit of {limit // (1024 * 1024)} MB")
+
+    def _post_with_files(self, event_type: str, content: dict[str, Any], attachments: Sequence[Path], *,
+                         parties: Sequence[str], authority: str = "member") -> Posted:
+        """Post an act with its files: the files and the act are checked first, then each file is streamed
+        into the log as chunk events, then the act names them (id, name, size, SHA-256, chunks) and is signed.
+
+        Raises:
+            InputError: the act or a file is refused (nothing is posted); a file that changed while it was read.
+        """
+        self.check_files(attachments)
+        if not attachments:
+            return self._post(event_type, content, parties=parties, authority=authority)
+        views = self.fresh_views()
+        wf.check_content(event_type, content, issues=views.issues, memoranda=views.memoranda,
+                         meetings=views.meetings, channels=views.channels)
+        # The chunk events and the act that names them are one staged act: posted together, or not at all.
+        with staged_act(self.client) as staged:
+            content = {**content, "attachments": [self._post_attachment(Path(p), parties) for p in attachments]}
+            posted = self._post(event_type, content, parties=parties, authority=authority)
+        return staged.posted(posted)
+
+    @act
+    def deliver_draft(self, memo_id: str, to: Sequence[str], *, draft_version: int | None = None,
+                      **options: Any) -> str:
+        """Deliver a draft of this party as it stands (its latest version, or ``draft_version``), under the draft's
+        own id: the delivered versions keep the draft's lineage. ``options`` as ``deliver_memorandum``.
+
+        Raises:
+            NotFoundError: no such draft of this party.  InputError: as ``deliver_memorandum``.
+        """
+        drafts = [d for d in self.fresh_views().drafts.get(memo_id, []) if d["party"] == self.own_party]
+        chosen = [d for d in drafts if draft_version is None or d["version"] == draft_version]
+        if not chosen:
+            which = "any version" if draft_version is None else f"version {draft_version}"
+            raise NotFoundError(f"no draft '{memo_id}' ({which}) of your party")
+        return self.deliver_memorandum(chosen[-1]["title"], chosen[-1]["positions"], to, memo_id=memo_id, **options)
+
+    @act
     def deliver_memorandum(self, title: str, positions: Mapping[str, str], to: Sequence[str], *,
                            memo_id: str | None = None, respond_by: datetime | None = None,
                            restricted: Mapping[str, str] | None = None, tracing: bool = True,
-                           attachments: Sequence[Path] = ()) -> str:
+                           attachments: Sequence[Path] = (), vetoed_variants: Sequence[int] = (),
+                           translations: Mapping[str, Mapping[str, Any]] | None = None, language: str | None = None,
+                           prevailing: str | None = None) -> str:
         """Deliver positions per key issue to the chosen parties; ``restricted`` sections reach heads only.
 
+        ``translations`` maps other languages to ``{"title", "positions"}`` on the same key issues: one text per
+        language, ``language`` naming the first (default ``en``), equally authentic unless ``prevailing``.
+
+        With ``tracing`` each reader's copy differs in wording: the author's ``{a|b}`` alternatives
+        and the automatic variants ``variant_preview`` lists, less the numbers in ``vetoed_variants``.
+
+        PDF attachments reach each reader with its copy line stamped on every page.
+
         Raises:
-            InputError: empty memorandum, unknown key issue, no recipient party.
+            InputError: empty memorandum, unknown key issue, no recipient party, malformed ``{a|b}``,
+                an attachment over the limit, or (with tracing) a PDF annex that is encrypted, unreadable or over
+                ``Limits.max_stamped_pdf_bytes``.
         """
         if not to:
             raise InputError("deliver a memorandum to at least one other party")
-        limit = self.client.limits.max_attachment_bytes
+        self.check_files(attachments)
         for path in attachments:
-            if not path.is_file():
-                raise InputError(f"attachment {path} is not a file")
-            if path.stat().st_size > limit:
-                raise InputError(f"attachment {path.name} is over the limit of {limit // (1024 * 1024)} MB")
+            if tracing:
+                from parley.client.tracing import check_stampable, is_pdf
+
+                if is_pdf(path):
+                    check_stampable(path, self.client.limits.max_stamped_pdf_bytes)
         memo_id = memo_id or new_id("memo")
         views = self.fresh_views()
         existing = views.memoranda.get(memo_id)
         version = 1 if existing is None else existing["version"] + 1
         parties = sorted({self.own_party, *to})
-        content = {"memo_id": memo_id, "version": version, "title": title, "positions": dict(positions),
+        from parley.client.tracing import canonical_positions
+
+        source = dict(positions)
+        content = {"memo_id": memo_id, "version": version, "title": title, "positions": canonical_positions(source),
                    "respond_by": None if respond_by is None else format_time(respond_by), "attachments": []}
-        wf.check_content(wf.MEMO_DELIVER, content, issues=views.issues)
-        content["attachments"] = [self._post_attachment(path, parties) for path in attachments]
+        if translations:
+            # One text per language; the first language's is the traced one (translations reach every reader
+            # worded alike: a leak of a translation is not traced, see docs/tracing.md).
+            content["languages"] = [language or DEFAULT_LANGUAGE, *translations]
+            content["texts"] = {code: {"title": t.get("title") or title, "positions": dict(t.get("positions") or {})}
+                                for code, t in translations.items()}
+            content["prevailing"] = prevailing
+        check_deadline(content["respond_by"], now=self.client.clock(), what="respond-by deadline")
+        wf.check_content(wf.MEMO_DELIVER, {**content, **({"restricted": dict(restricted)} if restricted else {})},
+                         issues=views.issues)
         copies = None
-        if tracing:
-            copies = self._traced(memo_id, version, content, parties)
-        self.client.post(self.id, wf.MEMO_DELIVER, content, parties=parties, copies=copies)
-        if restricted:
-            self._post(wf.MEMO_RESTRICTED, {"memo_id": memo_id, "sections": dict(restricted)}, parties=parties,
-                       roles=["head"])
+        sections = None if not restricted else canonical_positions(restricted)
+        # One event is the memorandum: the worded copies, the heads' restricted sections and the tracing secret
+        # travel together. With files, their chunk events and it are one staged act: all posted, or none.
+        with staged_act(self.client) if attachments else nullcontext():
+            if tracing or sections:
+                copies = self._copies(memo_id, version, {**content, "positions": source}, parties, tracing=tracing,
+                                      restricted=sections, vetoed=vetoed_variants, canonical=content["positions"],
+                                      attachments=attachments)
+            else:
+                content["attachments"] = [self._post_attachment(path, parties) for path in attachments]
+            self.client.post(self.id, wf.MEMO_DELIVER, content, parties=parties, copies=copies)
         return memo_id
 
-    def _traced(self, document_id: str, version: int, content: dict[str, Any], parties: Sequence[str]):  # noqa: ANN202
-        """Mark one copy per reader; store the tracing secret in an event only our party can read."""
-        from parley.client.tracing import TRACING_SECRET, prepare_copies, secret_content
+    def _copies(self, document_id: str, version: int, content: dict[str, Any], parties: Sequence[str], *,
+                tracing: bool, restricted: Mapping[str, str] | None, vetoed: Sequence[int] = (),
+                canonical: Mapping[str, str] | None = None, attachments: Sequence[Path] = ()):  # noqa: ANN202
+        """One copy per reader: worded for it when tracing, with the restricted sections for heads, and the
+        tracing secret only in the copies of this party's heads and of this device (``tracing_holders``).
+        ``content["positions"]`` is the author's source (with alternatives); ``canonical`` its resolved text.
+
+        When tracing, PDF attachments reach each reader with its copy line stamped on every page; other
+        files reach everyone as the same bytes.
+        """
+        from parley.client.tracing import is_pdf, prepare_copies, secret_content, tracing_holders
 
         now = self.client.clock()
         readers = self.client.state(self.id).current_members(now, parties)
-        traced = prepare_copies(content["positions"], readers, self.party_names(), now)
-        self.client.post(self.id, TRACING_SECRET, secret_content(document_id, version, traced),
-                         parties=[self.own_party])
+        traced = (prepare_copies(content["positions"], readers, self.party_names(), now, vetoed=vetoed)
+                  if tracing else None)
+        secret = None if traced is None else secret_content(document_id, version, traced)
+        holders = tracing_holders(readers, self.own_party, self.client.identity.device_key_id)
+        shared, stamped = [], []
+        for path in attachments:
+            if traced is not None and is_pdf(path):
+                stamped.append(self._post_stamped_attachment(path, parties, traced.visible))
+            else:
+                shared.append(self._post_attachment(path, parties))
+        plain = {**content, "positions": dict(canonical if canonical is not None else content["positions"]),
+                 "attachments": shared + [metas[None] for metas in stamped]}
 
         def copy_for(cert):  # noqa: ANN001, ANN202
-            return {**content, "positions": traced.copies[cert.device_key_id],
-                    "copy": traced.visible[cert.device_key_id]}
+            device = cert.device_key_id
+            out = dict(plain)
+            if traced is not None:
+                out.update(positions=traced.copies[device], copy=traced.visible[device],
+                           attachments=shared + [metas.get(device, metas[None]) for metas in stamped])
+            if restricted and cert.role == "head":
+                out["restricted"] = dict(restricted)
+            if secret is not None and device in holders:
+                out["tracing"] = secret
+            return out
 
         return copy_for
 
     def tracing_secrets(self) -> list[dict[str, Any]]:
-        """Tracing secrets of documents this party sent (readable by this party's members only)."""
-        from parley.client.tracing import TRACING_SECRET
+        """Tracing secrets of documents this party sent that this device holds (its heads' and the sending
+        device's copies carry them; older logs have them in separate ``tracing.secret`` events)."""
+        from parley.client.tracing import secrets_in_body
 
-        return [body["content"] for _, _, body, _ in self.client.cache.events(self.id)
-                if body is not None and body["type"] == TRACING_SECRET]
+        return [secret for _, _, body, _ in self.client.cache.events(self.id) for secret in secrets_in_body(body)]
+
+    def tracing_holders(self) -> list[str]:
+        """Who can trace this party's documents: its current heads of delegation (and each sending device)."""
+        state = self.client.state(self.id)
+        return sorted(c.member for c in state.current_members(self.client.clock(), [self.own_party], ["head"]))
 
     def access_log(self) -> list[dict[str, Any]]:
         """The relay's record of who fetched which ciphertext of this negotiation, with member names."""
@@ -193,56 +455,35 @@ class Negotiation:
             entry["party"] = self.party_names().get(cert.party_id, "") if cert else ""
         return entries
 
+    def _post_stamped_attachment(self, path: Path, parties: Sequence[str],
+                                 visible: Mapping[str, str]) -> dict[str | None, dict[str, Any]]:
+        from parley.client.attachments import post_stamped_attachment
+
+        return post_stamped_attachment(self, path, parties, visible)
+
     def _post_attachment(self, path: Path, parties: Sequence[str]) -> dict[str, Any]:
-        """Stream a file into the log as encrypted chunk events; never holds more than one chunk."""
-        attachment_id = new_id("att")
-        size = path.stat().st_size
-        total = max(1, -(-size // ATTACHMENT_CHUNK_BYTES))
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            for index in range(total):
-                chunk = handle.read(ATTACHMENT_CHUNK_BYTES)
-                digest.update(chunk)
-                self.client.post(self.id, ATTACHMENT_CHUNK, {
-                    "attachment_id": attachment_id, "index": index, "total": total,
-                    "data": base64.b64encode(chunk).decode("ascii")}, parties=parties)
-        return {"attachment_id": attachment_id, "name": path.name, "size": size, "sha256": digest.hexdigest(),
-                "chunks": total}
+        from parley.client.attachments import post_attachment
+
+        return post_attachment(self, path, parties)
+
+    def attachments(self) -> list[dict[str, Any]]:
+        """Every file this member can read, as its signed event declares it (``parley.client.attachments``)."""
+        from parley.client.attachments import readable_attachments
+
+        return readable_attachments(self)
 
     def save_attachment(self, attachment_id: str, out: Path) -> Path:
-        """Write a received attachment to ``out``, chunk by chunk, checking its SHA-256.
+        """Write a received file to ``out``, checked against its declared size and SHA-256; nothing is left
+        behind when it does not match.
 
         Raises:
             NotFoundError: unknown attachment.  VerificationError: missing chunks or a digest mismatch.
         """
-        from parley.errors import VerificationError
+        from parley.client.attachments import save_attachment
 
-        meta = next((a for m in self.views().memoranda.values() for a in m.get("attachments", [])
-                     if a.get("attachment_id") == attachment_id), None)
-        if meta is None:
-            raise NotFoundError(f"no attachment '{attachment_id}' that you can read")
-        digest, written, expected = hashlib.sha256(), 0, 0
-        tmp = out.with_name(out.name + ".part")
-        with tmp.open("wb") as handle:
-            for _, body in self.client.cache.iter_bodies(self.id):
-                if body["type"] != ATTACHMENT_CHUNK:
-                    continue
-                chunk = body["content"]
-                if chunk.get("attachment_id") != attachment_id:
-                    continue
-                if chunk.get("index") != expected:
-                    raise VerificationError(f"attachment chunk {expected} is missing or out of order")
-                data = base64.b64decode(chunk["data"], validate=True)
-                digest.update(data)
-                handle.write(data)
-                written += len(data)
-                expected += 1
-        if expected != meta["chunks"] or written != meta["size"] or digest.hexdigest() != meta["sha256"]:
-            tmp.unlink(missing_ok=True)
-            raise VerificationError("the attachment does not match the size and SHA-256 its sender declared")
-        tmp.replace(out)
-        return out
+        return save_attachment(self, attachment_id, out)
 
+    @act
     def send_receipts(self) -> list[Posted]:
         """Acknowledge every memorandum delivered to this party that this member has not acknowledged yet."""
         posted = []
@@ -257,82 +498,155 @@ class Negotiation:
                                                parties=sorted({memo["party"], self.own_party})))
         return posted
 
-    def respond(self, memo_id: str, stances: Mapping[str, Mapping[str, str]], covering_text: str | None = None) -> Posted:
+    @act
+    def respond(self, memo_id: str, stances: Mapping[str, Mapping[str, str]], covering_text: str | None = None, *,
+                attachments: Sequence[Path] = ()) -> Posted:
         """Give this party's official response (heads only).
 
         Raises:
             ForbiddenError: this member is not a head of delegation.
-            InputError: unknown memorandum, bad stance.
+            InputError: unknown memorandum, bad stance, an attachment that is not a file or over the limit.
         """
         if self.client.profile.role != "head":
             raise ForbiddenError("only the head of delegation can give an official response")
         views = self.fresh_views()
         memo = views.memoranda.get(memo_id)
         if memo is None:
-            raise InputError(f"no memorandum '{memo_id}' to respond to")
+            raise NotFoundError(f"no memorandum '{memo_id}' to respond to")
         content = {"memo_id": memo_id, "stances": {k: dict(v) for k, v in stances.items()},
                    "covering_text": covering_text}
-        return self._post(wf.RESPONSE, content, parties=sorted({memo["party"], self.own_party, *memo["delivered_to"]}),
-                          authority="head")
+        return self._post_with_files(wf.RESPONSE, content, attachments,
+                                     parties=sorted({memo["party"], self.own_party, *memo["delivered_to"]}),
+                                     authority="head")
 
     def comment(self, ref: str, text: str, parties: Sequence[str] | None = None) -> Posted:
         return self._post(wf.COMMENT, {"ref": ref, "text": text}, parties=parties)
 
-    def redline(self, memo_id: str, old_version: int, new_version: int) -> str:
-        """Raises: NotFoundError for an unknown memorandum or version."""
+    def redline(self, memo_id: str, old_version: int | str, new_version: int | str) -> str:
+        """The changes between two versions: delivered (``2``) or, for the author's party, drafts (``"d1"``), in
+        any combination (``wf.version_label``). Invisible tracing marks are removed first.
+
+        Raises:
+            NotFoundError: an unknown memorandum or version.  InputError: a malformed version.
+        """
+        from parley.tracing import unmark
+
         views = self.views()
-        versions = {v["version"]: v["positions"] for v in views.memoranda.get(memo_id, {}).get("versions", [])}
-        versions.update({v["version"]: v["positions"] for v in views.drafts.get(memo_id, [])}
-                        if memo_id not in views.memoranda else {})
-        if old_version not in versions or new_version not in versions:
-            raise NotFoundError(f"memorandum '{memo_id}' has no version {old_version} or {new_version}")
-        return wf.redline(versions[old_version], versions[new_version])
+        texts = wf.memo_texts(views, memo_id)
+        old, new = wf.version_label(old_version, views, memo_id), wf.version_label(new_version, views, memo_id)
+        for label, asked in ((old, old_version), (new, new_version)):
+            if label not in texts:
+                raise NotFoundError(f"memorandum '{memo_id}' has no version {asked} that you can read")
+        canonical = self.canonical_versions(memo_id)
+
+        def plain(label: str) -> dict[str, str]:
+            if texts[label]["kind"] == "delivered" and int(label) in canonical:
+                return canonical[int(label)]
+            return {k: unmark(v) for k, v in texts[label]["positions"].items()}
+
+        return wf.redline(plain(old), plain(new))
+
+    def canonical_versions(self, memo_id: str) -> dict[int, dict[str, str]]:
+        """The canonical positions of each version this party delivered (every reader's copy, the author's own
+        included, is worded differently for leak tracing; the tracing record keeps the canonical text), so the
+        author's redline compares texts, not wordings. Empty for another party's memorandum."""
+        from parley.client.tracing import SEPARATOR
+
+        out = {}
+        for secret in self.tracing_secrets():
+            if secret.get("document_id") != memo_id or not isinstance(secret.get("version"), int):
+                continue
+            order, parts = secret.get("order") or [], str(secret.get("canonical", "")).split(SEPARATOR)
+            if len(order) == len(parts):
+                out[secret["version"]] = dict(zip(order, parts, strict=True))
+        return out
 
     # ---- meetings ---------------------------------------------------------------------------------
     def propose_meeting(self, *, venue: str, start: datetime, end: datetime, timezone: str, level: str,
-                        parties: Sequence[str], agenda: Sequence[str] = (), participants: Sequence[str] = ()) -> str:
+                        parties: Sequence[str], agenda: Sequence[str] = (), participants: Sequence[str] = (),
+                        answer_by: datetime | None = None, attachments: Sequence[Path] = ()) -> str:
+        """Propose a meeting; returns its id.
+
+        Raises:
+            InputError: no invited party, no venue, an end not after the start, an unknown time zone, level or
+                agenda issue (the same check as a counter-proposal's, ``wf.check_meeting_terms``).
+        """
+        if not parties:
+            raise InputError("invite at least one other party to the meeting")
         meeting_id = new_id("meeting")
-        self._post(wf.MEETING_PROPOSE, {"meeting_id": meeting_id, "venue": venue, "start": format_time(start),
-                                        "end": format_time(end), "timezone": timezone, "level": level,
-                                        "agenda": list(agenda), "participants": list(participants)},
-                   parties=sorted({self.own_party, *parties}))
+        terms = wf.meeting_terms(venue=venue, start=start, end=end, timezone=timezone)
+        deadline = None if answer_by is None else format_time(answer_by)
+        check_deadline(deadline, now=self.client.clock(), what="answer-by deadline")
+        self._post_with_files(wf.MEETING_PROPOSE, {"meeting_id": meeting_id, **terms, "level": level,
+                                                   "agenda": list(agenda), "participants": list(participants),
+                                                   **({"answer_by": deadline} if deadline else {})},
+                              attachments, parties=sorted({self.own_party, *parties}))
         return meeting_id
 
+    @act
     def answer_meeting(self, meeting_id: str, answer: str, *, note: str | None = None,
                        counter: Mapping[str, Any] | None = None) -> Posted:
+        """Accept, decline or counter a proposed meeting; ``counter`` is ``wf.meeting_terms(...)`` for a
+        counter-proposal (venue, start, end, time zone), checked exactly as a proposal is.
+
+        Raises:
+            InputError: unknown meeting or answer, a counter without terms or terms without a counter, or terms
+                that a proposal would fail with.
+        """
         views = self.fresh_views()
         meeting = views.meetings.get(meeting_id)
         if meeting is None:
-            raise InputError(f"no meeting '{meeting_id}' to answer")
+            raise NotFoundError(f"no meeting '{meeting_id}' to answer")
         content = {"meeting_id": meeting_id, "answer": answer, "note": note, "counter": dict(counter) if counter else None}
         return self._post(wf.MEETING_RESPOND, content, parties=sorted({meeting["proposed_by"], *meeting["invited"]}))
 
     def ics(self, meeting_id: str) -> bytes:
-        """The iCalendar file of an accepted meeting.
+        """The iCalendar file of a meeting that every invited party accepted (then or since).
+
+        One entry per meeting, kept up to date: the same UID every time, SEQUENCE the number of answers so
+        far, so importing the file again replaces the earlier entry. Times are in the venue's time zone
+        (with its VTIMEZONE). Accepted: METHOD:REQUEST, STATUS:CONFIRMED; declined since: METHOD:CANCEL,
+        STATUS:CANCELLED; a counter-proposal since: STATUS:TENTATIVE.
 
         Raises:
-            InputError: the meeting is not accepted by every invited party.
+            NotFoundError: no such meeting.  InputError: no invited party accepted it yet.
         """
         meeting = self.views().meetings.get(meeting_id)
         if meeting is None:
             raise NotFoundError(f"no meeting '{meeting_id}'")
-        if wf.meeting_status(meeting) != "accepted":
-            raise InputError("only accepted meetings are exported to a calendar")
+        status = wf.meeting_status(meeting)
+        if status != "accepted" and not meeting.get("was_accepted"):
+            raise InputError(f"only meetings every invited party accepted go to a calendar (this one: {status})")
+        method, entry_status = {"accepted": ("REQUEST", "CONFIRMED"),
+                                "declined": ("CANCEL", "CANCELLED")}.get(status, ("REQUEST", "TENTATIVE"))
+        from icalendar import Calendar, Event, vCalAddress  # only calendar exports need it
+
+        venue_zone = ZoneInfo(meeting.get("timezone") or "UTC")
         names = self.party_names()
         calendar = Calendar()
         calendar.add("prodid", "-//parley//negotiation meetings//EN")
         calendar.add("version", "2.0")
+        calendar.add("method", method)
         event = Event()
         event.add("uid", f"{meeting_id}@{self.id}.parley")
+        event.add("sequence", meeting.get("revision", 0))
+        event.add("status", entry_status)
         event.add("summary", f"{meeting['level'].capitalize()}-level meeting: "
                              + ", ".join(names.get(p, p) for p in [meeting["proposed_by"], *meeting["invited"]]))
         event.add("location", meeting["venue"])
-        event.add("dtstart", parse_time(meeting["start"]))
-        event.add("dtend", parse_time(meeting["end"]))
-        event.add("dtstamp", parse_time(meeting["proposed_at"]))
-        event.add("description", f"Time zone of the venue: {meeting['timezone']}. Confidential.")
+        event.add("dtstart", parse_time(meeting["start"]).astimezone(venue_zone))
+        event.add("dtend", parse_time(meeting["end"]).astimezone(venue_zone))
+        event.add("dtstamp", parse_time(meeting.get("changed_at") or meeting["proposed_at"]))
+        organizer = vCalAddress(f"urn:parley:party:{meeting['proposed_by']}")
+        organizer.params["cn"] = names.get(meeting["proposed_by"], meeting["proposed_by"])
+        event.add("organizer", organizer)
+        description = {"CONFIRMED": "Accepted by every invited party.",
+                       "CANCELLED": "Declined since: this meeting will not take place as planned.",
+                       "TENTATIVE": "A counter-proposal was made since: the terms are being negotiated."}
+        event.add("description", f"{description[entry_status]} Confidential.")
         event.add("class", "CONFIDENTIAL")
         calendar.add_component(event)
+        calendar.add_missing_timezones()
         return calendar.to_ical()
 
     # ---- channels ---------------------------------------------------------------------------------
@@ -342,15 +656,31 @@ class Negotiation:
                    parties=sorted({self.own_party, *parties}))
         return channel_id
 
-    def channel_message(self, channel_id: str, text: str) -> Posted:
+    @act
+    def channel_message(self, channel_id: str, text: str, *, attachments: Sequence[Path] = ()) -> Posted:
+        """Raises: NotFoundError: no such channel.  InputError: an empty message, a bad attachment."""
         channel = self.fresh_views().channels.get(channel_id)
         if channel is None:
-            raise InputError(f"no channel '{channel_id}' (or this member cannot read it)")
-        return self._post(wf.CHANNEL_MESSAGE, {"channel_id": channel_id, "text": text}, parties=channel["parties"])
+            raise NotFoundError(f"no channel '{channel_id}' (or this member cannot read it)")
+        return self._post_with_files(wf.CHANNEL_MESSAGE, {"channel_id": channel_id, "text": text}, attachments,
+                                     parties=channel["parties"])
 
     # ---- status -----------------------------------------------------------------------------------
-    def status(self, now: datetime | None = None) -> dict[str, Any]:
-        """Every derived view, with party names, as one JSON-ready document."""
+    def deadlines(self, now: datetime | None = None, views: wf.Views | None = None) -> list[dict[str, Any]]:
+        """Official responses, meeting answers and signatures awaited with a deadline, most urgent first, with
+        party names and ``awaiting_you`` (this member's party is the one awaited). From the local verified copy."""
+        now = now or self.client.clock()
+        views = views or self.views()
+        agreements = self.agreements()
+        names = self.party_names()
+        rows = pending_deadlines(views, agreements, self.client.state(self.id).joined_parties(), now)
+        return [{"negotiation_id": self.id, **row, "asked_by": names.get(row["asked_by"], row["asked_by"]),
+                 "awaiting": names.get(row["awaiting"], row["awaiting"]),
+                 "awaiting_you": row["awaiting"] == self.own_party} for row in rows]
+
+    def status(self, now: datetime | None = None, language: str | None = None) -> dict[str, Any]:
+        """Every derived view, with party names, as one JSON-ready document; the positions matrix in
+        ``language`` where memoranda have a text in it."""
         now = now or self.client.clock()
         views = self.views()
         names = self.party_names()
@@ -361,8 +691,9 @@ class Negotiation:
 
         awaiting = [{**row, "from": name(row["from"]), "awaiting": name(row["awaiting"])}
                     for row in wf.awaiting_responses(views, now)]
-        matrix = wf.positions_matrix(views, state.joined_parties())
-        matrix = {"parties": [name(p) for p in matrix["parties"]],
+        rounds = self.rounds(views)
+        matrix = wf.positions_matrix(views, state.joined_parties(), language)
+        matrix = {**matrix, "parties": [name(p) for p in matrix["parties"]],
                   "issues": [{**row, "cells": {name(p): cell for p, cell in row["cells"].items()}}
                              for row in matrix["issues"]]}
         meetings = [{**m, "proposed_by": name(m["proposed_by"]), "invited": [name(p) for p in m["invited"]],
@@ -370,15 +701,24 @@ class Negotiation:
         memoranda = [{"memo_id": m["memo_id"], "title": m["title"], "from": name(m["party"]), "version": m["version"],
                       "delivered_at": m["delivered_at"], "to": [name(p) for p in m["delivered_to"]],
                       "receipts": {name(p): r["at"] for p, r in m["receipts"].items()},
-                      "responses": {name(p): {"at": r["at"], "stances": r["stances"]} for p, r in m["responses"].items()},
+                      "responses": {name(p): {"at": r["at"], "stances": r["stances"], "number": r["number"]}
+                                    for p, r in m["responses"].items()},
+                      "response_history": {name(p): [{"at": r["at"], "by": r["by"], "number": r["number"],
+                                                      "stances": r["stances"], "covering_text": r["covering_text"],
+                                                      "replaces": r["replaces"]} for r in history]
+                                           for p, history in m["response_history"].items()},
                       "restricted_sections": sorted(m["restricted"])} for m in views.memoranda.values()]
         return {
-            "negotiation_id": self.id, "as_of": format_time(now), "log_size": state.size,
+            "negotiation_id": self.id, "title": None if views.title is None else views.title["title"],
+            "as_of": format_time(now), "log_size": state.size,
             "parties": [{"name": name(p), "status": state.parties[p].status} for p in sorted(state.parties, key=name)],
-            "issues": [{"issue_id": k, **v, "added_by": name(v["added_by"])} for k, v in views.issues.items()],
-            "rounds": list(views.rounds.values()),
+            "issues": [{"issue_id": k, **v, "status": wf.issue_status(views, k), "added_by": name(v["added_by"])}
+                       for k, v in views.issues.items()],
+            "rounds": rounds,
+            "current_round": next((r for r in rounds if r["current"]), None),
             "memoranda": memoranda,
             "awaiting_official_response": awaiting,
+            "deadlines": self.deadlines(now, views),
             "positions_matrix": matrix,
             "meetings": meetings,
             "channels": [{"channel_id": c["channel_id"], "name": c["name"], "parties": [name(p) for p in c["parties"]],
@@ -390,15 +730,26 @@ class Negotiation:
 
 
 _WORKFLOW_TYPES = frozenset({
-    wf.ISSUE_ADD, wf.ISSUE_RENAME, wf.ISSUE_CLOSE, wf.ROUND_OPEN, wf.ROUND_CLOSE, wf.MEMO_DRAFT, wf.MEMO_DELIVER,
+    wf.ISSUE_ADD, wf.ISSUE_RENAME, wf.ISSUE_CLOSE, wf.ROUND_OPEN, wf.ROUND_CLOSE, wf.ROUND_LINK, wf.MEMO_DRAFT,
+    wf.MEMO_DELIVER,
     wf.MEMO_RESTRICTED, wf.RECEIPT, wf.RESPONSE, wf.COMMENT, wf.MEETING_PROPOSE, wf.MEETING_RESPOND,
-    wf.CHANNEL_OPEN, wf.CHANNEL_MESSAGE, wf.MESSAGE,
+    wf.CHANNEL_OPEN, wf.CHANNEL_MESSAGE, wf.MESSAGE, wf.TITLE,
 })
 
 
+def due_everywhere(client: Client, now: datetime | None = None, *, mine: bool = False) -> list[dict[str, Any]]:
+    """Deadlines of every negotiation this party takes part in (each synced with full verification first),
+    most urgent first; ``mine``: only those awaiting this member's party."""
+    now = now or client.clock()
+    rows = []
+    for item in client.negotiations():
+        negotiation = Negotiation(client, item["negotiation_id"])
+        negotiation.sync(receipts=False)  # a read: it posts nothing
+        rows.extend(r for r in negotiation.deadlines(now) if r["awaiting_you"] or not mine)
+    return sorted(rows, key=lambda r: (r["due"], r["negotiation_id"], r["ref"], r["awaiting"]))
+
+
 def _event_id(env: Mapping[str, Any]) -> str:
-    import hashlib
+    from parley.client.entries import event_id
 
-    from parley.crypto.canonical import canonical_bytes
-
-    return hashlib.sha256(canonical_bytes(env["header"])).hexdigest()
+    return event_id(env)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import secrets
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -46,12 +47,43 @@ def b64decode(text: str, *, what: str = "value") -> bytes:
     return data
 
 
+#: the type of a parsed Ed25519 public key, for annotations outside ``parley.crypto``
+PublicKey = Ed25519PublicKey
+
+
+def new_nonce() -> str:
+    """16 random bytes, base64: what makes each signed event header unique."""
+    return b64encode(secrets.token_bytes(16))
+
+
 def raw_public_bytes(public_key: Ed25519PublicKey) -> bytes:
     return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
 def public_key_b64(public_key: Ed25519PublicKey) -> str:
     return b64encode(raw_public_bytes(public_key))
+
+
+def public_key_from_raw(raw: bytes) -> Ed25519PublicKey:
+    """An Ed25519 public key from its 32 raw bytes.
+
+    Raises:
+        InputError: not 32 bytes.
+    """
+    if not isinstance(raw, bytes) or len(raw) != 32:
+        raise InputError("an Ed25519 public key is 32 bytes")
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+def verify_raw(public_key: Ed25519PublicKey | bytes, message: bytes, signature: bytes) -> bool:
+    """Whether ``signature`` (64 raw bytes) is a valid Ed25519 signature of ``message`` by ``public_key``
+    (a parsed key or its 32 raw bytes). A malformed key or signature is simply not valid."""
+    try:
+        key = public_key_from_raw(public_key) if isinstance(public_key, bytes) else public_key
+        key.verify(signature, message)
+    except (InputError, InvalidSignature, ValueError, TypeError):
+        return False
+    return True
 
 
 def load_public_key(text: str) -> Ed25519PublicKey:
@@ -105,17 +137,27 @@ class SigningKey:
     @classmethod
     def from_seed_b64(cls, seed: str) -> SigningKey:
         """Raises: InputError if the seed is not 32 bytes of base64."""
-        raw = b64decode(seed, what="signing key seed")
-        if len(raw) != 32:
+        return cls.from_seed(b64decode(seed, what="signing key seed"))
+
+    @classmethod
+    def from_seed(cls, raw: bytes) -> SigningKey:
+        """Raises: InputError if the seed is not 32 bytes."""
+        if not isinstance(raw, bytes) or len(raw) != 32:
             raise InputError("signing key seed must be 32 bytes")
         return cls(Ed25519PrivateKey.from_private_bytes(raw))
 
+    def seed(self) -> bytes:
+        """The 32-byte private seed (secret)."""
+        return self.private.private_bytes(
+            serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
+
     def seed_b64(self) -> str:
-        return b64encode(
-            self.private.private_bytes(
-                serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
-            )
-        )
+        return b64encode(self.seed())
+
+    @property
+    def public_raw(self) -> bytes:
+        """The 32 raw bytes of the public key."""
+        return raw_public_bytes(self.public)
 
     @property
     def public(self) -> Ed25519PublicKey:
@@ -132,6 +174,15 @@ class SigningKey:
     def sign(self, message: bytes) -> str:
         """Base64 Ed25519 signature of ``message``."""
         return b64encode(self.private.sign(message))
+
+    def sign_raw(self, message: bytes) -> bytes:
+        """The 64-byte Ed25519 signature of ``message``."""
+        return self.private.sign(message)
+
+
+def signing_key(key: SigningKey | Ed25519PrivateKey) -> SigningKey:
+    """``key`` as a ``SigningKey`` (callers may hold the private key object of one)."""
+    return key if isinstance(key, SigningKey) else SigningKey(key)
 
 
 @dataclass(frozen=True)

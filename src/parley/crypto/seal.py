@@ -1,6 +1,7 @@
 """age encryption (X25519 recipients only) through pyrage.
 
-A sealed payload is a standard age file: ``age -d -i identity.txt`` opens it.
+A sealed payload is a standard age file: ``age -d -i identity.txt`` opens it. Event bodies are sealed
+padded (``seal_padded``): the age payload is the body, one 0x80 byte and zeros up to its Padmé bucket.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import BinaryIO
 import pyrage
 
 from parley.crypto.keys import EncryptionKey, check_recipient
+from parley.crypto.padding import pad, unpad
 from parley.errors import InputError, VerificationError
 
 
@@ -61,6 +63,26 @@ def open_stream(source: BinaryIO, sink: BinaryIO, key: EncryptionKey) -> None:
         pyrage.decrypt_io(source, sink, [pyrage.x25519.Identity.from_str(key.identity)])
     except Exception:
         raise VerificationError("cannot decrypt: the ciphertext is not addressed to this key or is corrupt") from None
+
+
+def seal_padded(plaintext: bytes, recipients: Sequence[str]) -> bytes:
+    """``seal`` of ``plaintext`` padded to its Padmé bucket (``parley.crypto.padding``), so the
+    ciphertext's size tells the relay only the bucket and the number of recipients.
+
+    Raises:
+        InputError: no recipients, or a malformed recipient.
+    """
+    return seal(pad(plaintext), recipients)
+
+
+def open_padded(ciphertext: bytes, key: EncryptionKey) -> bytes:
+    """Decrypt a ``seal_padded`` payload and remove its padding.
+
+    Raises:
+        VerificationError: not for us, or corrupt.
+        ProtocolError: the payload carries no valid padding.
+    """
+    return unpad(open_sealed(ciphertext, key))
 
 
 def sha256_hex(data: bytes) -> str:

@@ -157,6 +157,23 @@ def _parse(armored: str) -> tuple[bytes, bytes, bytes, bytes]:
     return raw_key, namespace, hash_alg, raw_sig
 
 
+def load_ssh_public_key(text: str) -> Ed25519PublicKey:
+    """An OpenSSH public key line (``ssh-ed25519 AAAA...``), as in an ``allowed_signers`` file.
+
+    Raises:
+        InputError: unreadable, or not an Ed25519 key.
+    """
+    from cryptography.hazmat.primitives.serialization import load_ssh_public_key as load
+
+    try:
+        key = load(text.encode())
+    except (ValueError, UnicodeError):
+        raise InputError("not an OpenSSH public key") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise InputError("not an Ed25519 key")
+    return key
+
+
 def sshsig_verify(armored: str, message: bytes, namespace: str, public_key: Ed25519PublicKey) -> None:
     """Check that ``armored`` is a valid SSHSIG by ``public_key`` over ``message`` in ``namespace``.
 

@@ -4,27 +4,50 @@ Rules enforced here, by clients and (for publication) by the relay:
 - versions of the text are posted by the mediator (the convening party's head);
 - finalize freezes the SHA-256 of the canonical text, only when no article of the
   latest version has an open objection, unless the mediator records an override;
-- each party's head signs the canonical text (SSHSIG, namespace ``agreement-v1@parley``);
+- what a head signs is the *signed document* (``signed_document``): a short header block
+  naming the negotiation, the agreement, the finalized version and the text's SHA-256, then
+  the canonical text. It is signed with SSHSIG (namespace ``agreement-v2@parley``), so a
+  signature never counts for another negotiation, agreement, version or text;
+- a signature or release consent counts only if it verifies under the certified signing key
+  of the head device that posted it (``verify_head_act``, the one rule the client fold and the
+  relay's publication check share): a key written inside an event means nothing;
 - until every party has signed, the agreement is *sealed*;
-- after all signatures, each head consents to release (SSHSIG, namespace
-  ``release-v1@parley``); only with every consent can a publication event carry
+- after all signatures, each head consents to release (SSHSIG over the same signed document,
+  namespace ``release-v2@parley``); only with every consent can a publication event carry
   the text in clear, and the relay refuses one that lacks any signature or consent.
+
+Signatures made before the header block existed (namespace ``agreement-v1@parley``, over the
+bare text) are not counted by the fold: they are listed as violations naming the old format.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from parley.crypto.keys import load_public_key
-from parley.crypto.sshsig import AGREEMENT_NAMESPACE, sshsig_verify
-from parley.errors import InputError, ProtocolError, SignatureError
+from parley.crypto.sshsig import sshsig_verify
+from parley.errors import InputError, NotFoundError, ProtocolError, SignatureError
+from parley.protocol.languages import (
+    DEFAULT_LANGUAGE,
+    authenticity,
+    check_language,
+    check_languages,
+    texts_by_language,
+)
+from parley.protocol.times import check_deadline, parse_time
 from parley.protocol.workflow import Entry
-from parley.tracing.marks import unmark
 
-RELEASE_NAMESPACE = "release-v1@parley"
+#: what a head signs and what it consents to release: the signed document, in two namespaces
+SIGN_NAMESPACE = "agreement-v2@parley"
+RELEASE_NAMESPACE = "release-v2@parley"
+#: the namespaces of signatures over the bare text (bundle format 1), verified for old bundles only
+LEGACY_SIGN_NAMESPACE = "agreement-v1@parley"
+LEGACY_RELEASE_NAMESPACE = "release-v1@parley"
+SIGNED_DOCUMENT_FORMAT = "Signed agreement document, parley format 2"
+_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 TEXT, OBJECTION, FINALIZE, SIGN, RELEASE = (
     "agreement.text", "agreement.objection", "agreement.finalize", "agreement.sign", "agreement.release")
 PUBLICATION = "agreement.publication"
@@ -59,6 +82,177 @@ def text_sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def _identifier(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not 1 <= len(value) <= 64 or not set(value) <= _ID_CHARS:
+        raise InputError(f"{what} must be an identifier (letters, digits, - _ .)")
+    return value
+
+
+#: the most annexes one version lists; longest annex file name
+MAX_ANNEXES = 100
+MAX_ANNEX_NAME = 200
+
+
+def check_annex_name(name: Any) -> str:
+    """An annex's file name: what the bundle writes it as (``annexes/<name>``) and its ``Annex:`` line names.
+
+    Raises:
+        InputError: empty, too long, a path (``/``, ``\\``), hidden (leading dot), or with control characters.
+    """
+    if (not isinstance(name, str) or not name.strip() or len(name) > MAX_ANNEX_NAME or "/" in name or "\\" in name
+            or name.startswith(".") or name != name.strip() or any(ord(ch) < 32 or ord(ch) == 127 for ch in name)):
+        raise InputError(f"an annex is named by a plain file name (no folder, no leading dot, at most "
+                         f"{MAX_ANNEX_NAME} characters): {name!r}")
+    return name
+
+
+def check_annexes(annexes: Any) -> list[dict[str, Any]]:
+    """The annex list of a text version: ``[{"name", "size", "sha256", ...}]``, names unique.
+
+    Raises:
+        InputError: not a list, too many, a bad name, size or SHA-256, or a name given twice.
+    """
+    if annexes is None:
+        return []
+    if not isinstance(annexes, list) or len(annexes) > MAX_ANNEXES:
+        raise InputError(f"annexes are a list of at most {MAX_ANNEXES} files")
+    names = set()
+    for annex in annexes:
+        if not isinstance(annex, Mapping):
+            raise InputError("an annex is named by its file name, size and SHA-256")
+        name = check_annex_name(annex.get("name"))
+        size, digest = annex.get("size"), annex.get("sha256")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise InputError(f"annex {name}: the size is a number of bytes")
+        if not isinstance(digest, str) or len(digest) != 64 or not set(digest) <= set("0123456789abcdef"):
+            raise InputError(f"annex {name}: the SHA-256 is 64 lowercase hex digits")
+        if name in names:
+            raise InputError(f"two annexes are named {name}")
+        names.add(name)
+    return [dict(annex) for annex in annexes]
+
+
+def annex_lines(annexes: Iterable[Mapping[str, Any]] | None) -> str:
+    """The ``Annex: <sha256> <size> <name>`` lines of a signed document, one per annex in the version's order."""
+    return "".join(f"Annex: {a['sha256']} {a['size']} {a['name']}\n" for a in annexes or ())
+
+
+def signed_document(negotiation_id: str, agreement_id: str, version: int, text: str, *,
+                    language: str | None = None, authentic: str | None = None,
+                    annexes: Iterable[Mapping[str, Any]] | None = None) -> str:
+    """The exact bytes (UTF-8) a head signs and consents to release: a header block naming the
+    negotiation, the agreement, the finalized version and the text's SHA-256, a blank line, the text.
+
+    A text in several languages has one signed document per language: its header block also names the
+    language of the text that follows (``Language:``) and every authentic text with its SHA-256 and the
+    authenticity clause (``Authentic-texts:``, see ``authentic_texts``), so a signature on one language's text
+    also binds the set of texts it is authentic with.
+
+    A version with annexes lists each one, after the other header lines, as ``Annex: <sha256> <size> <name>``:
+    heads sign the text and its annex list together, so another annex list is another document to sign.
+
+    It is what a publication's ``agreement.txt`` (``agreement.<language>.txt``) holds, so ``ssh-keygen -Y
+    verify`` checks it alone.
+
+    Raises:
+        InputError: an id that could break the header block (not an identifier), or a bad version; a language
+            without its authenticity line or the other way round; a malformed annex list.
+    """
+    _identifier(negotiation_id, "the negotiation id")
+    _identifier(agreement_id, "the agreement id")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise InputError("a text version is a number from 1")
+    if (language is None) != (authentic is None):
+        raise InputError("a text in several languages names its language and the authentic texts")
+    head = (f"{SIGNED_DOCUMENT_FORMAT}\n"
+            f"Negotiation: {negotiation_id}\n"
+            f"Agreement: {agreement_id}\n"
+            f"Version: {version}\n"
+            f"Text-SHA256: {text_sha256(text)}\n")
+    if language is not None:
+        if "\n" in str(authentic):
+            raise InputError("the authenticity line is one line")
+        head += f"Language: {check_language(language)}\nAuthentic-texts: {authentic}\n"
+    head += annex_lines(check_annexes(list(annexes) if annexes is not None else None))
+    return f"{head}\n{text}"
+
+
+def authentic_texts(languages: list[str], digests: Mapping[str, str], prevailing: str | None) -> str:
+    """The ``Authentic-texts:`` line of a text in several languages: each language with its text's SHA-256, then
+    the clause (``each text equally authentic``, or ``en prevails in case of divergence``)."""
+    clause = f"{prevailing} prevails in case of divergence" if prevailing else "each text equally authentic"
+    return ", ".join(f"{code}={digests[code]}" for code in languages) + f"; {clause}"
+
+
+def parse_signed_document(document: str) -> dict[str, Any]:
+    """The header fields and text of a signed document (``signed_document`` read back); a text in several
+    languages also gives its ``language`` and ``authentic`` (the Authentic-texts line); ``annexes`` lists the
+    ``Annex:`` lines as ``{"name", "size", "sha256"}`` (empty without annexes).
+
+    Raises:
+        InputError: not a signed document of this format (or its digest line does not match its text).
+    """
+    head, separator, text = document.partition("\n\n")
+    lines = head.split("\n")
+    annexes = []
+    while lines and lines[-1].startswith("Annex: "):
+        digest, _, rest = lines.pop()[len("Annex: "):].partition(" ")
+        size, _, name = rest.partition(" ")
+        if not size.isdigit():
+            raise InputError("the signed document has a malformed Annex line")
+        annexes.insert(0, {"name": name, "size": int(size), "sha256": digest})
+    if not separator or len(lines) not in (5, 7) or lines[0] != SIGNED_DOCUMENT_FORMAT:
+        raise InputError(f"not a signed agreement document ('{SIGNED_DOCUMENT_FORMAT}' header block)")
+    fields = {"Language": None, "Authentic-texts": None}
+    names = ("Negotiation", "Agreement", "Version", "Text-SHA256", "Language", "Authentic-texts")
+    for line, name in zip(lines[1:], names[:len(lines) - 1], strict=True):
+        key, _, value = line.partition(": ")
+        if key != name:
+            raise InputError(f"the signed document's header block lacks '{name}'")
+        fields[name] = value
+    if not fields["Version"].isdigit():
+        raise InputError("the signed document names no version number")
+    parsed = {"negotiation_id": fields["Negotiation"], "agreement_id": fields["Agreement"],
+              "version": int(fields["Version"]), "text_sha256": fields["Text-SHA256"], "text": text,
+              "annexes": annexes}
+    if fields["Language"] is not None:  # a text in several languages
+        parsed.update(language=fields["Language"], authentic=fields["Authentic-texts"])
+    if signed_document(parsed["negotiation_id"], parsed["agreement_id"], parsed["version"], text,
+                       language=parsed.get("language"), authentic=parsed.get("authentic"),
+                       annexes=annexes) != document:
+        raise InputError("the signed document's header block does not match its text")
+    return parsed
+
+
+def verify_head_act(armored: Any, document: str, namespace: str, device: Any, heads: Mapping[str, str],
+                    what: str) -> None:
+    """The one rule for a signature or release consent, in the client fold and the relay alike.
+
+    ``device`` is the device key id that made the act (the author of the sign / consent event, or
+    the device a publication names); ``heads`` maps the device key ids of the party's heads of
+    delegation to their certified signing keys. The act counts only if ``device`` is one of them
+    and ``armored`` verifies under that device's certified key over ``document`` (which names the
+    negotiation, agreement, version and text): no key carried in the content is ever used.
+
+    Raises:
+        ProtocolError: the device is not a head of delegation of the party.
+        SignatureError: the signature is not this head's over this document (another party's
+            signature, or one made for another negotiation, agreement, version or text).
+        InputError: malformed signature field.
+    """
+    key = heads.get(device) if isinstance(device, str) else None
+    if key is None:
+        raise ProtocolError(f"{what}: not made by a head of delegation of that party")
+    if not isinstance(armored, str):
+        raise InputError(f"{what}: the signature is missing")
+    try:
+        sshsig_verify(armored, document.encode("utf-8"), namespace, load_public_key(key))
+    except SignatureError:
+        raise SignatureError(f"{what}: does not verify under the certified key of the head who made it over this "
+                             "negotiation, agreement, version and text (another's signature, or one made for "
+                             "another agreement)") from None
+
+
 @dataclass
 class AgreementView:
     agreement_id: str
@@ -68,23 +262,60 @@ class AgreementView:
     finalized: dict[str, Any] | None = None
     signatures: dict[str, dict[str, Any]] = field(default_factory=dict)
     consents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: events about this agreement that broke a rule (a forged or replayed signature...): shown, never counted
+    violations: list[str] = field(default_factory=list)
 
     @property
     def latest(self) -> dict[str, Any] | None:
         return self.versions[-1] if self.versions else None
 
-    def article_status(self) -> list[dict[str, Any]]:
-        """Per article of the latest version: agreed by all, or objected by whom."""
+    def article_status(self, language: str | None = None) -> list[dict[str, Any]]:
+        """Per article of the latest version: objected by whom, or no objection (which is not agreement yet:
+        the text is agreed when every party signed it). An objection to one language's text counts against
+        that language (and, with ``language`` None, against the article in any language); an objection
+        naming no language counts against every language."""
         if self.latest is None:
             return []
         version = self.latest["version"]
         out = []
         for article in self.latest["articles"]:
             by = sorted({o["party"] for o in self.objections
-                         if o["version"] == version and o["article"] == article["number"] and o["kind"] == "objection"})
+                         if o["version"] == version and o["article"] == article["number"] and o["kind"] == "objection"
+                         and (language is None or o.get("language") in (None, language))})
             out.append({"number": article["number"], "heading": article["heading"],
-                        "status": "objected" if by else "agreed", "objected_by": by})
+                        "status": "objected" if by else "no objection", "objected_by": by})
         return out
+
+    def document(self, negotiation_id: str, language: str | None = None) -> str:
+        """The signed document of the finalized version (what heads sign and consent to release), in
+        ``language`` (default: the first language). Heads sign every language's document; the release
+        consent is given on the first language's, whose header names every authentic text's SHA-256.
+
+        Raises:
+            ProtocolError: the text is not finalized.  NotFoundError: no text in that language.
+        """
+        if self.finalized is None:
+            raise ProtocolError("the text is not finalized")
+        finalized = next(v for v in self.versions if v["version"] == self.finalized["version"])
+        languages = finalized.get("languages") or [DEFAULT_LANGUAGE]
+        language = language or languages[0]
+        if language not in finalized.get("texts", {languages[0]: None}):
+            raise NotFoundError(f"version {finalized['version']} has no {language} text")
+        annexes = public_annexes(finalized.get("annexes"))
+        if len(languages) == 1:
+            return signed_document(negotiation_id, self.agreement_id, finalized["version"], finalized["text"],
+                                   annexes=annexes)
+        return signed_document(negotiation_id, self.agreement_id, finalized["version"],
+                               finalized["texts"][language]["text"], language=language, annexes=annexes,
+                               authentic=authentic_texts(languages, {c: t["sha256"] for c, t in
+                                                                     finalized["texts"].items()},
+                                                         finalized.get("prevailing")))
+
+    def languages(self) -> list[str]:
+        """The languages of the finalized version (or of the latest one while drafting)."""
+        version = self.latest if self.finalized is None else next(
+            v for v in self.versions if v["version"] == self.finalized["version"])
+        return list((version or {}).get("languages") or [DEFAULT_LANGUAGE])
 
     def seal_state(self, parties: Iterable[str]) -> str:
         parties = set(parties)
@@ -101,23 +332,49 @@ def check_agreement_content(event_type: str, content: Any) -> None:
     """Raises: InputError for malformed agreement content."""
     if not isinstance(content, Mapping) or not isinstance(content.get("agreement_id"), str):
         raise InputError("agreement events name their agreement_id")
+    _identifier(content["agreement_id"], "the agreement id")
     if event_type == TEXT:
         canonical_text(content.get("title", ""), content.get("articles", []))
+        check_annexes(content.get("annexes"))
         if not isinstance(content.get("version"), int) or content["version"] < 1:
             raise InputError("a text version is a number from 1")
+        languages = check_languages(content, parallel="articles")
+        for code in languages[1:]:
+            other = content["texts"][code]
+            try:
+                canonical_text(other.get("title", ""), other.get("articles", []))
+            except InputError as exc:
+                raise InputError(f"the {code} text: {exc.message}") from None
     elif event_type == OBJECTION:
         if content.get("kind") not in ("objection", "comment", "withdraw"):
             raise InputError("kind must be objection, comment or withdraw")
         if not isinstance(content.get("article"), int) or not isinstance(content.get("version"), int):
             raise InputError("an objection names a version and an article number")
+        if content.get("language") is not None:
+            check_language(content["language"])
     elif event_type in (FINALIZE, SIGN, RELEASE):
         digest = content.get("text_sha256")
         if not isinstance(digest, str) or len(digest) != 64:
             raise InputError("agreement acts name the SHA-256 of the canonical text")
 
 
-def derive_agreements(entries: Iterable[Entry]) -> tuple[dict[str, AgreementView], list[str]]:
-    """Fold agreement events into views; invalid ones are listed as violations and skipped."""
+def public_annexes(annexes: Iterable[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
+    """An annex list as signed and published: name, size and SHA-256 only (no attachment ids)."""
+    return [{"name": a["name"], "size": a["size"], "sha256": a["sha256"]} for a in annexes or ()]
+
+
+def _no_marks(text: str) -> str:
+    return text
+
+
+def derive_agreements(entries: Iterable[Entry], negotiation_id: str | None = None, *,
+                      unmark: Callable[[str], str] = _no_marks) -> tuple[dict[str, AgreementView], list[str]]:
+    """Fold agreement events into views; invalid ones are listed as violations and skipped.
+
+    ``negotiation_id`` is named in what heads sign: without it, no signature or consent counts (each is
+    listed as a violation). ``unmark`` turns a recipient's (tracing-marked) copy of an article back into the canonical text,
+    which is what everybody signs; the fold itself knows nothing of marks.
+    """
     agreements: dict[str, AgreementView] = {}
     violations: list[str] = []
     for e in sorted(entries, key=lambda x: x.seq):
@@ -125,13 +382,18 @@ def derive_agreements(entries: Iterable[Entry]) -> tuple[dict[str, AgreementView
             continue
         try:
             check_agreement_content(e.type, e.content)
-            _apply(agreements, e)
+            _apply(agreements, e, negotiation_id, unmark)
         except (InputError, ProtocolError, SignatureError) as exc:
-            violations.append(f"event {e.seq} ({e.type}) by {e.author}: {exc.message}")
+            message = f"event {e.seq} ({e.type}) by {e.author}: {exc.message}"
+            violations.append(message)
+            view = agreements.get(e.content.get("agreement_id")) if isinstance(e.content, Mapping) else None
+            if view is not None:
+                view.violations.append(message)
     return agreements, violations
 
 
-def _apply(agreements: dict[str, AgreementView], e: Entry) -> None:
+def _apply(agreements: dict[str, AgreementView], e: Entry, negotiation_id: str | None,
+           unmark: Callable[[str], str]) -> None:
     c = e.content
     view = agreements.setdefault(c["agreement_id"], AgreementView(c["agreement_id"]))
     if e.type == TEXT:
@@ -146,16 +408,23 @@ def _apply(agreements: dict[str, AgreementView], e: Entry) -> None:
         # Copies may carry invisible tracing marks: everything is signed over the un-marked text.
         text = canonical_text(c["title"], [{**a, "text": unmark(a["text"]) if isinstance(a.get("text"), str) else a.get("text")}
                                            for a in c["articles"] if isinstance(a, Mapping)])
-        view.versions.append({"version": c["version"], "title": c["title"], "articles": list(c["articles"]),
-                              "text": text, "sha256": text_sha256(text), "at": e.created, "copy": c.get("copy")})
+        view.versions.append({**_language_texts(c, unmark),
+                              "version": c["version"], "title": c["title"], "articles": list(c["articles"]),
+                              "text": text, "sha256": text_sha256(text), "at": e.created, "copy": c.get("copy"),
+                              "seq": e.seq, "annexes": check_annexes(c.get("annexes"))})
     elif e.type == OBJECTION:
         if view.latest is None or c["version"] > view.latest["version"]:
             raise InputError("objection to an unknown version")
+        languages = next(v["languages"] for v in view.versions if v["version"] == c["version"])
+        if c.get("language") is not None and c["language"] not in languages:
+            raise InputError(f"version {c['version']} has no {c['language']} text")
         if c["kind"] == "withdraw":
             view.objections = [o for o in view.objections if not (o["party"] == e.party and o["article"] == c["article"]
-                                                                  and o["version"] == c["version"])]
+                                                                  and o["version"] == c["version"]
+                                                                  and o.get("language") == c.get("language"))]
         else:
             view.objections.append({"version": c["version"], "article": c["article"], "kind": c["kind"],
+                                    "language": c.get("language"),
                                     "party": e.party, "by": e.author, "text": c.get("text", ""), "at": e.created})
     elif e.type == FINALIZE:
         if e.party != view.mediator or e.authority != "head":
@@ -165,22 +434,55 @@ def _apply(agreements: dict[str, AgreementView], e: Entry) -> None:
         open_objections = [a for a in view.article_status() if a["status"] == "objected"]
         if open_objections and not c.get("override"):
             raise ProtocolError("articles have open objections; finalizing needs an explicit override")
+        check_deadline(c.get("sign_by"), now=parse_time(e.created), what="sign_by deadline")
         view.finalized = {"sha256": c["text_sha256"], "version": view.latest["version"], "at": e.created,
+                          "sign_by": c.get("sign_by"),
                           "override": bool(c.get("override")), "reason": c.get("reason"),
                           "open_objections": [a["number"] for a in open_objections]}
     elif e.type == SIGN:
         _check_act(view, e, "sign")
-        text = view.latest["text"]
-        _verify_sshsig(c.get("signature"), text, AGREEMENT_NAMESPACE, c.get("public_key"))
-        view.signatures[e.party] = {"signature": c["signature"], "public_key": c["public_key"], "by": e.author,
-                                    "at": e.created, "event_id": e.event_id, "seq": e.seq}
+        document = view.document(negotiation_id)
+        verify_head_act(c.get("signature"), document, SIGN_NAMESPACE, e.device, _author_as_head(e),
+                        "the signature")
+        # A text in several languages: the head signs every language's text, each its own signed document.
+        by_language = {}
+        others = c.get("signatures") or {}
+        for language in view.languages()[1:]:
+            if not isinstance(others, Mapping) or language not in others:
+                raise ProtocolError(f"heads sign every language version: the {language} text is not signed")
+            verify_head_act(others[language], view.document(negotiation_id, language), SIGN_NAMESPACE, e.device,
+                            _author_as_head(e), f"the signature of the {language} text")
+            by_language[language] = others[language]
+        view.signatures[e.party] = {"signature": c["signature"], "public_key": e.signing_key, "device": e.device,
+                                    "by": e.author, "at": e.created, "event_id": e.event_id, "seq": e.seq,
+                                    "languages": by_language}
     elif e.type == RELEASE:
         _check_act(view, e, "consent to release")
         if view.finalized is None or not set(view.signatures) >= set(c.get("parties", view.signatures)):
             raise ProtocolError("release consent before every party signed")
-        _verify_sshsig(c.get("consent"), view.latest["text"], RELEASE_NAMESPACE, c.get("public_key"))
-        view.consents[e.party] = {"consent": c["consent"], "public_key": c["public_key"], "by": e.author,
-                                  "at": e.created}
+        verify_head_act(c.get("consent"), view.document(negotiation_id), RELEASE_NAMESPACE, e.device,
+                        _author_as_head(e), "the release consent")
+        view.consents[e.party] = {"consent": c["consent"], "public_key": e.signing_key, "device": e.device,
+                                  "by": e.author, "at": e.created}
+
+
+def _author_as_head(e: Entry) -> dict[str, str]:
+    """The heads an act by ``e``'s author can be checked against: its own certified key, if it is a head."""
+    return {e.device: e.signing_key} if e.role == "head" and e.device and e.signing_key else {}
+
+
+def _language_texts(c: Mapping[str, Any], unmark: Any) -> dict[str, Any]:
+    """The languages of a text version, its prevailing language, and each language's canonical text and digest."""
+    languages = c.get("languages") or [DEFAULT_LANGUAGE]
+    texts = {}
+    for code, fields in texts_by_language(c, ("title", "articles")).items():
+        articles = [{**a, "text": unmark(a["text"]) if isinstance(a.get("text"), str) else a.get("text")}
+                    for a in fields["articles"] if isinstance(a, Mapping)]
+        text = canonical_text(fields["title"], articles)
+        texts[code] = {"title": fields["title"], "articles": list(fields["articles"]), "text": text,
+                       "sha256": text_sha256(text)}
+    return {"languages": list(languages), "prevailing": c.get("prevailing"), "texts": texts,
+            "authenticity": authenticity(list(languages), c.get("prevailing"))}
 
 
 def _check_act(view: AgreementView, e: Entry, what: str) -> None:
@@ -190,19 +492,17 @@ def _check_act(view: AgreementView, e: Entry, what: str) -> None:
         raise ProtocolError(f"cannot {what} before the text is finalized")
     if e.content["text_sha256"] != view.finalized["sha256"]:
         raise ProtocolError(f"{what}: a signature over a different text than the finalized one")
+    if "version" in e.content and e.content["version"] != view.finalized["version"]:
+        raise ProtocolError(f"{what}: names another version than the finalized one")
 
 
-def _verify_sshsig(armored: Any, text: str, namespace: str, public_key_b64: Any) -> None:
-    if not isinstance(armored, str) or not isinstance(public_key_b64, str):
-        raise InputError("a signature and its public key are required")
-    sshsig_verify(armored, text.encode("utf-8"), namespace, load_public_key(public_key_b64))
-
-
-def check_publication(content: Any, heads_by_party: Mapping[str, Mapping[str, str]]) -> None:
+def check_publication(content: Any, negotiation_id: str, heads_by_party: Mapping[str, Mapping[str, str]]) -> None:
     """Validate a publication event (the relay runs this): every party signed and consented.
 
     ``heads_by_party`` maps each party in the negotiation to {device key id: signing key} of its
-    current heads of delegation.
+    current heads of delegation. Each party's signature and consent must verify, by
+    ``verify_head_act``, under the key of the head device the publication names, over the signed
+    document of this negotiation, agreement, version and text.
 
     Raises:
         ProtocolError: a party's signature or release consent is missing or not by one of its heads.
@@ -210,13 +510,19 @@ def check_publication(content: Any, heads_by_party: Mapping[str, Mapping[str, st
     """
     if not isinstance(content, Mapping):
         raise InputError("publication content must be an object")
-    for key in ("agreement_id", "title", "text", "signatures", "consents"):
+    for key in ("agreement_id", "title", "version", "text", "document", "signatures", "consents"):
         if key not in content:
             raise InputError(f"publication lacks '{key}'")
     text = content["text"]
     if not isinstance(text, str) or not text:
         raise InputError("publication text must be the canonical agreement text")
-    for kind, namespace in (("signatures", AGREEMENT_NAMESPACE), ("consents", RELEASE_NAMESPACE)):
+    documents = _publication_documents(content, negotiation_id)
+    document = documents[None]
+    if content["document"] != document:
+        raise ProtocolError("the publication's signed document does not name this negotiation, agreement, "
+                            "version and text")
+    for kind, namespace, what in (("signatures", SIGN_NAMESPACE, "signature"),
+                                  ("consents", RELEASE_NAMESPACE, "release consent")):
         given = content[kind]
         if not isinstance(given, Mapping):
             raise InputError(f"publication {kind} must be an object")
@@ -224,6 +530,51 @@ def check_publication(content: Any, heads_by_party: Mapping[str, Mapping[str, st
             item = given.get(party_id)
             if not isinstance(item, Mapping):
                 raise ProtocolError(f"publication before every party signed and consented: {kind} of a party missing")
-            if item.get("public_key") not in heads.values():
-                raise ProtocolError(f"publication {kind}: not made by a head of delegation of that party")
-            _verify_sshsig(item.get("signature"), text, namespace, item.get("public_key"))
+            verify_head_act(item.get("signature"), document, namespace, item.get("device"), heads,
+                            f"publication {what} of a party")
+            if item.get("public_key", heads.get(item.get("device"))) != heads.get(item.get("device")):
+                raise ProtocolError(f"publication {what}: names a key other than the certified key of its head")
+            if kind != "signatures":
+                continue
+            for language, other in documents.items():
+                if language is None:
+                    continue
+                armored = (item.get("languages") or {}).get(language) if isinstance(item.get("languages"),
+                                                                                    Mapping) else None
+                verify_head_act(armored, other, namespace, item.get("device"), heads,
+                                f"publication signature of a party on the {language} text")
+
+
+def _publication_documents(content: Mapping[str, Any], negotiation_id: str) -> dict[str | None, str]:
+    """The signed documents a publication must carry signatures over: ``None`` -> the first language's (or
+    the only one's), and each other language's; computed from the texts, never taken from the content.
+
+    Raises:
+        InputError: malformed languages or texts.  ProtocolError: a text's document differs from the one given.
+    """
+    agreement_id = _identifier(content["agreement_id"], "the agreement id")
+    languages = content.get("languages") or [DEFAULT_LANGUAGE]
+    if not isinstance(languages, list) or not all(isinstance(c, str) for c in languages):
+        raise InputError("publication languages must be a list of language codes")
+    annexes = public_annexes(check_annexes(content.get("annexes")))
+    if len(languages) == 1:
+        return {None: signed_document(negotiation_id, agreement_id, content["version"], content["text"],
+                                      annexes=annexes)}
+    texts = content.get("texts")
+    if not isinstance(texts, Mapping) or set(texts) != set(languages[1:]):
+        raise InputError("a publication in several languages carries one text per language")
+    all_texts = {languages[0]: content["text"]}
+    for code in languages[1:]:
+        if not isinstance(texts[code], Mapping) or not isinstance(texts[code].get("text"), str):
+            raise InputError(f"publication text in {code} must be the canonical text")
+        all_texts[code] = texts[code]["text"]
+    authentic = authentic_texts(languages, {c: text_sha256(t) for c, t in all_texts.items()}, content.get("prevailing"))
+    documents: dict[str | None, str] = {}
+    for code in languages:
+        doc = signed_document(negotiation_id, agreement_id, content["version"], all_texts[code], language=code,
+                              authentic=authentic, annexes=annexes)
+        documents[None if code == languages[0] else code] = doc
+        if code != languages[0] and texts[code].get("document") != doc:
+            raise ProtocolError(f"the publication's {code} document does not name this negotiation, agreement, "
+                                "version, text and the authentic texts")
+    return documents

@@ -22,7 +22,6 @@ import base64
 import binascii
 import hashlib
 import json
-import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -331,10 +330,6 @@ class Envelope:
         return cls.from_obj(obj, limits)
 
 
-def new_nonce() -> str:
-    return b64encode(secrets.token_bytes(16))
-
-
 def sign_header(key: SigningKey, header: Header) -> str:
     return sign_canonical(key, header.to_obj())
 
@@ -378,13 +373,15 @@ def build_header(
     public: dict[str, Any] | None = None,
     authority: str = "member",
     checkpoint: dict[str, Any] | None = None,
-    nonce: str | None = None,
+    nonce: str,
 ) -> Header:
+    """A header with the given fields; ``nonce`` (``parley.crypto.keys.new_nonce()``) makes its id unique. The
+    protocol core draws no randomness of its own: the caller brings it."""
     return Header(
         negotiation=negotiation,
         author=author,
         created=format_time(created),
-        nonce=nonce or new_nonce(),
+        nonce=nonce,
         audience=audience,
         prev=prev,
         authority=authority,

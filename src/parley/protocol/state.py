@@ -22,6 +22,7 @@ from parley.protocol.identity import (
     rotation_times,
     verify_certificate,
     verify_certificate_in_chain,
+    verify_device_revocation,
     verify_revocation,
     verify_rotation,
 )
@@ -79,6 +80,11 @@ class NegotiationState:
     head: str | None = None
 
     # ---- queries -------------------------------------------------------------------------------
+    @property
+    def convener(self) -> str | None:
+        """The party whose genesis opened the negotiation (it chairs the agenda)."""
+        return next(iter(self.parties), None)
+
     def joined_parties(self) -> list[str]:
         return sorted(pid for pid, p in self.parties.items() if p.status == "joined")
 
@@ -254,6 +260,8 @@ class NegotiationState:
             verify_certificate(cert, self.parties[cert.party_id].root_key, party_id=cert.party_id)
             if cert.device_key_id in self.members:
                 raise ProtocolError("that device is already a member")
+            if cert.linked_by is not None:
+                self._check_link(cert, created)
 
             def apply_add() -> None:
                 self.members[cert.device_key_id] = cert
@@ -264,13 +272,26 @@ class NegotiationState:
             party = self.parties.get(revocation.party_id)
             if party is None:
                 raise ProtocolError("revocation for a party not in this negotiation")
-            verify_revocation(revocation, party.root_key, party_id=party.party_id)
             target = self.members.get(revocation.device_key_id)
             if target is None or target.party_id != revocation.party_id:
                 raise ProtocolError("revocation names a device that is not a member of that party")
+            revoked_at = parse_time(revocation.revoked_at)
+            if revocation.by is None:
+                verify_revocation(revocation, party.root_key, party_id=party.party_id)
+                # The root removing a person's root-issued device removes every device linked from it.
+                gone = [d for d, c in self.members.items() if revocation.device_key_id in c.chain_ids()]
+            else:
+                # Signed by a device of the same person (any member of the party may carry it here).
+                revoker = self.members.get(revocation.by)
+                if revoker is None or not self.is_current_member(revocation.by, revoked_at):
+                    raise ProtocolError("the device that signed this revocation is not a current member")
+                verify_device_revocation(revocation, revoker, target)
+                gone = [revocation.device_key_id]
 
             def apply_remove() -> None:
-                self.revoked[revocation.device_key_id] = parse_time(revocation.revoked_at)
+                for device in gone:
+                    if device not in self.revoked or self.revoked[device] > revoked_at:
+                        self.revoked[device] = revoked_at
 
             return apply_remove
         if kind == PUBLIC_STATEMENT:
@@ -300,9 +321,33 @@ class NegotiationState:
             content = header.public.get("content") if header.public else None
             heads = {party_id: {c.device_key_id: c.signing_key for c in self.current_members(created, [party_id], ["head"])}
                      for party_id in self.joined_parties()}
-            check_publication(content, heads)
+            check_publication(content, self.negotiation_id, heads)
             return _no_change
         raise ProtocolError(f"unknown public event type '{kind}'")
+
+    def _check_link(self, cert: MemberCertificate, created: datetime) -> None:
+        """A linked device (its chain already verified to the party root): the device that linked it must be
+        a current member here, not revoked, and the person must stay within the devices the root allowed.
+
+        Raises:
+            ProtocolError: a certifier unknown here or removed, or one device too many.
+        """
+        linker = cert.parent.device_key_id
+        if linker not in self.members or not self.is_current_member(linker, created) or linker in self.revoked:
+            raise ProtocolError(f"the device that linked this device of '{cert.member}' is not a current member "
+                                "(removed, revoked or unknown here)")
+        person = cert.person_id
+        devices = [d for d, c in self.members.items() if c.person_id == person and d not in self.revoked]
+        allowed = cert.anchor.max_devices or 1
+        if len(devices) >= allowed:
+            raise ProtocolError(f"'{cert.member}' has {len(devices)} devices: the party root allowed {allowed}")
+
+    def devices_of(self, device_key_id: str) -> list[MemberCertificate]:
+        """Every certified device of the person holding ``device_key_id`` (revoked ones included)."""
+        cert = self.members.get(device_key_id)
+        if cert is None:
+            return []
+        return [c for _, c in sorted(self.members.items()) if c.person_id == cert.person_id]
 
     def _check_audience(self, envelope: Envelope, *, allow_invited: bool, newcomer: str | None = None) -> None:
         header = envelope.header

@@ -45,3 +45,20 @@ def _parse_strict(text: str) -> datetime | bool | None:
         return datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
     except ValueError:
         return False
+
+
+def check_deadline(value: object, *, now: datetime, what: str) -> str | None:
+    """A deadline set on an act: absent (None), or a time strictly after ``now``.
+
+    ``now`` is the moment the deadline is set (the poster's clock before posting, the event's signed creation
+    time when a client reads it back), so a deadline that has already passed is refused in both places.
+
+    Raises:
+        InputError: a malformed time, or a deadline that is not in the future.
+    """
+    if value is None:
+        return None
+    due = parse_time(value, what=what)
+    if due <= now:
+        raise InputError(f"the {what} {value} is already past (it is {format_time(now)}); give a later time")
+    return value  # type: ignore[return-value]

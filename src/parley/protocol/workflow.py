@@ -20,22 +20,29 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from parley.errors import InputError
-from parley.protocol.times import format_time, parse_time
+from parley.errors import InputError, ProtocolError
+from parley.protocol.languages import DEFAULT_LANGUAGE, check_languages, texts_by_language
+from parley.protocol.times import check_deadline, format_time, parse_time
 
 ISSUE_ADD, ISSUE_RENAME, ISSUE_CLOSE = "agenda.issue.add", "agenda.issue.rename", "agenda.issue.close"
-ROUND_OPEN, ROUND_CLOSE = "round.open", "round.close"
+AGENDA_TYPES = frozenset({ISSUE_ADD, ISSUE_RENAME, ISSUE_CLOSE})
+ROUND_OPEN, ROUND_CLOSE, ROUND_LINK = "round.open", "round.close", "round.link"
 MEMO_DRAFT, MEMO_DELIVER, MEMO_RESTRICTED = "memorandum.draft", "memorandum.deliver", "memorandum.restricted"
 RECEIPT = "receipt"
 RESPONSE, COMMENT = "response.official", "comment"
 MEETING_PROPOSE, MEETING_RESPOND = "meeting.propose", "meeting.respond"
 CHANNEL_OPEN, CHANNEL_MESSAGE = "channel.open", "channel.message"
 MESSAGE = "message"
+#: the negotiation's title, encrypted like every other content (the relay never sees it)
+TITLE = "negotiation.title"
 
 STANCES = ("accept", "reject", "counter", "take-note", "reserve")
 MEETING_LEVELS = ("delegation", "ministerial", "leaders")
 MEETING_ANSWERS = ("accept", "decline", "counter")
+#: what a round can be explicitly linked to (besides what was posted while it was open)
+ROUND_LINK_KINDS = ("memorandum", "meeting", "agreement")
 #: event types whose author must act with head authority (checked by the relay on the header)
 HEAD_ONLY = frozenset({RESPONSE})
 
@@ -55,6 +62,9 @@ class Entry:
     audience: tuple[str, ...]
     type: str
     content: Mapping[str, Any]
+    #: the author's device key id and its certified Ed25519 signing key (base64), for signed acts
+    device: str = ""
+    signing_key: str = ""
 
 
 # ---- content validation (used before posting and again on every received event) ---------------------
@@ -86,6 +96,10 @@ def check_content(event_type: str, content: Any, *, issues: Mapping[str, Any] | 
     """
     if not isinstance(content, Mapping):
         raise InputError("event content must be an object")
+    if "attachments" in content:
+        if event_type not in ATTACHING_TYPES:
+            raise InputError(f"a {event_type} event carries no files")
+        check_attachments(content["attachments"])
     if event_type in (ISSUE_ADD, ISSUE_RENAME):
         _ident(content, "issue_id")
         _text(content, "title", max_len=300)
@@ -104,10 +118,25 @@ def check_content(event_type: str, content: Any, *, issues: Mapping[str, Any] | 
         if not isinstance(content.get("number"), int) or content["number"] < 1:
             raise InputError("a round has a number from 1")
         _text(content, "venue", max_len=300)
-        _interval(content, "starts", "ends", optional_end=True)
+        _interval(content, "starts", "ends", optional_end=True, what="round")
+        if content.get("meeting_id") is not None:
+            # Not checked against the meetings view: a meeting proposed to some parties only is unknown to the
+            # others, whose clients must still accept the round (the poster's client checks it exists).
+            _ident(content, "meeting_id")
+        agenda = content.get("agenda", [])
+        if not isinstance(agenda, list) or not all(isinstance(i, str) for i in agenda):
+            raise InputError("a round's agenda is a list of key issue ids")
+        unknown = [i for i in agenda if issues is not None and i not in issues]
+        if unknown:
+            raise InputError(f"the round's agenda names an unknown key issue '{unknown[0]}'")
     elif event_type == ROUND_CLOSE:
         _ident(content, "round_id")
         _text(content, "outcome", max_len=20_000)
+    elif event_type == ROUND_LINK:
+        _ident(content, "round_id")
+        if content.get("kind") not in ROUND_LINK_KINDS:
+            raise InputError(f"a round is linked to one of: {', '.join(ROUND_LINK_KINDS)}")
+        _ident(content, "ref")
     elif event_type in (MEMO_DRAFT, MEMO_DELIVER):
         _ident(content, "memo_id")
         _text(content, "title", max_len=300)
@@ -118,22 +147,19 @@ def check_content(event_type: str, content: Any, *, issues: Mapping[str, Any] | 
             raise InputError("a memorandum needs at least one position on a key issue (it is empty)")
         for issue_id, text in positions.items():
             if issues is not None and issue_id not in issues:
-                raise InputError(f"unknown key issue '{issue_id}'")
+                raise InputError(f"unknown key issue '{issue_id}'", hint=_known_issues(issues))
             if not isinstance(text, str) or not text.strip():
                 raise InputError(f"the position on '{issue_id}' is empty")
         if content.get("respond_by") is not None:
             parse_time(content["respond_by"], what="respond_by")
+        check_languages(content, parallel="positions")
         if content.get("copy") is not None and not isinstance(content["copy"], str):
             raise InputError("the visible copy line must be text")
-        attachments = content.get("attachments", [])
-        if not isinstance(attachments, list):
-            raise InputError("attachments must be a list")
+        if content.get("restricted") is not None:
+            _sections(content["restricted"])
     elif event_type == MEMO_RESTRICTED:
         _ident(content, "memo_id")
-        sections = content.get("sections")
-        if not isinstance(sections, Mapping) or not sections or not all(
-                isinstance(v, str) and v.strip() for v in sections.values()):
-            raise InputError("restricted sections must map key issues to text")
+        _sections(content.get("sections"))
     elif event_type == RECEIPT:
         _ident(content, "memo_id")
         if not isinstance(content.get("event_id"), str):
@@ -158,9 +184,10 @@ def check_content(event_type: str, content: Any, *, issues: Mapping[str, Any] | 
         _text(content, "text")
     elif event_type == MEETING_PROPOSE:
         _ident(content, "meeting_id")
-        _text(content, "venue", max_len=300)
-        _interval(content, "start", "end")
-        _text(content, "timezone", max_len=64)
+        check_meeting_terms(content)
+        if content.get("answer_by") is not None and (
+                parse_time(content["answer_by"], what="answer_by") > parse_time(content["start"])):
+            raise InputError("the answer_by deadline falls after the meeting starts")
         if content.get("level") not in MEETING_LEVELS:
             raise InputError(f"meeting level must be one of {', '.join(MEETING_LEVELS)}")
         agenda = content.get("agenda", [])
@@ -172,12 +199,14 @@ def check_content(event_type: str, content: Any, *, issues: Mapping[str, Any] | 
             raise InputError(f"no meeting '{meeting_id}' to answer")
         if content.get("answer") not in MEETING_ANSWERS:
             raise InputError(f"a meeting answer is one of {', '.join(MEETING_ANSWERS)}")
+        counter = content.get("counter")
         if content["answer"] == "counter":
-            counter = content.get("counter")
             if not isinstance(counter, Mapping):
                 raise InputError("a counter-proposal gives venue, start and end")
-            _text(counter, "venue", max_len=300)
-            _interval(counter, "start", "end")
+            check_meeting_terms(counter, what="counter-proposal", timezone_optional=True)
+        elif counter is not None:
+            raise InputError(f"a counter-proposal's venue and times go with the answer 'counter', "
+                             f"not '{content['answer']}'")
     elif event_type == CHANNEL_OPEN:
         _ident(content, "channel_id")
         _text(content, "name", max_len=200)
@@ -190,17 +219,110 @@ def check_content(event_type: str, content: Any, *, issues: Mapping[str, Any] | 
         _text(content, "text")
     elif event_type == MESSAGE:
         _text(content, "text")
+    elif event_type == TITLE:
+        _text(content, "title", max_len=300)
     else:
         raise InputError(f"unknown event type '{event_type}'")
 
 
-def _interval(content: Mapping[str, Any], start_key: str, end_key: str, *, optional_end: bool = False) -> None:
+#: the event types that may carry files (``attachments``): every act that carries a text
+ATTACHING_TYPES = frozenset({MEMO_DRAFT, MEMO_DELIVER, RESPONSE, MEETING_PROPOSE, CHANNEL_MESSAGE})
+
+
+def check_attachments(attachments: Any) -> None:
+    """The files an event declares: each ``{"attachment_id", "name", "size", "sha256", "chunks"}``, what a
+    reader checks the reassembled file against.
+
+    Raises:
+        InputError: not a list, or an entry without a plain name, a size, a SHA-256 or a chunk count.
+    """
+    if not isinstance(attachments, list) or len(attachments) > 100:
+        raise InputError("attachments must be a list of at most 100 files")
+    for item in attachments:
+        if not isinstance(item, Mapping):
+            raise InputError("an attachment is named by its id, file name, size, SHA-256 and chunk count")
+        name, size, digest, chunks = item.get("name"), item.get("size"), item.get("sha256"), item.get("chunks")
+        if not isinstance(item.get("attachment_id"), str) or not isinstance(name, str) or not name.strip() \
+                or "/" in name or "\\" in name or "\n" in name:
+            raise InputError("an attachment has an id and a plain file name")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0 or not isinstance(chunks, int) \
+                or isinstance(chunks, bool) or chunks < 1:
+            raise InputError(f"attachment {name}: size and chunk count must be numbers")
+        if not isinstance(digest, str) or len(digest) != 64 or not set(digest) <= set("0123456789abcdef"):
+            raise InputError(f"attachment {name}: the SHA-256 is 64 lowercase hex digits")
+
+
+def _sections(sections: Any) -> None:
+    if not isinstance(sections, Mapping) or not sections or not all(
+            isinstance(v, str) and v.strip() for v in sections.values()):
+        raise InputError("restricted sections must map key issues to text")
+
+
+def _known_issues(issues: Mapping[str, Any]) -> str:
+    if not issues:
+        return "the agenda has no key issues yet: add one first (issue add)"
+    return "key issues on the agenda: " + ", ".join(sorted(issues))
+
+
+def check_meeting_terms(terms: Mapping[str, Any], *, what: str = "meeting",
+                        timezone_optional: bool = False) -> None:
+    """The one check of a meeting's venue, start, end and venue time zone, for a proposal and for a
+    counter-proposal alike (the CLI, the web UI and every received event go through it).
+
+    ``timezone_optional`` admits counter-proposals written before they carried a time zone (read as UTC).
+
+    Raises:
+        InputError: no venue, a malformed time, an end not after the start, an unknown IANA time zone.
+    """
+    if not isinstance(terms.get("venue"), str) or not terms["venue"].strip():
+        raise InputError(f"a {what} needs a venue")
+    _text(terms, "venue", max_len=300)
+    _interval(terms, "start", "end", what=what)
+    if terms.get("timezone") is None and timezone_optional:
+        return
+    check_timezone(terms.get("timezone"))
+
+
+def check_timezone(name: object) -> str:
+    """An IANA time zone name (``Europe/Istanbul``, ``UTC``).
+
+    Raises:
+        InputError: not a time zone the IANA database knows.
+    """
+    if not isinstance(name, str) or not name.strip() or len(name) > 64:
+        raise InputError("the venue's time zone must be an IANA name such as Europe/Istanbul")
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InputError(f"unknown time zone '{name}' (use an IANA name such as Europe/Istanbul)") from None
+    return name
+
+
+def meeting_terms(*, venue: str, start: datetime | str, end: datetime | str, timezone: str = "UTC",
+                  what: str = "meeting") -> dict[str, str]:
+    """The venue, start, end and time zone of a meeting or counter-proposal, in the signed form, checked.
+
+    Raises:
+        InputError: see ``check_meeting_terms``.
+    """
+    terms = {"venue": venue, "start": format_time(start) if isinstance(start, datetime) else start,
+             "end": format_time(end) if isinstance(end, datetime) else end, "timezone": timezone}
+    check_meeting_terms(terms, what=what)
+    return terms
+
+
+def _interval(content: Mapping[str, Any], start_key: str, end_key: str, *, optional_end: bool = False,
+              what: str = "meeting") -> None:
     start = parse_time(content.get(start_key), what=start_key)
     if optional_end and content.get(end_key) is None:
         return
     end = parse_time(content.get(end_key), what=end_key)
     if end <= start:
-        raise InputError(f"'{end_key}' must be after '{start_key}' (a meeting that ends before it starts)")
+        raise InputError(f"'{end_key}' must be after '{start_key}' (a {what} that ends before it starts)")
+
+
+#: the deadline fields of each event type: set by the asking party, never before the event itself
+_DEADLINES = {MEMO_DELIVER: ("respond_by",), MEETING_PROPOSE: ("answer_by",)}
 
 
 # ---- derived views ----------------------------------------------------------------------------------
@@ -213,27 +335,72 @@ class Views:
     meetings: dict[str, dict[str, Any]] = field(default_factory=dict)
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)
     violations: list[str] = field(default_factory=list)
+    #: the latest title: ``{"title", "party", "at", "audience"}``, or None
+    title: dict[str, Any] | None = None
 
 
-def derive_views(entries: Iterable[Entry], party_names: Mapping[str, str]) -> Views:
+def derive_views(entries: Iterable[Entry], party_names: Mapping[str, str], convener: str | None = None) -> Views:
     """Fold a timeline (ordered by seq) into every workflow view.
 
-    Invalid events (bad content, a non-head's "official" response) are skipped and
-    listed in ``violations``: the log stays verifiable, the view stays sane.
+    ``convener`` is the party that opened the negotiation (its genesis): it chairs the agenda.
+    Invalid events (bad content, a non-head's "official" response, a member running another
+    party's agenda) are skipped and listed in ``violations``: the log stays verifiable, the view
+    stays sane.
     """
     views = Views()
     for entry in sorted(entries, key=lambda e: e.seq):
         try:
-            _apply(views, entry)
-        except InputError as exc:
+            _apply(views, entry, convener)
+        except (InputError, ProtocolError) as exc:
             views.violations.append(f"event {entry.seq} ({entry.type}) by {entry.author}: {exc.message}")
     return views
 
 
-def _apply(views: Views, e: Entry) -> None:
+def check_agenda_right(event_type: str, party: str, role: str, issue: Mapping[str, Any] | None,
+                       convener: str | None) -> None:
+    """Who may run the agenda: the one rule every client applies before posting and on every event.
+
+    - any member of a party in the negotiation, except observers, may open a key issue;
+    - only the convening party (the chair) and the party that opened an issue may rename or close it,
+      and not through an observer.
+
+    Raises:
+        ProtocolError: the author's party or role may not do this (names the rule).
+    """
+    if role == "observer":
+        raise ProtocolError("an observer cannot change the agenda")
+    if event_type in (ISSUE_RENAME, ISSUE_CLOSE) and issue is not None:
+        if party not in (convener, issue.get("added_by")):
+            what = "rename" if event_type == ISSUE_RENAME else "close"
+            raise ProtocolError(f"only the convening party or the party that opened a key issue may {what} it")
+
+
+#: what a round holds when posted while it is open: event type -> (kind, content key of the reference)
+_HELD_BY_ROUNDS = {MEMO_DELIVER: ("memorandum", "memo_id"), RESPONSE: ("response", "memo_id"),
+                   MEETING_PROPOSE: ("meeting", "meeting_id"), MEETING_RESPOND: ("meeting answer", "meeting_id")}
+
+
+def _apply(views: Views, e: Entry, convener: str | None = None) -> None:
+    _apply_content(views, e, convener)
+    held = _HELD_BY_ROUNDS.get(e.type)
+    if held is not None:
+        kind, key = held
+        item = {"kind": kind, "ref": e.content[key], "party": e.party, "at": e.created, "seq": e.seq, "how": "posted"}
+        if e.type == MEMO_DELIVER:
+            item["version"] = e.content["version"]
+        for round_ in views.rounds.values():
+            if round_["status"] == "open":
+                round_["held"].append(dict(item))
+
+
+def _apply_content(views: Views, e: Entry, convener: str | None = None) -> None:
     c = e.content
     check_content(e.type, c, issues=views.issues if e.type not in (ISSUE_ADD,) else None,
                   memoranda=views.memoranda, meetings=views.meetings, channels=views.channels)
+    for key in _DEADLINES.get(e.type, ()):
+        check_deadline(c.get(key), now=parse_time(e.created), what=f"{key} deadline")
+    if e.type in AGENDA_TYPES:
+        check_agenda_right(e.type, e.party, e.role, views.issues.get(c["issue_id"]), convener)
     if e.type == ISSUE_ADD:
         if c["issue_id"] in views.issues:
             raise InputError("key issue exists already")
@@ -243,16 +410,42 @@ def _apply(views: Views, e: Entry) -> None:
     elif e.type == ISSUE_CLOSE:
         views.issues[c["issue_id"]]["status"] = "closed"
     elif e.type == ROUND_OPEN:
-        views.rounds[c["round_id"]] = {"number": c["number"], "venue": c["venue"], "starts": c["starts"],
-                                       "ends": c.get("ends"), "outcome": None, "status": "open"}
+        if c["round_id"] in views.rounds:
+            raise InputError(f"round '{c['round_id']}' exists already")
+        if any(r["number"] == c["number"] for r in views.rounds.values()):
+            raise InputError(f"a round number {c['number']} exists already")
+        views.rounds[c["round_id"]] = {
+            "round_id": c["round_id"], "number": c["number"], "venue": c["venue"], "starts": c["starts"],
+            "ends": c.get("ends"), "meeting_id": c.get("meeting_id"), "agenda": list(c.get("agenda", [])),
+            "outcome": None, "status": "open", "opened_by": e.party, "opened_at": e.created, "opened_seq": e.seq,
+            "closed_by": None, "closed_at": None, "closed_seq": None, "held": []}
     elif e.type == ROUND_CLOSE:
-        if c["round_id"] not in views.rounds:
+        round_ = views.rounds.get(c["round_id"])
+        if round_ is None:
             raise InputError("unknown round")
-        views.rounds[c["round_id"]].update(outcome=c["outcome"], status="closed")
+        if round_["status"] == "closed":
+            raise InputError(f"round '{c['round_id']}' is closed already")
+        round_.update(outcome=c["outcome"], status="closed", closed_by=e.party, closed_at=e.created, closed_seq=e.seq)
+    elif e.type == ROUND_LINK:
+        round_ = views.rounds.get(c["round_id"])
+        if round_ is None:
+            raise InputError("a link to an unknown round")
+        round_["held"].append({"kind": c["kind"], "ref": c["ref"], "party": e.party, "at": e.created, "seq": e.seq,
+                               "how": "linked"})
     elif e.type == MEMO_DRAFT:
-        views.drafts.setdefault(c["memo_id"], []).append({"version": c["version"], "title": c["title"],
-                                                          "positions": dict(c["positions"]), "at": e.created,
-                                                          "party": e.party})
+        if set(e.audience) != {e.party}:
+            raise InputError("a draft is readable by its own party only (this one was addressed to others)")
+        delivered = views.memoranda.get(c["memo_id"])
+        if delivered is not None and delivered["party"] != e.party:
+            raise InputError("a draft under another party's memorandum id")
+        drafts = views.drafts.setdefault(c["memo_id"], [])
+        if drafts and drafts[0]["party"] != e.party:
+            raise InputError("a draft under another party's draft id")
+        if c["version"] != len(drafts) + 1:
+            raise InputError("draft versions are numbered one after another")
+        drafts.append({"version": c["version"], "title": c["title"], "positions": dict(c["positions"]),
+                       "at": e.created, "party": e.party, "by": e.author, "event_id": e.event_id,
+                       "attachments": list(c.get("attachments", []))})
     elif e.type == MEMO_DELIVER:
         memo = views.memoranda.get(c["memo_id"])
         if memo is not None and memo["party"] != e.party:
@@ -261,11 +454,23 @@ def _apply(views: Views, e: Entry) -> None:
         if memo is None:
             memo = views.memoranda[c["memo_id"]] = {
                 "memo_id": c["memo_id"], "party": e.party, "versions": [], "receipts": {}, "responses": {},
-                "restricted": {}, "comments": []}
+                "response_history": {}, "restricted": {}, "comments": []}
         memo.update(title=c["title"], positions=dict(c["positions"]), version=c["version"], delivered_at=e.created,
                     delivered_to=recipients, respond_by=c.get("respond_by"), event_id=e.event_id,
                     attachments=list(c.get("attachments", [])), copy=c.get("copy"))
-        memo["versions"].append({"version": c["version"], "positions": dict(c["positions"]), "at": e.created})
+        if c.get("restricted"):
+            # Head-only sections travel inside the heads' copies of the delivery (one event, one act).
+            memo["restricted"] = dict(c["restricted"])
+        # Lineage, seen only by the author's party (the others cannot read its drafts): the draft version this
+        # delivery was made from, i.e. the latest draft under the same id at the time.
+        drafts = [d for d in views.drafts.get(c["memo_id"], []) if d["party"] == e.party]
+        from_draft = drafts[-1]["version"] if drafts else None
+        memo["from_draft"] = from_draft
+        memo["languages"] = list(c.get("languages") or [DEFAULT_LANGUAGE])
+        memo["prevailing"] = c.get("prevailing")
+        memo["texts"] = texts_by_language(c, ("title", "positions"))
+        memo["versions"].append({"version": c["version"], "positions": dict(c["positions"]), "at": e.created,
+                                 "title": c["title"], "from_draft": from_draft})
     elif e.type == MEMO_RESTRICTED:
         memo = views.memoranda.get(c["memo_id"])
         if memo is None or memo["party"] != e.party:
@@ -282,8 +487,13 @@ def _apply(views: Views, e: Entry) -> None:
         memo = views.memoranda[c["memo_id"]]
         if e.party == memo["party"]:
             raise InputError("a party cannot officially respond to its own memorandum")
-        memo["responses"][e.party] = {"at": e.created, "by": e.author, "stances": dict(c["stances"]),
-                                      "covering_text": c.get("covering_text"), "version": memo["version"]}
+        history = memo["response_history"].setdefault(e.party, [])
+        response = {"at": e.created, "by": e.author, "stances": dict(c["stances"]),
+                    "covering_text": c.get("covering_text"), "version": memo["version"], "number": len(history) + 1,
+                    "replaces": history[-1]["at"] if history else None, "seq": e.seq,
+                    "attachments": list(c.get("attachments", []))}
+        history.append(response)
+        memo["responses"][e.party] = response
     elif e.type == COMMENT:
         for memo in views.memoranda.values():
             if c["ref"] in (memo["memo_id"], memo.get("event_id")):
@@ -293,17 +503,27 @@ def _apply(views: Views, e: Entry) -> None:
             "meeting_id": c["meeting_id"], "proposed_by": e.party, "venue": c["venue"], "start": c["start"],
             "end": c["end"], "timezone": c["timezone"], "level": c["level"], "agenda": list(c.get("agenda", [])),
             "participants": list(c.get("participants", [])), "invited": [p for p in e.audience if p != e.party],
-            "answers": {}, "proposed_at": e.created}
+            "answers": {}, "proposed_at": e.created, "answer_by": c.get("answer_by"),
+            # calendar entries: every answer is a new revision (iCalendar SEQUENCE) of the same meeting
+            "revision": 0, "changed_at": e.created, "was_accepted": False,
+            "attachments": list(c.get("attachments", []))}
     elif e.type == MEETING_RESPOND:
         meeting = views.meetings[c["meeting_id"]]
         meeting["answers"][e.party] = {"answer": c["answer"], "at": e.created, "by": e.author,
                                        "counter": c.get("counter"), "note": c.get("note")}
+        meeting["revision"] = meeting.get("revision", 0) + 1
+        meeting["changed_at"] = e.created
+        if meeting_status(meeting) == "accepted":
+            meeting["was_accepted"] = True
     elif e.type == CHANNEL_OPEN:
         views.channels[c["channel_id"]] = {"channel_id": c["channel_id"], "name": c["name"],
                                            "parties": list(e.audience), "opened_by": e.party, "messages": []}
+    elif e.type == TITLE:
+        views.title = {"title": c["title"], "party": e.party, "at": e.created, "audience": list(e.audience)}
     elif e.type == CHANNEL_MESSAGE:
         channel = views.channels[c["channel_id"]]
-        channel["messages"].append({"seq": e.seq, "at": e.created, "by": e.author, "party": e.party, "text": c["text"]})
+        channel["messages"].append({"seq": e.seq, "at": e.created, "by": e.author, "party": e.party, "text": c["text"],
+                                    "attachments": list(c.get("attachments", []))})
 
 
 def meeting_status(meeting: Mapping[str, Any]) -> str:
@@ -336,30 +556,48 @@ def awaiting_responses(views: Views, now: datetime) -> list[dict[str, Any]]:
     return sorted(out, key=lambda r: (r["since"], r["memo_id"], r["awaiting"]))
 
 
-def positions_matrix(views: Views, parties: Iterable[str]) -> dict[str, Any]:
-    """Issue x party: each party's latest position and its latest official stance; agreed or open.
+def issue_status(views: Views, issue_id: str) -> str:
+    """The one status of a key issue that every output shows: ``closed``, ``agreed`` or ``open``.
 
     An issue is *agreed* when the latest memorandum that takes a position on it was
-    accepted on that issue by every party it was delivered to.
+    accepted on that issue by every party it was delivered to (in each one's latest response).
+    """
+    if views.issues[issue_id]["status"] == "closed":
+        return "closed"
+    latest_memo = None
+    for memo in sorted(views.memoranda.values(), key=lambda m: m["delivered_at"]):
+        if issue_id in memo["positions"]:
+            latest_memo = memo
+    agreed = bool(latest_memo) and bool(latest_memo["delivered_to"]) and all(
+        latest_memo["responses"].get(p, {}).get("stances", {}).get(issue_id, {}).get("stance") == "accept"
+        for p in latest_memo["delivered_to"])
+    return "agreed" if agreed else "open"
+
+
+def positions_matrix(views: Views, parties: Iterable[str], language: str | None = None) -> dict[str, Any]:
+    """Issue x party: each party's latest position and its latest official stance; the issue's status
+    (``issue_status``). With ``language``, positions are read in that language where the memorandum has a
+    text in it (each cell says which language it shows).
     """
     parties = list(parties)
     rows = []
     for issue_id, issue in views.issues.items():
         cells: dict[str, dict[str, Any]] = {p: {"position": None, "stance": None} for p in parties}
-        latest_memo = None
         for memo in sorted(views.memoranda.values(), key=lambda m: m["delivered_at"]):
             if issue_id in memo["positions"]:
-                cells.setdefault(memo["party"], {"position": None, "stance": None})["position"] = memo["positions"][issue_id]
-                latest_memo = memo
+                cell = cells.setdefault(memo["party"], {"position": None, "stance": None})
+                first = memo.get("languages", [DEFAULT_LANGUAGE])[0]
+                shown = language if language in memo.get("texts", {}) else first
+                cell["position"] = (memo["positions"][issue_id] if shown == first
+                                    else memo["texts"][shown]["positions"][issue_id])
+                cell["language"] = shown
             for party, response in memo["responses"].items():
                 if issue_id in response["stances"]:
                     cells.setdefault(party, {"position": None, "stance": None})["stance"] = response["stances"][issue_id]
-        agreed = bool(latest_memo) and all(
-            latest_memo["responses"].get(p, {}).get("stances", {}).get(issue_id, {}).get("stance") == "accept"
-            for p in latest_memo["delivered_to"]) and bool(latest_memo["delivered_to"])
-        rows.append({"issue_id": issue_id, "title": issue["title"], "status": "agreed" if agreed else "open",
+        rows.append({"issue_id": issue_id, "title": issue["title"], "status": issue_status(views, issue_id),
                      "cells": cells})
-    return {"parties": parties, "issues": rows}
+    return {"parties": parties, "issues": rows, "language": language,
+            "languages": sorted({code for m in views.memoranda.values() for code in m.get("languages", [])})}
 
 
 def redline(old: Mapping[str, str], new: Mapping[str, str]) -> str:
@@ -375,9 +613,38 @@ def redline(old: Mapping[str, str], new: Mapping[str, str]) -> str:
     return "\n".join(lines)
 
 
+def memo_texts(views: Views, memo_id: str) -> dict[str, dict[str, Any]]:
+    """Every version of a memorandum this member can read, by label: ``"1"``, ``"2"`` for delivered versions,
+    ``"d1"``, ``"d2"`` for its party's drafts under the same id. Each: title, positions, at, and for a delivered
+    version the draft it came from (``from_draft``, known to the author's party only)."""
+    texts: dict[str, dict[str, Any]] = {}
+    for draft in views.drafts.get(memo_id, []):
+        texts[f"d{draft['version']}"] = {"kind": "draft", **draft}
+    for version in views.memoranda.get(memo_id, {}).get("versions", []):
+        texts[str(version["version"])] = {"kind": "delivered", **version}
+    return texts
+
+
+def version_label(value: object, views: Views, memo_id: str) -> str:
+    """``3`` or ``"3"`` (a delivered version; a draft version when nothing was delivered under the id yet, as the
+    redline always read it), ``"d3"`` or ``"draft3"`` (a draft version).
+
+    Raises:
+        InputError: neither form.
+    """
+    text = str(value).strip().lower().replace("draft", "d").replace("-", "")
+    number = text[1:] if text.startswith("d") else text
+    if not number.isdigit():
+        raise InputError(f"a version is a number (delivered) or d + a number (draft), not '{value}'")
+    if text.startswith("d") or memo_id not in views.memoranda:
+        return f"d{int(number)}"
+    return str(int(number))
+
+
 def calendar(views: Views) -> list[dict[str, Any]]:
     return sorted(({**m, "status": meeting_status(m)} for m in views.meetings.values()), key=lambda m: m["start"])
 
 
-__all__ = ["Entry", "Views", "awaiting_responses", "calendar", "check_content", "derive_views", "format_time",
-           "meeting_status", "positions_matrix", "redline"]
+__all__ = ["Entry", "Views", "awaiting_responses", "calendar", "check_agenda_right", "check_content",
+           "check_meeting_terms", "check_timezone", "derive_views", "format_time", "issue_status", "meeting_status",
+           "meeting_terms", "memo_texts", "positions_matrix", "redline", "version_label"]

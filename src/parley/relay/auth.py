@@ -14,10 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from parley.crypto.httpsig import verify_request
-from parley.crypto.keys import load_public_key
+from parley.crypto.keys import PublicKey, load_public_key
 from parley.errors import AuthError, ReplayError
 from parley.protocol.identity import MemberCertificate
 from parley.store.relay_store import RelayStore
@@ -79,7 +77,7 @@ class NeedsDatabase(Exception):  # noqa: N818 - a signal, not an error
 
 
 @lru_cache(maxsize=4096)
-def _certificate(text: str) -> tuple[MemberCertificate, Ed25519PublicKey]:
+def _certificate(text: str) -> tuple[MemberCertificate, PublicKey]:
     """A stored certificate parsed once (keyed by its exact text, so a changed row is parsed again)."""
     cert = MemberCertificate.from_obj(json.loads(text))
     return cert, load_public_key(cert.signing_key)
@@ -120,7 +118,7 @@ def authenticate(
         raise NeedsDatabase
     certs: dict[str, MemberCertificate] = {}
 
-    def resolve(key_id: str) -> Ed25519PublicKey | None:
+    def resolve(key_id: str) -> PublicKey | None:
         if extra_keys and key_id in extra_keys:
             certs[key_id] = extra_keys[key_id]
             return load_public_key(extra_keys[key_id].signing_key)

@@ -28,11 +28,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, insert, make_url, select, text
 
 from parley.errors import ConfigError, ConflictError, InputError, StorageError
+from parley.progress import report
 from parley.store import schema as t
-from parley.store.relay_store import RelayStore, database_url, open_store
+from parley.store.engine import create_private_file, database_url
+from parley.store.relay_store import RelayStore, open_store
 
 FORMAT = "parley-relay-backup"
 VERSION = 1
@@ -73,13 +75,14 @@ def backup(database: str, destination: Path) -> dict[str, Any]:
     """
     if destination.exists():
         raise ConflictError(f"{destination} exists: a backup never overwrites a file")
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    store = open_store(database)  # also migrates: a backup is always of the current schema
+    destination.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    store = open_store(database, migrate_schema=False)  # a backup never changes what it copies
     try:
-        revision = _alembic_revision(store)
+        revision = store.schema_revision()
         source = _sqlite_path(database)
-        if source is not None:
+        if source is not None:  # a copy of the file: any schema revision
             return _backup_sqlite(source, destination, revision)
+        store.require_current_schema()  # rows are read by this version's table definitions
         return _backup_rows(store, destination, revision)
     finally:
         store.close()
@@ -87,13 +90,18 @@ def backup(database: str, destination: Path) -> dict[str, Any]:
 
 def _backup_sqlite(source: Path, destination: Path, revision: str | None) -> dict[str, Any]:
     tmp = destination.with_name(destination.name + ".partial")
+    create_private_file(tmp)  # a backup holds what the database holds: readable by the operator only
     src = sqlite3.connect(str(source), timeout=30)
     dst = sqlite3.connect(str(tmp))
     try:
+        report("copying the database", 0)  # one step (a spinner): stepping could restart under writes
         src.backup(dst)  # pages=-1: the whole database in one step, one snapshot
         dst.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
-        counts = {table.name: dst.execute(f'SELECT COUNT(*) FROM "{table.name}"').fetchone()[0]  # noqa: S608
-                  for table in t.metadata.sorted_tables}
+        # the tables the file holds: those of its own schema revision, which need not be the newest
+        names = [row[0] for row in dst.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name "
+                                               "NOT LIKE 'sqlite_%' AND name != 'alembic_version' ORDER BY name")]
+        counts = {name: dst.execute(f'SELECT COUNT(*) FROM "{name}"').fetchone()[0]  # noqa: S608
+                  for name in names}
     except sqlite3.Error as exc:
         tmp.unlink(missing_ok=True)
         raise StorageError(f"SQLite backup failed: {exc}") from None
@@ -122,6 +130,8 @@ def _snapshot_rows(store: RelayStore) -> Iterator[tuple[str, dict[str, Any]]]:
 def _backup_rows(store: RelayStore, destination: Path, revision: str | None) -> dict[str, Any]:
     tmp = destination.with_name(destination.name + ".partial")
     counts = {table.name: 0 for table in t.metadata.sorted_tables}
+    create_private_file(tmp)
+    written = 0
     try:
         with gzip.open(tmp, "wt", encoding="utf-8") as out:
             out.write(json.dumps({"format": FORMAT, "version": VERSION, "revision": revision,
@@ -130,6 +140,9 @@ def _backup_rows(store: RelayStore, destination: Path, revision: str | None) -> 
                 out.write(json.dumps({"t": table, "r": {k: _encode(v) for k, v in row.items()}},
                                      separators=(",", ":")) + "\n")
                 counts[table] += 1
+                written += 1
+                if written % BATCH == 0:
+                    report("backing up rows", written)
             out.write(json.dumps({"end": counts}) + "\n")  # a truncated file is detected at restore
     except Exception:
         tmp.unlink(missing_ok=True)
@@ -143,7 +156,7 @@ def _read_backup(path: Path) -> tuple[str | None, Iterator[tuple[str, dict[str, 
     with open(path, "rb") as handle:
         magic = handle.read(len(SQLITE_MAGIC))
     if magic == SQLITE_MAGIC:
-        source = open_store(str(path.resolve()))
+        source = open_store(str(path.resolve()), migrate_schema=False)
 
         def sqlite_rows() -> Iterator[tuple[str, dict[str, Any]]]:
             try:
@@ -184,8 +197,11 @@ def restore(path: Path, database: str) -> dict[str, Any]:
     """
     if not path.exists():
         raise ConfigError(f"no backup file {path}")
-    target = open_store(database)
+    target = open_store(database, migrate_schema=False)
     try:
+        if target.schema_revision() is None:
+            target.migrate()  # a new, empty database: create the schema the backup is restored into
+        target.require_current_schema()
         with target.engine.connect() as conn:
             busy = [tb.name for tb in t.metadata.sorted_tables
                     if conn.execute(select(func.count()).select_from(tb)).scalar()]
@@ -209,6 +225,7 @@ def restore(path: Path, database: str) -> dict[str, Any]:
                     counts[name] += 1
                     if len(pending[name]) >= BATCH:
                         conn.execute(insert(tables[name]), pending.pop(name))
+                        report("restoring rows", sum(counts.values()), sum(totals.values()) if totals else None)
                 for name, batch in pending.items():
                     conn.execute(insert(tables[name]), batch)
                 if totals is not None and {k: v for k, v in totals.items() if v} != {k: v for k, v in counts.items()
@@ -221,4 +238,6 @@ def restore(path: Path, database: str) -> dict[str, Any]:
                                           f"COALESCE((SELECT MAX({column}) FROM {table}), 0) + 1, false)"))
     finally:
         target.close()
-    return {"file": str(path), "database": database, "revision": revision, "rows": counts}
+    # the target as given, its password hidden (the result is printed)
+    shown = make_url(database_url(database)).render_as_string(hide_password=True)
+    return {"file": str(path), "database": shown, "revision": revision, "rows": counts}

@@ -169,6 +169,11 @@ class Ingestor(StateCache):
         self._queue.put(_Pending(envelope, create, future, verified_key))
         return future
 
+    @property
+    def alive(self) -> bool:
+        """The writer thread runs (for the relay's readiness check)."""
+        return self._thread.is_alive()
+
     def device_revoked(self, device_key_id: str) -> None:
         """Nothing to tell in one process (several processes on PostgreSQL hear of it by NOTIFY)."""
 

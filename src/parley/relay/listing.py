@@ -160,10 +160,11 @@ class Page:
 
 
 def read_page(store: RelayStore, writer: PageWriter, head: NegotiationHead, after: int, limit: int, reader: str,
-              log_access_at: str, nonce: tuple[str, str, int] | None = None) -> Page:
+              log_access_at: str, nonce: tuple[str, str, int] | None = None, max_bytes: int | None = None) -> Page:
     """One listing for ``reader``, cut at ``head`` (the negotiation's head as the caller read it): the rows
-    below it (at most ``limit``) written as the page's bytes, then their access-log rows and the request's
-    ``nonce`` in one commit.
+    below it (at most ``limit``, and with ``max_bytes`` no more than fit in that many bytes of headers and
+    ciphertexts, the first always in) written as the page's bytes, then their access-log rows and the
+    request's ``nonce`` in one commit.
 
     Raises:
         ReplayError: the nonce was stored before.
@@ -181,7 +182,8 @@ def read_page(store: RelayStore, writer: PageWriter, head: NegotiationHead, afte
         return body, shown[-1].seq if shown else None
 
     # Written before the access log and the nonce are committed: a page that cannot be written is not logged.
-    body, last_seq = store.packed_page(negotiation_id, after, limit, reader, render, log_access_at, nonce)
+    body, last_seq = store.packed_page(negotiation_id, after, limit, reader, render, log_access_at, nonce,
+                                       max_bytes=max_bytes)
     done = time.perf_counter()
     return Page(body, last_seq, {"read": (marks[0] - started) * 1000, "render": (marks[1] - marks[0]) * 1000,
                                  "log": (done - marks[1]) * 1000})

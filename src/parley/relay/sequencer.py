@@ -60,15 +60,42 @@ def _set_receive_timeout(conn: Connection, seconds: float) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", int(seconds), 0))
 
 
-def _hang_up(conn: Connection) -> None:
-    """Close a connection another thread may be blocked reading: shutdown() wakes that read (with EOF),
-    which closing the descriptor alone does not."""
+def _shut_down(conn: Connection) -> None:
+    """Wake a thread blocked reading ``conn`` (its read sees EOF), which closing the descriptor does not."""
     try:
         with socket.fromfd(conn.fileno(), socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.shutdown(socket.SHUT_RDWR)
     except (OSError, ValueError):
         pass  # already closed
+
+
+def _hang_up(conn: Connection) -> None:
+    """Close a connection another thread may be blocked reading (used where only this thread closes it)."""
+    _shut_down(conn)
     conn.close()
+
+
+class _Peer:
+    """One worker's connection, in the writer. Its reading thread alone closes it; other threads (a
+    failed send, ``close``) only shut it down, under the same lock: two threads closing one descriptor
+    would fail with EBADF, or close whatever file had reused the number in between."""
+
+    __slots__ = ("conn", "send_lock", "_close_lock")
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.send_lock = threading.Lock()
+        self._close_lock = threading.Lock()
+
+    def hang_up(self) -> None:
+        with self._close_lock:
+            if not self.conn.closed:
+                _shut_down(self.conn)
+
+    def close(self) -> None:
+        with self._close_lock:
+            if not self.conn.closed:
+                self.conn.close()
 
 
 def _error_payload(exc: BaseException) -> tuple[str, str, dict[str, Any]]:
@@ -104,10 +131,10 @@ class SequencerServer:
         # do it inline, with none: one local process that connects and stalls would shut every worker out).
         self._authkey = authkey
         self._listener = Listener(address, family="AF_UNIX")
-        self._connections: list[tuple[Connection, threading.Lock]] = []
+        self._connections: list[_Peer] = []
         self._lock = threading.Lock()
         # worker connection -> answers of the batch being written (writer thread only)
-        self._answers: dict[tuple[Connection, threading.Lock], list[tuple]] = {}
+        self._answers: dict[_Peer, list[tuple]] = {}
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._accept, name="parley-writer-accept", daemon=True)
         self._thread.start()
@@ -141,7 +168,7 @@ class SequencerServer:
     def _serve(self, conn: Connection) -> None:
         if not self._authenticate(conn):
             return
-        entry = (conn, threading.Lock())
+        entry = _Peer(conn)
         with self._lock:
             self._connections.append(entry)
         try:
@@ -168,7 +195,7 @@ class SequencerServer:
             with self._lock:
                 if entry in self._connections:
                     self._connections.remove(entry)
-            conn.close()
+            entry.close()
 
     def _admission(self, request_id: int, negotiation_id: str, party_id: str, device_key_id: str) -> tuple:
         """A worker's read-access question, answered from the writer's state, which the writer keeps current:
@@ -178,7 +205,7 @@ class SequencerServer:
         except Exception as exc:  # noqa: BLE001 - the worker gets the error, this connection goes on
             return request_id, False, _error_payload(exc)
 
-    def _answer(self, entry: tuple[Connection, threading.Lock], request_id: int, future: Future) -> None:
+    def _answer(self, entry: _Peer, request_id: int, future: Future) -> None:
         """Runs in the writer thread as the batch resolves its futures; sent by ``_flush_answers``."""
         exc = future.exception()
         answer = (request_id, True, future.result()) if exc is None else (request_id, False, _error_payload(exc))
@@ -189,15 +216,14 @@ class SequencerServer:
         for entry, items in answers.items():
             self._send(entry, ("answers", items))
 
-    def _send(self, entry: tuple[Connection, threading.Lock], message: tuple) -> None:
-        conn, send_lock = entry
+    def _send(self, entry: _Peer, message: tuple) -> None:
         try:
-            with send_lock:
-                conn.send(message)
+            with entry.send_lock:
+                entry.conn.send(message)
         except (OSError, ValueError):
             # Gone, or not reading for SEND_TIMEOUT_SECONDS (a message may be cut): hang up. The worker sees
             # the writer gone and stops; the supervisor starts another.
-            _hang_up(conn)
+            entry.hang_up()
 
     def _broadcast(self, message: tuple) -> None:
         with self._lock:
@@ -213,8 +239,8 @@ class SequencerServer:
         self._listener.close()
         with self._lock:
             entries = list(self._connections)
-        for conn, _ in entries:
-            _hang_up(conn)
+        for entry in entries:
+            entry.hang_up()
 
 
 class RemoteIngestor(StateCache):
@@ -288,6 +314,11 @@ class RemoteIngestor(StateCache):
             return future.result(timeout=STATS_TIMEOUT)
         except TimeoutError:
             raise StorageError("the relay's writer process did not answer") from None
+
+    @property
+    def alive(self) -> bool:
+        """The link to the writer process is up (for the relay's readiness check)."""
+        return not self._gone and self._thread.is_alive()
 
     @property
     def batches(self) -> int:

@@ -1,6 +1,6 @@
 """``parley relay serve --workers N``: N HTTP worker processes and one writer.
 
-The supervisor (this process) opens the database, runs the migrations, binds the listening socket and
+The supervisor (this process) opens the database (its schema must be current), binds the listening socket and
 starts the writer (``parley.relay.sequencer.SequencerServer`` around the ``Ingestor``). It then spawns
 N worker processes that share the socket; each serves the whole API and hands posts to the writer. A
 worker that dies is started again (at most ``MAX_RESTARTS`` in a minute, then the relay stops); SIGINT
@@ -11,17 +11,27 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
+import shutil
 import signal
 import socket
+import tempfile
 import threading
 import time
 from datetime import UTC, datetime
-from typing import Any
 
 from parley.errors import ConfigError
 from parley.relay.ingest import Ingestor
+from parley.relay.metrics import MULTIPROCESS_DIR_VARIABLE
 from parley.relay.sequencer import SequencerServer, new_address
-from parley.relay.server import RelayConfig, load_or_create_signer, open_relay_store, tune_garbage_collector
+from parley.relay.server import (
+    RelayConfig,
+    build_app,
+    configure_relay_logging,
+    load_signer,
+    open_relay_store,
+    tune_garbage_collector,
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,36 +79,46 @@ def _bind(host: str, port: int, *, reuse_port: bool) -> socket.socket:
     return sock
 
 
-def _worker_main(config: RelayConfig, writer: tuple[str, bytes], sock: socket.socket, options: dict[str, Any]) -> None:
-    """Entry point of one worker process (spawned: nothing is inherited but these arguments)."""
+def _worker_main(config: RelayConfig, writer: tuple[str, bytes], sock: socket.socket) -> None:
+    """Entry point of one worker process (spawned: nothing is inherited but these arguments and the
+    environment, which names the metrics directory)."""
     import uvicorn
 
-    from parley.relay.app import Relay, create_app
-
-    relay = Relay(open_relay_store(config), load_or_create_signer(config), config.name, config.limits, writer=writer)
-    server = uvicorn.Server(uvicorn.Config(create_app(relay), log_level=options["log_level"], access_log=False,
-                                           http=options["http"], limit_concurrency=options["limit_concurrency"]))
+    configure_relay_logging(config)
+    app = build_app(config, writer=writer)
+    server = uvicorn.Server(uvicorn.Config(app, log_level=config.log_level, access_log=False, log_config=None,
+                                           http=config.http, limit_concurrency=config.limit_concurrency))
     tune_garbage_collector()
     try:
         server.run(sockets=[sock])
     finally:
-        relay.close()
+        app.state.relay.close()
 
 
-def serve_workers(config: RelayConfig, host: str, port: int, workers: int, *, log_level: str = "warning",
-                  http: str = "auto", limit_concurrency: int | None = None) -> int:
-    """Run the relay with ``workers`` HTTP processes until SIGINT or SIGTERM; returns the exit status
-    (1 when workers kept dying).
+def serve_workers(config: RelayConfig) -> int:
+    """Run the relay with ``config.workers`` HTTP processes until SIGINT or SIGTERM; returns the exit
+    status (1 when workers kept dying).
 
     Raises:
-        ConfigError: fewer than 2 workers asked for, or the address cannot be bound.
-        StorageError: the database cannot be opened or migrated.
+        ConfigError: fewer than 2 workers asked for, the address cannot be bound, or no relay key.
+        StorageError: the database cannot be opened, or its schema is not current.
     """
+    workers = config.workers
     if workers < 2:
         raise ConfigError("--workers needs at least 2 (1 is the plain single-process relay)")
-    sockets = bind_sockets(host, port, workers)  # first: a port in use is refused before anything starts
-    store = open_relay_store(config)  # migrations run here, once, before any worker starts
-    signer = load_or_create_signer(config)
+    configure_relay_logging(config)
+    signer = load_signer(config)
+    sockets = bind_sockets(config.host, config.port, workers)  # a port in use is refused before anything starts
+    try:
+        store = open_relay_store(config)  # checked once, before any worker starts
+    except BaseException:
+        for sock in set(sockets):
+            sock.close()
+        raise
+    # prometheus_client's multiprocess mode: every worker's counters in files of one fresh directory
+    metrics_dir = tempfile.mkdtemp(prefix="parley-relay-metrics-")
+    previous_metrics_dir = os.environ.get(MULTIPROCESS_DIR_VARIABLE)
+    os.environ[MULTIPROCESS_DIR_VARIABLE] = metrics_dir
     ingestor = Ingestor(store, signer, config.name, config.limits, lambda: datetime.now(UTC))
     address = new_address()
     writer = SequencerServer(ingestor, *address)
@@ -106,12 +126,11 @@ def serve_workers(config: RelayConfig, host: str, port: int, workers: int, *, lo
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     context = multiprocessing.get_context("spawn")
-    options = {"log_level": log_level, "http": http, "limit_concurrency": limit_concurrency}
 
     def start(index: int) -> multiprocessing.process.BaseProcess:
         # A restarted worker takes over its predecessor's socket, which this process keeps open: the
         # connections that arrive meanwhile wait in its backlog.
-        process = context.Process(target=_worker_main, args=(config, address, sockets[index], options),
+        process = context.Process(target=_worker_main, args=(config, address, sockets[index]),
                                   name="parley-relay-worker", daemon=False)
         process.start()
         return process
@@ -150,4 +169,9 @@ def serve_workers(config: RelayConfig, host: str, port: int, workers: int, *, lo
         store.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if previous_metrics_dir is None:
+            os.environ.pop(MULTIPROCESS_DIR_VARIABLE, None)
+        else:
+            os.environ[MULTIPROCESS_DIR_VARIABLE] = previous_metrics_dir
+        shutil.rmtree(metrics_dir, ignore_errors=True)
     return status

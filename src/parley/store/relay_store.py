@@ -16,8 +16,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from importlib import resources
-from pathlib import Path
 from typing import TypeVar
 
 try:
@@ -25,27 +23,26 @@ try:
 except ImportError:  # not on Windows: SQLite's busy handler alone serialises writers there
     fcntl = None  # type: ignore[assignment]
 
-from alembic import command
-from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import (
     Connection,
     Engine,
     and_,
-    create_engine,
     delete,
-    event,
     func,
     insert,
     select,
     text,
     update,
 )
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from parley.errors import AuthError, ConfigError, ConflictError, NotFoundError, ReplayError, StorageError
 from parley.store import codec, driver, pages
 from parley.store import schema as t
+from parley.store.engine import database_url, make_engine
 from parley.store.nodes import nodes_query
+from parley.store.revisions import head_revision, migrate, schema_problem, scripts
 from parley.tlog.merkle import NodeKey
 
 
@@ -78,6 +75,8 @@ class DeviceRow:
     party_id: str
     certificate: str
     revoked_at: str | None
+    #: the root-signed revocation (JSON) when revoked
+    revocation: str | None = None
 
 
 _EVENT_COLUMNS = (t.events.c.seq, t.events.c.event_id, t.events.c.header, t.events.c.signature,
@@ -91,58 +90,9 @@ def unpack_event(row, ciphertexts: Mapping[int, bytes]) -> StoredEvent:  # noqa:
                        codec.unpack_signature(row.signature), row.received_at, ciphertexts)
 
 
-def database_url(url_or_path: str) -> str:
-    """Accept a SQLAlchemy URL, a ``postgresql://`` URL or a plain file path (SQLite)."""
-    if url_or_path.startswith("postgresql://") or url_or_path.startswith("postgres://"):
-        return "postgresql+psycopg://" + url_or_path.split("://", 1)[1]
-    if "://" in url_or_path:
-        return url_or_path
-    return f"sqlite:///{Path(url_or_path).resolve()}"
-
-
-def _make_engine(url: str) -> Engine:
-    if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001
-            # Autocommit off in the driver: we issue BEGIN ourselves, IMMEDIATE for writers.
-            dbapi_conn.isolation_level = None
-            cursor = dbapi_conn.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            # FULL: a commit is durable once acknowledged; group commit amortises the fsync.
-            cursor.execute("PRAGMA synchronous=FULL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.close()
-
-        @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn):  # noqa: ANN001
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("writer") else "BEGIN")
-
-        return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
-
-
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision.
-
-    Raises:
-        StorageError: the database cannot be migrated.
-    """
-    script_location = str(resources.files("parley.store") / "migrations")
-    config = Config()
-    config.set_main_option("script_location", script_location)
-    try:
-        with engine.begin() as conn:
-            config.attributes["connection"] = conn
-            command.upgrade(config, "head")
-    except SQLAlchemyError as exc:
-        raise StorageError(f"cannot migrate the relay database: {exc.__class__.__name__}") from exc
-
-
-def open_store(url_or_path: str) -> RelayStore:
-    """Open (and migrate) the relay database.
+def open_store(url_or_path: str, *, migrate_schema: bool = True) -> RelayStore:
+    """Open the relay database, and with ``migrate_schema`` bring its schema to the newest revision.
+    Without it nothing is written: the caller checks ``RelayStore.schema_revision`` itself.
 
     Raises:
         ConfigError: unsupported URL.
@@ -152,8 +102,9 @@ def open_store(url_or_path: str) -> RelayStore:
     if not (url.startswith("sqlite") or url.startswith("postgresql")):
         raise ConfigError("the relay database must be SQLite (a file path) or PostgreSQL (postgresql://...)")
     try:
-        engine = _make_engine(url)
-        migrate(engine)
+        engine = make_engine(url)
+        if migrate_schema:
+            migrate(engine)
     except OperationalError as exc:
         raise StorageError(f"cannot open the relay database: {exc.orig}") from exc
     return RelayStore(engine)
@@ -217,6 +168,47 @@ class RelayStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    # ---- schema ---------------------------------------------------------------------------------------
+    def schema_revision(self) -> str | None:
+        """The database's schema revision (None for a database without parley's tables). Raises: StorageError."""
+        with self._read() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def pending_revisions(self) -> list[tuple[str, str]]:
+        """The migrations ``migrate`` would run, oldest first, as (revision, description).
+
+        Raises:
+            StorageError: unreachable, or at a revision this version of parley does not know.
+        """
+        current = self.schema_revision()
+        if current is not None and current not in {s.revision for s in scripts().walk_revisions()}:
+            raise StorageError(schema_problem(current) or current, hint="upgrade parley; never migrate down")
+        pending = list(scripts().iterate_revisions(head_revision(), current))
+        return [(script.revision, (script.doc or "").strip().splitlines()[0] if script.doc else "")
+                for script in reversed(pending)]
+
+    def migrate(self) -> list[tuple[str, str]]:
+        """Run every pending migration in one transaction; returns what ran (see ``pending_revisions``).
+
+        Raises:
+            StorageError: unreachable, a newer schema, or a migration failed (nothing is changed then).
+        """
+        pending = self.pending_revisions()
+        if pending:
+            try:
+                migrate(self.engine)
+            except OperationalError as exc:
+                raise StorageError(f"cannot migrate the relay database: {exc.orig}") from exc
+        return pending
+
+    def require_current_schema(self) -> None:
+        """Raises: StorageError (with what to do) unless the schema is the one this version needs."""
+        problem = schema_problem(self.schema_revision())
+        if problem is not None:
+            newer = "does not know" in problem
+            raise StorageError(problem, hint="upgrade parley to the version that migrated it" if newer else
+                               "back up the database, then run 'parley relay migrate' (--dry-run lists the steps)")
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -392,7 +384,8 @@ class RelayStore:
                 return None
             devices = conn.execute(select(t.devices).where(t.devices.c.party_id == party_id)
                                    .order_by(t.devices.c.device_key_id)).all()
-        return row.record, [DeviceRow(d.device_key_id, d.party_id, d.certificate, d.revoked_at) for d in devices]
+        return row.record, [DeviceRow(d.device_key_id, d.party_id, d.certificate, d.revoked_at, d.revocation)
+                            for d in devices]
 
     def party_rotations(self, party_id: str) -> list[str]:
         """The party's root rotations (JSON), oldest first."""
@@ -470,15 +463,18 @@ class RelayStore:
 
     def packed_page(self, negotiation_id: str, after: int, limit: int, reader: str | None,
                     render: Callable[[list[pages.EventRow], dict[int, dict[int, bytes]]], _Rendered],
-                    log_access_at: str | None = None, nonce: tuple[str, str, int] | None = None) -> _Rendered:
+                    log_access_at: str | None = None, nonce: tuple[str, str, int] | None = None,
+                    max_bytes: int | None = None) -> _Rendered:
         """What ``render`` makes of the page's event rows, still in their stored form (``unpack_event``
         turns one into a ``StoredEvent``), and of the readable ciphertexts by seq and index: a caller that
         keeps what it unpacked before (the relay's page cache) unpacks only the rest. ``render`` runs before
-        anything is written: a page it cannot make logs no access and stores no nonce.
+        anything is written: a page it cannot make logs no access and stores no nonce. With ``max_bytes``
+        the page ends before the event that would take its headers and ciphertexts past that many bytes
+        (its first event always in).
 
         Raises: as ``events``, and whatever ``render`` raises.
         """
-        number, device_no, rows, blobs = self._page(negotiation_id, after, limit, reader)
+        number, device_no, rows, blobs = self._page(negotiation_id, after, limit, reader, max_bytes)
         rendered = render(rows, blobs)
         if nonce is not None:
             try:
@@ -493,7 +489,7 @@ class RelayStore:
                 self._log_access(wconn, number, device_no, blobs, log_access_at)
         return rendered
 
-    def _page(self, negotiation_id: str, after: int, limit: int, reader: str | None,
+    def _page(self, negotiation_id: str, after: int, limit: int, reader: str | None, max_bytes: int | None = None,
               ) -> tuple[int | None, int | None, list, dict[int, dict[int, bytes]]]:
         """(negotiation number, reader's device number, event rows, readable blobs by seq and index)."""
         device_no = None
@@ -507,7 +503,7 @@ class RelayStore:
                 # A device without a number was never a recipient: it may fetch no ciphertext.
                 pattern = codec.reader_pattern(device_no) if device_no is not None else None
             rows, blobs = pages.read_page(conn, self.dialect, number, after, limit, pattern,
-                                          every_reader=reader is None)
+                                          every_reader=reader is None, max_bytes=max_bytes)
         return number, device_no, rows, blobs
 
     def _log_access(self, wconn: Connection, number: int | None, device_no: int | None,

@@ -155,3 +155,27 @@ party_rotations = Table(
     Column("position", Integer, primary_key=True, autoincrement=False),
     Column("rotation", Text, nullable=False),
 )
+
+# Cosignatures (C2SP tlog-cosignature) by the parties' devices over the checkpoint of a size of a
+# negotiation's log: the relay keeps the newest per device and size and serves them back.
+cosignatures = Table(
+    "cosignatures",
+    metadata,
+    Column("negotiation_no", Integer, primary_key=True, autoincrement=False),
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("device_key_id", String(64), primary_key=True),
+    Column("party_id", String(64), nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("line", Text, nullable=False),
+    Column("received_at", String(20), nullable=False),
+)
+
+#: the device-link mailbox (``parley.store.links``): a new device's request and the answer, for minutes
+link_slots = Table(
+    "link_slots",
+    metadata,
+    Column("slot", String(64), primary_key=True),
+    Column("request", Text, nullable=False),
+    Column("answer", Text, nullable=True),
+    Column("expires", BigInteger, nullable=False),
+)

@@ -20,11 +20,16 @@ import binascii
 import hashlib
 import re
 from collections.abc import Sequence
+from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
-
+from parley.crypto.keys import (
+    PublicKey,
+    SigningKey,
+    public_key_from_raw,
+    raw_public_bytes,
+    signing_key,
+    verify_raw,
+)
 from parley.errors import InputError, SignatureError, VerificationError
 
 ALG_ED25519 = 0x01
@@ -55,27 +60,29 @@ def key_id(name: str, public_key: bytes) -> bytes:
     return hashlib.sha256(name.encode() + b"\n" + bytes([ALG_ED25519]) + public_key).digest()[:4]
 
 
-def vkey_for(name: str, public_key: Ed25519PublicKey) -> str:
+def vkey_for(name: str, public_key: PublicKey) -> str:
     """Verifier key string for ``public_key`` under ``name``.
 
     Raises:
         InputError: ``name`` is not a valid key name.
     """
     _check_name(name)
-    raw = public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    raw = raw_public_bytes(public_key)
     return f"{name}+{key_id(name, raw).hex()}+{_b64(bytes([ALG_ED25519]) + raw)}"
 
 
 class Signer:
     """An Ed25519 note signer: a key name and a private key."""
 
-    def __init__(self, name: str, private_key: Ed25519PrivateKey) -> None:
-        """Raises: InputError if ``name`` is not a valid key name."""
+    def __init__(self, name: str, private_key: Any) -> None:
+        """``private_key``: a ``parley.crypto.keys.SigningKey`` or its private key object.
+
+        Raises: InputError if ``name`` is not a valid key name."""
         _check_name(name)
         self.name = name
-        self._private_key = private_key
-        self.public_key = private_key.public_key()
-        self.key_id = key_id(name, self.public_key.public_bytes(Encoding.Raw, PublicFormat.Raw))
+        self._key = signing_key(private_key)
+        self.public_key = self._key.public
+        self.key_id = key_id(name, self._key.public_raw)
 
     @classmethod
     def from_skey(cls, skey: str) -> Signer:
@@ -87,14 +94,14 @@ class Signer:
         if not isinstance(skey, str) or not skey.startswith(_PRIVATE_KEY_PREFIX):
             raise InputError("signer key must start with PRIVATE+KEY+")
         name, claimed_id, seed = _split_key(skey[len(_PRIVATE_KEY_PREFIX) :], "signer key")
-        signer = cls(name, Ed25519PrivateKey.from_private_bytes(seed))
+        signer = cls(name, SigningKey.from_seed(seed))
         if signer.key_id != claimed_id:
             raise InputError(f"signer key for {name!r} has key id {claimed_id.hex()}, expected {signer.key_id.hex()}")
         return signer
 
     def skey(self) -> str:
         """The signer key string (secret: store it like a private key)."""
-        seed = self._private_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        seed = self._key.seed()
         return f"{_PRIVATE_KEY_PREFIX}{self.name}+{self.key_id.hex()}+{_b64(bytes([ALG_ED25519]) + seed)}"
 
     def vkey(self) -> str:
@@ -102,18 +109,18 @@ class Signer:
         return vkey_for(self.name, self.public_key)
 
     def sign(self, message: bytes) -> bytes:
-        return self._private_key.sign(message)
+        return self._key.sign_raw(message)
 
 
 class Verifier:
     """An Ed25519 note verifier: a key name, key id and public key."""
 
-    def __init__(self, name: str, public_key: Ed25519PublicKey) -> None:
+    def __init__(self, name: str, public_key: PublicKey) -> None:
         """Raises: InputError if ``name`` is not a valid key name."""
         _check_name(name)
         self.name = name
         self.public_key = public_key
-        self.raw_public_key = public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+        self.raw_public_key = raw_public_bytes(public_key)
         self.key_id = key_id(name, self.raw_public_key)
 
     @classmethod
@@ -127,8 +134,8 @@ class Verifier:
             raise InputError("verifier key must be a string")
         name, claimed_id, raw = _split_key(vkey, "verifier key")
         try:
-            public_key = Ed25519PublicKey.from_public_bytes(raw)
-        except ValueError as err:
+            public_key = public_key_from_raw(raw)
+        except (InputError, ValueError) as err:
             raise InputError(f"verifier key for {name!r} is not a valid Ed25519 public key") from err
         verifier = cls(name, public_key)
         if verifier.key_id != claimed_id:
@@ -136,11 +143,7 @@ class Verifier:
         return verifier
 
     def verify(self, message: bytes, signature: bytes) -> bool:
-        try:
-            self.public_key.verify(signature, message)
-        except InvalidSignature:
-            return False
-        return True
+        return verify_raw(self.public_key, message, signature)
 
 
 def new_signer_key(name: str) -> tuple[str, str]:
@@ -149,7 +152,7 @@ def new_signer_key(name: str) -> tuple[str, str]:
     Raises:
         InputError: ``name`` is not a valid key name.
     """
-    signer = Signer(name, Ed25519PrivateKey.generate())
+    signer = Signer(name, SigningKey.generate())
     return signer.skey(), signer.vkey()
 
 

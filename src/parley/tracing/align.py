@@ -61,6 +61,8 @@ class Reading:
     located: int
     erased: int
     words_matched: int
+    #: carrier indices located but unreadable (their mark stripped, folded or mixed)
+    erased_carriers: tuple[int, ...] = ()
 
 
 def match_words(excerpt_keys: list[str], master: Master) -> list[tuple[int, int, int]]:
@@ -127,6 +129,7 @@ def read_excerpt(excerpt: str, master: Master) -> Reading:
                     gap_reads[k] = bit
     symbols: list[tuple[int, int]] = []
     erased = 0
+    erased_carriers: list[int] = []
     located_pairs: set[int] = {master.letter_carrier[q] for q in observed}
     for k in located_pairs:
         a, b = master.layout.carriers[k]
@@ -139,9 +142,11 @@ def read_excerpt(excerpt: str, master: Master) -> Reading:
                 symbols.append((k, 1))
                 continue
         erased += 1
+        erased_carriers.append(k)
     for k, bit in gap_reads.items():
         if bit is None:
             erased += 1
+            erased_carriers.append(k)
         else:
             symbols.append((k, bit))
-    return Reading(symbols, len(located_pairs) + len(gap_reads), erased, matched)
+    return Reading(symbols, len(located_pairs) + len(gap_reads), erased, matched, tuple(erased_carriers))

@@ -153,6 +153,9 @@ class Scorer:
         self.observed = observed
         self.read_mask = read_mask
         self.classes: list[tuple[int, int, float, float]] = []
+        #: per class: (positions, probability that an innocent's symbol matches the observed one, w_match,
+        #: w_mis) -- the exact law of an innocent's score given this reading (see ``log_mgf``)
+        self._laws: list[tuple[int, float, float, float]] = []
         for threshold, mask in zip(code.thresholds, code.class_masks, strict=True):
             p = threshold / 256
             heavy, light = math.sqrt((1 - p) / p), math.sqrt(p / (1 - p))
@@ -160,6 +163,7 @@ class Scorer:
                 m = mask & read_mask & (observed if y else ~observed)
                 if m:
                     self.classes.append((m, m.bit_count(), w_match, w_mis))
+                    self._laws.append((m.bit_count(), p if y else 1 - p, w_match, w_mis))
 
     @property
     def symbols(self) -> int:
@@ -171,6 +175,20 @@ class Scorer:
         for mask, size, w_match, w_mis in self.classes:
             d = (diff & mask).bit_count()
             total += w_match * (size - d) + w_mis * d
+        return total
+
+    def log_mgf(self, lam: float) -> float:
+        """ln E[exp(lam * S)] of an innocent's score S against this reading, exactly.
+
+        An innocent's codeword is drawn by the keyed generator independently of what the leakers produced
+        (they hold other codewords), so given the reading (which positions, which symbol, which bias) its
+        symbols are independent Bernoulli(p_i) and the law of S is known position by position: at a
+        position read as y with bias p it matches y with probability p (y = 1) or 1 - p (y = 0).
+        """
+        total = 0.0
+        for size, p_match, w_match, w_mis in self._laws:
+            # log-sum-exp of p e^{lam w_match} + (1 - p) e^{lam w_mis}, w_match > w_mis
+            total += size * (lam * w_match + math.log(p_match + (1 - p_match) * math.exp(lam * (w_mis - w_match))))
         return total
 
 
@@ -209,6 +227,20 @@ def _golden_min(f: Callable[[float], float], lo: float, hi: float, iterations: i
     return min(fc, fd)
 
 
+def _chernoff_threshold(log_mgf: Callable[[float], float], n_recipients: int, epsilon: float) -> float:
+    """min over lam > 0 of (ln E[e^{lam S}] + ln(n / epsilon)) / lam: a score no innocent reaches with
+    probability above epsilon / n. The objective is quasi-convex in lam, hence also in ln(lam), so golden
+    section applies."""
+    log_target = math.log(n_recipients / epsilon)
+    return _golden_min(lambda u: (log_mgf(math.exp(u)) + log_target) / math.exp(u), -12.0, 6.0)
+
+
+def _chernoff_bound(log_mgf: Callable[[float], float], score: float, n_recipients: int) -> float:
+    """n * min over lam > 0 of e^{-lam s} E[e^{lam S}]: any of n innocents reaching ``score``, bounded."""
+    exponent = _golden_min(lambda u: log_mgf(math.exp(u)) - math.exp(u) * score, -12.0, 6.0)
+    return min(1.0, n_recipients * math.exp(min(exponent, 0.0)))
+
+
 def threshold(symbols: int, n_recipients: int, epsilon: float, biases: tuple[float, ...]) -> float:
     """Accusation threshold Z with P(innocent score >= Z) <= epsilon / n (Chernoff bound).
 
@@ -218,18 +250,33 @@ def threshold(symbols: int, n_recipients: int, epsilon: float, biases: tuple[flo
     """
     if symbols <= 0:
         return math.inf
-    log_target = math.log(n_recipients / epsilon)
-    # (L ln M + C) / lam is quasi-convex in lam, hence also in ln(lam): golden section applies
-    return _golden_min(
-        lambda u: (symbols * _log_mgf(math.exp(u), biases) + log_target) / math.exp(u), -12.0, 6.0
-    )
+    return _chernoff_threshold(lambda lam: symbols * _log_mgf(lam, biases), n_recipients, epsilon)
+
+
+def reading_threshold(scorer: Scorer, n_recipients: int, epsilon: float) -> float:
+    """Accusation threshold Z for one reading: P(innocent score >= Z | this reading) <= epsilon / n.
+
+    The Chernoff bound of ``threshold`` with the exact law of an innocent's score given the positions read,
+    their symbols and their biases (``Scorer.log_mgf``) instead of the worst case at every position. It
+    holds whatever the leakers did, since their output is independent of any innocent's codeword; it is
+    never above ``threshold`` for the same number of symbols, and lower the more often the leak shows the
+    common symbol of a position (the usual case: an innocent then gains little from a match).
+    Returns inf when nothing was read.
+    """
+    if scorer.symbols <= 0:
+        return math.inf
+    return _chernoff_threshold(scorer.log_mgf, n_recipients, epsilon)
+
+
+def reading_false_accusation_bound(scorer: Scorer, score: float, n_recipients: int) -> float:
+    """Upper bound on the probability that any of n innocents reaches ``score`` against this reading."""
+    if scorer.symbols <= 0:
+        return 1.0
+    return _chernoff_bound(scorer.log_mgf, score, n_recipients)
 
 
 def false_accusation_bound(score: float, symbols: int, n_recipients: int, biases: tuple[float, ...]) -> float:
     """Upper bound on the probability that any of n innocents scores >= ``score``."""
     if symbols <= 0:
         return 1.0
-    exponent = _golden_min(
-        lambda u: symbols * _log_mgf(math.exp(u), biases) - math.exp(u) * score, -12.0, 6.0
-    )
-    return min(1.0, n_recipients * math.exp(min(exponent, 0.0)))
+    return _chernoff_bound(lambda lam: symbols * _log_mgf(lam, biases), score, n_recipients)

@@ -8,6 +8,7 @@ realistic rather than the best case of plain prose.
 from __future__ import annotations
 
 import random
+import re
 
 _EN_WORDS = (
     "the parties agree that any payment under this agreement shall be made within thirty days "
@@ -86,6 +87,32 @@ def _document(
 def english_memo(chars: int = 20000, seed: int = 1) -> str:
     """An English-like negotiation memorandum of about ``chars`` characters."""
     return _document(_EN_WORDS, _EN_NAMES, _EN_TERMS, _EN_EXTRAS, chars, seed)
+
+
+#: equivalent wordings an author might offer for words of the sample vocabulary
+AUTHOR_SYNONYMS = {
+    "agree": "consent", "terms": "conditions", "discuss": "consider", "defects": "faults",
+    "goods": "products", "offer": "proposal", "cost": "expense", "schedule": "timetable",
+    "expect": "intend", "propose": "suggest", "revised": "amended", "unchanged": "the same",
+    "shorter": "briefer", "willing": "prepared", "obligations": "duties", "advisers": "counsel",
+    "repair": "mend", "confidential": "secret", "separately": "on its own", "final": "definitive",
+    "balance": "remainder", "due": "payable", "disclose": "reveal", "specification": "specifications",
+    "instalment": "part payment", "completion": "conclusion", "changes": "amendments",
+}  # fmt: skip
+
+
+def english_memo_with_alternatives(chars: int = 20000, seed: int = 1, share: float = 0.5) -> str:
+    """``english_memo`` where the author wrote ``{word|synonym}`` for a ``share`` of the words that have one."""
+    rng = random.Random(seed * 7919 + 17)  # noqa: S311 - simulation text, not a secret
+    text = english_memo(chars, seed)
+
+    def offer(m: re.Match[str]) -> str:
+        word = m.group()
+        if word in AUTHOR_SYNONYMS and rng.random() < share:
+            return "{" + word + "|" + AUTHOR_SYNONYMS[word] + "}"
+        return word
+
+    return re.sub(r"[a-z]+", offer, text)
 
 
 def russian_memo(chars: int = 20000, seed: int = 1) -> str:

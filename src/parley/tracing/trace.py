@@ -1,25 +1,37 @@
-"""Orchestration: make the recipients' copies, and trace a leaked excerpt back to recipients."""
+"""Orchestration: make the recipients' copies, and trace a leaked excerpt back to recipients.
+
+Each mark layer (``wording``, ``homoglyph``, ``zero-width``) is read and scored on its own,
+and each is also scored read upside down (a reader who swaps U+200B and U+200C, or turns
+every wording into the other, inverts a layer: read back inverted it names him again).  With
+T such tests the threshold of each bounds its false-accusation probability by epsilon / T,
+so the union over tests and innocents stays below epsilon: tampering with one layer can lower
+that layer's score but never the others', and never raises an innocent's.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from parley.errors import InputError
 from parley.tracing.align import Master, read_excerpt
-from parley.tracing.code import DocumentCode, Scorer, false_accusation_bound, threshold
-from parley.tracing.marks import Layout, embed, scan, unmark
+from parley.tracing.code import DocumentCode, Scorer, reading_false_accusation_bound, reading_threshold
+from parley.tracing.document import TracedText, as_traced, document_code, make_copy, slot_flips
 from parley.tracing.secret import TracingSecret
+from parley.tracing.variants import BRITISH_TO_AMERICAN, Slot
 from parley.tracing.visible import find_visible_mark
+from parley.tracing.wording import WordingMaster, read_wording
 
-# bytearray.translate tables turning per-position "seen" flags (1 = saw 0, 2 = saw 1, 3 = both)
-# into ASCII bit strings, so the pirate sequence becomes an int without a per-bit loop
+CHANNELS = ("wording", "homoglyph", "zero-width")
 _SAW_ONE = bytes(0x31 if v == 2 else 0x30 for v in range(256))
 _SAW_ONE_SYMBOL = bytes(0x31 if v in (1, 2) else 0x30 for v in range(256))
+#: a kind read in one form at this many slots, improbable for a genuine copy, is reported
+_NORMALISED_MIN_SLOTS = 6
+_NORMALISED_P = 1e-3
 
 
 def _check_text(text: object, what: str) -> str:
@@ -42,60 +54,50 @@ def _check_recipients(recipients: Sequence[str]) -> list[str]:
     return ids
 
 
-def _document(secret: TracingSecret, canonical: str) -> DocumentCode:
-    if not isinstance(secret, TracingSecret):
-        raise InputError("secret must be a TracingSecret")
-    return DocumentCode(secret.key, secret.params, hashlib.sha256(canonical.encode("utf-8")).digest())
-
-
-def carrier_symbols(code: DocumentCode, layout: Layout, codeword: int) -> list[int]:
-    """The bit each carrier holds: carrier k repeats code position permutation[k mod m]."""
-    perm, m = code.permutation, code.params.length
-    return [(codeword >> perm[k % m]) & 1 for k in range(len(layout.carriers))]
-
-
 def make_copies(
-    canonical_text: str, recipients: Sequence[str], secret: TracingSecret, defined_terms: Sequence[str] = ()
+    document: TracedText | str,
+    recipients: Sequence[str],
+    secret: TracingSecret,
+    defined_terms: Sequence[str] = (),
 ) -> dict[str, str]:
-    """Each recipient's invisibly marked copy; ``unmark(copy) == canonical_text`` for every copy.
+    """Each recipient's copy of a document (see ``TracedText`` for the layers).
 
-    The canonical text must be mark-free (``unmark(t) == t``): no zero-width character right
-    after a space, no word mixing Latin and Cyrillic look-alikes around anchors of one script.
-    Otherwise un-marking could not give it back exactly, so it is refused rather than altered.
+    A plain str is traced by its automatic wording variants only.  With the invisible layers
+    on, the canonical text must be mark-free (``unmark(t) == t``).
 
-    Raises InputError if the text is not mark-free, recipients are empty, not unique strings
-    or more than the secret was planned for, or the secret or defined terms are malformed.
+    Raises InputError if the text is not a str or ``TracedText``, is not mark-free with the
+    invisible layers on, recipients are empty, not unique strings or more than the secret was
+    planned for, or the secret or defined terms are malformed.
     """
-    text = _check_text(canonical_text, "canonical_text")
+    doc = as_traced(document, defined_terms)
+    doc.check()
     ids = _check_recipients(recipients)
-    if unmark(text) != text:
-        raise InputError(
-            "canonical text already contains tracing-like marks (zero-width characters after "
-            "spaces or mixed Latin/Cyrillic words), so un-marking would not restore it exactly",
-            hint="pass unmark(text) as the canonical text, or remove those characters",
-        )
-    code = _document(secret, text)
+    code = document_code(secret, doc.canonical)
     if len(ids) > secret.params.n_recipients:
-        raise InputError(
-            f"the secret was planned for {secret.params.n_recipients} recipients, got {len(ids)}"
-        )
-    layout = scan(text, defined_terms)
-    return {rid: embed(text, layout, carrier_symbols(code, layout, code.codeword(rid))) for rid in ids}
+        raise InputError(f"the secret was planned for {secret.params.n_recipients} recipients, got {len(ids)}")
+    return {rid: make_copy(doc, code, rid) for rid in ids}
 
 
-def capacity(canonical_text: str, defined_terms: Sequence[str] = ()) -> dict[str, float]:
-    """Carriers in the text: pairs, gaps and symbols per 1,000 characters.
+def capacity(document: TracedText | str, defined_terms: Sequence[str] = ()) -> dict[str, float]:
+    """Mark symbols a text carries: wording slots by kind, invisible carriers, symbols per 1,000 words.
 
-    Raises InputError if canonical_text is not a str.
+    Raises InputError if the document is not a str or ``TracedText``.
     """
-    text = _check_text(canonical_text, "canonical_text")
-    layout = scan(text, defined_terms)
-    per_k = 1000 * len(layout.carriers) / len(text) if text else 0.0
+    doc = as_traced(document, defined_terms)
+    words = len(doc.canonical.split())
+    kinds: dict[str, float] = {}
+    for slot in doc.slots:
+        kinds[slot.kind] = kinds.get(slot.kind, 0) + 1
+    symbols = len(doc.slots) + len(doc.layout.carriers)
     return {
-        "pairs": layout.pairs,
-        "gaps": layout.gaps,
-        "symbols": len(layout.carriers),
-        "per_1000_chars": per_k,
+        "slots": len(doc.slots),
+        **{f"slots_{k}": v for k, v in sorted(kinds.items())},
+        "pairs": doc.layout.pairs,
+        "gaps": doc.layout.gaps,
+        "symbols": symbols,
+        "words": words,
+        "slots_per_1000_words": 1000 * len(doc.slots) / words if words else 0.0,
+        "per_1000_chars": 1000 * symbols / len(doc.canonical) if doc.canonical else 0.0,
     }
 
 
@@ -103,8 +105,149 @@ def capacity(canonical_text: str, defined_terms: Sequence[str] = ()) -> dict[str
 class Accusation:
     recipient: str
     score: float
-    #: bound on the probability that any innocent recipient scores this high
+    #: bound on the probability that any innocent recipient scores this high (all tests)
     p_bound: float
+    #: the layer whose score accused ("wording", "zero-width inverted", "all layers"...)
+    layer: str = "wording"
+
+
+@dataclass(frozen=True)
+class ChannelReading:
+    """What one layer of marks gave: symbols read, located but unreadable, the scorer."""
+
+    name: str
+    located: int
+    unreadable: int
+    conflicts: int
+    scorer: Scorer
+
+
+@dataclass(frozen=True)
+class LeakReading:
+    """The pirate sequences read from a leak, one per layer, ready to score codewords."""
+
+    code: DocumentCode
+    channels: list[ChannelReading]
+    #: the union of every layer's symbols (positions read differently by two layers erased)
+    scorer: Scorer
+    erased: int
+    conflicts: int
+    words_matched: int
+    notes: list[str]
+
+
+def _scorer(code: DocumentCode, reads: Sequence[tuple[int, int]]) -> tuple[Scorer, int]:
+    """Scorer of (code index, bit) reads; code indices wrap onto the keyed permutation."""
+    m = code.params.length
+    seen = bytearray(m)
+    for k, bit in reads:
+        seen[code.permutation[k % m]] |= 1 << bit
+    observed = int(bytes(seen).translate(_SAW_ONE)[::-1], 2) if m else 0
+    read_mask = int(bytes(seen).translate(_SAW_ONE_SYMBOL)[::-1], 2) if m else 0
+    return code.scorer(observed, read_mask), seen.count(3)
+
+
+def _form(slot: Slot, alternative: int) -> str | None:
+    text = slot.alternatives[alternative]
+    if slot.kind == "number":
+        return "digits" if any(ch.isdigit() for ch in text) else "words"
+    if slot.kind == "percent":
+        return "%" if "%" in text else ("per cent" if "per cent" in text else "percent")
+    if slot.kind == "date":
+        return "day month year" if text[:1].isdigit() else "month day, year"
+    if slot.kind == "serial-comma":
+        return "with the serial comma" if text.startswith(",") else "without the serial comma"
+    if slot.kind == "hyphenation":
+        return "hyphenated" if "-" in text else "not hyphenated"
+    if slot.kind == "spelling":
+        return "British spelling" if text.lower() in BRITISH_TO_AMERICAN else "American spelling"
+    return None
+
+
+def _normalisation_notes(doc: TracedText, code: DocumentCode, read: Mapping[int, int]) -> list[str]:
+    """Kinds of automatic variant read in one form everywhere, improbable for a genuine copy."""
+    flips = slot_flips(code, len(doc.slots))
+    groups: dict[tuple[str, str], list[int]] = {}
+    for k, alt in read.items():
+        form = _form(doc.slots[k], alt)
+        if form is not None:
+            groups.setdefault((doc.slots[k].kind, form), []).append(k)
+    notes = []
+    for kind in sorted({kind for kind, _ in groups}):
+        forms = {form: ks for (knd, form), ks in groups.items() if knd == kind}
+        if len(forms) != 1:
+            continue
+        (form, ks), = forms.items()
+        if len(ks) < _NORMALISED_MIN_SLOTS:
+            continue
+        log_p = 0.0
+        for k in ks:
+            pos = code.permutation[k % code.params.length]
+            p = next(t for t, mask in zip(code.thresholds, code.class_masks, strict=True) if mask >> pos & 1) / 256
+            bit = read[k] ^ flips[k]
+            log_p += math.log(p if bit else 1 - p)
+        if log_p < math.log(_NORMALISED_P):
+            notes.append(
+                f"wording normalised: all {len(ks)} {kind} variants read {form} "
+                f"(a genuine copy reads so with probability {math.exp(log_p):.0e})"
+            )
+    return notes
+
+
+@lru_cache(maxsize=4)
+def _wording_master(doc: TracedText) -> WordingMaster:
+    # tracing several leaks of one document (the benchmark, a batch) indexes its text once
+    return WordingMaster(doc.canonical, doc.slots)
+
+
+def read_leak(
+    leaked_text: str, document: TracedText | str, secret: TracingSecret, defined_terms: Sequence[str] = ()
+) -> LeakReading:
+    """Read every layer of marks from a leak.
+
+    Raises InputError if the leak is not a str, or the document or secret are malformed.
+    """
+    leaked = _check_text(leaked_text, "leaked_text")
+    doc = as_traced(document, defined_terms)
+    code = document_code(secret, doc.canonical)
+    notes: list[str] = []
+    n_slots = len(doc.slots)
+    wording = read_wording(leaked, _wording_master(doc))
+    flips = slot_flips(code, n_slots)
+    per_channel: dict[str, list[tuple[int, int]]] = {
+        "wording": [(k, alt ^ flips[k]) for k, alt in wording.read.items()]
+    }
+    located = {"wording": len(wording.read) + len(wording.unreadable)}
+    unreadable = {"wording": len(wording.unreadable)}
+    words_matched = wording.tokens_matched
+    if wording.unreadable:
+        notes.append(
+            f"wording altered at {len(wording.unreadable)} of {located['wording']} located variant slots "
+            "(neither wording there)"
+        )
+    notes += _normalisation_notes(doc, code, wording.read)
+    if doc.invisible:
+        layout = doc.layout
+        reading = read_excerpt(leaked, Master(doc.canonical, layout))
+        words_matched = max(words_matched, reading.words_matched)
+        per_channel["homoglyph"], per_channel["zero-width"] = [], []
+        for k, bit in reading.symbols:
+            per_channel["zero-width" if layout.carriers[k][1] < 0 else "homoglyph"].append((n_slots + k, bit))
+        for name in ("homoglyph", "zero-width"):
+            erased = sum(1 for k in reading.erased_carriers if (layout.carriers[k][1] < 0) == (name == "zero-width"))
+            unreadable[name] = erased
+            located[name] = erased + len(per_channel[name])
+            if erased:
+                what = "zero-width characters missing or altered" if name == "zero-width" else (
+                    "look-alike letters folded or mixed")
+                notes.append(f"marks scrubbed: {what} at {erased} of {located[name]} located carriers")
+    channels = []
+    for name, reads in per_channel.items():
+        scorer, conflicts = _scorer(code, reads)
+        channels.append(ChannelReading(name, located[name], unreadable[name], conflicts, scorer))
+    union, conflicts = _scorer(code, [r for reads in per_channel.values() for r in reads])
+    erased = sum(unreadable.values())
+    return LeakReading(code, channels, union, erased, conflicts, words_matched, notes)
 
 
 @dataclass(frozen=True)
@@ -123,11 +266,16 @@ class TraceReport:
     best_score: float
     visible_mark: str | None = None
     scores: Mapping[str, float] = field(default_factory=dict, repr=False)
+    #: per layer: symbols read, located, unreadable
+    layers: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    #: what the leak shows of marks removed or altered ("marks scrubbed: ...")
+    tampering: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "accused": [
-                {"recipient": a.recipient, "score": a.score, "p_bound": a.p_bound} for a in self.accused
+                {"recipient": a.recipient, "score": a.score, "p_bound": a.p_bound, "layer": a.layer}
+                for a in self.accused
             ],
             "threshold": self.threshold if math.isfinite(self.threshold) else None,
             "false_accusation_bound": self.epsilon,
@@ -139,23 +287,31 @@ class TraceReport:
             "words_matched": self.words_matched,
             "best_score": self.best_score,
             "visible_mark": self.visible_mark,
+            "layers": {k: dict(v) for k, v in self.layers.items()},
+            "tampering": list(self.tampering),
             "verdict": "accusation" if self.accused else "no accusation",
         }
 
     def to_text(self) -> str:
         z = f"{self.threshold:.1f}" if math.isfinite(self.threshold) else "none (nothing read)"
+        layers = "; ".join(
+            f"{name} {v['read']} read of {v['located']} located" for name, v in self.layers.items()
+        )
         lines = [
             f"Leak trace over {self.n_recipients} recipients (code length {self.code_length}): "
             f"{self.symbols_read} symbols read, {self.symbols_erased} erased, {self.conflicts} conflicting.",
+            f"Layers: {layers or 'none'}.",
             f"Threshold {z}; probability of accusing any innocent recipient <= {self.epsilon:.0e}.",
         ]
         if self.visible_mark:
             lines.append(f"Visible copy line found: {self.visible_mark}")
+        lines += self.tampering
         if not self.accused:
             lines.append(f"no accusation (best score {self.best_score:.1f})")
         for a in self.accused:
             lines.append(
-                f"ACCUSED {a.recipient}: score {a.score:.1f} (innocent this high: p <= {a.p_bound:.1e})"
+                f"ACCUSED {a.recipient}: score {a.score:.1f} on the {a.layer} layer "
+                f"(innocent this high: p <= {a.p_bound:.1e})"
             )
         return "\n".join(lines)
 
@@ -163,86 +319,96 @@ class TraceReport:
         return json.dumps(self.to_json(), sort_keys=True)
 
 
-@dataclass(frozen=True)
-class LeakReading:
-    """The pirate sequence read from a leak, ready to score any codeword of the document."""
-
-    code: DocumentCode
-    scorer: Scorer
-    erased: int
-    conflicts: int
-    words_matched: int
-
-
-def read_leak(
-    leaked_text: str, canonical_text: str, secret: TracingSecret, defined_terms: Sequence[str] = ()
-) -> LeakReading:
-    """Align the leak to the master and turn the carriers read into a pirate sequence.
-
-    Raises InputError if a text is not a str or the secret is malformed.
-    """
-    leaked = _check_text(leaked_text, "leaked_text")
-    text = _check_text(canonical_text, "canonical_text")
-    code = _document(secret, text)
-    layout = scan(text, defined_terms)
-    reading = read_excerpt(leaked, Master(text, layout))
-    m = code.params.length
-    seen = bytearray(m)
-    for k, bit in reading.symbols:
-        seen[code.permutation[k % m]] |= 1 << bit
-    # a position read as both 0 and 1 (colluders' pieces disagree) is treated as erased
-    observed = int(bytes(seen).translate(_SAW_ONE)[::-1], 2)
-    read_mask = int(bytes(seen).translate(_SAW_ONE_SYMBOL)[::-1], 2)
-    return LeakReading(
-        code, code.scorer(observed, read_mask), reading.erased, seen.count(3), reading.words_matched
-    )
-
-
 def trace(
     leaked_text: str,
-    canonical_text: str,
+    document: TracedText | str,
     recipients: Sequence[str],
     secret: TracingSecret,
     defined_terms: Sequence[str] = (),
 ) -> TraceReport:
-    """Align the leak to the master, read its symbols, score every recipient, accuse above Z.
+    """Read each layer of the leak, score every recipient per layer, accuse above the threshold.
 
-    ``defined_terms`` must be those given to ``make_copies`` (they change the carrier layout).
-    Nobody scoring below the threshold is ever accused; the threshold bounds the probability
-    of accusing any innocent among ``recipients`` by the secret's epsilon, whatever the
-    leakers did, as long as they hold no innocent's copy.
+    Nobody scoring below every threshold is accused; together they bound the probability of
+    accusing any innocent among ``recipients`` by the secret's epsilon, whatever the leakers
+    did to any layer, as long as they hold no innocent's copy.
 
-    Raises InputError if a text is not a str, or recipients or the secret are malformed.
+    Raises InputError if the leak is not a str, or recipients, document or secret are malformed.
     """
     ids = _check_recipients(recipients)
-    leak = read_leak(leaked_text, canonical_text, secret, defined_terms)
-    scorer, code = leak.scorer, leak.code
-    symbols = scorer.symbols
+    leak = read_leak(leaked_text, document, secret, defined_terms)
+    code = leak.code
+    n = len(ids)
     eps = secret.params.epsilon
-    biases = secret.params.biases
-    z = threshold(symbols, len(ids), eps, biases)
-    scores = {rid: scorer.score(code.codeword(rid)) for rid in ids}
+    tests: list[tuple[str, Scorer]] = []
+    for ch in leak.channels:
+        if ch.scorer.symbols:
+            s = ch.scorer
+            tests.append((ch.name, s))
+            tests.append((f"{ch.name} inverted", Scorer(code, s.observed ^ s.read_mask, s.read_mask)))
+    if sum(1 for ch in leak.channels if ch.scorer.symbols) > 1:
+        tests.append(("all layers", leak.scorer))
+    eps_each = eps / max(1, len(tests))
+    codewords = {rid: code.codeword(rid) for rid in ids}
+    best: dict[str, tuple[float, float, str, Scorer]] = {}  # rid -> (score / z, score, layer, its reading)
+    primary_z = math.inf
+    primary_scores: dict[str, float] = {rid: 0.0 for rid in ids}
+    inverted: list[str] = []  # layers whose inverted reading crossed its threshold
+    for index, (name, scorer) in enumerate(tests):
+        z = reading_threshold(scorer, n, eps_each)
+        scores = {rid: scorer.score(w) for rid, w in codewords.items()}
+        if index == 0:
+            primary_z, primary_scores = z, scores
+        if name.endswith(" inverted") and max(scores.values()) >= z:
+            inverted.append(name.removesuffix(" inverted"))
+        for rid, s in scores.items():
+            if s >= z and (rid not in best or s / z > best[rid][0]):
+                best[rid] = (s / z, s, name, scorer)
     accused = [
-        Accusation(rid, s, false_accusation_bound(s, symbols, len(ids), biases))
-        for rid, s in sorted(scores.items(), key=lambda kv: -kv[1])
-        if s >= z
+        Accusation(rid, s, min(1.0, len(tests) * reading_false_accusation_bound(reading, s, n)), layer)
+        for rid, (_, s, layer, reading) in sorted(best.items(), key=lambda kv: -kv[1][0])
     ]
+    tampering = list(leak.notes)
+    if accused:
+        top = accused[0]
+        for layer in inverted:
+            tampering.append(
+                f"marks altered: the {layer} layer reads inverted"
+                + (" (U+200B and U+200C swapped)" if layer == "zero-width" else "")
+                + "; read the right way round it names the recipient(s) below"
+            )
+        z_top = reading_threshold(next(s for nm, s in tests if nm == top.layer), n, eps_each)
+        for ch in leak.channels:
+            if ch.scorer.symbols >= 40 and not top.layer.startswith(ch.name) and top.layer != "all layers":
+                own = ch.scorer.score(codewords[top.recipient])
+                if abs(own) < reading_threshold(ch.scorer, n, eps_each) / 2:
+                    tampering.append(
+                        f"marks altered: the {ch.name} layer does not match {top.recipient}'s copy "
+                        "(randomised, or taken from other copies)"
+                    )
+    else:
+        z_top = primary_z
     mark = find_visible_mark(leaked_text)
+    read = {ch.name: ch.scorer.symbols for ch in leak.channels}
     return TraceReport(
         accused=accused,
-        threshold=z,
+        threshold=z_top,
         epsilon=eps,
-        n_recipients=len(ids),
+        n_recipients=n,
         code_length=code.params.length,
-        symbols_read=symbols,
+        symbols_read=leak.scorer.symbols,
         symbols_erased=leak.erased,
         conflicts=leak.conflicts,
         words_matched=leak.words_matched,
-        best_score=max(scores.values()),
+        best_score=max(primary_scores.values()),
         visible_mark=(
             f"Copy for {mark.name}, {mark.party}, {mark.when:%Y-%m-%d %H:%M} UTC, copy no. {mark.copy_no}"
             if mark
             else None
         ),
-        scores=scores,
+        scores=primary_scores,
+        layers={
+            ch.name: {"read": read[ch.name], "located": ch.located, "unreadable": ch.unreadable}
+            for ch in leak.channels
+        },
+        tampering=tampering,
     )

@@ -20,20 +20,24 @@ import segno
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from parley.client.sdk import Client
 from parley.client.workflow import Negotiation
 from parley.errors import NotFoundError, ParleyError, VerificationError
+from parley.protocol.languages import language_name
 from parley.ui import format as fmt
+from parley.ui.context import form_of, ui_of  # noqa: F401 - the routes' helpers, re-exported
 from parley.ui.live import Live
-from parley.ui.security import Form, Guard, SecurityMiddleware, csrf_of
+from parley.ui.security import Guard, SecurityMiddleware, csrf_of
 
 HERE = Path(__file__).parent
-TABS = (("overview", "Overview"), ("memoranda", "Memoranda"), ("meetings", "Meetings"), ("channels", "Channels"),
-        ("agreement", "Agreement"), ("audit", "Audit"), ("trust", "Trust"))
+TABS = (("overview", "Overview"), ("rounds", "Rounds"), ("memoranda", "Memoranda"), ("meetings", "Meetings"),
+        ("channels", "Channels"),
+        ("agreement", "Agreement"), ("zopa", "Deal zone"), ("audit", "Audit"), ("trust", "Trust"),
+        ("search", "Search"))
 
 
 class UI:
@@ -44,10 +48,12 @@ class UI:
         self.guard = guard
         self.live = live
         self.lock = live.lock
+        #: files uploaded by the browser, not yet named by an act (``parley.ui.routes.files``)
+        self.uploads = None
         self.env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),
                                trim_blocks=True, lstrip_blocks=True)
         self.env.filters.update(when=fmt.when, age=fmt.age, label=fmt.event_label, short=fmt.short,
-                                stance=lambda s: fmt.STANCE_LABELS.get(s, s or ""))
+                                stance=lambda s: fmt.STANCE_LABELS.get(s, s or ""), language=language_name)
 
     # ---- rendering ------------------------------------------------------------------------------
     def render(self, request: Request, template: str, *, http_status: int = 200, nid: str | None = None,
@@ -106,14 +112,6 @@ class UI:
         return RedirectResponse(back, status_code=303)
 
 
-def ui_of(request: Request) -> UI:
-    return request.app.state.ui
-
-
-def form_of(request: Request) -> Form:
-    return request.state.form
-
-
 @contextmanager
 def reading(ui: UI) -> Iterator[None]:
     with ui.lock:
@@ -160,6 +158,8 @@ async def events(request: Request) -> Response:
         given = request.query_params.get("v", "")
         seen = int(given) if given.isdigit() else ui.live.version
         yield "retry: 2000\n\n"
+        # The relay's state as of now, so the indicator never says "Live" while the relay does not answer.
+        yield f"event: state\ndata: {json.dumps(ui.live.snapshot())}\n\n"
         idle = 0.0
         while not await request.is_disconnected():
             if ui.live.version != seen:
@@ -173,6 +173,32 @@ async def events(request: Request) -> Response:
             idle += 0.25
 
     return StreamingResponse(stream(), media_type="text/event-stream", headers={"X-Accel-Buffering": "no"})
+
+
+#: where each kind of awaited act is given in the UI, and what a notification says of it
+_ACT_PAGES = {"official response": "memoranda/{ref}", "meeting answer": "meetings", "signature": "agreement"}
+_ASKS = {"official response": "An official response is awaited from your party",
+         "meeting answer": "A meeting proposal awaits your party's answer",
+         "signature": "A finalized text awaits your party's signature"}
+
+
+def awaiting(request: Request) -> Response:
+    """What awaits this member's party in every negotiation of the local copy, for the page's notifications:
+    the kind of act and its deadline only, never a title or a text (notification centres may keep them)."""
+    from parley.client.notify import awaiting_me
+    from parley.protocol.deadlines import deadline_state
+
+    ui = ui_of(request)
+    rows = []
+    with ui.lock:
+        now = ui.client.clock()
+        for nid in ui.client.cache.negotiations():
+            for item in awaiting_me(Negotiation(ui.client, nid)):
+                due = "" if not item["due"] else " ({state}, {hours_left} h left)".format(
+                    **deadline_state(item["due"], now))
+                rows.append({"key": item["key"], "text": _ASKS[item["kind"]] + due,
+                             "href": f"/n/{nid}/" + _ACT_PAGES[item["kind"]].format(ref=item["ref"])})
+    return JSONResponse(rows)
 
 
 def _watch(ui: UI, nid: str) -> None:
@@ -213,7 +239,9 @@ def create_ui_app(client: Client, token: str | None = None, *, interval: float =
 
     ``app.state.ui.guard.token`` holds the token; ``app.state.ui.live`` the live loop (stopped on shutdown).
     """
-    from parley.ui.routes import agreement, audit, channels, meetings, memoranda, negotiations
+    from parley.ui.routes import agreement, audit, channels, meetings, memoranda, negotiations, rounds, zopa
+    from parley.ui.routes.files import routes as file_routes
+    from parley.ui.routes.search import routes as search_routes
 
     lock = threading.RLock()
     live = Live(client, lock, interval=interval, stream=stream, full_verify_every=full_verify_every)
@@ -221,10 +249,12 @@ def create_ui_app(client: Client, token: str | None = None, *, interval: float =
     routes = [
         Route("/", home),
         Route("/events", events),
+        Route("/awaiting.json", awaiting),
         Route("/qr/{party_id}.svg", qr_code),
         Route("/favicon.ico", favicon),
         *negotiations.routes(), *memoranda.routes(), *meetings.routes(), *channels.routes(),
-        *agreement.routes(), *audit.routes(),
+        *agreement.routes(), *audit.routes(), *rounds.routes(), *zopa.routes(), *search_routes(),
+        *file_routes(),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
 
@@ -234,6 +264,9 @@ def create_ui_app(client: Client, token: str | None = None, *, interval: float =
             live.start()
         yield
         live.stop()
+        uploads = getattr(app.state.ui, "uploads", None)
+        if uploads is not None:
+            uploads.close()  # uploads no act named
 
     app = Starlette(routes=routes, exception_handlers={Exception: error_page, ParleyError: error_page},
                     lifespan=lifespan)

@@ -14,14 +14,13 @@ def ui_command(
     no_browser: bool = typer.Option(False, "--no-browser", help="Do not open a browser; just print the URL."),
 ) -> None:
     """Serve the local web UI on 127.0.0.1. The first line printed is its URL, with a per-launch token."""
-    from parley.cli.common import home_from, options
-    from parley.client.profile import Profile
+    from parley.cli.common import unlock_profile
+    from parley.cli.options import home_from, options
     from parley.client.sdk import Client
-    from parley.crypto.keystore import passphrase_from_env_or_prompt
     from parley.ui.server import serve
 
     folder = home_from(home) if home is not None else options(ctx).home
-    client = Client(Profile.load(folder, passphrase_from_env_or_prompt()))
+    client = Client(unlock_profile(folder))
     try:
         serve(client, port=port, open_browser=not no_browser, announce=lambda line: print(line, flush=True))
     finally:

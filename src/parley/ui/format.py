@@ -20,6 +20,7 @@ EVENT_LABELS = {
     "agenda.issue.close": "Key issue closed",
     "round.open": "Round opened",
     "round.close": "Round closed",
+    "round.link": "Linked to a round",
     "memorandum.draft": "Memorandum draft saved",
     "memorandum.deliver": "Memorandum delivered",
     "memorandum.restricted": "Head-only sections delivered",
@@ -40,6 +41,7 @@ EVENT_LABELS = {
     "public.statement": "Public statement",
     "statement.public": "Public statement",
     "tracing.secret": "Tracing record (own party)",
+    "trust.verify": "Trust in a party recorded (own party)",
 }
 
 STANCE_LABELS = {"accept": "Accept", "reject": "Reject", "counter": "Counter-proposal", "take-note": "Take note",

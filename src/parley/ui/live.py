@@ -56,6 +56,10 @@ class Live:
 
     # ---- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
+        # Every negotiation of the local copy, not only those a page showed: what awaits the party anywhere
+        # is notified (/awaiting.json) from these syncs.
+        for negotiation_id in self.client.cache.negotiations():
+            self.watch(negotiation_id)
         self._thread.start()
 
     def stop(self) -> None:
@@ -166,7 +170,7 @@ class Live:
 
     def snapshot(self) -> dict[str, Any]:
         return {"version": self.version, "sizes": dict(self.sizes),
-                "failed": sorted(nid for nid, _ in self.failed())}
+                "failed": sorted(nid for nid, _ in self.failed()), "relay_error": self.relay_error}
 
 
 def _now() -> str:

@@ -1,9 +1,12 @@
 """The local UI's security: per-launch token, session cookie, CSRF, host check, security headers.
 
 - The server binds 127.0.0.1 only (``parley.ui.server``).
-- The URL printed at launch carries a per-launch token (``secrets.token_urlsafe``). ``GET /login?token=``
-  exchanges it for a session cookie (HttpOnly, SameSite=Strict, path /) and redirects to a URL without it.
-  Every other page needs the cookie.
+- A login token (``secrets.token_urlsafe``) is single-use and short-lived (``LOGIN_TOKEN_SECONDS``):
+  ``GET /login?token=`` exchanges it once for a session cookie (HttpOnly, SameSite=Strict, path /) and
+  answers a page that moves on to ``/`` from this origin (so the Strict cookie is sent even when the login
+  was opened from a ``file://`` page). ``parley ui`` never puts a token on a command line or its output:
+  it writes the login link into a 0600 page in the profile folder (``parley.ui.server``) and opens that
+  file. Every other page needs the cookie.
 - Every POST carries a CSRF token tied to its session (hidden form field ``csrf`` or header
   ``X-CSRF-Token``); the middleware checks it before any route runs, and the Origin header when present.
 - The Host header must name the loopback address (defence against DNS rebinding).
@@ -15,14 +18,17 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 import secrets
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 COOKIE = "parley_ui_session"
@@ -48,16 +54,49 @@ class Session:
     flash: list[tuple[str, str]] = field(default_factory=list)
 
 
-class Guard:
-    """The launch token and the sessions it opened (in memory: a restart logs everyone out)."""
+#: the one POST whose body is not a form: a file streamed to ``parley.ui.routes.files.upload``
+UPLOAD_PATH = re.compile(r"^/n/[A-Za-z0-9_.-]+/uploads$")
+#: seconds a login token stays valid if nobody uses it
+LOGIN_TOKEN_SECONDS = 120.0
 
-    def __init__(self, token: str | None = None) -> None:
-        self.token = token or secrets.token_urlsafe(32)
+
+class Guard:
+    """Login tokens and the sessions they opened (in memory: a restart logs everyone out).
+
+    A token signs in one browser once, within ``LOGIN_TOKEN_SECONDS`` of its issue; ``issue_token`` makes
+    the next one (the previous one stops working)."""
+
+    def __init__(self, token: str | None = None, *, lifetime: float = LOGIN_TOKEN_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.lifetime = lifetime
+        self.clock = clock
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
+        self._token: str | None = None
+        self._expires = 0.0
+        self.issue_token(token)
 
-    def token_ok(self, offered: str | None) -> bool:
-        return bool(offered) and hmac.compare_digest(offered.encode(), self.token.encode())
+    def issue_token(self, token: str | None = None) -> str:
+        """A fresh login token (``token`` if given), replacing any unused one."""
+        with self._lock:
+            self._token = token or secrets.token_urlsafe(32)
+            self._expires = self.clock() + self.lifetime
+            return self._token
+
+    @property
+    def token_pending(self) -> bool:
+        """True while the current login token can still be used."""
+        with self._lock:
+            return self._token is not None and self.clock() < self._expires
+
+    def redeem_token(self, offered: str | None) -> bool:
+        """Use up the login token: True once for the right token before it expires, False otherwise."""
+        with self._lock:
+            current, valid = self._token, self._token is not None and self.clock() < self._expires
+            if not offered or current is None or not hmac.compare_digest(offered.encode(), current.encode()):
+                return False
+            self._token = None  # single use, and an expired token is gone too
+            return valid
 
     def open_session(self) -> str:
         session_id = secrets.token_urlsafe(32)
@@ -118,13 +157,19 @@ class SecurityMiddleware:
         if path.startswith(PUBLIC_PREFIXES):
             return receive
         if path == "/login":
-            if not self.guard.token_ok(request.query_params.get("token")):
-                return _page(403, "Link expired or wrong",
-                             "Open the exact URL that <code>parley ui</code> printed when it started.")
+            if not self.guard.redeem_token(request.query_params.get("token")):
+                return _page(403, "Link used, expired or wrong",
+                             "A login link signs in one browser once, for two minutes. Open the login page that "
+                             "<code>parley ui</code> named when it started again: it always holds a fresh link.")
             session_id = self.guard.open_session()
-            redirect = RedirectResponse("/", status_code=303)
-            redirect.set_cookie(COOKIE, session_id, httponly=True, samesite="strict", path="/", secure=False)
-            return redirect
+            # A page, not a redirect: a redirect would keep the cross-site origin of a file:// login page,
+            # and the browser would withhold the Strict cookie from the first page.
+            signed_in = HTMLResponse(
+                "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Signed in</title>"
+                "<meta http-equiv='refresh' content='0;url=/'></head><body><p><a href='/'>Continue</a></p>"
+                "</body></html>")
+            signed_in.set_cookie(COOKIE, session_id, httponly=True, samesite="strict", path="/", secure=False)
+            return signed_in
         session = self.guard.session(request.cookies.get(COOKIE))
         if session is None:
             return _page(401, "Not signed in",
@@ -137,6 +182,11 @@ class SecurityMiddleware:
         origin = request.headers.get("origin")
         if origin is not None and origin.split("://", 1)[-1] != host:
             return PlainTextResponse("cross-origin request refused", status_code=403)
+        if UPLOAD_PATH.match(path):
+            # A file upload: the body is the file, streamed by its route; the CSRF token comes in a header.
+            if not hmac.compare_digest(request.headers.get("x-csrf-token", "").encode(), session.csrf.encode()):
+                return PlainTextResponse("upload refused (CSRF check): reload the page", status_code=403)
+            return receive
         body = await _read_body(receive)
         if body is None:
             return PlainTextResponse("form too large", status_code=413)

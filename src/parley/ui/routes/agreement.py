@@ -15,7 +15,7 @@ from parley.client.agreement import AgreementDesk
 from parley.errors import InputError, NotFoundError
 from parley.protocol.state import PUBLICATION
 from parley.ui import format as fmt
-from parley.ui.app import form_of, ui_of
+from parley.ui.context import form_of, ui_of
 
 AGREEMENT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{2,62}$")
 
@@ -25,8 +25,7 @@ def _desk(ui, nid: str) -> AgreementDesk:  # noqa: ANN001
 
 
 def _published(ui, nid: str) -> set[str]:  # noqa: ANN001
-    return {body["content"].get("agreement_id") for _, _, body, _ in ui.client.cache.events(nid)
-            if body is not None and body["type"] == PUBLICATION}
+    return {body["content"].get("agreement_id") for _, _, body, _ in ui.client.cache.events_of_types(nid, {PUBLICATION})}
 
 
 def _summary(ui, desk: AgreementDesk, view: Any, published: set[str]) -> dict[str, Any]:  # noqa: ANN001
@@ -47,6 +46,7 @@ def _summary(ui, desk: AgreementDesk, view: Any, published: set[str]) -> dict[st
         "consented": sorted(names.get(p, p) for p in view.consents),
         "awaiting_consent": sorted(names.get(p, p) for p in parties if p not in view.consents),
         "copy": view.latest.get("copy"), "published": view.agreement_id in published,
+        "annexes": list(view.latest.get("annexes", [])),
         "is_mediator": view.mediator == own,
         "can_post": view.mediator == own and view.finalized is None,
         "can_finalize": head and view.mediator == own and view.finalized is None,
@@ -56,6 +56,13 @@ def _summary(ui, desk: AgreementDesk, view: Any, published: set[str]) -> dict[st
         "can_bundle": state == "released" and view.agreement_id in published,
         "text_for_edit": fmt.articles_text([{**a, "text": _plain(a["text"])} for a in view.latest["articles"]]),
         "versions": [v["version"] for v in view.versions],
+        "languages": view.latest["languages"], "authenticity": view.latest["authenticity"],
+        "prevailing": view.latest["prevailing"],
+        "texts": {code: {"title": t["title"], "articles": [{**art, "text": _plain(art["text"])} if code != view.latest[
+            "languages"][0] else art for art in t["articles"]]} for code, t in view.latest["texts"].items()},
+        "status_by_language": {code: {a["number"]: {**a, "objected_by": [names.get(p, p) for p in a["objected_by"]]}
+                                      for a in view.article_status(code)} for code in view.latest["languages"]},
+        "violations": list(view.violations),
     }
 
 
@@ -118,10 +125,13 @@ def _simple(verb: str, done: str):  # noqa: ANN202
                     raise InputError("choose an article") from None
                 if not form.get("text") and form.get("kind") != "withdraw":
                     raise InputError("say what the objection or comment is")
-                return desk.object(agreement_id, article, form.get("text"), form.get("kind") or "objection")
+                return desk.object(agreement_id, article, form.get("text"), form.get("kind") or "objection",
+                                   language=form.get("language") or None)
             if verb == "finalize":
                 override = form.get("override") == "yes"
-                return desk.finalize(agreement_id, override=override, reason=form.get("reason") or None)
+                sign_by = fmt.parse_local(form.get("sign_by"), "Signatures due by") if form.get("sign_by") else None
+                return desk.finalize(agreement_id, override=override, reason=form.get("reason") or None,
+                                     sign_by=sign_by)
             if verb == "sign":
                 return desk.sign(agreement_id)
             if verb == "release":

@@ -9,7 +9,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from parley.errors import ParleyError
-from parley.ui.app import form_of, ui_of
+from parley.ui.context import form_of, ui_of
 
 
 def audit(request: Request) -> Response:
@@ -51,24 +51,34 @@ def verify(request: Request) -> Response:
 def trust(request: Request) -> Response:
     ui = ui_of(request)
     nid = request.path_params["nid"]
+    from parley.client.trust import describe, trust_rows
+
     with ui.lock:
         ui.negotiation(nid)
-        state = ui.client.state(nid)
-        own = ui.client.profile.party.party_id
+        shown, violations = trust_rows(ui.client, nid)
         rows = []
-        for party_id, party in sorted(state.parties.items(), key=lambda kv: kv[1].record.name.lower()):
-            pin = ui.client.profile.trust.get(party_id)
-            rows.append({"id": party_id, "name": party.record.name, "status": party.status, "own": party_id == own,
-                         "fingerprint": pin.fingerprint if pin else None, "verified": bool(pin and pin.verified)})
-        return ui.render(request, "trust.html", nid=nid, tab="trust", parties=rows)
+        for row in sorted(shown, key=lambda r: r["name"].lower()):
+            pin = ui.client.profile.trust.get(row["party_id"])
+            rows.append({"id": row["party_id"], "name": row["name"], "status": row["status"], "own": row["own"],
+                         "fingerprint": pin.fingerprint if pin else None, "verified": row["verified"],
+                         "trust": describe(row), "source": row["source"],
+                         "can_distrust": row["verified"] and not row["own"]})
+        return ui.render(request, "trust.html", nid=nid, tab="trust", parties=rows, violations=violations)
 
 
 def verify_party(request: Request) -> Response:
     ui = ui_of(request)
     nid, party_id = request.path_params["nid"], request.path_params["party_id"]
     typed = form_of(request).get("fingerprint")
-    return ui.act(request, nid, lambda: ui.client.profile.verify_party(party_id, typed),
+    return ui.act(request, nid, lambda: ui.client.verify_pinned(party_id, typed),
                   "Fingerprint matches: the party is now verified.", f"/n/{nid}/trust#p-{party_id}")
+
+
+def distrust_party(request: Request) -> Response:
+    ui = ui_of(request)
+    nid, party_id = request.path_params["nid"], request.path_params["party_id"]
+    return ui.act(request, nid, lambda: ui.client.distrust_party(party_id),
+                  "The party is no longer verified.", f"/n/{nid}/trust#p-{party_id}")
 
 
 def routes() -> list[Route]:
@@ -77,4 +87,5 @@ def routes() -> list[Route]:
         Route("/n/{nid}/audit/verify", verify, methods=["POST"]),
         Route("/n/{nid}/trust", trust),
         Route("/n/{nid}/trust/{party_id}", verify_party, methods=["POST"]),
+        Route("/n/{nid}/trust/{party_id}/distrust", distrust_party, methods=["POST"]),
     ]

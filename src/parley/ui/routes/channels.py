@@ -7,7 +7,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from parley.errors import InputError, NotFoundError
-from parley.ui.app import form_of, ui_of
+from parley.ui.context import form_of, ui_of
 from parley.ui.routes import other_parties
 
 
@@ -49,14 +49,21 @@ def open_channel(request: Request) -> Response:
 def post_message(request: Request) -> Response:
     ui = ui_of(request)
     nid, channel_id = request.path_params["nid"], request.path_params["channel_id"]
-    text = form_of(request).raw("text").strip()
+    form = form_of(request)
+    text = form.raw("text").strip()
+    upload_ids = form.all("upload")
 
     def action() -> object:
+        from parley.ui.routes.files import named_uploads
+
         if not text:
             raise InputError("type a message first")
-        return ui.negotiation(nid).channel_message(channel_id, text)
+        return ui.negotiation(nid).channel_message(channel_id, text, attachments=named_uploads(request, upload_ids))
 
-    return ui.act(request, nid, action, "Message sent.", f"/n/{nid}/channels/{channel_id}#compose")
+    from parley.ui.routes.files import discarding_uploads
+
+    return discarding_uploads(request, upload_ids, lambda: ui.act(request, nid, action, "Message sent.",
+                                                                  f"/n/{nid}/channels/{channel_id}#compose"))
 
 
 def routes() -> list[Route]:

@@ -6,11 +6,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from parley.errors import InputError
-from parley.protocol.times import format_time
-from parley.protocol.workflow import MEETING_ANSWERS, MEETING_LEVELS, calendar
+from parley.protocol.workflow import MEETING_ANSWERS, MEETING_LEVELS, calendar, meeting_terms
 from parley.ui import format as fmt
-from parley.ui.app import form_of, ui_of
+from parley.ui.context import form_of, ui_of
 from parley.ui.routes import other_parties
 
 
@@ -35,20 +33,22 @@ def propose(request: Request) -> Response:
     ui = ui_of(request)
     nid = request.path_params["nid"]
     form = form_of(request)
+    upload_ids = form.all("upload")
 
     def action() -> str:
-        parties = form.all("parties")
-        if not parties:
-            raise InputError("invite at least one other party to the meeting")
-        venue = form.get("venue")
-        if not venue:
-            raise InputError("a meeting needs a venue")
-        return ui.negotiation(nid).propose_meeting(
-            venue=venue, start=fmt.parse_local(form.get("start"), "Start"), end=fmt.parse_local(form.get("end"), "End"),
-            timezone=form.get("timezone") or "UTC", level=form.get("level"), parties=parties,
-            agenda=form.all("agenda"))
+        from parley.ui.routes.files import named_uploads
 
-    return ui.act(request, nid, action, "Meeting proposed.", f"/n/{nid}/meetings")
+        return ui.negotiation(nid).propose_meeting(
+            venue=form.get("venue") or "", start=fmt.parse_local(form.get("start"), "Start"), end=fmt.parse_local(form.get("end"), "End"),
+            timezone=form.get("timezone") or "UTC", level=form.get("level"), parties=form.all("parties"),
+            agenda=form.all("agenda"),
+            answer_by=fmt.parse_local(form.get("answer_by"), "Answers due by") if form.get("answer_by") else None,
+            attachments=named_uploads(request, upload_ids))
+
+    from parley.ui.routes.files import discarding_uploads
+
+    return discarding_uploads(request, upload_ids, lambda: ui.act(request, nid, action, "Meeting proposed.",
+                                                           f"/n/{nid}/meetings"))
 
 
 def answer(request: Request) -> Response:
@@ -60,9 +60,10 @@ def answer(request: Request) -> Response:
         choice = form.get("answer")
         counter = None
         if choice == "counter":
-            counter = {"venue": form.get("counter_venue"),
-                       "start": format_time(fmt.parse_local(form.get("counter_start"), "Counter-proposal start")),
-                       "end": format_time(fmt.parse_local(form.get("counter_end"), "Counter-proposal end"))}
+            counter = meeting_terms(venue=form.get("counter_venue") or "",
+                                    start=fmt.parse_local(form.get("counter_start"), "Counter-proposal start"),
+                                    end=fmt.parse_local(form.get("counter_end"), "Counter-proposal end"),
+                                    timezone=form.get("counter_timezone") or "UTC", what="counter-proposal")
         return ui.negotiation(nid).answer_meeting(meeting_id, choice, note=form.get("note") or None, counter=counter)
 
     return ui.act(request, nid, action, "Answer sent.", f"/n/{nid}/meetings#{meeting_id}")

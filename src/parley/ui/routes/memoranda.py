@@ -7,11 +7,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from parley.errors import InputError, NotFoundError
-from parley.protocol.workflow import STANCES
+from parley.protocol.workflow import STANCES, memo_texts
 from parley.tracing import unmark
 from parley.ui import format as fmt
-from parley.ui.app import form_of, ui_of
+from parley.ui.context import form_of, ui_of
 from parley.ui.routes import other_parties
+from parley.ui.routes.files import discarding_uploads
 
 
 def memoranda(request: Request) -> Response:
@@ -25,7 +26,17 @@ def memoranda(request: Request) -> Response:
         memos = sorted(views.memoranda.values(), key=lambda m: m["delivered_at"], reverse=True)
         drafts = {memo_id: versions[-1] for memo_id, versions in views.drafts.items()}
         return ui.render(request, "memoranda.html", nid=nid, tab="memoranda", memos=memos, names=names, own=own,
-                         issues=views.issues, drafts=drafts, recipients=other_parties(ui, nid))
+                         issues=views.issues, drafts=drafts, recipients=other_parties(ui, nid),
+                         delivered_ids=set(views.memoranda))
+
+
+def deliver_draft(request: Request) -> Response:
+    """Deliver a draft of this party as it stands, under the draft's id (its lineage)."""
+    ui = ui_of(request)
+    nid, memo_id = request.path_params["nid"], request.path_params["memo_id"]
+    form = form_of(request)
+    return ui.act(request, nid, lambda: ui.negotiation(nid).deliver_draft(memo_id, form.all("to")),
+                  "Draft delivered.", f"/n/{nid}/memoranda/{memo_id}")
 
 
 def add_issue(request: Request) -> Response:
@@ -49,8 +60,12 @@ def deliver(request: Request) -> Response:
     restricted = {k: v for k, v in form.startswith("restricted_").items() if v}
     memo_id = form.get("memo_id") or None
     draft = form.get("action") == "draft"
+    upload_ids = form.all("upload")
 
     def action() -> str:
+        from parley.ui.routes.files import named_uploads
+
+        files = named_uploads(request, upload_ids)
         negotiation = ui.negotiation(nid)
         title = form.get("title")
         if not title:
@@ -58,14 +73,16 @@ def deliver(request: Request) -> Response:
         if not positions:
             raise InputError("write a position on at least one key issue")
         if draft:
-            return negotiation.draft_memorandum(title, positions, memo_id=memo_id)
+            return negotiation.draft_memorandum(title, positions, memo_id=memo_id, attachments=files)
         respond_by = fmt.parse_local(form.get("respond_by"), "Respond by") if form.get("respond_by") else None
         return negotiation.deliver_memorandum(title, positions, form.all("to"), memo_id=memo_id,
-                                              respond_by=respond_by, restricted=restricted or None)
+                                              respond_by=respond_by, restricted=restricted or None,
+                                              attachments=files)
 
     done = "Draft saved (readable by your party only)." if draft else "Memorandum delivered."
     back = f"/n/{nid}/memoranda/{memo_id}" if memo_id and not draft else f"/n/{nid}/memoranda"
-    return ui.act(request, nid, action, done, back)
+    return discarding_uploads(request, upload_ids, lambda: ui.act(request, nid, action, done, back))
+
 
 
 def memorandum(request: Request) -> Response:
@@ -79,13 +96,22 @@ def memorandum(request: Request) -> Response:
             raise NotFoundError(f"no memorandum '{memo_id}' that you can read")
         names = negotiation.party_names()
         own = negotiation.own_party
-        versions = [v["version"] for v in memo["versions"]]
-        old = _int(request.query_params.get("from"), versions[-2] if len(versions) > 1 else None)
-        new = _int(request.query_params.get("to"), versions[-1])
+        # Delivered versions ("1", "2"), and for the author's party its drafts under the same id ("d1", "d2"):
+        # a redline compares any two, on the canonical text where this party holds it.
+        texts = memo_texts(views, memo_id)
+        canonical = negotiation.canonical_versions(memo_id)
+        versions = list(texts)
+        delivered = [label for label in versions if texts[label]["kind"] == "delivered"]
+        old = _label(request.query_params.get("from"), versions, delivered[-2] if len(delivered) > 1 else None)
+        new = _label(request.query_params.get("to"), versions, delivered[-1])
         redline = None
-        if old is not None and old in versions and new in versions and old != new:
-            texts = {v["version"]: {k: unmark(t) for k, t in v["positions"].items()} for v in memo["versions"]}
-            redline = fmt.word_redline(texts[old], texts[new])
+        if old is not None and old != new:
+            def plain(label: str) -> dict[str, str]:
+                if texts[label]["kind"] == "delivered" and int(label) in canonical:
+                    return canonical[int(label)]
+                return {k: unmark(t) for k, t in texts[label]["positions"].items()}
+
+            redline = fmt.word_redline(plain(old), plain(new))
         can_respond = (ui.client.profile.role == "head" and own in memo["delivered_to"] and own != memo["party"])
         return ui.render(request, "memorandum.html", nid=nid, tab="memoranda", memo=memo, names=names, own=own,
                          issues=views.issues, versions=versions, old=old, new=new, redline=redline,
@@ -94,11 +120,8 @@ def memorandum(request: Request) -> Response:
                          plain={k: unmark(v) for k, v in memo["positions"].items()})
 
 
-def _int(value: str | None, default: int | None) -> int | None:
-    try:
-        return int(value) if value else default
-    except ValueError:
-        return default
+def _label(value: str | None, versions: list[str], default: str | None) -> str | None:
+    return value if value in versions else default
 
 
 def respond(request: Request) -> Response:
@@ -118,9 +141,20 @@ def respond(request: Request) -> Response:
     def action() -> object:
         if not stances:
             raise InputError("choose a stance on at least one key issue")
-        return ui.negotiation(nid).respond(memo_id, stances, form.get("covering_text") or None)
+        negotiation = ui.negotiation(nid)
+        memo = negotiation.fresh_views().memoranda.get(memo_id)
+        earlier = None if memo is None else memo["responses"].get(negotiation.own_party)
+        if earlier is not None and form.get("replace") != "yes":
+            raise InputError(f"this replaces your official response {earlier['number']}: tick the box to confirm "
+                             "(the earlier one stays in the history)")
+        from parley.ui.routes.files import named_uploads
 
-    return ui.act(request, nid, action, "Official response given.", f"/n/{nid}/memoranda/{memo_id}")
+        return negotiation.respond(memo_id, stances, form.get("covering_text") or None,
+                                   attachments=named_uploads(request, form.all("upload")))
+
+    return discarding_uploads(request, form.all("upload"), lambda: ui.act(
+        request, nid, action, "Official response given; earlier responses stay in the history.",
+        f"/n/{nid}/memoranda/{memo_id}"))
 
 
 def routes() -> list[Route]:
@@ -128,6 +162,7 @@ def routes() -> list[Route]:
         Route("/n/{nid}/memoranda", memoranda),
         Route("/n/{nid}/issues", add_issue, methods=["POST"]),
         Route("/n/{nid}/memoranda/deliver", deliver, methods=["POST"]),
+        Route("/n/{nid}/memoranda/drafts/{memo_id}/deliver", deliver_draft, methods=["POST"]),
         Route("/n/{nid}/memoranda/{memo_id}", memorandum),
         Route("/n/{nid}/memoranda/{memo_id}/respond", respond, methods=["POST"]),
     ]

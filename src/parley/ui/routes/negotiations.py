@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from parley.ui.app import ui_of
+from parley.ui.context import ui_of
 
 
 def overview(request: Request) -> Response:
@@ -14,7 +14,8 @@ def overview(request: Request) -> Response:
     nid = request.path_params["nid"]
     with ui.lock:
         negotiation = ui.negotiation(nid)
-        status = negotiation.status()
+        language = request.query_params.get("lang") or None
+        status = negotiation.status(language=language)
         own = ui.client.state(nid).parties.get(ui.client.profile.party.party_id)
         timeline = list(reversed(ui.client.timeline(nid)))
         return ui.render(request, "overview.html", nid=nid, tab="overview", status=status, timeline=timeline,

@@ -1,0 +1,26 @@
+"""The options every command reads (``--home``, ``--json``): light, so that ``parley --help`` stays quick."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import typer
+
+#: the profile folder when neither --home nor PARLEY_HOME names one
+DEFAULT_HOME = Path("~/.parley")
+
+
+@dataclass
+class Options:
+    home: Path
+    as_json: bool
+
+
+def options(ctx: typer.Context) -> Options:
+    return ctx.find_root().obj
+
+
+def home_from(value: Path | None) -> Path:
+    return (value or Path(os.environ.get("PARLEY_HOME", str(DEFAULT_HOME)))).expanduser()

@@ -1,0 +1,258 @@
+"""The shapes of the relay's requests and answers, as the OpenAPI description states them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class ErrorBody(BaseModel):
+    """Every refusal: a machine-readable code and a message for a human."""
+
+    error: str
+    message: str
+
+
+#: documented for every route (schemathesis checks answers against it); 429 also carries Retry-After
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": text} for status, text in (
+        (400, "Malformed request"), (401, "Unsigned, forged, expired or replayed request"),
+        (403, "Authenticated but not allowed"), (404, "Not found (or not visible to the caller)"),
+        (405, "Method not allowed"), (408, "Request body too slow"), (409, "Conflict"),
+        (413, "Over a size limit"),
+        (422, "Fails verification (signature, certificate, protocol rule)"),
+        (429, "Rate limited; see Retry-After"), (503, "Storage unavailable"))}
+
+# Request bodies are read as raw bytes (the RFC 9421 Content-Digest covers exactly them) and parsed by the
+# protocol's own types; these models declare their shape for the OpenAPI description (clients, schemathesis).
+class EnvelopeRequest(BaseModel):
+    """A signed event: canonical header, Ed25519 signature, one ciphertext per recipient group."""
+
+    header: dict[str, Any]
+    signature: str
+    ciphertexts: list[str | None]
+
+
+class EnrolRequest(BaseModel):
+    """A party's enrolment: the operator's one-time token, the party record, its first devices."""
+
+    token: str
+    party: dict[str, Any]
+    certificates: list[dict[str, Any]]
+
+
+class CertificateRequest(BaseModel):
+    certificate: dict[str, Any]
+
+
+class RotationRequest(BaseModel):
+    rotation: dict[str, Any]
+
+
+class RevocationRequest(BaseModel):
+    revocation: dict[str, Any]
+
+
+class LinkRequest(BaseModel):
+    """A new device's public keys, authenticated by the link code (never sent)."""
+
+    request: dict[str, Any]
+
+
+class LinkAnswer(BaseModel):
+    """The existing device's answer, encrypted to the new device and authenticated by the link code."""
+
+    answer: dict[str, Any]
+
+
+ENVELOPE_SCHEMA = EnvelopeRequest.model_json_schema()
+LINK_REQUEST_SCHEMA = LinkRequest.model_json_schema()
+LINK_ANSWER_SCHEMA = LinkAnswer.model_json_schema()
+ENROL_SCHEMA = EnrolRequest.model_json_schema()
+CERTIFICATE_BODY_SCHEMA = CertificateRequest.model_json_schema()
+ROTATION_BODY_SCHEMA = RotationRequest.model_json_schema()
+REVOCATION_BODY_SCHEMA = RevocationRequest.model_json_schema()
+
+
+def json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    """``openapi_extra`` for a route whose JSON body is read by hand."""
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+# ---- answers ------------------------------------------------------------------------------------------
+# Declared once here; routes name them in ``responses`` (the OpenAPI description, for generated clients and
+# schemathesis) while writing their answers themselves: the hot routes serialise with orjson or splice
+# stored bytes, and a validation pass per answer would cost more than the route.
+class EventBody(BaseModel):
+    """A signed event as stored: the canonical header, its signature, one ciphertext per recipient group
+    (null where the caller may not read it)."""
+
+    header: dict[str, Any]
+    signature: str
+    ciphertexts: list[str | None]
+
+
+class ListedEvent(BaseModel):
+    seq: int
+    received_at: str
+    event: EventBody
+
+
+class EventPage(BaseModel):
+    """A page of a negotiation's log and the relay's signed checkpoint of the whole log; asked with
+    ``consistency_from=N``, also the consistency proof from size N to that checkpoint (RFC 9162, base64
+    hashes; null when the log is smaller than N)."""
+
+    negotiation_id: str
+    size: int
+    checkpoint: str
+    events: list[ListedEvent]
+    consistency_proof: list[str] | None = Field(
+        default=None, description="Present when asked with consistency_from: the consistency proof from that "
+                                  "size to this checkpoint.")
+
+
+class AcceptedEvent(BaseModel):
+    """An appended event: its place in the log, the signed checkpoint that includes it, the inclusion proof
+    (with which its author appends it to its verified copy without listing the log again) and when the
+    relay received it."""
+
+    negotiation_id: str
+    seq: int
+    event_id: str
+    size: int
+    checkpoint: str
+    inclusion_proof: list[str]
+    received_at: str
+
+
+class Checkpoint(BaseModel):
+    size: int
+    checkpoint: str
+
+
+class InclusionProof(BaseModel):
+    index: int
+    size: int
+    proof: list[str]
+
+
+class ConsistencyProof(BaseModel):
+    first: int
+    second: int
+    proof: list[str]
+
+
+class AccessLog(BaseModel):
+    entries: list[dict[str, Any]]
+
+
+class NegotiationSummary(BaseModel):
+    negotiation_id: str
+    size: int
+
+
+class Negotiations(BaseModel):
+    negotiations: list[NegotiationSummary]
+
+
+class Enrolled(BaseModel):
+    party_id: str
+    devices: list[str]
+
+
+class Parties(BaseModel):
+    parties: list[dict[str, Any]]
+
+
+class DeviceEntry(BaseModel):
+    certificate: dict[str, Any]
+    revoked_at: str | None
+    #: the party root's signed revocation, so members can carry it into every negotiation
+    revocation: dict[str, Any] | None = None
+
+
+class PartyEntry(BaseModel):
+    party: dict[str, Any]
+    rotations: list[dict[str, Any]]
+    devices: list[DeviceEntry]
+
+
+class DeviceAdded(BaseModel):
+    device_key_id: str
+
+
+class LinkMessage(BaseModel):
+    slot: str
+    message: dict[str, Any]
+
+
+class DeviceRevoked(BaseModel):
+    device_key_id: str
+    revoked_at: str
+
+
+class RootRotated(BaseModel):
+    party_id: str
+    root_key: str
+
+
+class ReleasedAgreement(BaseModel):
+    agreement: dict[str, Any]
+    negotiation_id: str
+    seq: int
+    checkpoint: str
+    inclusion_proof: list[str]
+    relay_vkey: str
+
+
+class PublicStatements(BaseModel):
+    statements: list[dict[str, Any]]
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: str
+    checks: dict[str, str]
+
+
+class RelayLimits(BaseModel):
+    max_request_bytes: int
+    max_ciphertext_bytes: int
+    max_page_events: int
+    #: a page ends before the event that would take its headers and ciphertexts past this (one event at least)
+    max_page_bytes: int
+
+
+class RelayIdentity(BaseModel):
+    name: str
+    vkey: str
+    protocol: int
+    version: str
+    limits: RelayLimits
+
+
+class CosignatureAccepted(BaseModel):
+    size: int
+    timestamp: int
+
+
+class StoredCosignature(BaseModel):
+    size: int
+    party_id: str
+    device_key_id: str
+    timestamp: int
+    cosignature: str
+
+
+class CosignatureList(BaseModel):
+    cosignatures: list[StoredCosignature]
+
+
+def answer(model: type[BaseModel], status: int = 200, description: str = "Success") -> dict[int | str, Any]:
+    """``responses`` for a route whose answer has the shape of ``model``."""
+    return {status: {"model": model, "description": description}}

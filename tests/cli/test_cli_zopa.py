@@ -1,0 +1,66 @@
+"""``parley zopa`` and ``parley witness`` through the command line (in-process clients, no keystore)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cli_runner import run
+from parley.cli import witness as witness_cli
+from parley.cli import zopa as zopa_cli
+
+
+@pytest.fixture
+def two(world, monkeypatch):
+    ukraine, russia = world.party("Ukraine"), world.party("Russian Federation")
+    nid = world.negotiation(ukraine, russia)
+    from parley.client.workflow import Negotiation
+
+    Negotiation(ukraine, nid).add_issue("Ceasefire line depth (km)", "depth")
+    current = {"client": ukraine}
+    for module in (zopa_cli, witness_cli):
+        monkeypatch.setattr(module, "open_client", lambda _ctx: current["client"])
+    return current, ukraine, russia, nid
+
+
+def test_zopa_through_the_cli(two, monkeypatch):
+    current, ukraine, russia, nid = two
+    code, out, err = run("--json", "zopa", "open", nid, "--issue", "depth", "--with", "Russian Federation")
+    assert code == 0, err
+    check = json.loads(out)["check_id"]
+    monkeypatch.setenv("PARLEY_ZOPA_VALUE", "15")
+    code, out, err = run("--json", "zopa", "commit", nid, check, "--direction", "at-most")
+    assert code == 0 and json.loads(out)["waiting_for"] == [russia.profile.party.party_id], err
+    current["client"] = russia
+    monkeypatch.setenv("PARLEY_ZOPA_VALUE", "10")
+    assert run("zopa", "commit", nid, check, "--direction", "at-least")[0] == 0
+    current["client"] = ukraine
+    code, out, _ = run("zopa", "step", nid, check)
+    assert code == 0 and "The ranges meet" in out and "15" not in out.replace(check, "")
+    code, out, _ = run("--json", "zopa", "show", nid)
+    assert json.loads(out)[0]["status"] == "overlap"
+    # a second try on the same issue in the same round: exit 2, nothing posted
+    code, out, _ = run("--json", "zopa", "open", nid, "--issue", "depth", "--with", "Russian Federation")
+    again = json.loads(out)["check_id"]
+    code, _, err = run("zopa", "commit", nid, again, "--direction", "at-most")
+    assert code == 2 and "second attempt refused" in err
+    # every party synced and cosigned: the log is final
+    russia.sync(nid)
+    code, out, err = run("--json", "witness", "status", nid, "--require")
+    assert code == 0 and json.loads(out)["final"] is True, err
+
+
+def test_zopa_value_must_be_a_number(two, monkeypatch):
+    _, ukraine, _, nid = two
+    code, out, _ = run("--json", "zopa", "open", nid, "--issue", "depth", "--with", "Russian Federation")
+    monkeypatch.setenv("PARLEY_ZOPA_VALUE", "fifteen")
+    code, _, err = run("zopa", "commit", nid, json.loads(out)["check_id"], "--direction", "at-most")
+    assert code == 2 and "whole number" in err
+
+
+def test_witness_require_fails_with_exit_4_until_every_party_cosigned(two):
+    _, ukraine, russia, nid = two
+    ukraine.send_message(nid, "news")
+    code, out, err = run("witness", "status", nid, "--require")
+    assert code == 4 and "not final" in out and "requires 2" in err
