@@ -8,6 +8,11 @@ the imports alone, so the part that remains is visible. ``--before-src`` also ti
 on another source tree (an older commit: ``git archive <commit> src | tar -x -C /tmp/before``) against
 the same profile and relay. Runs alternate between all of these so drift hits them alike.
 
+With the agent, a read command is run by the agent, in a fork of its process that has imported the client
+(``parley.cli.launch``); "run in its own process" times the same command with the agent's keys but
+``PARLEY_AGENT_RUNS=0``, every import paid by the fresh process. The modules column counts the modules of
+the process started here (for a command the agent ran: the launcher's few).
+
 Python's bytecode is cached (in a folder of the run, ``PYTHONPYCACHEPREFIX``) as an installed package
 has it, whatever ``PYTHONDONTWRITEBYTECODE`` says; ``--no-bytecode-cache`` compiles parley's own modules
 at every run instead (the interpreter's and the installed packages' bytecode is still read), as a
@@ -37,8 +42,10 @@ from parley.demo import DEMO_RELAY_NAME, LocalRelay  # noqa: E402
 
 PASSPHRASE = "correct horse battery"
 #: the command line, which also reports how many modules the process loaded (last line of stderr)
-RUN = ("import atexit, sys; atexit.register(lambda: sys.stderr.write(f'\\nmodules {len(sys.modules)}\\n')); "
-       "from parley.cli.main import run; run()")
+RUN = ("import atexit, sys; atexit.register(lambda: sys.stderr.write(f'\\nmodules {len(sys.modules)}\\n'))\n"
+       "try:\n    from parley.cli.launch import run\n"  # the ``parley`` program (older trees: parley.cli.main)
+       "except ImportError:\n    from parley.cli.main import run\n"
+       "run()")
 
 
 def parley(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -102,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             trees["before"] = {**env, "PYTHONPATH": str(args.before_src.resolve())}
             if not args.no_bytecode_cache:
                 trees["before"]["PYTHONPYCACHEPREFIX"] = str(tmp / "bytecode-before")
-        times: dict[str, list[float]] = {"keystore": [], "interpreter": [], "imports": [],
+        times: dict[str, list[float]] = {"keystore": [], "here": [], "interpreter": [], "imports": [],
                                          "unlock_keystore": [], "unlock_agent": []}
         modules: dict[str, int] = {}
         cpu_times: dict[str, list[float]] = {}
@@ -117,6 +124,11 @@ def main(argv: list[str] | None = None) -> int:
             for _ in range(runs):
                 # without the agent: the keystore is opened with the passphrase (scrypt) at every command
                 times["keystore"].append(timed_command(reads["status"], without_agent)[0])
+                # the agent's keys, but the command run in its own process (imports included)
+                wall, cpu, count = timed_command(reads["status"], {**env, "PARLEY_AGENT_RUNS": "0"})
+                times["here"].append(wall)
+                cpu_times.setdefault("here", []).append(cpu)
+                modules["here"] = count
                 for tree, tree_env in trees.items():
                     for name, command in reads.items():
                         wall, cpu, count = timed_command(command, tree_env)
@@ -152,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         emit_json("agent", results, [sys.argv[0], *(argv or sys.argv[1:])])
         return 0
     labels = {"keystore": "status, keystore (scrypt)",
+              "here": "status, agent's keys, run in its own process",
               **{f"{tree}: {name}": f"{name}, key agent{'' if tree == 'now' else ' (before)'}"
                  for tree in trees for name in reads},
               "interpreter": "python -c pass", "imports": "python, CLI imports only",

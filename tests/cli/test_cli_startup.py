@@ -111,3 +111,75 @@ def test_read_commands_import_only_what_they_use(unlocked_profile: tuple[dict[st
     assert loaded == []
     # the probe sees what it checks: the client and its relay connection were there
     assert {"parley.client.sdk", "httpx", "httpcore"} <= set(modules)
+
+
+def _parley(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    """``parley ARGS`` as the installed program runs it (``parley.cli.launch``), in a fresh process."""
+    return subprocess.run([sys.executable, "-m", "parley", *args], capture_output=True, text=True, env=env,
+                          timeout=120)
+
+
+@pytest.mark.parametrize("command", [["status", "{n}"], ["--json", "memo", "list", "{n}"], ["status", "n-0000"],
+                                     ["issue", "list"]], ids=" ".join)
+def test_read_command_run_by_the_agent_answers_as_it_would_here(unlocked_profile: tuple[dict[str, str], str, str],
+                                                                command: list[str]) -> None:
+    """Output, errors and exit code are the same whether the key agent runs the command or this process does
+    (a missing negotiation, a usage error)."""
+    env, home, negotiation = unlocked_profile
+    args = ["--home", home, *(word.format(n=negotiation) for word in command)]
+    by_agent = _parley(args, env)
+    here = _parley(args, {**env, "PARLEY_AGENT_RUNS": "0"})
+    assert (by_agent.returncode, by_agent.stdout, by_agent.stderr) == (here.returncode, here.stdout, here.stderr)
+    assert by_agent.stdout or by_agent.stderr
+
+
+def test_read_command_is_run_by_the_agent_on_this_process_streams(unlocked_profile: tuple[dict[str, str], str, str],
+                                                                   capfd: pytest.CaptureFixture[str],
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """``run_in_agent`` answers only when the agent started the command; the command writes on the caller's
+    own standard output."""
+    from parley.client import agent
+
+    env, home, negotiation = unlocked_profile
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert agent.run_in_agent(Path(home), ["--home", home, "status", negotiation]) == 0
+    assert negotiation in capfd.readouterr().out
+    assert agent.run_in_agent(Path(home), ["--home", home, "status", "n-0000"]) == 3  # not found
+
+
+def test_agent_runs_no_command_of_other_parley_code(unlocked_profile: tuple[dict[str, str], str, str],
+                                                    capfd: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A caller of another parley version or installation runs its command itself: an agent left running
+    across an upgrade never answers with its older code."""
+    from parley.client import agent
+
+    env, home, negotiation = unlocked_profile
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(agent, "code_identity", lambda: "0.0.1 /elsewhere/parley /usr/bin/python3")
+    assert agent.run_in_agent(Path(home), ["--home", home, "status", negotiation]) is None
+    assert capfd.readouterr().out == ""
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["status", "n-1"], "~/.parley"),
+    (["--home", "/p/ua", "memo", "list", "n-1"], "/p/ua"),
+    (["--home=/p/ua", "--json", "negotiation", "list"], "/p/ua"),
+    (["--json", "--home", "/p/ua", "due", "--mine"], "/p/ua"),
+    (["--home", "/p/ua", "memo", "deliver", "n-1", "x"], None),
+    (["--home", "/p/ua", "message", "send", "n-1", "status"], None),
+    (["--home", "/p/ua", "unlock"], None),
+    (["--home", "/p/ua", "ui"], None),
+    (["--home"], None),
+    (["memo"], None),
+    ([], None),
+])
+def test_only_read_commands_go_to_the_agent(argv: list[str], expected: str | None,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from parley.cli.launch import read_command_home
+
+    monkeypatch.delenv("PARLEY_HOME", raising=False)
+    home = read_command_home(argv)
+    assert home == (None if expected is None else Path(expected).expanduser())

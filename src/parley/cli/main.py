@@ -98,7 +98,7 @@ def unlock(
         raise ConfigError(f"no parley profile in {home}", hint="create one with 'parley init' or pass --home")
     secrets = load_keystore(home / "keystore.age", passphrase_from_env_or_prompt())
     Profile.load_unlocked(home, secrets)  # the keys belong to this profile
-    result = start_agent(home, secrets, timeout)
+    result = start_agent(home, secrets, timeout, entry="parley.cli.launch")  # it also runs read commands
     emit(options(ctx).as_json, result, lambda: console.print(
         f"keys of {home} unlocked for {timeout // 60} min {timeout % 60} s (agent pid {result['pid']}); "
         "'parley lock' locks them now"))

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import typer
+if TYPE_CHECKING:  # the ``parley`` program reads --home before it imports the command line (parley.cli.launch)
+    import typer
 
 #: the profile folder when neither --home nor PARLEY_HOME names one
 DEFAULT_HOME = Path("~/.parley")
