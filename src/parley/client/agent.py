@@ -91,8 +91,12 @@ def _peer_uid(sock: socket.socket) -> int:
     return uid
 
 
-def _read_line(sock: socket.socket) -> dict[str, Any]:
-    data = b""
+def _read_line(sock: socket.socket, data: bytes = b"") -> dict[str, Any]:
+    """One JSON object line, continuing from the bytes already received (``data``).
+
+    Raises:
+        ValueError: not one JSON object, or too long.  OSError: the peer went away.
+    """
     while not data.endswith(b"\n"):
         chunk = sock.recv(65536)
         if not chunk:
@@ -231,20 +235,12 @@ def _read_request(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
     """
     data, fds, _flags, _address = socket.recv_fds(conn, 65536, 3)
     try:
-        while data and not data.endswith(b"\n"):
-            chunk = conn.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-            if len(data) > _MAX_MESSAGE:
-                raise ValueError("message too long")
-        message = json.loads(data)
-        if not isinstance(message, dict):
-            raise ValueError("not a JSON object")
+        if not data:
+            raise ValueError("no request")
+        return _read_line(conn, data), fds
     except BaseException:
         _close_all(fds)
         raise
-    return message, fds
 
 
 def _close_all(fds: list[int]) -> None:
