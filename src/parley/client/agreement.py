@@ -142,29 +142,78 @@ class AgreementDesk:
             if not content["annexes"]:
                 del content["annexes"]
             ag.check_agreement_content(ag.TEXT, content)
-            copies = None
-            if tracing:
-                from parley.client.tracing import prepare_copies, secret_content, tracing_holders
-
-                now = self.client.clock()
-                readers = self.client.state(self.negotiation.id).current_members(now, parties)
-                # every reader hashes and signs the text of its own copy, so drafts keep one wording
-                # for all: the copy line alone tells the copies apart (docs/tracing.md)
-                traced = prepare_copies({str(a["number"]): a["text"] for a in numbered}, readers,
-                                        self.negotiation.party_names(), now, wording=False)
-                secret = secret_content(f"{agreement_id}-v{version}", version, traced)
-                holders = tracing_holders(readers, own, self.client.identity.device_key_id)
-
-                def copies(cert):  # noqa: ANN001, ANN202
-                    marked = traced.copies[cert.device_key_id]
-                    out = {**content, "articles": [{**a, "text": marked[str(a["number"])]} for a in numbered],
-                           "copy": traced.visible[cert.device_key_id]}
-                    if cert.device_key_id in holders:
-                        out["tracing"] = secret  # in the same event: never a secret without its text
-                    return out
-
+            copies = self._traced_copies(agreement_id, version, content, parties, existing) if tracing else None
             self.client.post(self.negotiation.id, ag.TEXT, content, parties=parties, copies=copies)
         return version
+
+    def _traced_copies(self, agreement_id: str, version: int, content: dict[str, Any], parties: Sequence[str],
+                       existing: ag.AgreementView | None) -> Any:
+        """Each reader's copy of a version: its own wording of every article, in every language, from the
+        agreement's one code (slots placed by their context, so a passage unchanged between versions reads
+        alike in one reader's copies), and its visible copy line. Every copy names the canonical text's SHA-256
+        in each language, which finalize, signatures and the redline of the mediator's heads work on; the
+        tracing key and the traced texts go to the mediator's heads and this device (``tracing_holders``),
+        whose copies hold the canonical text (docs/tracing.md).
+
+        ``content`` is changed in place to the canonical text (the author's ``{a|b}`` resolved).
+
+        Raises:
+            ForbiddenError: earlier versions were traced and this device does not hold the agreement's key.
+            InputError: a malformed ``{a|b}`` alternative.
+        """
+        from parley.client.tracing import (
+            agreement_secret,
+            draft_secret_content,
+            prepare_draft_copies,
+            tracing_holders,
+        )
+        from parley.tracing import visible_mark
+
+        now = self.client.clock()
+        readers = self.client.state(self.negotiation.id).current_members(now, parties)
+        own_device = self.client.identity.device_key_id
+        holders = tracing_holders(readers, self.negotiation.own_party, own_device)
+        secret = agreement_secret(self.negotiation.tracing_secrets(), agreement_id)
+        if secret is None and existing is not None and any("canonical_sha256" in v for v in existing.versions):
+            raise ForbiddenError(f"the tracing key of '{agreement_id}' is held by the mediator's heads of delegation "
+                                 "and the device that posted its first traced version: post from one of them",
+                                 hint="or post this version with tracing off (--no-tracing)")
+        languages = content.get("languages") or [DEFAULT_LANGUAGE]
+        sources = {languages[0]: [a["text"] for a in content["articles"]],
+                   **{code: [a["text"] for a in content["texts"][code]["articles"]] for code in languages[1:]}}
+        traced = prepare_draft_copies(agreement_id, sources, holders, secret=secret, n_readers=len(readers))
+
+        def worded(articles: list[dict[str, Any]], texts: list[str]) -> list[dict[str, Any]]:
+            return [{**a, "text": text} for a, text in zip(articles, texts, strict=True)]
+
+        # the canonical text, one for all: what every copy names the SHA-256 of
+        canonical = {code: draft.canonical for code, draft in traced.drafts.items()}
+        content["articles"] = worded(content["articles"], canonical[languages[0]])
+        for code in languages[1:]:
+            content["texts"][code] = {**content["texts"][code],
+                                      "articles": worded(content["texts"][code]["articles"], canonical[code])}
+        claims = {code: fields["sha256"] for code, fields in ag.language_texts(content).items()}
+        names = self.negotiation.party_names()
+        numbers = {cert.device_key_id: number for number, cert in enumerate(readers, start=1)}
+        recipients = {cert.device_key_id: {"member": cert.member, "party": names.get(cert.party_id, cert.party_id),
+                                           "copy_no": numbers[cert.device_key_id]} for cert in readers}
+        record = draft_secret_content(version, traced, recipients)
+
+        def copies(cert):  # noqa: ANN001, ANN202
+            number = numbers.setdefault(cert.device_key_id, len(numbers) + 1)
+            mine = traced.articles(cert.device_key_id)
+            out = {**content, "articles": worded(content["articles"], mine[languages[0]]),
+                   "canonical_sha256": claims,
+                   "copy": visible_mark(cert.member, names.get(cert.party_id, cert.party_id), now, number)}
+            if len(languages) > 1:
+                out["texts"] = {code: {**content["texts"][code],
+                                       "articles": worded(content["texts"][code]["articles"], mine[code])}
+                                for code in languages[1:]}
+            if cert.device_key_id in holders:
+                out["tracing"] = record  # in the same event: never a secret without its text
+            return out
+
+        return copies
 
     def _check_annex_files(self, annexes: Sequence[Path]) -> None:
         """Raises: InputError: not a file, over the limit, or a name an annex cannot have or two annexes share."""
@@ -222,11 +271,43 @@ class AgreementDesk:
             raise ProtocolError(f"articles {open_articles} have open objections; finalize with an explicit override")
         if override and not reason:
             raise InputError("an override needs a reason, which the log records")
+        canonical = self._canonical_content(agreement_id, view.latest) if "canonical_sha256" in view.latest else None
         self.client.post(self.negotiation.id, ag.FINALIZE,
                          {"agreement_id": agreement_id, "text_sha256": view.latest["sha256"], "override": override,
-                          "reason": reason, **({"sign_by": deadline} if deadline else {})},
+                          "reason": reason, **({"sign_by": deadline} if deadline else {}),
+                          **({"canonical": canonical} if canonical else {})},
                          parties=self.parties(), authority="head")
         return view.latest["sha256"]
+
+    def _canonical_content(self, agreement_id: str, version: dict[str, Any]) -> dict[str, Any]:
+        """The canonical text of a version delivered in per-reader wording, as finalize reveals it to every party:
+        this device's own copy when it holds the canonical text (a tracing holder), else the tracing record.
+
+        Raises:
+            NotFoundError: this device holds neither (only the mediator's heads and the posting device do).
+        """
+        languages = version["languages"]
+        texts: dict[str, list[str]] | None = None
+        if not version.get("worded"):
+            texts = {code: [a["text"] for a in version["texts"][code]["articles"]] for code in languages}
+        else:
+            from parley.tracing import DraftText
+
+            for record in self.negotiation.tracing_secrets():
+                if (record.get("agreement_id"), record.get("version")) == (agreement_id, version["version"]) \
+                        and "drafts" in record:
+                    texts = {code: DraftText.from_json(d).canonical for code, d in record["drafts"].items()}
+        if texts is None or set(texts) != set(languages):
+            raise NotFoundError(f"the canonical text of version {version['version']} is held by the mediator's heads "
+                                "of delegation and the device that posted it: finalize from one of them")
+
+        def fields(code: str) -> dict[str, Any]:
+            return {"title": version["texts"][code]["title"],
+                    "articles": [{**a, "text": text} for a, text in zip(version["texts"][code]["articles"],
+                                                                       texts[code], strict=True)]}
+
+        return {**fields(languages[0]), **({"texts": {code: fields(code) for code in languages[1:]}}
+                                            if len(languages) > 1 else {})}
 
     def sign(self, agreement_id: str, *, expected_sha256: str | None = None) -> Posted:
         """Sign the finalized text's signed document (it names this negotiation, the agreement, the version and

@@ -25,17 +25,22 @@ from typing import Any
 from parley.errors import InputError, NotFoundError
 from parley.protocol.identity import MemberCertificate
 from parley.tracing import (
+    DraftText,
     TracedText,
     TraceReport,
     TracingSecret,
+    agreement_code,
     make_copies,
     parse_alternatives,
     trace,
+    trace_drafts,
     visible_mark,
 )
 
 TRACING_SECRET = "tracing.secret"  # noqa: S105 - an event type name
 SEPARATOR = "\n\n"
+#: the ``kind`` of the tracing record of an agreement version (one code per agreement, docs/tracing.md)
+AGREEMENT_DRAFT = "agreement-draft"
 
 
 def canonical_positions(texts: Mapping[str, str]) -> dict[str, str]:
@@ -161,29 +166,107 @@ def secrets_in_body(body: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     return [dict(secret)] if isinstance(secret, Mapping) and "secret" in secret else []
 
 
+# ---- agreement drafts: one code per agreement, every version worded from it --------------------------
+
+@dataclass(frozen=True)
+class DraftCopies:
+    """The wording of one agreement version for each reader device (heads of the mediator's party and the
+    posting device, who hold the tracing key, read the canonical text)."""
+
+    agreement_id: str
+    secret: TracingSecret
+    #: language -> the version's traced text in that language (first language first)
+    drafts: dict[str, DraftText]
+    holders: frozenset[str]
+
+    def articles(self, device_key_id: str) -> dict[str, list[str]]:
+        """language -> that device's wording of each article."""
+        if device_key_id in self.holders:
+            return {code: draft.canonical for code, draft in self.drafts.items()}
+        code = agreement_code(self.secret, self.agreement_id)
+        return {language: draft.copy(code, device_key_id) for language, draft in self.drafts.items()}
+
+
+def prepare_draft_copies(agreement_id: str, sources: Mapping[str, Sequence[str]], holders: set[str], *,
+                         secret: TracingSecret | None, n_readers: int) -> DraftCopies:
+    """Trace a version of an agreement: ``sources`` maps each language to its articles' texts (with the
+    author's ``{a|b}`` alternatives); ``secret`` is the agreement's tracing secret (None for its first traced
+    version: a new one, planned for four times ``n_readers`` so that readers who join later fit the code).
+
+    Raises:
+        InputError: a malformed alternative.
+    """
+    drafts = {language: DraftText.prepare(language, texts) for language, texts in sources.items()}
+    secret = secret or TracingSecret.generate(max(4 * n_readers, 8))
+    return DraftCopies(agreement_id, secret, drafts, frozenset(holders))
+
+
+def draft_secret_content(version: int, traced: DraftCopies, recipients: Mapping[str, Any]) -> dict[str, Any]:
+    """The tracing record of an agreement version (in the holders' copies of the version's event)."""
+    return {"kind": AGREEMENT_DRAFT, "document_id": f"{traced.agreement_id}-v{version}",
+            "agreement_id": traced.agreement_id, "version": version, "secret": traced.secret.to_json(),
+            "drafts": {code: draft.to_json() for code, draft in traced.drafts.items()},
+            "recipients": dict(recipients)}
+
+
+def agreement_secret(secrets: Sequence[Mapping[str, Any]], agreement_id: str) -> TracingSecret | None:
+    """The tracing secret of an agreement's drafts held on this device (from its latest traced version).
+
+    Raises:
+        InputError: a malformed tracing record.
+    """
+    records = [s for s in secrets if s.get("kind") == AGREEMENT_DRAFT and s.get("agreement_id") == agreement_id]
+    if not records:
+        return None
+    return TracingSecret.from_json(max(records, key=lambda s: s["version"])["secret"])
+
+
+def _trace_agreement(leaked: str, records: Sequence[Mapping[str, Any]]) -> tuple[dict, TraceReport]:
+    """Trace a leak against every version of one agreement (records of one agreement and one secret)."""
+    agreement_id = records[0]["agreement_id"]
+    secret = TracingSecret.from_json(records[0]["secret"])
+    recipients: dict[str, Any] = {}
+    drafts = []
+    for record in sorted(records, key=lambda r: r["version"]):
+        recipients.update(record["recipients"])
+        drafts += [(record["version"], DraftText.from_json(d)) for d in record["drafts"].values()]
+    report = trace_drafts(leaked, agreement_id, drafts, list(recipients), secret)
+    version = report.versions[-1] if report.versions else max(r["version"] for r in records)
+    return ({"kind": AGREEMENT_DRAFT, "document_id": agreement_id, "agreement_id": agreement_id,
+             "version": version, "versions": list(report.versions), "recipients": recipients}, report)
+
+
 def trace_leak(leaked: str, secrets: Sequence[Mapping[str, Any]], document_id: str | None = None, *,
                who_can_trace: Sequence[str] = ()) -> tuple[dict, TraceReport]:
     """Trace a leaked text against the tracing secrets this device holds.
 
-    Without ``document_id`` every traced document is tried and the one the excerpt
-    matches best is reported. ``who_can_trace`` (names of this party's heads) goes into the
-    message when this device holds no secret.
+    Without ``document_id`` every traced document (memorandum, or agreement: all its draft versions
+    together) is tried and the one the excerpt matches best is reported. ``who_can_trace`` (names of this
+    party's heads) goes into the message when this device holds no secret.
 
     Raises:
         NotFoundError: no tracing secret (for that document) in the local copy; says who can trace.
     """
-    candidates = [s for s in secrets if document_id is None or s["document_id"] == document_id]
+    candidates = [s for s in secrets if document_id is None or document_id in (s["document_id"],
+                                                                               s.get("agreement_id"))]
     if not candidates:
         holders = f" ({', '.join(who_can_trace)})" if who_can_trace else ""
         raise NotFoundError("no tracing secret" + (f" for '{document_id}'" if document_id else "") +
                             " on this device: only the sending party's heads of delegation" + holders +
                             " and the device that sent a document can trace it")
     best: tuple[dict, TraceReport] | None = None
+    agreements: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    outcomes = []
     for content in candidates:
+        if content.get("kind") == AGREEMENT_DRAFT:
+            agreements.setdefault((content["agreement_id"], content["secret"]), []).append(content)
+            continue
         secret = TracingSecret.from_json(content["secret"])
-        report = trace(leaked, _document_of(content), list(content["recipients"]), secret)
+        outcomes.append((dict(content), trace(leaked, _document_of(content), list(content["recipients"]), secret)))
+    outcomes += [_trace_agreement(leaked, records) for records in agreements.values()]
+    for content, report in outcomes:
         if best is None or (report.words_matched, report.best_score) > (best[1].words_matched, best[1].best_score):
-            best = (dict(content), report)
+            best = (content, report)
     return best
 
 

@@ -356,6 +356,11 @@ def check_agreement_content(event_type: str, content: Any) -> None:
         digest = content.get("text_sha256")
         if not isinstance(digest, str) or len(digest) != 64:
             raise InputError("agreement acts name the SHA-256 of the canonical text")
+        canonical = content.get("canonical") if event_type == FINALIZE else None
+        if canonical is not None:
+            if not isinstance(canonical, Mapping):
+                raise InputError("the canonical text of a finalize is an object {title, articles[, texts]}")
+            canonical_text(canonical.get("title", ""), canonical.get("articles", []))
 
 
 def public_annexes(annexes: Iterable[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
@@ -408,10 +413,12 @@ def _apply(agreements: dict[str, AgreementView], e: Entry, negotiation_id: str |
         # Copies may carry invisible tracing marks: everything is signed over the un-marked text.
         text = canonical_text(c["title"], [{**a, "text": unmark(a["text"]) if isinstance(a.get("text"), str) else a.get("text")}
                                            for a in c["articles"] if isinstance(a, Mapping)])
-        view.versions.append({**_language_texts(c, unmark),
-                              "version": c["version"], "title": c["title"], "articles": list(c["articles"]),
-                              "text": text, "sha256": text_sha256(text), "at": e.created, "copy": c.get("copy"),
-                              "seq": e.seq, "annexes": check_annexes(c.get("annexes"))})
+        version = {**_language_texts(c, unmark),
+                   "version": c["version"], "title": c["title"], "articles": list(c["articles"]),
+                   "text": text, "sha256": text_sha256(text), "at": e.created, "copy": c.get("copy"),
+                   "seq": e.seq, "annexes": check_annexes(c.get("annexes"))}
+        _worded_copy(version, c.get("canonical_sha256"))
+        view.versions.append(version)
     elif e.type == OBJECTION:
         if view.latest is None or c["version"] > view.latest["version"]:
             raise InputError("objection to an unknown version")
@@ -435,6 +442,8 @@ def _apply(agreements: dict[str, AgreementView], e: Entry, negotiation_id: str |
         if open_objections and not c.get("override"):
             raise ProtocolError("articles have open objections; finalizing needs an explicit override")
         check_deadline(c.get("sign_by"), now=parse_time(e.created), what="sign_by deadline")
+        if "canonical_sha256" in view.latest:
+            _reveal_canonical(view.latest, c.get("canonical"))
         view.finalized = {"sha256": c["text_sha256"], "version": view.latest["version"], "at": e.created,
                           "sign_by": c.get("sign_by"),
                           "override": bool(c.get("override")), "reason": c.get("reason"),
@@ -466,9 +475,62 @@ def _apply(agreements: dict[str, AgreementView], e: Entry, negotiation_id: str |
                                   "by": e.author, "at": e.created}
 
 
+def _worded_copy(version: dict[str, Any], claims: Any) -> None:
+    """A version delivered in per-reader wording (leak tracing, docs/tracing.md): its content names the SHA-256
+    of the canonical text in each language (``canonical_sha256``), one for all readers, which finalize and
+    signatures name; the reader's own wording stays the version's ``text`` (what its redline compares) until
+    finalize reveals the canonical text. ``worded`` says whether this copy's words differ from it."""
+    if claims is None:
+        return
+    languages = version["languages"]
+    if not isinstance(claims, Mapping) or set(claims) != set(languages):
+        raise InputError("canonical_sha256 names the canonical text's SHA-256 in each language of the version")
+    for digest in claims.values():
+        if not isinstance(digest, str) or len(digest) != 64 or not set(digest) <= set("0123456789abcdef"):
+            raise InputError("canonical_sha256 values are SHA-256 digests (64 lowercase hex digits)")
+    version["worded"] = any(version["texts"][code]["sha256"] != claims[code] for code in languages)
+    version["canonical_sha256"] = dict(claims)
+    version["sha256"] = claims[languages[0]]
+    for code in languages:
+        version["texts"][code] = {**version["texts"][code], "sha256": claims[code]}
+
+
+def _reveal_canonical(version: dict[str, Any], canonical: Any) -> None:
+    """Finalize of a version delivered in per-reader wording carries its canonical text (title and articles
+    in each language), the one text every party signs: each language's SHA-256 must be the one the version
+    named. The version then holds the canonical text; the reader's own wording stays as ``copy_text``.
+
+    Raises:
+        ProtocolError: no canonical text, or one whose SHA-256 is not the one the version named.
+        InputError: a malformed canonical text.
+    """
+    if not isinstance(canonical, Mapping):
+        raise ProtocolError("finalize of a text delivered in per-reader wording must carry the canonical text")
+    content = {**canonical, "languages": version["languages"], "prevailing": version.get("prevailing")}
+    if len(version["languages"]) > 1:
+        check_languages(content, parallel="articles")
+    title = content.get("title")
+    if title != version["title"]:
+        raise ProtocolError("finalize carries a canonical text with another title than the version's")
+    revealed = _language_texts(content, _no_marks)
+    for code in version["languages"]:
+        if revealed["texts"][code]["sha256"] != version["canonical_sha256"][code]:
+            raise ProtocolError(f"finalize carries a canonical {code} text other than the one version "
+                                f"{version['version']} named (SHA-256 differs)")
+    first = revealed["texts"][version["languages"][0]]
+    version.update(copy_text=version["text"], copy_articles=version["articles"], text=first["text"],
+                   articles=first["articles"], texts=revealed["texts"], worded=False)
+
+
 def _author_as_head(e: Entry) -> dict[str, str]:
     """The heads an act by ``e``'s author can be checked against: its own certified key, if it is a head."""
     return {e.device: e.signing_key} if e.role == "head" and e.device and e.signing_key else {}
+
+
+def language_texts(content: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each language's ``{title, articles, text, sha256}`` of a text version's content (checked by
+    ``check_agreement_content``), first language first: the canonical text and the digest finalize names."""
+    return _language_texts(content, _no_marks)["texts"]
 
 
 def _language_texts(c: Mapping[str, Any], unmark: Any) -> dict[str, Any]:

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from parley.tracing.code import CodeParams, plan_code
     from parley.tracing.document import TracedText
+    from parley.tracing.drafts import DraftText, agreement_code
     from parley.tracing.marks import unmark
     from parley.tracing.secret import TracingSecret
-    from parley.tracing.trace import Accusation, TraceReport, capacity, make_copies, trace
+    from parley.tracing.trace import Accusation, TraceReport, capacity, make_copies, trace, trace_drafts
     from parley.tracing.variants import Slot, parse_alternatives
     from parley.tracing.visible import VisibleMark, find_visible_mark, visible_mark, with_visible_mark
 
@@ -27,9 +28,11 @@ if TYPE_CHECKING:
 _HOME = {
     "CodeParams": "code", "plan_code": "code",
     "TracedText": "document",
+    "DraftText": "drafts", "agreement_code": "drafts",
     "unmark": "marks",
     "TracingSecret": "secret",
     "Accusation": "trace", "TraceReport": "trace", "capacity": "trace", "make_copies": "trace", "trace": "trace",
+    "trace_drafts": "trace",
     "Slot": "variants", "parse_alternatives": "variants",
     "VisibleMark": "visible", "find_visible_mark": "visible", "visible_mark": "visible",
     "with_visible_mark": "visible",
@@ -38,17 +41,20 @@ _HOME = {
 __all__ = [
     "Accusation",
     "CodeParams",
+    "DraftText",
     "Slot",
     "TraceReport",
     "TracedText",
     "TracingSecret",
     "VisibleMark",
+    "agreement_code",
     "capacity",
     "find_visible_mark",
     "make_copies",
     "parse_alternatives",
     "plan_code",
     "trace",
+    "trace_drafts",
     "unmark",
     "visible_mark",
     "with_visible_mark",

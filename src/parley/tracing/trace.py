@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -21,6 +21,7 @@ from parley.errors import InputError
 from parley.tracing.align import Master, read_excerpt
 from parley.tracing.code import DocumentCode, Scorer, reading_false_accusation_bound, reading_threshold
 from parley.tracing.document import TracedText, as_traced, document_code, make_copy, slot_flips
+from parley.tracing.drafts import DraftText, agreement_code, read_drafts
 from parley.tracing.secret import TracingSecret
 from parley.tracing.variants import BRITISH_TO_AMERICAN, Slot
 from parley.tracing.visible import find_visible_mark
@@ -139,9 +140,15 @@ class LeakReading:
 def _scorer(code: DocumentCode, reads: Sequence[tuple[int, int]]) -> tuple[Scorer, int]:
     """Scorer of (code index, bit) reads; code indices wrap onto the keyed permutation."""
     m = code.params.length
+    return scorer_at(code, [(code.permutation[k % m], bit) for k, bit in reads])
+
+
+def scorer_at(code: DocumentCode, reads: Sequence[tuple[int, int]]) -> tuple[Scorer, int]:
+    """Scorer of (code position, bit) reads, and how many positions were read both ways (erased)."""
+    m = code.params.length
     seen = bytearray(m)
-    for k, bit in reads:
-        seen[code.permutation[k % m]] |= 1 << bit
+    for position, bit in reads:
+        seen[position] |= 1 << bit
     observed = int(bytes(seen).translate(_SAW_ONE)[::-1], 2) if m else 0
     read_mask = int(bytes(seen).translate(_SAW_ONE_SYMBOL)[::-1], 2) if m else 0
     return code.scorer(observed, read_mask), seen.count(3)
@@ -270,6 +277,8 @@ class TraceReport:
     layers: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     #: what the leak shows of marks removed or altered ("marks scrubbed: ...")
     tampering: list[str] = field(default_factory=list)
+    #: an agreement's drafts: the versions whose text the leak matches best
+    versions: tuple[int, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -289,6 +298,7 @@ class TraceReport:
             "visible_mark": self.visible_mark,
             "layers": {k: dict(v) for k, v in self.layers.items()},
             "tampering": list(self.tampering),
+            **({"versions": list(self.versions)} if self.versions else {}),
             "verdict": "accusation" if self.accused else "no accusation",
         }
 
@@ -303,6 +313,9 @@ class TraceReport:
             f"Layers: {layers or 'none'}.",
             f"Threshold {z}; probability of accusing any innocent recipient <= {self.epsilon:.0e}.",
         ]
+        if self.versions:
+            lines.append("The excerpt matches the text of draft version "
+                         + ", ".join(str(v) for v in self.versions) + ".")
         if self.visible_mark:
             lines.append(f"Visible copy line found: {self.visible_mark}")
         lines += self.tampering
@@ -335,7 +348,40 @@ def trace(
     Raises InputError if the leak is not a str, or recipients, document or secret are malformed.
     """
     ids = _check_recipients(recipients)
-    leak = read_leak(leaked_text, document, secret, defined_terms)
+    return judge(leaked_text, read_leak(leaked_text, document, secret, defined_terms), ids, secret)
+
+
+def trace_drafts(
+    leaked_text: str,
+    agreement_id: str,
+    drafts: Sequence[tuple[int, DraftText]],
+    recipients: Sequence[str],
+    secret: TracingSecret,
+) -> TraceReport:
+    """``trace`` for a leak of an agreement's drafts: read against every version (``drafts``: (version,
+    text in one language) pairs), one codeword per reader across versions. The report names the versions
+    whose text the leak matches best (``versions``).
+
+    Raises InputError if the leak is not a str, or recipients, drafts or secret are malformed.
+    """
+    ids = _check_recipients(recipients)
+    code = agreement_code(secret, agreement_id)
+    reading = read_drafts(_check_text(leaked_text, "leaked_text"), drafts, code)
+    scorer, conflicts = scorer_at(code, reading.reads)
+    notes = []
+    if reading.unreadable:
+        notes.append(f"wording altered at {reading.unreadable} of {reading.located} located variant slots "
+                     "(neither wording there)")
+    channel = ChannelReading("wording", reading.located, reading.unreadable, conflicts, scorer)
+    leak = LeakReading(code, [channel], scorer, reading.unreadable, conflicts, reading.words_matched, notes)
+    best = max(reading.versions.values(), default=0)
+    versions = tuple(sorted(v for v, words in reading.versions.items() if best and words == best))
+    return replace(judge(leaked_text, leak, ids, secret), versions=versions)
+
+
+def judge(leaked_text: str, leak: LeakReading, ids: Sequence[str], secret: TracingSecret) -> TraceReport:
+    """Score every recipient on each layer of a reading (and each layer read inverted), accuse above the
+    thresholds; the report of ``trace``."""
     code = leak.code
     n = len(ids)
     eps = secret.params.epsilon
