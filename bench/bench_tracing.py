@@ -4,6 +4,7 @@
     .venv/bin/python bench/bench_tracing.py --quick     # a few trials per cell, about a minute
     .venv/bin/python bench/bench_tracing.py --ocr 10    # also 10 OCR trials (Tesseract, ~25 s each)
     .venv/bin/python bench/bench_tracing.py --json
+    .venv/bin/python bench/bench_tracing.py --only-drafts   # agreement drafts: N words of a draft version
 
 Every trial: a fresh keyed secret planned for n = 1,000 recipients, epsilon = 1e-6, random
 leaker(s), a random excerpt of the given number of words, the attack, then ``trace`` over all
@@ -31,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from parley.tracing import TracedText, TracingSecret, capacity, trace  # noqa: E402
+from parley.tracing import DraftText, TracedText, TracingSecret, agreement_code, capacity, trace, trace_drafts  # noqa: E402
 from parley.tracing.code import false_accusation_bound, reading_threshold, threshold  # noqa: E402
 from parley.tracing.document import changed_word_share, document_code, make_copy  # noqa: E402
 from parley.tracing.marks import fold_homoglyphs  # noqa: E402
@@ -186,6 +187,118 @@ def ocr_trials(count: int, seed: int, pages: int = 1) -> dict[str, object]:
     }  # fmt: skip
 
 
+DRAFT_ARTICLES = 20
+DRAFT_CHARS = 1500
+
+
+def _draft_versions() -> list[tuple[int, DraftText]]:
+    """An agreement of 20 articles (about 5,000 words, the dense wording) in three versions: each new
+    version rewrites four articles and adds a sentence to two others."""
+    articles = [english_memo_with_alternatives(DRAFT_CHARS, seed=200 + k, share=SHARES["dense"]).replace("\n\n", " ")
+                for k in range(DRAFT_ARTICLES)]
+    versions = [list(articles)]
+    for version in (2, 3):
+        nxt = list(versions[-1])
+        rng = random.Random(version)  # noqa: S311 - simulation
+        for k in rng.sample(range(DRAFT_ARTICLES), 4):
+            nxt[k] = english_memo_with_alternatives(DRAFT_CHARS, seed=300 + 10 * version + k,
+                                                    share=SHARES["dense"]).replace("\n\n", " ")
+        for k in rng.sample(range(DRAFT_ARTICLES), 2):
+            nxt[k] += f" The parties will review this article in round {version}."
+        versions.append(nxt)
+    return [(number, DraftText.prepare("en", texts)) for number, texts in enumerate(versions, start=1)]
+
+
+def _words(text: str, words: int, rng: random.Random) -> str:
+    tokens = text.split()
+    first = rng.randrange(0, max(1, len(tokens) - words))
+    return " ".join(tokens[first : first + words])
+
+
+def run_draft_cell(args: tuple[int, str, int, int]) -> dict[str, object]:
+    """T trials of a leak of ``words`` words of an agreement's drafts: ``one-version`` (an excerpt of the
+    leaker's copy of one version, retyped), ``two-versions`` (half from version 1, half from version 3 of
+    one leaker's copies) or ``3-colluders`` (sentence by sentence from three readers' copies of any version)."""
+    words, kind, trials, seed = args
+    drafts = _draft_versions()
+    recipients = [f"recipient-{i:04d}" for i in range(N)]
+    detected = false_acc = version_named = 0
+    symbols: list[int] = []
+    for t in range(trials):
+        tag = f"draft|{words}|{kind}|{t}|{seed}".encode()
+        rng = random.Random(hashlib.sha256(tag).digest())  # noqa: S311 - simulation
+        secret = TracingSecret.from_seed(hashlib.sha256(b"key|" + tag).digest(), N, EPSILON)
+        code = agreement_code(secret, "accord")
+        guilty = rng.sample(recipients, 3 if kind == "3-colluders" else 1)
+        version = rng.randrange(len(drafts))
+        if kind == "one-version":
+            leak = retype(_words("\n\n".join(drafts[version][1].copy(code, guilty[0])), words, rng), rng)
+        elif kind == "two-versions":
+            halves = [_words("\n\n".join(drafts[v][1].copy(code, guilty[0])), words // 2, rng) for v in (0, 2)]
+            leak = retype("\n\n".join(halves), rng)
+        else:
+            copies = [" ".join(draft.copy(code, r)) for r in guilty for _, draft in drafts]
+            sentences = [c.split(". ") for c in copies]
+            count = min(map(len, sentences))
+            first = rng.randrange(0, max(1, count - words // 15))
+            leak = ". ".join(rng.choice(sentences)[j] for j in range(first, min(count, first + words // 15)))
+        report = trace_drafts(leak, "accord", drafts, recipients, secret)
+        accused = {a.recipient for a in report.accused}
+        detected += bool(accused & set(guilty))
+        false_acc += bool(accused - set(guilty))
+        version_named += kind == "one-version" and drafts[version][0] in report.versions
+        symbols.append(report.symbols_read)
+    return {"words": words, "leak": kind, "trials": trials, "detection_rate": detected / trials,
+            "false_accusations": false_acc, "innocents_scored": trials * (N - len(guilty)),
+            "median_symbols": statistics.median(symbols),
+            **({"version_named": version_named / trials} if kind == "one-version" else {})}
+
+
+def draft_noise(readers: int = 20) -> dict[str, float]:
+    """Share of the sentences a new version leaves unchanged that a reader's redline shows changed: with one
+    code per agreement (slots placed by context), and with a code per version (the memoranda's way)."""
+    import difflib
+
+    drafts = _draft_versions()
+    secret = TracingSecret.from_seed(hashlib.sha256(b"noise").digest(), N, EPSILON)
+    shared = agreement_code(secret, "accord")
+    per_version = {number: agreement_code(secret, f"accord-v{number}") for number, _ in drafts}
+    unchanged = noisy_shared = noisy_per_version = 0
+    for r in range(readers):
+        reader = f"recipient-{r:04d}"
+        for (a, old), (b, new) in zip(drafts, drafts[1:], strict=False):
+            copies = {"shared": (old.copy(shared, reader), new.copy(shared, reader)),
+                      "per-version": (old.copy(per_version[a], reader), new.copy(per_version[b], reader))}
+            for k, (canon_old, canon_new) in enumerate(zip(old.canonical, new.canonical, strict=True)):
+                co, cn = canon_old.split(". "), canon_new.split(". ")
+                for tag, i1, i2, j1, _ in difflib.SequenceMatcher(None, co, cn, autojunk=False).get_opcodes():
+                    if tag != "equal":
+                        continue
+                    for i, j in zip(range(i1, i2), range(j1, j1 + i2 - i1), strict=True):
+                        unchanged += 1
+                        for name, (mo, mn) in copies.items():
+                            differs = mo[k].split(". ")[i] != mn[k].split(". ")[j]
+                            if name == "shared":
+                                noisy_shared += differs
+                            else:
+                                noisy_per_version += differs
+    return {"unchanged_sentences": unchanged, "noise_one_code_per_agreement": noisy_shared / unchanged,
+            "noise_one_code_per_version": noisy_per_version / unchanged,
+            "draft_words": len(" ".join(drafts[0][1].canonical).split()),
+            "slots_per_version": statistics.mean(len(d.flat_contexts) for _, d in drafts),
+            "distinct_contexts": statistics.mean(len(set(d.flat_contexts)) for _, d in drafts)}
+
+
+def drafts_bench(trials: int, seed: int, workers: int) -> dict[str, object]:
+    todo = [(words, kind, trials, seed) for kind in ("one-version", "two-versions") for words in (250, 500, 1000, 2000)]
+    todo += [(words, "3-colluders", trials, seed) for words in (2000, 5000)]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        rows = list(pool.map(run_draft_cell, todo))
+    return {"rows": rows, "noise": draft_noise(),
+            "innocents_scored": sum(r["innocents_scored"] for r in rows),
+            "false_accusations": sum(r["false_accusations"] for r in rows)}
+
+
 def timing(repeats: int = 5) -> dict[str, float]:
     """Trace time among 1,000 recipients of a 1,000-word excerpt (first trace of a document, then again)."""
     doc = _doc("dense")
@@ -253,6 +366,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only-collusion", action="store_true",
                         help="the collusion cells only (2 and 3 colluders), each traced with the reading's threshold "
                              "and, side by side, with the worst-case one")
+    parser.add_argument("--only-drafts", action="store_true",
+                        help="agreement drafts only: a leak of N words of one version, of two versions of one "
+                             "reader, of three colluders' copies; and the variant noise in a reader's redline")
     parser.add_argument("--ocr-pages", type=int, default=1, help="pages per OCR trial (screenshots traced together)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
@@ -263,6 +379,25 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     if opts.only_timing:
         print(json.dumps(timing(), indent=2))
+        return 0
+    if opts.only_drafts:
+        result = {"command": "bench/bench_tracing.py " + " ".join(sys.argv[1:] if argv is None else argv),
+                  "epsilon": EPSILON, "n": N, "trials": trials, **drafts_bench(trials, opts.seed, opts.workers),
+                  "wall_s": time.perf_counter() - started}
+        if opts.json:
+            print(json.dumps(result, indent=2))
+            return 0
+        print(f"# {result['command']}  (n={N}, epsilon={EPSILON}, {trials} trials per cell, {result['wall_s']:.0f} s)")
+        noise = result["noise"]
+        print(f"draft: {noise['draft_words']} words, {noise['slots_per_version']:.0f} slots per version; variant noise "
+              f"in a reader's redline (unchanged sentences shown changed): one code per agreement "
+              f"{noise['noise_one_code_per_agreement']:.1%}, one code per version {noise['noise_one_code_per_version']:.1%}")
+        print(f"{'words':>6} {'leak':<13} {'detected':>8} {'false':>5} {'symbols':>7} {'version named':>13}")
+        for r in result["rows"]:
+            named = f"{r['version_named']:.0%}" if "version_named" in r else "-"
+            print(f"{r['words']:>6} {r['leak']:<13} {r['detection_rate']:>8.0%} {r['false_accusations']:>5} "
+                  f"{r['median_symbols']:>7.0f} {named:>13}")
+        print(f"innocent codewords scored: {result['innocents_scored']}, false accusations: {result['false_accusations']}")
         return 0
     if opts.only_ocr:
         result = {"command": "bench/bench_tracing.py " + " ".join(sys.argv[1:] if argv is None else argv),

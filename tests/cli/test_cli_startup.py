@@ -52,7 +52,7 @@ def test_help_imports_no_command_module() -> None:
 #: stack, the web UI, the Paillier library
 NOT_FOR_READING = ("pydantic", "pydantic_core", "typer._adapters", "click", "pygments", "rich.progress", "rich.syntax",
                    "parley.tracing.trace", "parley.tracing.code", "parley.tracing.document", "parley.tracing.wording",
-                   "parley.tracing.extract", "parley.client.tracing", "parley.client.pdf", "parley.client.bundle",
+                   "parley.tracing.extract", "parley.tracing.drafts", "parley.client.tracing", "parley.client.pdf", "parley.client.bundle",
                    "fpdf", "pypdf", "icalendar", "parley.relay", "parley.store", "sqlalchemy", "alembic", "uvicorn",
                    "fastapi", "starlette", "parley.ui", "parley.demo", "phe", "PIL", "rich._emoji_codes")
 

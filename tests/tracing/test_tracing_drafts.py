@@ -120,3 +120,23 @@ def test_draft_text_round_trips_and_refuses_malformed_records() -> None:
         DraftText.from_json(broken)
     with pytest.raises(InputError):
         DraftText.from_json({"format": "other"})
+
+
+def test_screenshot_of_a_draft_page_without_its_copy_line_names_its_reader(tmp_path) -> None:  # noqa: ANN001
+    # the reader's draft rendered to a PDF page, screenshot with the copy line cropped off, read by OCR
+    from parley.client.pdf import memorandum_pdf
+    from parley.tracing.extract import leaked_text, render_pdf_page
+
+    leaker = READERS[23]
+    copy = D2.copy(CODE, leaker)
+    pdf = tmp_path / "draft.pdf"
+    memorandum_pdf(pdf, title="Accord, draft version 2", sections=[(f"Article {k + 1}", copy[k]) for k in range(3)],
+                   sender="Mediator", delivered_at="2026-12-07 10:00 UTC",
+                   copy_line="Copy for A, B, 2026-12-07 10:00 UTC, copy no. 24")
+    page = render_pdf_page(pdf, 0, dpi=150)
+    width, height = page.size
+    shot = tmp_path / "shot.png"
+    page.crop((0, int(height * 0.09), width, int(height * 0.93))).save(shot)
+    text = leaked_text(shot)
+    assert "Copy for" not in text
+    assert _accused(text) == [leaker]

@@ -18,7 +18,9 @@ def trace_command(
     ctx: typer.Context,
     leaked_file: Path = typer.Argument(..., help="The leak, whole or an excerpt: UTF-8 text, PDF, or an image "
                                                  "(screenshot, photo, scan: read by OCR)."),
-    document: str | None = typer.Option(None, "--document", help="Memorandum id (default: best match)."),
+    document: str | None = typer.Option(None, "--document", help="Memorandum or agreement id (default: best "
+                                                                   "match; an agreement's drafts are traced "
+                                                                   "together, every version)."),
 ) -> None:
     """Trace a leaked excerpt to the recipient(s) whose copy it came from, offline, from the local copy."""
     from parley.client.tracing import trace_leak
@@ -34,11 +36,17 @@ def trace_command(
     recipients = content["recipients"]
     data = report.to_json()
     data["document_id"] = content["document_id"]
+    data["version"] = content.get("version")
+    if content.get("kind") == "agreement-draft":
+        data["agreement_id"] = content["agreement_id"]
     data["accused_members"] = [{**recipients.get(a.recipient, {}), "device_key_id": a.recipient, "score": a.score,
                                 "false_accusation_bound": a.p_bound} for a in report.accused]
 
     def human() -> None:
-        console.print(f"Document {content['document_id']} (version {content['version']})")
+        if content.get("kind") == "agreement-draft":
+            console.print(f"Agreement {content['agreement_id']}, draft version {content['version']}", markup=False)
+        else:
+            console.print(f"Document {content['document_id']} (version {content['version']})", markup=False)
         console.print(report.to_text(), markup=False)
         if not report.words_matched:
             console.print("The leak matches none of the traced documents' text.", markup=False)

@@ -1,0 +1,63 @@
+"""``parley trace`` on an excerpt of an agreement draft, run in process against the ``world`` relay."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+
+import pytest
+
+from parley.cli import agreement as cli_agreement
+from parley.cli import audit as cli_audit
+from parley.cli import output
+from parley.cli.main import main
+from parley.tracing.sample import english_memo_with_alternatives
+
+
+@pytest.fixture
+def cli(world, monkeypatch):  # noqa: ANN001, ANN201
+    """``cli(client, *args) -> (exit code, stdout, stderr)``, with ``client`` as the unlocked profile."""
+    current = {}
+    monkeypatch.setattr(cli_agreement, "open_client", lambda ctx: current["client"])
+    monkeypatch.setattr(cli_audit, "open_client", lambda ctx: current["client"])
+
+    def run(client, *args):  # noqa: ANN001, ANN002, ANN202
+        current["client"] = client
+        out, err = io.StringIO(), io.StringIO()
+        output.console.file, output.err_console.file = out, err
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                code = main(list(args))
+        finally:
+            output.console.file = output.err_console.file = None
+        return code, out.getvalue(), " ".join(err.getvalue().split())
+
+    return run
+
+
+def test_trace_names_the_reader_of_a_leaked_draft_excerpt_and_its_version(cli, world, tmp_path) -> None:  # noqa: ANN001
+    ukraine = world.party("Ukraine")
+    russia = world.party("Russian Federation")
+    nid = world.negotiation(ukraine, russia)
+    texts = [english_memo_with_alternatives(1300, seed=70 + k, share=0.8).replace("\n\n", " ") for k in range(4)]
+    for version in (1, 2):
+        if version == 2:
+            texts[0] += " The parties will meet again in Geneva."
+        articles = [arg for k, text in enumerate(texts) for arg in ("--article", f"Heading {k}={text}")]
+        code, _, err = cli(ukraine, "agreement", "text", nid, "accord", "--title", "Accord", *articles)
+        assert code == 0, err
+    shown = json.loads(cli(russia, "--json", "agreement", "show", nid, "accord")[1])
+    assert shown["text_sha256"] == json.loads(cli(ukraine, "--json", "agreement", "show", nid, "accord")[1])[
+        "text_sha256"]
+    leak = tmp_path / "leak.txt"
+    leak.write_text(re.sub(r"\s+", " ", " ".join(a["text"] for a in shown["articles"][1:])), encoding="utf-8")
+    code, out, err = cli(ukraine, "--json", "trace", str(leak))
+    assert code == 0, err
+    report = json.loads(out)
+    assert (report["agreement_id"], report["version"], report["versions"]) == ("accord", 2, [1, 2])
+    assert [m["party"] for m in report["accused_members"]] == ["Russian Federation"]
+    code, out, err = cli(ukraine, "trace", str(leak), "--document", "accord")
+    assert code == 0, err
+    assert "Agreement accord, draft version 2" in out and "ACCUSED" in out
