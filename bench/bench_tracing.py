@@ -289,12 +289,34 @@ def draft_noise(readers: int = 20) -> dict[str, float]:
             "distinct_contexts": statistics.mean(len(set(d.flat_contexts)) for _, d in drafts)}
 
 
+def draft_timing(repeats: int = 5) -> dict[str, float]:
+    """CPU time of one trace of a 1,000-word excerpt of a draft among 1,000 recipients, against its three
+    versions (first trace: the versions' texts indexed; then again)."""
+    from parley.tracing.drafts import _master
+
+    drafts = _draft_versions()
+    recipients = [f"recipient-{i:04d}" for i in range(N)]
+    secret = TracingSecret.from_seed(hashlib.sha256(b"draft-timing").digest(), N, EPSILON)
+    leak = _words("\n\n".join(drafts[1][1].copy(agreement_code(secret, "accord"), recipients[17])), 1000,
+                  random.Random(5))  # noqa: S311 - simulation
+    _master.cache_clear()
+    started = time.process_time()
+    trace_drafts(leak, "accord", drafts, recipients, secret)
+    first = time.process_time() - started
+    again = []
+    for _ in range(repeats):
+        started = time.process_time()
+        trace_drafts(leak, "accord", drafts, recipients, secret)
+        again.append(time.process_time() - started)
+    return {"first_trace_cpu_ms": first * 1000, "trace_cpu_ms": statistics.median(again) * 1000}
+
+
 def drafts_bench(trials: int, seed: int, workers: int) -> dict[str, object]:
     todo = [(words, kind, trials, seed) for kind in ("one-version", "two-versions") for words in (250, 500, 1000, 2000)]
     todo += [(words, "3-colluders", trials, seed) for words in (2000, 5000)]
     with ProcessPoolExecutor(max_workers=workers) as pool:
         rows = list(pool.map(run_draft_cell, todo))
-    return {"rows": rows, "noise": draft_noise(),
+    return {"rows": rows, "noise": draft_noise(), "timing": draft_timing(),
             "innocents_scored": sum(r["innocents_scored"] for r in rows),
             "false_accusations": sum(r["false_accusations"] for r in rows)}
 
@@ -392,6 +414,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"draft: {noise['draft_words']} words, {noise['slots_per_version']:.0f} slots per version; variant noise "
               f"in a reader's redline (unchanged sentences shown changed): one code per agreement "
               f"{noise['noise_one_code_per_agreement']:.1%}, one code per version {noise['noise_one_code_per_version']:.1%}")
+        print(f"trace of 1,000 words among {N} recipients, three versions: {result['timing']['first_trace_cpu_ms']:.0f} ms "
+              f"CPU the first time, {result['timing']['trace_cpu_ms']:.0f} ms after")
         print(f"{'words':>6} {'leak':<13} {'detected':>8} {'false':>5} {'symbols':>7} {'version named':>13}")
         for r in result["rows"]:
             named = f"{r['version_named']:.0%}" if "version_named" in r else "-"

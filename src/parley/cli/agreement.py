@@ -109,6 +109,9 @@ def _print_agreement(summary: dict) -> None:
         out(article["text"], markup=False)
     out(f"\ntext SHA-256: {summary['text_sha256']}" + ("" if summary["finalized"] else " (not finalized)"),
         markup=False)
+    if summary.get("worded"):
+        out("This draft is worded for you alone (leak tracing); the SHA-256 is that of the canonical text, "
+            "which finalize hands every party to sign.", markup=False)
     for annex in summary.get("annexes", []):
         out(f"annex {annex['attachment_id']}: {annex['name']} ({annex['size']} bytes, SHA-256 {annex['sha256']})",
             markup=False)

@@ -77,6 +77,8 @@ class AgreementDesk:
             "awaiting_signature": sorted(names.get(p, p) for p in parties if p not in view.signatures),
             "consented": sorted(names.get(p, p) for p in view.consents),
             "copy": view.latest.get("copy"),
+            # this reader's own wording of a draft (leak tracing); the SHA-256 is the canonical text's
+            "worded": bool(view.latest.get("worded")),
             "annexes": [{k: a.get(k) for k in ("attachment_id", "name", "size", "sha256")}
                         for a in view.latest.get("annexes", [])],
             "violations": list(view.violations),

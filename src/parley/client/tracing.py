@@ -12,6 +12,9 @@ inside the same event, in the copies of the sending party's heads of delegation
 and of the sending device only (``tracing_holders``): whoever holds a secret
 could rebuild anyone's copy and frame its recipient, so it goes only where
 accusations are made (docs/tracing.md).
+
+Agreement drafts (``prepare_draft_copies``) are worded from one code per agreement, with slots
+placed by their context, and traced with every version of the agreement at once (``trace_leak``).
 """
 
 from __future__ import annotations
@@ -113,8 +116,7 @@ def prepare_copies(texts: Mapping[str, str], readers: Sequence[MemberCertificate
 
     ``vetoed`` numbers automatic or written variants as ``variant_preview`` lists them;
     ``variants=False`` keeps only the alternatives the author wrote; ``wording=False`` gives
-    every reader the same words (only the visible copy line differs), for texts whose hash
-    every reader must compute from its own copy (agreement drafts).
+    every reader the same words (only the visible copy line differs).
 
     Raises:
         InputError: a text cannot be traced (see ``traced_document``).
