@@ -9,6 +9,7 @@ import pytest
 from parley.client.agreement import AgreementDesk
 from parley.client.tracing import trace_leak
 from parley.client.workflow import Negotiation
+from parley.errors import ForbiddenError
 from parley.protocol import agreement as ag
 from parley.tracing import parse_alternatives
 from parley.tracing.sample import english_memo_with_alternatives
@@ -124,3 +125,19 @@ def test_finalize_without_the_canonical_text_of_a_worded_version_is_refused(desk
     ru.negotiation.sync()
     assert ru.view("agr-1").finalized is None
     assert any("must carry the canonical text" in v for v in ru.view("agr-1").violations)
+
+
+def test_later_version_from_a_device_without_the_agreements_tracing_key_is_refused(world) -> None:  # noqa: ANN001
+    # a version worded under a fresh key would give every reader an unrelated codeword (one reader's two
+    # versions reading as two colluders', his redline full of variant noise): the poster must hold the key
+    turkiye = world.party("Türkiye", member="Mediator")
+    ukraine = world.party("Ukraine")
+    delegate = world.member(turkiye, "Delegate", "delegate")
+    nid = world.negotiation(turkiye, ukraine)
+    for party in (turkiye, ukraine):
+        delegate.profile.pin(party.profile.party, verified=True)
+    AgreementDesk(Negotiation(turkiye, nid)).post_text("agr-1", "Istanbul Memorandum", V1)
+    desk = AgreementDesk(Negotiation(delegate, nid))
+    with pytest.raises(ForbiddenError, match="tracing key"):
+        desk.post_text("agr-1", "Istanbul Memorandum", V2)
+    assert desk.post_text("agr-1", "Istanbul Memorandum", V2, tracing=False) == 2

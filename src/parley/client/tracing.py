@@ -39,6 +39,7 @@ from parley.tracing import (
     trace_drafts,
     visible_mark,
 )
+from parley.tracing.code import DocumentCode
 
 TRACING_SECRET = "tracing.secret"  # noqa: S105 - an event type name
 SEPARATOR = "\n\n"
@@ -180,13 +181,13 @@ class DraftCopies:
     #: language -> the version's traced text in that language (first language first)
     drafts: dict[str, DraftText]
     holders: frozenset[str]
+    code: DocumentCode
 
     def articles(self, device_key_id: str) -> dict[str, list[str]]:
         """language -> that device's wording of each article."""
         if device_key_id in self.holders:
             return {code: draft.canonical for code, draft in self.drafts.items()}
-        code = agreement_code(self.secret, self.agreement_id)
-        return {language: draft.copy(code, device_key_id) for language, draft in self.drafts.items()}
+        return {language: draft.copy(self.code, device_key_id) for language, draft in self.drafts.items()}
 
 
 def prepare_draft_copies(agreement_id: str, sources: Mapping[str, Sequence[str]], holders: set[str], *,
@@ -200,7 +201,7 @@ def prepare_draft_copies(agreement_id: str, sources: Mapping[str, Sequence[str]]
     """
     drafts = {language: DraftText.prepare(language, texts) for language, texts in sources.items()}
     secret = secret or TracingSecret.generate(max(4 * n_readers, 8))
-    return DraftCopies(agreement_id, secret, drafts, frozenset(holders))
+    return DraftCopies(agreement_id, secret, drafts, frozenset(holders), agreement_code(secret, agreement_id))
 
 
 def draft_secret_content(version: int, traced: DraftCopies, recipients: Mapping[str, Any]) -> dict[str, Any]:
