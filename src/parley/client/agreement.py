@@ -423,7 +423,9 @@ class AgreementDesk:
             if text is None:
                 raise NotFoundError(f"version {number} has no {language} text "
                                     f"(it has {', '.join(versions[number]['languages'])})")
-            texts.append(text["text"])
+            # a finalized version delivered in per-reader wording is compared in this reader's wording, as his
+            # other versions are: the redline shows the edits, not the variants (docs/tracing.md)
+            texts.append(versions[number].get("copy_texts", {}).get(language, text["text"]))
         suffix = "" if len(versions[new]["languages"]) == 1 else f" ({language})"
         return "\n".join(difflib.unified_diff(texts[0].splitlines(), texts[1].splitlines(),
                                               fromfile=f"version {old}{suffix}", tofile=f"version {new}{suffix}",

@@ -498,7 +498,8 @@ def _worded_copy(version: dict[str, Any], claims: Any) -> None:
 def _reveal_canonical(version: dict[str, Any], canonical: Any) -> None:
     """Finalize of a version delivered in per-reader wording carries its canonical text (title and articles
     in each language), the one text every party signs: each language's SHA-256 must be the one the version
-    named. The version then holds the canonical text; the reader's own wording stays as ``copy_text``.
+    named. The version then holds the canonical text; the reader's own wording stays as ``copy_text`` (and
+    ``copy_texts`` per language, which the reader's redline keeps comparing with his other versions).
 
     Raises:
         ProtocolError: no canonical text, or one whose SHA-256 is not the one the version named.
@@ -518,8 +519,9 @@ def _reveal_canonical(version: dict[str, Any], canonical: Any) -> None:
             raise ProtocolError(f"finalize carries a canonical {code} text other than the one version "
                                 f"{version['version']} named (SHA-256 differs)")
     first = revealed["texts"][version["languages"][0]]
-    version.update(copy_text=version["text"], copy_articles=version["articles"], text=first["text"],
-                   articles=first["articles"], texts=revealed["texts"], worded=False)
+    version.update(copy_text=version["text"], copy_articles=version["articles"],
+                   copy_texts={code: version["texts"][code]["text"] for code in version["languages"]},
+                   text=first["text"], articles=first["articles"], texts=revealed["texts"], worded=False)
 
 
 def _author_as_head(e: Entry) -> dict[str, str]:
