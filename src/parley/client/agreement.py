@@ -109,9 +109,13 @@ class AgreementDesk:
         lists them by name, size and SHA-256, which heads sign with the text). None keeps the previous version's
         annexes; an empty list annexes nothing.
 
+        With ``tracing`` each reader's copy is worded for that reader (``{a|b}`` alternatives written in the
+        text, automatic variants of English), from one code per agreement (docs/tracing.md).
+
         Raises:
-            ForbiddenError: another party is the mediator.  InputError: empty or malformed text, an annex that is
-                not a file, over the size limit, or two annexes with one name.
+            ForbiddenError: another party is the mediator, or (tracing) earlier versions were traced and this
+                device does not hold the agreement's tracing key.  InputError: empty or malformed text (a malformed
+                ``{a|b}`` too), an annex that is not a file, over the size limit, or two annexes with one name.
         """
         self.negotiation.fresh_views()
         existing = self.views()[0].get(agreement_id)
