@@ -59,8 +59,18 @@ def post_text(
                                                            "SHA-256. Without --annex the version keeps the "
                                                            "previous version's annexes."),
     no_annexes: bool = typer.Option(False, "--no-annexes", help="This version has no annexes."),
+    preview_variants: bool = typer.Option(False, "--preview-variants",
+                                          help="List the wording variants that tell the copies apart, post nothing."),
+    no_variant: list[int] = typer.Option(None, "--no-variant",
+                                         help="Veto variant N of --preview-variants (repeatable)."),
 ) -> None:
-    """Post the next version of the single negotiating text (mediator), in one language or several."""
+    """Post the next version of the single negotiating text (mediator), in one language or several.
+
+    Each reader's copy differs in wording, to trace leaks: the alternatives you write as {a|b} in an
+    article (the first is the canonical wording) and safe automatic variants, one code for every version.
+    See them with --preview-variants; veto any with --no-variant N (a passage vetoed stays so in later
+    versions while it is unchanged).
+    """
     if annex and no_annexes:
         raise InputError("--annex and --no-annexes exclude each other")
     translations = {}
@@ -75,10 +85,21 @@ def post_text(
         if not isinstance(data, dict) or not isinstance(data.get("articles"), list):
             raise InputError(f"the {code} text file holds a JSON object {{title, articles: [{{heading, text}}]}}")
         translations[code.strip()] = data
+    if preview_variants:
+        if no_tracing:
+            raise InputError("--preview-variants lists the variants of a traced version: drop --no-tracing")
+        lines = _desk(ctx, negotiation).variant_preview(
+            agreement_id, title, _articles(article or [], articles_file), language=language,
+            translations=translations or None, prevailing=prevailing, vetoed=no_variant or [])
+        emit(options(ctx).as_json, {"variants": lines}, lambda: console.print(
+            "\n".join(lines) if lines else "No wording variants: the copies would differ only by their copy line.",
+            markup=False))
+        return
     version = _desk(ctx, negotiation).post_text(agreement_id, title, _articles(article or [], articles_file),
                                                 tracing=not no_tracing, language=language,
                                                 translations=translations or None, prevailing=prevailing,
-                                                annexes=[] if no_annexes else (annex or None))
+                                                annexes=[] if no_annexes else (annex or None),
+                                                vetoed_variants=no_variant or [])
     emit(options(ctx).as_json, {"version": version}, lambda: console.print(f"Version {version} posted."))
 
 

@@ -97,7 +97,7 @@ class AgreementDesk:
     def post_text(self, agreement_id: str, title: str, articles: Sequence[Mapping[str, str]], *,
                   tracing: bool = True, language: str | None = None,
                   translations: Mapping[str, Mapping[str, Any]] | None = None, prevailing: str | None = None,
-                  annexes: Sequence[Path] | None = None) -> int:
+                  annexes: Sequence[Path] | None = None, vetoed_variants: Sequence[int] = ()) -> int:
         """Post the next version of the single negotiating text (mediator's party only).
 
         ``articles`` are ``{"heading", "text"}`` in order. Returns the version number. ``translations`` maps
@@ -110,12 +110,60 @@ class AgreementDesk:
         annexes; an empty list annexes nothing.
 
         With ``tracing`` each reader's copy is worded for that reader (``{a|b}`` alternatives written in the
-        text, automatic variants of English), from one code per agreement (docs/tracing.md).
+        text, automatic variants of English), from one code per agreement (docs/tracing.md), less the variants
+        ``vetoed_variants`` numbers as ``variant_preview`` lists them and those vetoed in an earlier version.
 
         Raises:
             ForbiddenError: another party is the mediator, or (tracing) earlier versions were traced and this
                 device does not hold the agreement's tracing key.  InputError: empty or malformed text (a malformed
-                ``{a|b}`` too), an annex that is not a file, over the size limit, or two annexes with one name.
+                ``{a|b}`` too), a vetoed number that names no variant (or vetoes without tracing), an annex that
+                is not a file, over the size limit, or two annexes with one name.
+        """
+        if vetoed_variants and not tracing:
+            raise InputError("vetoing variants needs tracing: without it every reader reads the same words")
+        existing, content = self._next_version(agreement_id, title, articles, language, translations, prevailing)
+        version = content["version"]
+        parties = self.parties()
+        # New annex files: their chunk events and the version that lists them are one staged act (all or none).
+        with staged_act(self.client) if annexes else nullcontext():
+            if annexes is None:
+                content["annexes"] = list(existing.latest.get("annexes", [])) if existing and existing.latest else []
+            else:
+                self._check_annex_files(annexes)
+                # Annex files reach every reader as the same bytes (never stamped): the digest is what heads sign.
+                content["annexes"] = [self.negotiation._post_attachment(Path(path), parties) for path in annexes]
+            if not content["annexes"]:
+                del content["annexes"]
+            ag.check_agreement_content(ag.TEXT, content)
+            copies = (self._traced_copies(agreement_id, version, content, parties, existing, vetoed_variants)
+                      if tracing else None)
+            self.client.post(self.negotiation.id, ag.TEXT, content, parties=parties, copies=copies)
+        return version
+
+    def variant_preview(self, agreement_id: str, title: str, articles: Sequence[Mapping[str, str]], *,
+                        language: str | None = None, translations: Mapping[str, Mapping[str, Any]] | None = None,
+                        prevailing: str | None = None, vetoed: Sequence[int] = ()) -> list[str]:
+        """The wording variants the readers' copies of this version would differ by, numbered (across every article
+        and language) for ``post_text(..., vetoed_variants=...)``, as the memoranda's preview lists them; the
+        ``vetoed`` ones, and passages vetoed in an earlier version, are listed as vetoed. Nothing is posted.
+
+        Raises:
+            ForbiddenError: another party is the mediator.  InputError: the text could not be posted as it is
+                (see ``post_text``), or a vetoed number names no variant.
+        """
+        from parley.client.tracing import agreement_vetoes, draft_variant_preview
+
+        _, content = self._next_version(agreement_id, title, articles, language, translations, prevailing)
+        return draft_variant_preview(self._sources(content), vetoed,
+                                     agreement_vetoes(self.negotiation.tracing_secrets(), agreement_id))
+
+    def _next_version(self, agreement_id: str, title: str, articles: Sequence[Mapping[str, str]],
+                      language: str | None, translations: Mapping[str, Mapping[str, Any]] | None,
+                      prevailing: str | None) -> tuple[ag.AgreementView | None, dict[str, Any]]:
+        """The agreement as it stands (after a verified sync) and the content of its next version (no annexes).
+
+        Raises:
+            ForbiddenError: another party is the mediator.  InputError: finalized, or an empty or malformed text.
         """
         self.negotiation.fresh_views()
         existing = self.views()[0].get(agreement_id)
@@ -136,24 +184,17 @@ class AgreementDesk:
                                 for code, other in (translations or {}).items()}
             content["prevailing"] = prevailing
         ag.check_agreement_content(ag.TEXT, content)
-        parties = self.parties()
-        # New annex files: their chunk events and the version that lists them are one staged act (all or none).
-        with staged_act(self.client) if annexes else nullcontext():
-            if annexes is None:
-                content["annexes"] = list(existing.latest.get("annexes", [])) if existing and existing.latest else []
-            else:
-                self._check_annex_files(annexes)
-                # Annex files reach every reader as the same bytes (never stamped): the digest is what heads sign.
-                content["annexes"] = [self.negotiation._post_attachment(Path(path), parties) for path in annexes]
-            if not content["annexes"]:
-                del content["annexes"]
-            ag.check_agreement_content(ag.TEXT, content)
-            copies = self._traced_copies(agreement_id, version, content, parties, existing) if tracing else None
-            self.client.post(self.negotiation.id, ag.TEXT, content, parties=parties, copies=copies)
-        return version
+        return existing, content
+
+    @staticmethod
+    def _sources(content: Mapping[str, Any]) -> dict[str, list[str]]:
+        """language -> the texts of a version's articles (first language first), as the author wrote them."""
+        languages = content.get("languages") or [DEFAULT_LANGUAGE]
+        return {languages[0]: [a["text"] for a in content["articles"]],
+                **{code: [a["text"] for a in content["texts"][code]["articles"]] for code in languages[1:]}}
 
     def _traced_copies(self, agreement_id: str, version: int, content: dict[str, Any], parties: Sequence[str],
-                       existing: ag.AgreementView | None) -> Any:
+                       existing: ag.AgreementView | None, vetoed: Sequence[int] = ()) -> Any:
         """Each reader's copy of a version: its own wording of every article, in every language, from the
         agreement's one code (slots placed by their context, so a passage unchanged between versions reads
         alike in one reader's copies), and its visible copy line. Every copy names the canonical text's SHA-256
@@ -161,14 +202,17 @@ class AgreementDesk:
         tracing key and the traced texts go to the mediator's heads and this device (``tracing_holders``),
         whose copies hold the canonical text (docs/tracing.md).
 
-        ``content`` is changed in place to the canonical text (the author's ``{a|b}`` resolved).
+        ``content`` is changed in place to the canonical text (the author's ``{a|b}`` resolved). ``vetoed``: the
+        variants left out, numbered as ``variant_preview`` lists them; so are the passages vetoed in an earlier
+        version (their context ids are in the earlier versions' tracing records).
 
         Raises:
             ForbiddenError: earlier versions were traced and this device does not hold the agreement's key.
-            InputError: a malformed ``{a|b}`` alternative.
+            InputError: a malformed ``{a|b}`` alternative, or a vetoed number that names no variant.
         """
         from parley.client.tracing import (
             agreement_secret,
+            agreement_vetoes,
             draft_secret_content,
             prepare_draft_copies,
             tracing_holders,
@@ -179,15 +223,16 @@ class AgreementDesk:
         readers = self.client.state(self.negotiation.id).current_members(now, parties)
         own_device = self.client.identity.device_key_id
         holders = tracing_holders(readers, self.negotiation.own_party, own_device)
-        secret = agreement_secret(self.negotiation.tracing_secrets(), agreement_id)
+        records = self.negotiation.tracing_secrets()
+        secret = agreement_secret(records, agreement_id)
         if secret is None and existing is not None and any("canonical_sha256" in v for v in existing.versions):
             raise ForbiddenError(f"the tracing key of '{agreement_id}' is held by the mediator's heads of delegation "
                                  "and the device that posted its first traced version: post from one of them",
                                  hint="or post this version with tracing off (--no-tracing)")
         languages = content.get("languages") or [DEFAULT_LANGUAGE]
-        sources = {languages[0]: [a["text"] for a in content["articles"]],
-                   **{code: [a["text"] for a in content["texts"][code]["articles"]] for code in languages[1:]}}
-        traced = prepare_draft_copies(agreement_id, sources, holders, secret=secret, n_readers=len(readers))
+        traced = prepare_draft_copies(agreement_id, self._sources(content), holders, secret=secret,
+                                      n_readers=len(readers), vetoed=vetoed,
+                                      earlier_vetoes=agreement_vetoes(records, agreement_id))
 
         def worded(articles: list[dict[str, Any]], texts: list[str]) -> list[dict[str, Any]]:
             return [{**a, "text": text} for a, text in zip(articles, texts, strict=True)]

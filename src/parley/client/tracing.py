@@ -15,11 +15,13 @@ accusations are made (docs/tracing.md).
 
 Agreement drafts (``prepare_draft_copies``) are worded from one code per agreement, with slots
 placed by their context, and traced with every version of the agreement at once (``trace_leak``).
+The mediator reviews a version's variants with ``draft_variant_preview`` and vetoes any by number; a
+passage vetoed once stays vetoed in later versions while its context is unchanged (``agreement_vetoes``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -40,6 +42,7 @@ from parley.tracing import (
     visible_mark,
 )
 from parley.tracing.code import DocumentCode
+from parley.tracing.drafts import version_preview, vetoed_contexts
 
 TRACING_SECRET = "tracing.secret"  # noqa: S105 - an event type name
 SEPARATOR = "\n\n"
@@ -190,16 +193,55 @@ class DraftCopies:
         return {language: draft.copy(self.code, device_key_id) for language, draft in self.drafts.items()}
 
 
+def draft_texts(sources: Mapping[str, Sequence[str]], vetoed: Sequence[int] = (),
+                earlier: Collection[bytes] = ()) -> dict[str, DraftText]:
+    """The traced texts of an agreement version (``sources``: language -> its articles' texts, with the author's
+    ``{a|b}`` alternatives), less the slots ``vetoed`` numbers (as ``draft_variant_preview`` lists them) and
+    those of passages vetoed in an earlier version (context ids ``earlier``).
+
+    Raises:
+        InputError: a malformed alternative, or a vetoed number that names no variant.
+    """
+    drafts = {language: DraftText.prepare(language, texts) for language, texts in sources.items()}
+    dropped = vetoed_contexts(drafts, vetoed) | set(earlier)
+    return {language: draft.without(dropped) for language, draft in drafts.items()} if dropped else drafts
+
+
+def draft_variant_preview(sources: Mapping[str, Sequence[str]], vetoed: Sequence[int] = (),
+                          earlier: Collection[bytes] = ()) -> list[str]:
+    """The wording variants the readers' copies of an agreement version will differ by, numbered for ``vetoed``
+    (every language, article by article); the vetoed ones, and those vetoed in an earlier version, are listed as
+    such.
+
+    Raises:
+        InputError: a malformed alternative, or a vetoed number that names no variant.
+    """
+    return version_preview({language: DraftText.prepare(language, texts) for language, texts in sources.items()},
+                           vetoed, earlier)
+
+
+def agreement_vetoes(secrets: Sequence[Mapping[str, Any]], agreement_id: str) -> set[bytes]:
+    """Context ids of the slots vetoed in any version of an agreement whose tracing record this device holds.
+
+    Raises:
+        InputError: a malformed tracing record.
+    """
+    return {context for s in secrets if s.get("kind") == AGREEMENT_DRAFT and s.get("agreement_id") == agreement_id
+            for draft in s["drafts"].values() for context in DraftText.from_json(draft).vetoed}
+
+
 def prepare_draft_copies(agreement_id: str, sources: Mapping[str, Sequence[str]], holders: set[str], *,
-                         secret: TracingSecret | None, n_readers: int) -> DraftCopies:
+                         secret: TracingSecret | None, n_readers: int, vetoed: Sequence[int] = (),
+                         earlier_vetoes: Collection[bytes] = ()) -> DraftCopies:
     """Trace a version of an agreement: ``sources`` maps each language to its articles' texts (with the
     author's ``{a|b}`` alternatives); ``secret`` is the agreement's tracing secret (None for its first traced
     version: a new one, planned for four times ``n_readers`` so that readers who join later fit the code).
+    ``vetoed`` and ``earlier_vetoes``: the slots left out (see ``draft_texts``).
 
     Raises:
-        InputError: a malformed alternative.
+        InputError: a malformed alternative, or a vetoed number that names no variant.
     """
-    drafts = {language: DraftText.prepare(language, texts) for language, texts in sources.items()}
+    drafts = draft_texts(sources, vetoed, earlier_vetoes)
     secret = secret or TracingSecret.generate(max(4 * n_readers, 8))
     return DraftCopies(agreement_id, secret, drafts, frozenset(holders), agreement_code(secret, agreement_id))
 

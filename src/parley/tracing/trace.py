@@ -172,13 +172,23 @@ def _form(slot: Slot, alternative: int) -> str | None:
 
 
 def _normalisation_notes(doc: TracedText, code: DocumentCode, read: Mapping[int, int]) -> list[str]:
-    """Kinds of automatic variant read in one form everywhere, improbable for a genuine copy."""
+    """Kinds of automatic variant of a memorandum read in one form everywhere, improbable for a genuine copy."""
     flips = slot_flips(code, len(doc.slots))
-    groups: dict[tuple[str, str], list[int]] = {}
-    for k, alt in read.items():
-        form = _form(doc.slots[k], alt)
+    m = code.params.length
+    return normalisation_notes(code, [(doc.slots[k], alt, code.permutation[k % m], flips[k])
+                                      for k, alt in read.items()])
+
+
+def normalisation_notes(code: DocumentCode, slots_read: Sequence[tuple[Slot, int, int, int]]) -> list[str]:
+    """Kinds of automatic variant read in one form everywhere, improbable for a genuine copy.
+
+    ``slots_read``: per slot read, (slot, wording read, its code position, its flip: bit = wording ^ flip).
+    """
+    groups: dict[tuple[str, str], list[tuple[int, int, int]]] = {}
+    for slot, alt, position, flip in slots_read:
+        form = _form(slot, alt)
         if form is not None:
-            groups.setdefault((doc.slots[k].kind, form), []).append(k)
+            groups.setdefault((slot.kind, form), []).append((alt, position, flip))
     notes = []
     for kind in sorted({kind for kind, _ in groups}):
         forms = {form: ks for (knd, form), ks in groups.items() if knd == kind}
@@ -188,17 +198,22 @@ def _normalisation_notes(doc: TracedText, code: DocumentCode, read: Mapping[int,
         if len(ks) < _NORMALISED_MIN_SLOTS:
             continue
         log_p = 0.0
-        for k in ks:
-            pos = code.permutation[k % code.params.length]
+        for alt, pos, flip in ks:
             p = next(t for t, mask in zip(code.thresholds, code.class_masks, strict=True) if mask >> pos & 1) / 256
-            bit = read[k] ^ flips[k]
-            log_p += math.log(p if bit else 1 - p)
+            log_p += math.log(p if alt ^ flip else 1 - p)
         if log_p < math.log(_NORMALISED_P):
             notes.append(
                 f"wording normalised: all {len(ks)} {kind} variants read {form} "
                 f"(a genuine copy reads so with probability {math.exp(log_p):.0e})"
             )
     return notes
+
+
+def altered_notes(unreadable: int, located: int) -> list[str]:
+    """The note on wording slots located in a leak that read neither wording (none if there are none)."""
+    if not unreadable:
+        return []
+    return [f"wording altered at {unreadable} of {located} located variant slots (neither wording there)"]
 
 
 @lru_cache(maxsize=4)
@@ -227,11 +242,7 @@ def read_leak(
     located = {"wording": len(wording.read) + len(wording.unreadable)}
     unreadable = {"wording": len(wording.unreadable)}
     words_matched = wording.tokens_matched
-    if wording.unreadable:
-        notes.append(
-            f"wording altered at {len(wording.unreadable)} of {located['wording']} located variant slots "
-            "(neither wording there)"
-        )
+    notes += altered_notes(len(wording.unreadable), located["wording"])
     notes += _normalisation_notes(doc, code, wording.read)
     if doc.invisible:
         layout = doc.layout
@@ -360,7 +371,8 @@ def trace_drafts(
 ) -> TraceReport:
     """``trace`` for a leak of an agreement's drafts: read against every version (``drafts``: (version,
     text in one language) pairs), one codeword per reader across versions. The report names the versions
-    whose text the leak matches best (``versions``).
+    whose text the leak matches best (``versions``) and, as for memoranda, wording altered or normalised
+    (``tampering``).
 
     Raises InputError if the leak is not a str, or recipients, drafts or secret are malformed.
     """
@@ -368,10 +380,8 @@ def trace_drafts(
     code = agreement_code(secret, agreement_id)
     reading = read_drafts(_check_text(leaked_text, "leaked_text"), drafts, code)
     scorer, conflicts = scorer_at(code, reading.reads)
-    notes = []
-    if reading.unreadable:
-        notes.append(f"wording altered at {reading.unreadable} of {reading.located} located variant slots "
-                     "(neither wording there)")
+    # the memoranda's notes, on the slots read in any version (each once)
+    notes = altered_notes(reading.unreadable, reading.located) + normalisation_notes(code, reading.slots_read)
     channel = ChannelReading("wording", reading.located, reading.unreadable, conflicts, scorer)
     leak = LeakReading(code, [channel], scorer, reading.unreadable, conflicts, reading.words_matched, notes)
     best = max(reading.versions.values(), default=0)

@@ -363,10 +363,10 @@ def render(text: str, slots: Sequence[Slot], choices: Sequence[int]) -> str:
     return "".join(out)
 
 
-def preview(text: str, slots: Sequence[Slot], context: int = 28) -> list[str]:
-    """One line per slot, numbered from 1: kind, the two wordings and the words around it."""
+def preview(text: str, slots: Sequence[Slot], context: int = 28, first: int = 1) -> list[str]:
+    """One line per slot, numbered from ``first``: kind, the two wordings and the words around it."""
     lines = []
-    for number, slot in enumerate(slots, start=1):
+    for number, slot in enumerate(slots, start=first):
         before = text[max(0, slot.start - context) : slot.start].replace("\n", " ")
         after = text[slot.end : slot.end + context].replace("\n", " ")
         first, second = slot.alternatives
