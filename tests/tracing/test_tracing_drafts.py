@@ -11,7 +11,9 @@ import pytest
 
 from parley.errors import InputError
 from parley.tracing import DraftText, TracingSecret, agreement_code, trace_drafts
-from parley.tracing.sample import english_memo_with_alternatives
+from parley.tracing.drafts import numbered_slots, read_drafts, version_preview, vetoed_contexts
+from parley.tracing.sample import english_memo, english_memo_with_alternatives
+from parley.tracing.simulate import normalise_wording
 
 N = 40
 READERS = [f"device-{i:02d}" for i in range(N)]
@@ -140,3 +142,85 @@ def test_screenshot_of_a_draft_page_without_its_copy_line_names_its_reader(tmp_p
     text = leaked_text(shot)
     assert "Copy for" not in text
     assert _accused(text) == [leaker]
+
+
+# ---- vetoes: a vetoed slot is not a slot of its version; no other slot moves ------------------------------
+
+VETO_SENTENCE = " {The parties agree|The sides concur} to open the crossing points at dawn."
+V_VETO = [V1[0] + VETO_SENTENCE, *V1[1:]]
+
+
+def _numbered(drafts: dict[str, DraftText], wording: str) -> int:
+    return next(found.number for found in numbered_slots(drafts) if found.slot.alternatives[1] == wording)
+
+
+def test_preview_numbers_every_slot_of_a_version_and_lists_the_vetoed_ones() -> None:
+    drafts = {"en": DraftText.prepare("en", V_VETO)}
+    number = _numbered(drafts, "The sides concur")
+    lines = version_preview(drafts, [number])
+    assert len(lines) == len(numbered_slots(drafts)) == sum(len(a.slots) for a in drafts["en"].articles)
+    assert [int(line.split(".")[0]) for line in lines] == list(range(1, len(lines) + 1))
+    assert lines[number - 1].lstrip().startswith(f"{number}. author")
+    assert "'The parties agree' / 'The sides concur'" in lines[number - 1]
+    assert lines[number - 1].endswith("(article 1)   (vetoed)")
+    assert sum("(vetoed)" in line for line in lines) == 1
+    earlier = version_preview(drafts, [], vetoed_contexts(drafts, [number]))
+    assert earlier[number - 1].endswith("(vetoed in an earlier version)")
+    with pytest.raises(InputError, match="no variant number"):
+        version_preview(drafts, [len(lines) + 1])
+
+
+def test_a_vetoed_variant_is_absent_from_every_readers_copy_and_moves_no_other_slot() -> None:
+    full = DraftText.prepare("en", V_VETO)
+    number = _numbered({"en": full}, "The sides concur")
+    vetoed = full.without(vetoed_contexts({"en": full}, [number]))
+    assert len(vetoed.joined.slots) == len(full.joined.slots) - 1 and len(vetoed.vetoed) == 1
+    assert any("The sides concur" in full.copy(CODE, reader)[0] for reader in READERS)
+    for reader in READERS:
+        before, after = full.copy(CODE, reader), vetoed.copy(CODE, reader)
+        assert "The sides concur" not in after[0] and "The parties agree to open" in after[0]
+        # every other sentence reads as it did: the veto moves no slot's code position
+        assert before[1:] == after[1:]
+        assert _sentences(before[0])[:-1] == _sentences(after[0])[:-1]
+    assert DraftText.from_json(vetoed.to_json()) == vetoed
+
+
+def test_a_leak_of_a_version_with_a_vetoed_variant_still_names_its_reader() -> None:
+    full = DraftText.prepare("en", V_VETO)
+    vetoed = full.without(vetoed_contexts({"en": full}, [_numbered({"en": full}, "The sides concur")]))
+    leaker = READERS[11]
+    leak = " ".join(vetoed.copy(CODE, leaker)[:4])
+    assert _accused(leak, [(1, D1), (2, vetoed)]) == [leaker]
+
+
+def test_a_passage_vetoed_in_a_later_version_is_not_read_through_an_earlier_versions_slot() -> None:
+    # version 1 varies the sentence, version 2 vetoes it: a leak of version 2 shows the canonical wording there for
+    # every reader, which version 1's slot would read as a symbol of nobody's codeword
+    full = DraftText.prepare("en", V_VETO)
+    context = vetoed_contexts({"en": full}, [_numbered({"en": full}, "The sides concur")])
+    vetoed = full.without(context)
+    leak = vetoed.copy(CODE, READERS[3])[0]
+    read = read_drafts(leak, [(1, full), (2, vetoed)], CODE)
+    assert all(slot.alternatives[1] != "The sides concur" for slot, *_ in read.slots_read)
+    assert len(read_drafts(leak, [(1, full)], CODE).slots_read) == len(read.slots_read) + 1
+
+
+# ---- tampering notes, as for memoranda -------------------------------------------------------------------
+
+def test_normalising_the_automatic_wording_of_a_draft_is_reported_and_author_wording_still_convicts() -> None:
+    leaker = READERS[21]
+    genuine = " ".join(D1.copy(CODE, leaker))
+    report = trace_drafts(normalise_wording(genuine, D1.joined), AGREEMENT, DRAFTS, READERS, SECRET)
+    assert any(note.startswith("wording normalised: all") for note in report.tampering)
+    assert "wording normalised" in report.to_text()
+    assert [a.recipient for a in report.accused] == [leaker]
+    assert not any("normalised" in note for note in trace_drafts(genuine, AGREEMENT, DRAFTS, READERS,
+                                                                   SECRET).tampering)
+
+
+def test_normalising_a_draft_without_author_alternatives_accuses_nobody_and_says_why() -> None:
+    plain = DraftText.prepare("en", [english_memo(1500, seed=40 + k).replace("\n\n", " ") for k in range(6)])
+    leak = normalise_wording(" ".join(plain.copy(CODE, READERS[22])), plain.joined)
+    report = trace_drafts(leak, AGREEMENT, [(1, plain)], READERS, SECRET)
+    assert report.accused == []
+    assert any(note.startswith("wording normalised") for note in report.tampering)

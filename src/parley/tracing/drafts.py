@@ -190,8 +190,8 @@ def numbered_slots(drafts: Mapping[str, DraftText]) -> list[NumberedSlot]:
     found = []
     for language, draft in drafts.items():
         for article, (traced, contexts) in enumerate(zip(draft.articles, draft.contexts, strict=True), start=1):
-            found += [NumberedSlot(len(found) + 1, language, article, slot, context)
-                      for slot, context in zip(traced.slots, contexts, strict=True)]
+            found += [NumberedSlot(len(found) + k, language, article, slot, context)
+                      for k, (slot, context) in enumerate(zip(traced.slots, contexts, strict=True), start=1)]
     return found
 
 
