@@ -168,6 +168,11 @@ def test_preview_numbers_every_slot_of_a_version_and_lists_the_vetoed_ones() -> 
     assert earlier[number - 1].endswith("(vetoed in an earlier version)")
     with pytest.raises(InputError, match="no variant number"):
         version_preview(drafts, [len(lines) + 1])
+    # a text in several languages: one numbering, each line naming its article and language
+    both = {**drafts, "fr": DraftText.prepare("fr", ["{Les parties conviennent|Les parties acceptent} de signer."])}
+    lines = version_preview(both, [len(lines) + 1])
+    assert lines[-1].startswith(f"{len(lines):>4}. author") and lines[-1].endswith("(article 1, fr)   (vetoed)")
+    assert lines[number - 1].endswith("(article 1, en)")
 
 
 def test_a_vetoed_variant_is_absent_from_every_readers_copy_and_moves_no_other_slot() -> None:
