@@ -1,0 +1,57 @@
+"""What leakers do to a page image, for the tests and the benchmark (not used by tracing itself).
+
+Each attack takes and returns a PIL image and is deterministic for a given ``seed``.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+
+from PIL import Image, ImageFilter
+
+
+def crop_copy_line(page: Image.Image, share: float = 0.06) -> Image.Image:
+    """The page without its top and bottom ``share`` (where the visible copy line is printed)."""
+    w, h = page.size
+    return page.crop((0, round(h * share), w, round(h * (1 - share))))
+
+
+def screenshot(page: Image.Image, scale: float = 0.8, seed: int = 0) -> Image.Image:
+    """A screenshot of the page in a viewer: rescaled, the copy lines cut off, a grey window frame around
+    it, saved as PNG."""
+    rng = random.Random(seed)  # noqa: S311 - simulation
+    shown = crop_copy_line(page).convert("RGB")
+    shown = shown.resize((round(shown.width * scale), round(shown.height * scale)), Image.Resampling.BILINEAR)
+    frame = Image.new("RGB", (shown.width + 80 + rng.randrange(20), shown.height + 60), (64, 64, 70))
+    frame.paste(shown, (40 + rng.randrange(10), 50))
+    out = io.BytesIO()
+    frame.save(out, "PNG")
+    return Image.open(io.BytesIO(out.getvalue()))
+
+
+def print_and_scan(page: Image.Image, *, angle: float = 1.0, blur: float = 1.0, noise: float = 4.0,
+                   quality: int = 75, scale: float = 0.85, seed: int = 0) -> Image.Image:
+    """A printed and scanned page: rotated by ``angle`` degrees, blurred (Gaussian radius ``blur`` px),
+    greyed and noisy (Gaussian, ``noise`` grey levels), rescaled by ``scale`` and saved as JPEG."""
+    import numpy as np
+
+    gray = page.convert("L").rotate(angle, resample=Image.Resampling.BICUBIC, expand=True, fillcolor=250)
+    gray = gray.filter(ImageFilter.GaussianBlur(blur))
+    pixels = np.asarray(gray, dtype=np.float32) * 0.92 + 10  # toner is not black, paper not white
+    pixels += np.random.default_rng(seed).normal(0.0, noise, pixels.shape)
+    gray = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "L")
+    gray = gray.resize((round(gray.width * scale), round(gray.height * scale)), Image.Resampling.BILINEAR)
+    out = io.BytesIO()
+    gray.save(out, "JPEG", quality=quality)
+    return Image.open(io.BytesIO(out.getvalue()))
+
+
+def whiten(page: Image.Image, level: int = 200) -> Image.Image:
+    """Every pixel lighter than ``level`` made white: a curves adjustment that clears a light texture."""
+    return page.convert("L").point(lambda v: 255 if v >= level else v)
+
+
+def binarise(page: Image.Image, level: int = 160) -> Image.Image:
+    """Every pixel made pure black or white."""
+    return page.convert("L").point(lambda v: 255 if v >= level else 0)

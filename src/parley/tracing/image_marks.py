@@ -1,0 +1,407 @@
+"""A per-recipient mark in the pages of a PDF annex that survives screenshots, photos and print-and-scan.
+
+Each recipient's copy of a PDF annex gets, over every page, a faint keyed texture: a square *tile* of
+``CELLS`` x ``CELLS`` cells (``TILE_PT`` points wide) repeated edge to edge. A cell is either clear or
+darkened by ``STRENGTH`` (the page shows through: ink stays ink, white paper turns a very light grey).
+Which cells are darkened is the mark:
+
+* a quarter of the cells, chosen by the key, form the *sync* pattern: the same keyed signs in every
+  recipient's copy, so a reader holding the key finds the tile in a leaked image (and no one else can);
+* the other cells are split by the key among ``BITS`` code positions of the recipient's Tardos codeword
+  (``code.py``, the same code, scores and threshold as the wording marks), each cell carrying its bit
+  times a keyed sign.
+
+Reading a leaked image (``read_pages``) needs no original: the tile repeats, so the autocorrelation of the
+page's light areas peaks at the tile's two period vectors, whatever the scale, the rotation or the crop of
+the image (M. Kutter, "Watermarking resisting to translation, rotation and scaling", SPIE 3528, 1998). The
+pixels are then folded onto one tile, the keyed sync pattern fixes its offset and orientation, and each
+code position is read as the sign of its cells' keyed correlation, or left unread when too weak. Only the
+leak decides what is read, never a recipient's codeword, so an innocent's score keeps the law
+``code.Scorer.log_mgf`` assumes and the threshold of ``reading_threshold`` bounds false accusations.
+
+Limits (docs/tracing.md): the mark lives in the light areas of the page and in its grey level, so a
+leaker who knows the scheme can remove it without the key by whitening the background or binarising
+the image (turning every pixel pure black or white); a crop leaving less than about two tiles each way,
+a photo taken at a steep angle (perspective) and a strongly non-uniform rescale defeat the period search.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from parley.errors import InputError
+from parley.tracing.code import DocumentCode, keyed_stream
+
+if TYPE_CHECKING:
+    import numpy as np
+    from PIL import Image
+
+    from parley.tracing.secret import TracingSecret
+
+#: cells per tile side; tile side in PDF points (28 mm); a cell is then 2.5 pt, 2 px at 58 dpi
+CELLS = 32
+TILE_PT = 80.0
+#: code positions a tile carries; cells per tile that form the sync pattern
+BITS = 256
+SYNC_CELLS = 256
+#: how much a darkened cell takes off: the page times (1 - STRENGTH), 255 -> 245 on white paper
+STRENGTH = 0.04
+#: sub-samples per cell side when folding (offsets are found to a quarter cell)
+_SUB = 4
+#: the long side an image is brought down to before the period search (time and memory)
+_WORK_PIXELS = 1400
+#: sync peak, in standard deviations of the correlation surface, above which a tile counts as found:
+#: over the 8 orientations x 128^2 offsets tried, noise passes it with probability below 1e-9 per candidate
+SYNC_MIN_Z = 8.0
+#: a code position whose cells' correlation is below this many standard deviations of noise is not read
+_READ_MIN_Z = 0.5
+_DOMAIN = b"parley-annex-image-mark/1"
+
+
+def annex_code(secret: TracingSecret) -> DocumentCode:
+    """The Tardos code the annex marks of one traced document carry (one for all its annexes).
+
+    Raises InputError if ``secret`` is not a TracingSecret.
+    """
+    from parley.tracing.secret import TracingSecret
+
+    if not isinstance(secret, TracingSecret):
+        raise InputError("secret must be a TracingSecret")
+    return DocumentCode(secret.key, secret.params, hashlib.sha256(_DOMAIN).digest())
+
+
+@dataclass(frozen=True)
+class TileLayout:
+    """Which cell of the tile does what, derived from the key: sync sign, or (bit, sign)."""
+
+    #: per cell (row-major): -1 for a sync cell, else the index of the bit it carries (0..BITS-1)
+    role: tuple[int, ...]
+    #: per cell: +1 or -1 (a sync cell's value, or the sign a data cell multiplies its bit by)
+    sign: tuple[int, ...]
+    #: code position of each bit
+    positions: tuple[int, ...]
+
+    @classmethod
+    def of(cls, code: DocumentCode) -> TileLayout:
+        n = CELLS * CELLS
+        order = keyed_stream(code.key, b"image-cells", code.digest, 4 * n)
+        cells = sorted(range(n), key=lambda i: order[4 * i : 4 * i + 4])
+        role = [0] * n
+        for rank, cell in enumerate(cells):
+            role[cell] = -1 if rank < SYNC_CELLS else (rank - SYNC_CELLS) % BITS
+        signs = keyed_stream(code.key, b"image-signs", code.digest, n)
+        bits = min(BITS, code.params.length)
+        return cls(tuple(role), tuple(1 if s & 1 else -1 for s in signs),
+                   tuple(code.permutation[k % code.params.length] for k in range(bits)))
+
+    def values(self, codeword: int) -> list[int]:
+        """+1 (darkened) or -1 (clear) per cell for the recipient with this codeword."""
+        out = []
+        for role, sign in zip(self.role, self.sign, strict=True):
+            if role < 0:
+                out.append(sign)
+            else:
+                bit = (codeword >> self.positions[role % len(self.positions)]) & 1
+                out.append(sign if bit else -sign)
+        return out
+
+
+def tile_image(code: DocumentCode, recipient: str) -> Image.Image:
+    """The recipient's tile as a CELLS x CELLS black image whose alpha is STRENGTH on darkened cells."""
+    from PIL import Image
+
+    values = TileLayout.of(code).values(code.codeword(recipient))
+    alpha = bytes(round(255 * STRENGTH) if v > 0 else 0 for v in values)
+    image = Image.new("LA", (CELLS, CELLS), 0)
+    image.putalpha(Image.frombytes("L", (CELLS, CELLS), alpha))
+    return image
+
+
+def mark_raster(page: Image.Image, code: DocumentCode, recipient: str, pixels_per_pt: float) -> Image.Image:
+    """A rendered page with the recipient's tile multiplied in (what the PDF overlay shows, in pixels)."""
+    import numpy as np
+
+    values = np.array(TileLayout.of(code).values(code.codeword(recipient)), dtype=np.float32).reshape(CELLS, CELLS)
+    gray = np.asarray(page.convert("L"), dtype=np.float32)
+    h, w = gray.shape
+    cell = TILE_PT / CELLS * pixels_per_pt
+    rows = (np.floor((np.arange(h) + 0.5) / cell).astype(int)) % CELLS
+    cols = (np.floor((np.arange(w) + 0.5) / cell).astype(int)) % CELLS
+    factor = np.where(values[np.ix_(rows, cols)] > 0, 1 - STRENGTH, 1.0)
+    from PIL import Image
+
+    return Image.fromarray(np.clip(gray * factor + 0.5, 0, 255).astype(np.uint8), "L")
+
+
+# ---- reading -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PageReading:
+    """What one image shows of the mark: the sync strength, and per bit a correlation and its noise."""
+
+    sync_z: float
+    found: bool
+    #: per bit: summed keyed correlation (darker = positive), and its noise variance
+    correlations: tuple[float, ...] = ()
+    variances: tuple[float, ...] = ()
+    period_px: float = 0.0
+
+
+def _gray_array(image: Image.Image) -> np.ndarray:
+    import numpy as np
+    from PIL import Image
+
+    gray = image.convert("L")
+    long_side = max(gray.size)
+    if long_side > _WORK_PIXELS:
+        scale = _WORK_PIXELS / long_side
+        gray = gray.resize((max(1, round(gray.width * scale)), max(1, round(gray.height * scale))),
+                           Image.Resampling.BOX)
+    return np.asarray(gray, dtype=np.float32)
+
+
+def _residual(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The light areas' fine texture (ink and its edges masked out) and the mask of pixels kept."""
+    import numpy as np
+
+    paper = float(np.percentile(gray, 90))
+    keep = gray > paper - 40
+    # ink edges (anti-aliasing, blur) are darker than paper but not ink: drop a pixel around every dark one
+    dark = ~keep
+    grown = dark.copy()
+    grown[1:, :] |= dark[:-1, :]
+    grown[:-1, :] |= dark[1:, :]
+    grown[:, 1:] |= dark[:, :-1]
+    grown[:, :-1] |= dark[:, 1:]
+    keep = ~grown
+    filled = np.where(keep, gray, paper)
+    local = _box_blur(filled, 9)
+    residual = np.where(keep, filled - local, 0.0).astype(np.float32)
+    return residual, keep
+
+
+def _box_blur(a: np.ndarray, radius: int) -> np.ndarray:
+    import numpy as np
+
+    out = a
+    for axis in (0, 1):
+        c = np.cumsum(np.pad(out, [(radius + 1, radius) if i == axis else (0, 0) for i in range(2)], mode="edge"),
+                      axis=axis, dtype=np.float64)
+        n = out.shape[axis]
+        hi = np.take(c, np.arange(2 * radius + 1, 2 * radius + 1 + n), axis=axis)
+        lo = np.take(c, np.arange(0, n), axis=axis)
+        out = (hi - lo) / (2 * radius + 1)
+    return out
+
+
+def _autocorrelation(residual: np.ndarray, keep: np.ndarray, max_lag: int) -> np.ndarray:
+    """Normalised autocorrelation for lags in [-max_lag, max_lag]^2 (index [max_lag, max_lag] is lag 0)."""
+    import numpy as np
+
+    h, w = residual.shape
+    shape = (h + max_lag + 1, w + max_lag + 1)
+    f = np.fft.rfft2(residual, s=shape)
+    a = np.fft.irfft2(f * np.conj(f), s=shape)
+    m = np.fft.rfft2(keep.astype(np.float32), s=shape)
+    counts = np.fft.irfft2(m * np.conj(m), s=shape)
+    a = a / np.maximum(counts, 0.05 * keep.sum())
+    a = np.fft.fftshift(a)
+    cy, cx = shape[0] // 2, shape[1] // 2
+    return a[cy - max_lag : cy + max_lag + 1, cx - max_lag : cx + max_lag + 1]
+
+
+def _peaks(acf: np.ndarray, min_lag: float, count: int) -> list[tuple[float, float, float]]:
+    """The strongest local maxima of the autocorrelation in one half-plane: (dy, dx, z)."""
+    import numpy as np
+
+    size = acf.shape[0]
+    c = size // 2
+    ys, xs = np.mgrid[-c : c + 1, -c : c + 1]
+    ring = (np.hypot(ys, xs) >= min_lag) & ((ys > 0) | ((ys == 0) & (xs > 0)))
+    values = acf[ring]
+    med = float(np.median(values))
+    spread = float(np.median(np.abs(values - med))) * 1.4826 or 1e-9
+    z = np.where(ring, (acf - med) / spread, -np.inf)
+    found = []
+    for _ in range(count):
+        idx = int(np.argmax(z))
+        y, x = divmod(idx, size)
+        if not math.isfinite(z[y, x]):
+            break
+        found.append((float(y - c), float(x - c), float(z[y, x])))
+        z[max(0, y - 3) : y + 4, max(0, x - 3) : x + 4] = -np.inf
+        my, mx = 2 * c - y, 2 * c - x  # the mirrored lag is the same peak
+        z[max(0, my - 3) : my + 4, max(0, mx - 3) : mx + 4] = -np.inf
+    return found
+
+
+def _refine(acf: np.ndarray, vector: tuple[float, float]) -> tuple[float, float]:
+    """A period vector to a fraction of a pixel: least squares over its multiples' sub-pixel peaks."""
+    import numpy as np
+
+    size = acf.shape[0]
+    c = size // 2
+    num_y = num_x = den = 0.0
+    for k in range(1, 8):
+        py, px = round(c + k * vector[0]), round(c + k * vector[1])
+        if not (2 <= py < size - 2 and 2 <= px < size - 2):
+            break
+        win = acf[py - 2 : py + 3, px - 2 : px + 3]
+        oy, ox = np.unravel_index(int(np.argmax(win)), win.shape)
+        py, px = py + oy - 2, px + ox - 2
+        if not (1 <= py < size - 1 and 1 <= px < size - 1):
+            break
+
+        def vertex(a: float, b: float, cc: float) -> float:
+            d = a - 2 * b + cc
+            return 0.0 if d >= 0 else 0.5 * (a - cc) / d
+
+        fy = py + vertex(acf[py - 1, px], acf[py, px], acf[py + 1, px]) - c
+        fx = px + vertex(acf[py, px - 1], acf[py, px], acf[py, px + 1]) - c
+        num_y += k * fy
+        num_x += k * fx
+        den += k * k
+    return (num_y / den, num_x / den) if den else vector
+
+
+def _fold(residual: np.ndarray, keep: np.ndarray, v1: tuple[float, float], v2: tuple[float, float]) -> np.ndarray:
+    """Mean residual per sub-cell of one tile, pixels placed by their lattice coordinates along v1, v2."""
+    import numpy as np
+
+    ys, xs = np.nonzero(keep)
+    basis = np.array([[v1[0], v2[0]], [v1[1], v2[1]]], dtype=np.float64)  # columns: (dy, dx) of v1, v2
+    inv = np.linalg.inv(basis)
+    u = inv[0, 0] * ys + inv[0, 1] * xs
+    v = inv[1, 0] * ys + inv[1, 1] * xs
+    n = CELLS * _SUB
+    iu = np.floor((u - np.floor(u)) * n).astype(np.int64) % n
+    iv = np.floor((v - np.floor(v)) * n).astype(np.int64) % n
+    flat = iu * n + iv
+    sums = np.bincount(flat, weights=residual[ys, xs], minlength=n * n)
+    counts = np.bincount(flat, minlength=n * n)
+    return (sums / np.maximum(counts, 1)).reshape(n, n)
+
+
+def _orientations(folded: np.ndarray) -> list[np.ndarray]:
+    import numpy as np
+
+    out = []
+    for base in (folded, folded.T):
+        for k in range(4):
+            out.append(np.rot90(base, k))
+    return out
+
+
+def _sync_template(layout: TileLayout) -> np.ndarray:
+    import numpy as np
+
+    cells = np.array([s if r < 0 else 0 for r, s in zip(layout.role, layout.sign, strict=True)],
+                     dtype=np.float32).reshape(CELLS, CELLS)
+    return np.kron(cells, np.ones((_SUB, _SUB), dtype=np.float32))
+
+
+def read_image(image: Image.Image, layout: TileLayout) -> PageReading:
+    """Find the tile in one leaked image and read each bit's keyed correlation.
+
+    The reading depends on the image and the key only, never on a recipient's codeword.
+    """
+    import numpy as np
+
+    gray = _gray_array(image)
+    h, w = gray.shape
+    if min(h, w) < 48:
+        return PageReading(0.0, False)
+    residual, keep = _residual(gray)
+    if keep.mean() < 0.05:
+        return PageReading(0.0, False)
+    max_lag = int(min(h, w) * 0.45)
+    acf = _autocorrelation(residual, keep, max_lag)
+    template = _sync_template(layout)
+    t_fft = np.conj(np.fft.rfft2(template))
+    best: tuple[float, np.ndarray, tuple[int, int], float] | None = None
+    candidates = _peaks(acf, min_lag=24, count=8)
+    for dy, dx, _z in candidates:
+        v1 = _refine(acf, (dy, dx))
+        v2 = _refine(acf, (v1[1], -v1[0]))  # the tile is square: the other period is v1 turned a quarter
+        if abs(v1[0] * v2[1] - v1[1] * v2[0]) < 1.0:
+            continue
+        folded = -_fold(residual, keep, v1, v2)  # darker = positive
+        for oriented in _orientations(folded):
+            corr = np.fft.irfft2(np.fft.rfft2(oriented) * t_fft, s=oriented.shape)
+            for sign in (1.0, -1.0):  # -1: a negative of the page
+                surface = sign * corr
+                idx = int(np.argmax(surface))
+                peak = float(surface.flat[idx])
+                z = (peak - float(surface.mean())) / (float(surface.std()) or 1e-9)
+                if best is None or z > best[0]:
+                    best = (z, sign * oriented, divmod(idx, oriented.shape[1]), math.hypot(*v1))
+        if best is not None and best[0] >= SYNC_MIN_Z:
+            break
+    if best is None or best[0] < SYNC_MIN_Z:
+        return PageReading(0.0 if best is None else best[0], False)
+    z, oriented, (sy, sx), period = best
+    aligned = np.roll(oriented, (-sy, -sx), axis=(0, 1))
+    # per cell: the mean of its inner sub-samples (the edges blur into the neighbours)
+    inner = aligned.reshape(CELLS, _SUB, CELLS, _SUB)[:, 1 : _SUB - 1, :, 1 : _SUB - 1].mean(axis=(1, 3)).ravel()
+    role = np.array(layout.role)
+    sign = np.array(layout.sign, dtype=np.float64)
+    sync = role < 0
+    amplitude = float((inner[sync] * sign[sync]).mean())
+    noise = float((inner[sync] * sign[sync] - amplitude).var())
+    data = ~sync
+    per_cell = inner[data] * sign[data]
+    bits = len(layout.positions)
+    index = role[data] % bits
+    correlations = np.bincount(index, weights=per_cell, minlength=bits)
+    counts = np.bincount(index, minlength=bits)
+    return PageReading(z, True, tuple(float(c) for c in correlations), tuple(float(noise * n) for n in counts),
+                       period)
+
+
+def observed_bits(readings: list[PageReading], layout: TileLayout) -> tuple[int, int, int]:
+    """The code positions the found pages read: (observed symbols, read mask, positions left unread).
+
+    Pages are summed bit by bit (each page of a copy carries the same bits); a position whose summed
+    correlation is within ``_READ_MIN_Z`` noise deviations of zero is left unread (an erasure).
+    """
+    found = [r for r in readings if r.found]
+    if not found:
+        return 0, 0, 0
+    observed = mask = unread = 0
+    for k, position in enumerate(layout.positions):
+        total = sum(r.correlations[k] for r in found)
+        variance = sum(r.variances[k] for r in found)
+        if abs(total) <= _READ_MIN_Z * math.sqrt(variance):
+            unread += 1
+            continue
+        mask |= 1 << position
+        if total > 0:
+            observed |= 1 << position
+    return observed, mask, unread
+
+
+# ---- the mark on PDF pages ---------------------------------------------------------------------------------
+
+
+def mark_overlay(width: float, height: float, tile: Image.Image):  # noqa: ANN201 - a pypdf page
+    """A transparent page of that size covered edge to edge by the tile (one image drawn many times).
+
+    The tile image is stored once in the page; each placement is one line of its content stream.
+    """
+    import io
+
+    from fpdf import FPDF
+    from pypdf import PdfReader
+
+    pdf = FPDF(unit="pt", format=(width, height))
+    pdf.set_auto_page_break(False)
+    pdf.add_page()
+    rows, cols = math.ceil(height / TILE_PT), math.ceil(width / TILE_PT)
+    for row in range(rows):
+        for col in range(cols):
+            pdf.image(tile, x=col * TILE_PT, y=row * TILE_PT, w=TILE_PT, h=TILE_PT)
+    return PdfReader(io.BytesIO(bytes(pdf.output()))).pages[0]
