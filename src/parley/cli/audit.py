@@ -17,22 +17,30 @@ audit_app = typer.Typer(help="Who fetched what from the relay.", no_args_is_help
 def trace_command(
     ctx: typer.Context,
     leaked_file: Path = typer.Argument(..., help="The leak, whole or an excerpt: UTF-8 text, PDF, or an image "
-                                                 "(screenshot, photo, scan: read by OCR)."),
+                                                 "(screenshot, photo, scan: its annex image mark, or its text "
+                                                 "by OCR)."),
     document: str | None = typer.Option(None, "--document", help="Memorandum or agreement id (default: best "
                                                                    "match; an agreement's drafts are traced "
                                                                    "together, every version)."),
 ) -> None:
-    """Trace a leaked excerpt to the recipient(s) whose copy it came from, offline, from the local copy."""
+    """Trace a leaked excerpt to the recipient(s) whose copy it came from, offline, from the local copy.
+
+    An image or PDF is first read for the image mark of a traced PDF annex; without one, its text is traced.
+    """
+    from parley.client.attachments import trace_annex_leak
     from parley.client.tracing import trace_leak
     from parley.tracing.extract import leaked_text
 
     client = open_client(ctx)
-    leaked = leaked_text(leaked_file)
     secrets, heads = [], set()
     for negotiation_id in client.cache.negotiations():
         secrets.extend(Negotiation(client, negotiation_id).tracing_secrets())
         heads.update(Negotiation(client, negotiation_id).tracing_holders())
-    content, report = trace_leak(leaked, secrets, document, who_can_trace=sorted(heads))
+    annex = trace_annex_leak(leaked_file, secrets, document)
+    if annex is not None:
+        content, report = annex
+    else:
+        content, report = trace_leak(leaked_text(leaked_file), secrets, document, who_can_trace=sorted(heads))
     recipients = content["recipients"]
     data = report.to_json()
     data["document_id"] = content["document_id"]
@@ -47,8 +55,10 @@ def trace_command(
             console.print(f"Agreement {content['agreement_id']}, draft version {content['version']}", markup=False)
         else:
             console.print(f"Document {content['document_id']} (version {content['version']})", markup=False)
+        if annex is not None:
+            console.print("Read from the image mark of its PDF annex (not from its text).", markup=False)
         console.print(report.to_text(), markup=False)
-        if not report.words_matched:
+        if annex is None and not report.words_matched:
             console.print("The leak matches none of the traced documents' text.", markup=False)
         for member in data["accused_members"]:
             console.print(f"ACCUSED: {member.get('member')} ({member.get('party')}), copy no. {member.get('copy_no')}",

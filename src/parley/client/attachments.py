@@ -20,6 +20,8 @@ from parley.progress import report
 
 if TYPE_CHECKING:
     from parley.client.workflow import Negotiation
+    from parley.tracing.secret import TracingSecret
+    from parley.tracing.trace import TraceReport
 
 ATTACHMENT_CHUNK = "attachment.chunk"
 #: plaintext bytes per chunk event: base64 and age keep each ciphertext well under the 1 MiB limit
@@ -33,8 +35,10 @@ def _new_id() -> str:
 
 
 def post_stamped_attachment(negotiation: Negotiation, path: Path, parties: Sequence[str],
-                            visible: Mapping[str, str]) -> dict[str | None, dict[str, Any]]:
-    """Post a PDF as chunk events whose ciphertext for each reader holds its own stamped copy.
+                            visible: Mapping[str, str], secret: TracingSecret | None = None,
+                            ) -> dict[str | None, dict[str, Any]]:
+    """Post a PDF as chunk events whose ciphertext for each reader holds its own stamped copy: its copy line
+    on every page and, with the document's tracing ``secret``, its image mark (``tracing.image_marks``).
 
     Every reader gets the same number of chunk events (trailing ones empty for shorter copies).
     Returns device key id -> attachment metadata (None: the unstamped file, for any other reader).
@@ -48,7 +52,7 @@ def post_stamped_attachment(negotiation: Negotiation, path: Path, parties: Seque
 
     attachment_id = _new_id()
     with tempfile.TemporaryDirectory() as folder:
-        files: dict[str | None, Path] = {None: path, **stamp_copies(path, visible, Path(folder))}
+        files: dict[str | None, Path] = {None: path, **stamp_copies(path, visible, Path(folder), secret)}
         sizes = {device: file.stat().st_size for device, file in files.items()}
         total = max(1, max(-(-size // ATTACHMENT_CHUNK_BYTES) for size in sizes.values()))
         digests = {device: hashlib.sha256() for device in files}
@@ -164,3 +168,34 @@ def save_attachment(negotiation: Negotiation, attachment_id: str, out: Path) -> 
         raise
     tmp.replace(out)
     return out
+
+
+def trace_annex_leak(path: Path, secrets: Sequence[Mapping[str, Any]], document_id: str | None = None,
+                     ) -> tuple[dict[str, Any], TraceReport] | None:
+    """Trace a leaked image or PDF by the image marks of the PDF annexes this party sent with tracing.
+
+    ``secrets`` are the tracing records this device holds (``Negotiation.tracing_secrets``). Returns the
+    record of the document whose annex mark the pages show and the report, or None when no mark is found
+    (a text file, an image of something else, or a mark removed).
+
+    Raises:
+        InputError: the file cannot be read, or is an image or PDF that cannot be opened.
+    """
+    from parley.client.tracing import AGREEMENT_DRAFT
+    from parley.tracing.extract import leaked_images
+    from parley.tracing.image_marks import PageImage, trace_pages
+    from parley.tracing.secret import TracingSecret
+
+    # agreement annexes reach every reader as the same bytes (their digest is signed): only memoranda's carry marks
+    records = [s for s in secrets if s.get("kind") != AGREEMENT_DRAFT
+               and (document_id is None or s.get("document_id") == document_id)]
+    images = leaked_images(path) if records else []
+    if not images:
+        return None
+    pages = [PageImage(image) for image in images]
+    candidates = [(TracingSecret.from_json(r["secret"]), list(r["recipients"])) for r in records]
+    result = trace_pages(pages, candidates)
+    if result is None:
+        return None
+    index, report = result
+    return dict(records[index]), report

@@ -362,8 +362,9 @@ def _overlay(width: float, height: float, line: str):  # noqa: ANN202 - a pypdf 
     return PdfReader(io.BytesIO(bytes(pdf.output()))).pages[0]
 
 
-def stamp_pdf(source: Path, line: str, out: Path) -> None:
-    """Write ``source`` with the visible copy line stamped at the top and bottom of every page.
+def stamp_pdf(source: Path, line: str, out: Path, tile: Any = None) -> None:
+    """Write ``source`` with the visible copy line stamped at the top and bottom of every page and, with
+    ``tile`` (``image_marks.tile_image``), the recipient's image mark over every page.
 
     Raises:
         InputError: the PDF cannot be read or is encrypted (its pages cannot be stamped).
@@ -378,11 +379,18 @@ def stamp_pdf(source: Path, line: str, out: Path) -> None:
                              hint="attach it without a password, or deliver the memorandum without tracing")
         writer = PdfWriter(clone_from=reader)
         overlays: dict[tuple[int, int], Any] = {}
+        marks: dict[tuple[int, int], Any] = {}
         for page in writer.pages:
             box = page.mediabox
             key = (round(float(box.width)), round(float(box.height)))
             if key not in overlays:
                 overlays[key] = _overlay(float(box.width), float(box.height), line)
+            if tile is not None:
+                if key not in marks:
+                    from parley.tracing.image_marks import mark_overlay
+
+                    marks[key] = mark_overlay(float(box.width), float(box.height), tile)
+                page.merge_translated_page(marks[key], float(box.left), float(box.bottom))
             page.merge_translated_page(overlays[key], float(box.left), float(box.bottom))
         with out.open("wb") as handle:
             writer.write(handle)
@@ -390,15 +398,22 @@ def stamp_pdf(source: Path, line: str, out: Path) -> None:
         raise InputError(f"cannot stamp the copy line on {source.name}: {exc}") from None
 
 
-def stamp_copies(source: Path, visible: Mapping[str, str], folder: Path) -> dict[str, Path]:
-    """One stamped copy of a PDF annex per reader device (device key id -> file in ``folder``).
+def stamp_copies(source: Path, visible: Mapping[str, str], folder: Path,
+                 secret: TracingSecret | None = None) -> dict[str, Path]:
+    """One stamped copy of a PDF annex per reader device (device key id -> file in ``folder``); with the
+    document's tracing ``secret``, each also carries the reader's image mark (``tracing.image_marks``).
 
     Raises:
         InputError: the PDF cannot be stamped (see ``stamp_pdf``).
     """
+    code = None
+    if secret is not None:
+        from parley.tracing.image_marks import annex_code, tile_image
+
+        code = annex_code(secret)
     out = {}
     for number, (device, line) in enumerate(sorted(visible.items())):
         path = folder / f"{number}.pdf"
-        stamp_pdf(source, line, path)
+        stamp_pdf(source, line, path, None if code is None else tile_image(code, device))
         out[device] = path
     return out

@@ -342,7 +342,8 @@ class Negotiation:
         With ``tracing`` each reader's copy differs in wording: the author's ``{a|b}`` alternatives
         and the automatic variants ``variant_preview`` lists, less the numbers in ``vetoed_variants``.
 
-        PDF attachments reach each reader with its copy line stamped on every page.
+        PDF attachments reach each reader with its copy line stamped on every page and, with tracing, its image
+        mark over every page (``tracing.image_marks``: it survives a screenshot or a print-out without the line).
 
         Raises:
             InputError: empty memorandum, unknown key issue, no recipient party, malformed ``{a|b}``,
@@ -399,8 +400,9 @@ class Negotiation:
         tracing secret only in the copies of this party's heads and of this device (``tracing_holders``).
         ``content["positions"]`` is the author's source (with alternatives); ``canonical`` its resolved text.
 
-        When tracing, PDF attachments reach each reader with its copy line stamped on every page; other
-        files reach everyone as the same bytes.
+        When tracing, PDF attachments reach each reader with its copy line stamped on every page and its image
+        mark (keyed by the document's tracing secret) over every page; other files reach everyone as the same
+        bytes.
         """
         from parley.client.tracing import is_pdf, prepare_copies, secret_content, tracing_holders
 
@@ -413,7 +415,7 @@ class Negotiation:
         shared, stamped = [], []
         for path in attachments:
             if traced is not None and is_pdf(path):
-                stamped.append(self._post_stamped_attachment(path, parties, traced.visible))
+                stamped.append(self._post_stamped_attachment(path, parties, traced.visible, traced.secret))
             else:
                 shared.append(self._post_attachment(path, parties))
         plain = {**content, "positions": dict(canonical if canonical is not None else content["positions"]),
@@ -455,11 +457,11 @@ class Negotiation:
             entry["party"] = self.party_names().get(cert.party_id, "") if cert else ""
         return entries
 
-    def _post_stamped_attachment(self, path: Path, parties: Sequence[str],
-                                 visible: Mapping[str, str]) -> dict[str | None, dict[str, Any]]:
+    def _post_stamped_attachment(self, path: Path, parties: Sequence[str], visible: Mapping[str, str],
+                                 secret: Any = None) -> dict[str | None, dict[str, Any]]:
         from parley.client.attachments import post_stamped_attachment
 
-        return post_stamped_attachment(self, path, parties, visible)
+        return post_stamped_attachment(self, path, parties, visible, secret)
 
     def _post_attachment(self, path: Path, parties: Sequence[str]) -> dict[str, Any]:
         from parley.client.attachments import post_attachment

@@ -1,4 +1,5 @@
-"""The text of a leaked file: UTF-8 text, a PDF (its text layer, or OCR of its pages) or an image (OCR).
+"""The text of a leaked file: UTF-8 text, a PDF (its text layer, or OCR of its pages) or an image (OCR);
+and its pages as images, where the image marks of PDF annexes are read (``leaked_images``).
 
 PDF text comes from pypdf; a page without a text layer (a scan, a print-out photographed) is
 rendered by pypdfium2 and read by Tesseract, as images are.  Tesseract is the Debian package
@@ -20,6 +21,10 @@ _IMAGE_MAGIC = (
 #: pages with fewer characters in their text layer than this are read by OCR
 _MIN_TEXT_LAYER = 40
 OCR_DPI = 200
+#: pages of a leaked PDF rendered to look for image marks, and at what resolution (a mark cell is 2.5 pt:
+#: 3.5 px at 100 dpi)
+MARK_PAGES = 20
+MARK_DPI = 100
 
 
 def ocr_image(path: Path, language: str = "eng") -> str:
@@ -87,18 +92,62 @@ def pdf_text(path: Path, language: str = "eng") -> str:
     return "\n".join(texts)
 
 
+def _kind(path: Path) -> str:
+    """``pdf``, ``image`` or ``text``, by the file's first bytes.
+
+    Raises InputError if the file cannot be read.
+    """
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(16)
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc}") from None
+    if head.startswith(b"%PDF"):
+        return "pdf"
+    if head.startswith(_IMAGE_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
+        return "image"
+    return "text"
+
+
+def leaked_images(path: Path, max_pages: int = MARK_PAGES, dpi: int = MARK_DPI) -> list:
+    """A leaked image file as one image, a PDF as its first ``max_pages`` pages rendered at ``dpi``, a text
+    file as none (PIL images).
+
+    Raises InputError if the file cannot be read, or is an image or PDF that cannot be opened.
+    """
+    kind = _kind(path)
+    if kind == "text":
+        return []
+    if kind == "image":
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(path) as image:
+                image.load()
+                return [image.copy()]
+        except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
+            raise InputError(f"cannot open {path.name} as an image: {exc}") from None
+    import pypdfium2
+
+    try:
+        pdf = pypdfium2.PdfDocument(str(path))
+    except pypdfium2.PdfiumError as exc:
+        raise InputError(f"cannot open {path.name} as PDF: {exc}") from None
+    try:
+        return [pdf[number].render(scale=dpi / 72).to_pil() for number in range(min(len(pdf), max_pages))]
+    finally:
+        pdf.close()
+
+
 def leaked_text(path: Path, language: str = "eng") -> str:
     """The text of a leaked file, by its content: PDF, image (OCR) or UTF-8 text.
 
     Raises InputError if the file cannot be read, is not UTF-8 text, or OCR fails.
     """
-    try:
-        head = path.read_bytes()[:16]
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc}") from None
-    if head.startswith(b"%PDF"):
+    kind = _kind(path)
+    if kind == "pdf":
         return pdf_text(path, language)
-    if head.startswith(_IMAGE_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
+    if kind == "image":
         return ocr_image(path, language)
     try:
         return path.read_text(encoding="utf-8")

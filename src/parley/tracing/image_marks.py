@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from parley.tracing.secret import TracingSecret
+    from parley.tracing.trace import TraceReport
 
 #: cells per tile side; tile side in PDF points (28 mm); a cell is then 2.5 pt, 2 px at 58 dpi
 CELLS = 32
@@ -53,6 +55,8 @@ STRENGTH = 0.04
 _SUB = 4
 #: the long side an image is brought down to before the period search (time and memory)
 _WORK_PIXELS = 1400
+#: autocorrelation peaks tried as the tile's period (text line spacing and tables make peaks too)
+_CANDIDATES = 8
 #: sync peak, in standard deviations of the correlation surface, above which a tile counts as found:
 #: over the 8 orientations x 128^2 offsets tried, noise passes it with probability below 1e-9 per candidate
 SYNC_MIN_Z = 8.0
@@ -149,6 +153,9 @@ class PageReading:
     correlations: tuple[float, ...] = ()
     variances: tuple[float, ...] = ()
     period_px: float = 0.0
+    #: the sync cells' mean darkening (the strength a cell of an untouched copy shows) and cells per bit
+    amplitude: float = 0.0
+    counts: tuple[int, ...] = ()
 
 
 def _gray_array(image: Image.Image) -> np.ndarray:
@@ -304,62 +311,80 @@ def _sync_template(layout: TileLayout) -> np.ndarray:
     return np.kron(cells, np.ones((_SUB, _SUB), dtype=np.float32))
 
 
+class PageImage:
+    """One leaked image, prepared once for every key it is read with: its light areas' texture and the
+    candidate tile lattices its autocorrelation shows (both independent of any key)."""
+
+    def __init__(self, image: Image.Image) -> None:
+        gray = _gray_array(image)
+        h, w = gray.shape
+        #: candidate tile lattices (two period vectors each), strongest autocorrelation peak first
+        self.lattices: list[tuple[tuple[float, float], tuple[float, float]]] = []
+        self._folds: dict[int, np.ndarray] = {}
+        if min(h, w) < 48:
+            return
+        residual, keep = _residual(gray)
+        if keep.mean() < 0.05:
+            return
+        acf = _autocorrelation(residual, keep, int(min(h, w) * 0.45))
+        for dy, dx, _z in _peaks(acf, min_lag=24, count=_CANDIDATES):
+            v1 = _refine(acf, (dy, dx))
+            v2 = _refine(acf, (v1[1], -v1[0]))  # the tile is square: the other period is v1 turned a quarter
+            if abs(v1[0] * v2[1] - v1[1] * v2[0]) >= 1.0:
+                self.lattices.append((v1, v2))
+        self._residual, self._keep = residual, keep
+
+    def fold(self, index: int) -> np.ndarray:
+        """The texture folded onto one tile along lattice ``index`` (darker = positive), computed once."""
+        if index not in self._folds:
+            v1, v2 = self.lattices[index]
+            self._folds[index] = -_fold(self._residual, self._keep, v1, v2)
+        return self._folds[index]
+
+    def read(self, layout: TileLayout) -> PageReading:
+        """Find the tile with this key's sync pattern and read each bit's keyed correlation.
+
+        The reading depends on the image and the key only, never on a recipient's codeword.
+        """
+        import numpy as np
+
+        t_fft = np.conj(np.fft.rfft2(_sync_template(layout)))
+        best: tuple[float, np.ndarray, tuple[int, int], float] | None = None
+        for index, (v1, _) in enumerate(self.lattices):
+            period = math.hypot(*v1)
+            for oriented in _orientations(self.fold(index)):
+                corr = np.fft.irfft2(np.fft.rfft2(oriented) * t_fft, s=oriented.shape)
+                spread = float(corr.std()) or 1e-9
+                for sign in (1.0, -1.0):  # -1: a negative of the page
+                    idx = int(np.argmax(sign * corr))
+                    z = (sign * float(corr.flat[idx]) - sign * float(corr.mean())) / spread
+                    if best is None or z > best[0]:
+                        best = (z, sign * oriented, divmod(idx, oriented.shape[1]), period)
+            if best is not None and best[0] >= SYNC_MIN_Z:
+                break
+        if best is None or best[0] < SYNC_MIN_Z:
+            return PageReading(0.0 if best is None else best[0], False)
+        z, oriented, (sy, sx), period = best
+        aligned = np.roll(oriented, (-sy, -sx), axis=(0, 1))
+        # per cell: the mean of its inner sub-samples (its edges blur into the neighbours)
+        inner = aligned.reshape(CELLS, _SUB, CELLS, _SUB)[:, 1 : _SUB - 1, :, 1 : _SUB - 1].mean(axis=(1, 3)).ravel()
+        role = np.array(layout.role)
+        sign = np.array(layout.sign, dtype=np.float64)
+        sync = role < 0
+        amplitude = float((inner[sync] * sign[sync]).mean())
+        noise = float((inner[sync] * sign[sync] - amplitude).var())
+        data = ~sync
+        bits = len(layout.positions)
+        index = role[data] % bits
+        correlations = np.bincount(index, weights=inner[data] * sign[data], minlength=bits)
+        counts = np.bincount(index, minlength=bits)
+        return PageReading(z, True, tuple(float(c) for c in correlations), tuple(float(noise * n) for n in counts),
+                           period, amplitude, tuple(int(n) for n in counts))
+
+
 def read_image(image: Image.Image, layout: TileLayout) -> PageReading:
-    """Find the tile in one leaked image and read each bit's keyed correlation.
-
-    The reading depends on the image and the key only, never on a recipient's codeword.
-    """
-    import numpy as np
-
-    gray = _gray_array(image)
-    h, w = gray.shape
-    if min(h, w) < 48:
-        return PageReading(0.0, False)
-    residual, keep = _residual(gray)
-    if keep.mean() < 0.05:
-        return PageReading(0.0, False)
-    max_lag = int(min(h, w) * 0.45)
-    acf = _autocorrelation(residual, keep, max_lag)
-    template = _sync_template(layout)
-    t_fft = np.conj(np.fft.rfft2(template))
-    best: tuple[float, np.ndarray, tuple[int, int], float] | None = None
-    candidates = _peaks(acf, min_lag=24, count=8)
-    for dy, dx, _z in candidates:
-        v1 = _refine(acf, (dy, dx))
-        v2 = _refine(acf, (v1[1], -v1[0]))  # the tile is square: the other period is v1 turned a quarter
-        if abs(v1[0] * v2[1] - v1[1] * v2[0]) < 1.0:
-            continue
-        folded = -_fold(residual, keep, v1, v2)  # darker = positive
-        for oriented in _orientations(folded):
-            corr = np.fft.irfft2(np.fft.rfft2(oriented) * t_fft, s=oriented.shape)
-            for sign in (1.0, -1.0):  # -1: a negative of the page
-                surface = sign * corr
-                idx = int(np.argmax(surface))
-                peak = float(surface.flat[idx])
-                z = (peak - float(surface.mean())) / (float(surface.std()) or 1e-9)
-                if best is None or z > best[0]:
-                    best = (z, sign * oriented, divmod(idx, oriented.shape[1]), math.hypot(*v1))
-        if best is not None and best[0] >= SYNC_MIN_Z:
-            break
-    if best is None or best[0] < SYNC_MIN_Z:
-        return PageReading(0.0 if best is None else best[0], False)
-    z, oriented, (sy, sx), period = best
-    aligned = np.roll(oriented, (-sy, -sx), axis=(0, 1))
-    # per cell: the mean of its inner sub-samples (the edges blur into the neighbours)
-    inner = aligned.reshape(CELLS, _SUB, CELLS, _SUB)[:, 1 : _SUB - 1, :, 1 : _SUB - 1].mean(axis=(1, 3)).ravel()
-    role = np.array(layout.role)
-    sign = np.array(layout.sign, dtype=np.float64)
-    sync = role < 0
-    amplitude = float((inner[sync] * sign[sync]).mean())
-    noise = float((inner[sync] * sign[sync] - amplitude).var())
-    data = ~sync
-    per_cell = inner[data] * sign[data]
-    bits = len(layout.positions)
-    index = role[data] % bits
-    correlations = np.bincount(index, weights=per_cell, minlength=bits)
-    counts = np.bincount(index, minlength=bits)
-    return PageReading(z, True, tuple(float(c) for c in correlations), tuple(float(noise * n) for n in counts),
-                       period)
+    """``PageImage(image).read(layout)``."""
+    return PageImage(image).read(layout)
 
 
 def observed_bits(readings: list[PageReading], layout: TileLayout) -> tuple[int, int, int]:
@@ -405,3 +430,94 @@ def mark_overlay(width: float, height: float, tile: Image.Image):  # noqa: ANN20
         for col in range(cols):
             pdf.image(tile, x=col * TILE_PT, y=row * TILE_PT, w=TILE_PT, h=TILE_PT)
     return PdfReader(io.BytesIO(bytes(pdf.output()))).pages[0]
+
+
+# ---- tracing -----------------------------------------------------------------------------------------------
+
+
+def _weakened_note(found: list[PageReading], layout: TileLayout) -> str | None:
+    """A note when many code positions read far weaker than the sync pattern shows the mark to be.
+
+    In an untouched copy every position's cells are darkened as strongly as the sync cells; copies averaged
+    together (their positions that differ cancel out) or cells edited by someone holding the key read weak
+    at far more positions than noise explains (over 5 standard deviations above the expected count).
+    """
+    weak = 0
+    expected = variance = 0.0
+    for k in range(len(layout.positions)):
+        signal = sum(r.amplitude * r.counts[k] for r in found)
+        spread = math.sqrt(sum(r.variances[k] for r in found)) or 1e-12
+        total = sum(r.correlations[k] for r in found)
+        if signal <= 0:
+            return None
+        weak += abs(total) < signal / 2
+        # a genuine copy reads N(signal, spread): P(|reading| < signal / 2)
+        p = _phi(-signal / (2 * spread)) - _phi(-3 * signal / (2 * spread))
+        expected += p
+        variance += p * (1 - p)
+    if weak >= 10 and weak > expected + 5 * math.sqrt(variance):
+        return (f"image mark weakened: {weak} of {len(layout.positions)} code positions read at under half the "
+                "strength of its sync pattern (copies combined, or marked cells edited)")
+    return None
+
+
+def _phi(x: float) -> float:
+    return 0.5 * math.erfc(-x / math.sqrt(2))
+
+
+def trace_pages(pages: Sequence[PageImage], candidates: Sequence[tuple[TracingSecret, Sequence[str]]],
+                ) -> tuple[int, TraceReport] | None:
+    """Trace leaked page images by their image marks, against each traced document's secret and recipients.
+
+    Returns None when no candidate's mark is found on any page. Otherwise the index of the candidate whose
+    mark was found (the one with the highest score over its threshold, if several) and its report. Each
+    found candidate is one test: its threshold bounds false accusations by epsilon / (candidates found), so
+    together they stay under epsilon; which candidates are found depends on the images alone.
+
+    Raises InputError if a candidate's recipients are not a list of distinct strings.
+    """
+    from parley.tracing.code import reading_false_accusation_bound, reading_threshold
+    from parley.tracing.trace import Accusation, TraceReport
+
+    found = []
+    for index, (secret, recipients) in enumerate(candidates):
+        if isinstance(recipients, str) or len(set(recipients)) != len(recipients) or not recipients or \
+                not all(isinstance(r, str) for r in recipients):
+            raise InputError("recipients must be a non-empty list of distinct strings")
+        code = annex_code(secret)
+        layout = TileLayout.of(code)
+        readings = [page.read(layout) for page in pages]
+        if any(r.found for r in readings):
+            found.append((index, secret, list(recipients), code, layout, readings))
+    if not found:
+        return None
+    tests = len(found)
+    best: tuple[tuple[bool, float], int, TraceReport] | None = None
+    for index, secret, recipients, code, layout, readings in found:
+        hits = [r for r in readings if r.found]
+        observed, mask, unread = observed_bits(readings, layout)
+        scorer = code.scorer(observed, mask)
+        n, eps = len(recipients), secret.params.epsilon
+        z = reading_threshold(scorer, n, eps / tests)
+        scores = {rid: scorer.score(code.codeword(rid)) for rid in recipients}
+        accused = [Accusation(rid, s, min(1.0, tests * reading_false_accusation_bound(scorer, s, n)), "image")
+                   for rid, s in sorted(scores.items(), key=lambda kv: -kv[1]) if s >= z]
+        notes = []
+        if len(hits) < len(readings):
+            pages_found = ", ".join(str(i + 1) for i, r in enumerate(readings) if r.found)
+            notes.append(f"image mark found on page(s) {pages_found} of {len(readings)} only: the others show none "
+                         "(whitened, binarised, or not pages of this annex)")
+        weakened = _weakened_note(hits, layout)
+        if weakened:
+            notes.append(weakened)
+        top = max(scores.values())
+        report = TraceReport(
+            accused=accused, threshold=z, epsilon=eps, n_recipients=n, code_length=code.params.length,
+            symbols_read=mask.bit_count(), symbols_erased=unread, conflicts=0, words_matched=0, best_score=top,
+            scores=scores, layers={"image": {"read": mask.bit_count(), "located": len(layout.positions),
+                                             "unreadable": unread}},
+            tampering=notes)
+        rank = (bool(accused), top / z if math.isfinite(z) and z > 0 else 0.0)
+        if best is None or rank > best[0]:
+            best = (rank, index, report)
+    return best[1], best[2]
