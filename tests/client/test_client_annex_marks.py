@@ -1,0 +1,54 @@
+"""A reader's copy of a PDF annex carries its image mark: a screenshot of one page, copy line cut off,
+traced by the sending party's head from its own records, names that reader and no one else."""
+
+from __future__ import annotations
+
+import pytest
+
+from parley.client.workflow import Negotiation
+
+
+@pytest.fixture
+def talks(world):
+    ukraine = world.party("Ukraine")
+    russia = world.party("Russian Federation")
+    turkiye = world.party("Türkiye", member="Mediator")
+    ru_delegate = world.member(russia, "Delegate", "delegate")
+    nid = world.negotiation(turkiye, ukraine, russia)
+    for other in (ukraine, russia, turkiye):
+        ru_delegate.profile.pin(other.profile.party, verified=True)
+    return {"ua": Negotiation(ukraine, nid), "ru": Negotiation(russia, nid), "tr": Negotiation(turkiye, nid),
+            "ru_d": Negotiation(ru_delegate, nid)}
+
+
+def test_screenshot_of_a_delivered_annex_page_without_its_copy_line_names_its_reader(talks, tmp_path):
+    from fpdf import FPDF
+
+    from parley.client.attachments import trace_annex_leak
+    from parley.tracing.extract import render_pdf_page
+    from parley.tracing.image_attacks import screenshot
+
+    ua, ru, ru_d = talks["ua"], talks["ru"], talks["ru_d"]
+    issue = talks["tr"].add_issue("Maps", "maps")
+    annex = tmp_path / "annex.pdf"
+    pdf = FPDF(unit="pt", format=(298, 420))
+    pdf.set_font("helvetica", size=9)
+    pdf.add_page()
+    pdf.multi_cell(0, 12, "Annex 1: humanitarian corridors. " * 20)
+    pdf.output(str(annex))
+    memo = ua.deliver_memorandum("With annex", {issue: "See the annexed map."}, to=[ru.party_id("Russian Federation")],
+                                 attachments=[annex])
+    ru_d.sync()
+    (attachment,) = ru_d.views().memoranda[memo]["attachments"]
+    copy = ru_d.save_attachment(attachment["attachment_id"], tmp_path / "delegate.pdf")
+    shot = tmp_path / "shot.png"
+    screenshot(render_pdf_page(copy, 0, dpi=100)).save(shot)  # copy lines cut off, rescaled, framed
+
+    assert trace_annex_leak(shot, ru_d.tracing_secrets()) is None  # a reader holds no secret to trace with
+    traced = trace_annex_leak(shot, ua.tracing_secrets())
+    assert traced is not None
+    record, report = traced
+    assert record["document_id"] == memo
+    (accused,) = report.accused
+    assert record["recipients"][accused.recipient]["member"] == ru_d.client.profile.member
+    assert accused.p_bound < 1e-6
