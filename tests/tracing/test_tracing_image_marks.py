@@ -15,7 +15,14 @@ from PIL import Image
 from parley.client.tracing import stamp_pdf
 from parley.tracing import TracingSecret
 from parley.tracing.extract import leaked_images, render_pdf_page
-from parley.tracing.image_attacks import binarise, crop_copy_line, print_and_scan, screenshot, whiten
+from parley.tracing.image_attacks import (
+    binarise,
+    crop_copy_line,
+    photo_of_screen,
+    print_and_scan,
+    screenshot,
+    whiten,
+)
 from parley.tracing.image_marks import PageImage, annex_code, mark_raster, tile_image, trace_pages
 from parley.tracing.sample import english_memo_with_alternatives
 
@@ -26,10 +33,10 @@ LEAKER = "device-17"
 DPI = 100
 
 
-def _annex(path: Path, pages: int = 2) -> Path:
+def _annex(path: Path, pages: int = 2, size: tuple[int, int] = (298, 420)) -> Path:  # A6
     from fpdf import FPDF
 
-    pdf = FPDF(unit="pt", format=(298, 420))  # A6
+    pdf = FPDF(unit="pt", format=size)
     pdf.set_font("helvetica", size=8)
     for number in range(pages):
         pdf.add_page()
@@ -76,6 +83,14 @@ def test_printed_and_scanned_annex_page_is_traced(leaker_copy: Path, angle: floa
     # rotated, blurred, greyed, noisy, rescaled and saved as JPEG
     scan = print_and_scan(render_pdf_page(leaker_copy, 0, dpi=150), angle=angle, scale=0.7, seed=3)
     assert _accused(scan) == [LEAKER]
+
+
+def test_photo_of_the_screen_showing_an_annex_page_is_traced(tmp_path: Path) -> None:
+    # seen off-axis (the page's scale changes across it: read in quarters), unevenly lit, blurred, noisy, JPEG
+    copy = tmp_path / "a4.pdf"
+    stamp_pdf(_annex(tmp_path / "annex.pdf", 1, (595, 842)), "Copy for Leaker", copy, tile_image(annex_code(SECRET),
+                                                                                                  LEAKER))
+    assert _accused(photo_of_screen(render_pdf_page(copy, 0, dpi=DPI), tilt=0.03, seed=5)) == [LEAKER]
 
 
 def test_leaked_copy_of_the_annex_pdf_is_traced_from_the_file(leaker_copy: Path, tmp_path: Path) -> None:

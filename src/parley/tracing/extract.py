@@ -23,7 +23,7 @@ _MIN_TEXT_LAYER = 40
 OCR_DPI = 200
 #: pages of a leaked PDF rendered to look for image marks, and at what resolution (a mark cell is 2.5 pt:
 #: 3.5 px at 100 dpi)
-MARK_PAGES = 20
+MARK_PAGES = 5
 MARK_DPI = 100
 
 

@@ -47,6 +47,39 @@ def print_and_scan(page: Image.Image, *, angle: float = 1.0, blur: float = 1.0, 
     return Image.open(io.BytesIO(out.getvalue()))
 
 
+def photo_of_screen(page: Image.Image, *, tilt: float = 0.04, seed: int = 0) -> Image.Image:
+    """A phone photo of the page on a screen: seen off-axis (the top edge narrower by ``tilt`` of the width
+    on each side), unevenly lit, blurred, noisy, brought down to 80 % and saved as JPEG."""
+    import numpy as np
+
+    w, h = page.size
+    d = tilt * w
+    coeffs = _perspective([(0, 0), (w, 0), (w, h), (0, h)], [(d, 0), (w - d, 0), (w, h), (0, h)])
+    gray = page.convert("L").transform((w, h), Image.Transform.PERSPECTIVE, coeffs, Image.Resampling.BICUBIC,
+                                       fillcolor=40)
+    gray = gray.filter(ImageFilter.GaussianBlur(0.8))
+    ys, xs = np.mgrid[0:h, 0:w]
+    light = 0.8 + 0.2 * (xs / w) * (1 - 0.5 * ys / h)  # brighter towards one side, as a window lights it
+    pixels = np.asarray(gray, dtype=np.float32) * light + np.random.default_rng(seed).normal(0.0, 3.0, (h, w))
+    gray = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "L")
+    gray = gray.resize((round(w * 0.8), round(h * 0.8)), Image.Resampling.BILINEAR)
+    out = io.BytesIO()
+    gray.save(out, "JPEG", quality=80)
+    return Image.open(io.BytesIO(out.getvalue()))
+
+
+def _perspective(dst: list[tuple[float, float]], src: list[tuple[float, float]]) -> list[float]:
+    """PIL's perspective coefficients mapping the output corners ``dst`` to the input corners ``src``."""
+    import numpy as np
+
+    rows = []
+    for (x, y), (u, v) in zip(dst, src, strict=True):
+        rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
+        rows.append([0, 0, 0, x, y, 1, -v * x, -v * y])
+    solution = np.linalg.solve(np.array(rows, dtype=float), np.array([c for p in src for c in p], dtype=float))
+    return [float(c) for c in solution]
+
+
 def whiten(page: Image.Image, level: int = 200) -> Image.Image:
     """Every pixel lighter than ``level`` made white: a curves adjustment that clears a light texture."""
     return page.convert("L").point(lambda v: 255 if v >= level else v)

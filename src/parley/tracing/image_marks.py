@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -62,6 +63,8 @@ _CANDIDATES = 8
 SYNC_MIN_Z = 8.0
 #: a code position whose cells' correlation is below this many standard deviations of noise is not read
 _READ_MIN_Z = 0.5
+#: a whole image whose sync peak is at least this clear is not also read in quarters
+_CLEAR_SYNC_Z = 12.0
 _DOMAIN = b"parley-annex-image-mark/1"
 
 
@@ -156,6 +159,9 @@ class PageReading:
     #: the sync cells' mean darkening (the strength a cell of an untouched copy shows) and cells per bit
     amplitude: float = 0.0
     counts: tuple[int, ...] = ()
+    #: amplitude^2 / noise variance of one folded cell: how clearly the fold shows the tile (adds up over
+    #: regions read apart)
+    clarity: float = 0.0
 
 
 def _gray_array(image: Image.Image) -> np.ndarray:
@@ -311,12 +317,11 @@ def _sync_template(layout: TileLayout) -> np.ndarray:
     return np.kron(cells, np.ones((_SUB, _SUB), dtype=np.float32))
 
 
-class PageImage:
-    """One leaked image, prepared once for every key it is read with: its light areas' texture and the
+class _Region:
+    """Part of a leaked image, prepared once for every key it is read with: its light areas' texture and the
     candidate tile lattices its autocorrelation shows (both independent of any key)."""
 
-    def __init__(self, image: Image.Image) -> None:
-        gray = _gray_array(image)
+    def __init__(self, gray: np.ndarray) -> None:
         h, w = gray.shape
         #: candidate tile lattices (two period vectors each), strongest autocorrelation peak first
         self.lattices: list[tuple[tuple[float, float], tuple[float, float]]] = []
@@ -379,7 +384,38 @@ class PageImage:
         correlations = np.bincount(index, weights=inner[data] * sign[data], minlength=bits)
         counts = np.bincount(index, minlength=bits)
         return PageReading(z, True, tuple(float(c) for c in correlations), tuple(float(noise * n) for n in counts),
-                           period, amplitude, tuple(int(n) for n in counts))
+                           period, amplitude, tuple(int(n) for n in counts), amplitude**2 / (noise or 1e-12))
+
+
+class PageImage:
+    """One leaked image: read whole, or as four quarters whose readings add up, whichever shows the tile
+    more clearly. A photo taken at an angle changes the scale across the page, so one fold of the whole
+    smears the tile; each quarter is nearly an affine view of the page."""
+
+    def __init__(self, image: Image.Image) -> None:
+        self._gray = _gray_array(image)
+        self._whole = _Region(self._gray)
+        self._parts: list[_Region] | None = None
+
+    def read(self, layout: TileLayout) -> PageReading:
+        """The image's reading with this key (see ``_Region.read``); depends on the image and the key only."""
+        whole = self._whole.read(layout)
+        if whole.found and whole.sync_z >= _CLEAR_SYNC_Z:
+            return whole
+        if self._parts is None:
+            h, w = self._gray.shape
+            self._parts = [_Region(self._gray[y : y + h // 2, x : x + w // 2]) for y in (0, h // 2)
+                           for x in (0, w // 2)]
+        found = [r for r in (part.read(layout) for part in self._parts) if r.found]
+        if not found or sum(r.clarity for r in found) <= whole.clarity:
+            return whole
+        return PageReading(
+            max(r.sync_z for r in found), True,
+            tuple(map(sum, zip(*(r.correlations for r in found), strict=True))),
+            tuple(map(sum, zip(*(r.variances for r in found), strict=True))),
+            statistics.fmean(r.period_px for r in found),
+            statistics.fmean(r.amplitude for r in found),
+            tuple(map(sum, zip(*(r.counts for r in found), strict=True))), sum(r.clarity for r in found))
 
 
 def read_image(image: Image.Image, layout: TileLayout) -> PageReading:
