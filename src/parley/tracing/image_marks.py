@@ -65,6 +65,8 @@ SYNC_MIN_Z = 8.0
 _READ_MIN_Z = 0.5
 #: a whole image whose sync peak is at least this clear is not also read in quarters
 _CLEAR_SYNC_Z = 12.0
+#: otherwise it is also read in k x k parts for each k here
+_SPLITS = (2, 3)
 _DOMAIN = b"parley-annex-image-mark/1"
 
 
@@ -388,34 +390,38 @@ class _Region:
 
 
 class PageImage:
-    """One leaked image: read whole, or as four quarters whose readings add up, whichever shows the tile
-    more clearly. A photo taken at an angle changes the scale across the page, so one fold of the whole
-    smears the tile; each quarter is nearly an affine view of the page."""
+    """One leaked image: read whole, or as 2 x 2 or 3 x 3 parts whose readings add up, whichever shows the
+    tile most clearly. A photo taken at an angle changes the scale across the page, so one fold of the
+    whole smears the tile; each part is nearly an affine view of the page."""
 
     def __init__(self, image: Image.Image) -> None:
         self._gray = _gray_array(image)
         self._whole = _Region(self._gray)
-        self._parts: list[_Region] | None = None
+        self._parts: dict[int, list[_Region]] = {}
+
+    def _split(self, k: int) -> list[_Region]:
+        if k not in self._parts:
+            h, w = self._gray.shape
+            self._parts[k] = [_Region(self._gray[h * i // k : h * (i + 1) // k, w * j // k : w * (j + 1) // k])
+                              for i in range(k) for j in range(k)]
+        return self._parts[k]
 
     def read(self, layout: TileLayout) -> PageReading:
         """The image's reading with this key (see ``_Region.read``); depends on the image and the key only."""
-        whole = self._whole.read(layout)
-        if whole.found and whole.sync_z >= _CLEAR_SYNC_Z:
-            return whole
-        if self._parts is None:
-            h, w = self._gray.shape
-            self._parts = [_Region(self._gray[y : y + h // 2, x : x + w // 2]) for y in (0, h // 2)
-                           for x in (0, w // 2)]
-        found = [r for r in (part.read(layout) for part in self._parts) if r.found]
-        if not found or sum(r.clarity for r in found) <= whole.clarity:
-            return whole
-        return PageReading(
-            max(r.sync_z for r in found), True,
-            tuple(map(sum, zip(*(r.correlations for r in found), strict=True))),
-            tuple(map(sum, zip(*(r.variances for r in found), strict=True))),
-            statistics.fmean(r.period_px for r in found),
-            statistics.fmean(r.amplitude for r in found),
-            tuple(map(sum, zip(*(r.counts for r in found), strict=True))), sum(r.clarity for r in found))
+        best = self._whole.read(layout)
+        if best.found and best.sync_z >= _CLEAR_SYNC_Z:
+            return best
+        for k in _SPLITS:
+            found = [r for r in (part.read(layout) for part in self._split(k)) if r.found]
+            if found and sum(r.clarity for r in found) > best.clarity:
+                best = PageReading(
+                    max(r.sync_z for r in found), True,
+                    tuple(map(sum, zip(*(r.correlations for r in found), strict=True))),
+                    tuple(map(sum, zip(*(r.variances for r in found), strict=True))),
+                    statistics.fmean(r.period_px for r in found),
+                    statistics.fmean(r.amplitude for r in found),
+                    tuple(map(sum, zip(*(r.counts for r in found), strict=True))), sum(r.clarity for r in found))
+        return best
 
 
 def read_image(image: Image.Image, layout: TileLayout) -> PageReading:
