@@ -188,7 +188,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=int(hashlib.sha256(b"annex").hexdigest()[:8], 16))
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    figures = {"cost": cost(args.pages), "attacks": trials(args.trials, args.recipients, args.innocents, args.seed),
+    attacks = trials(args.trials, args.recipients, args.innocents, args.seed) if args.trials > 0 else {}
+    figures = {"cost": cost(args.pages), "attacks": attacks,
                "recipients": args.recipients, "epsilon": EPSILON}
     if args.json:
         print(json.dumps(figures, indent=2))

@@ -392,6 +392,7 @@ def stamp_pdf(source: Path, line: str, out: Path, tile: Any = None) -> None:
                     marks[key] = mark_overlay(float(box.width), float(box.height), tile)
                 page.merge_translated_page(marks[key], float(box.left), float(box.bottom))
             page.merge_translated_page(overlays[key], float(box.left), float(box.bottom))
+            page.compress_content_streams()  # the merged stream is written uncompressed otherwise
         with out.open("wb") as handle:
             writer.write(handle)
     except (PdfReadError, PyPdfError, ValueError, KeyError, TypeError) as exc:
