@@ -21,10 +21,10 @@ def talks(world):
             "ru_d": Negotiation(ru_delegate, nid)}
 
 
-def test_screenshot_of_a_delivered_annex_page_without_its_copy_line_names_its_reader(talks, tmp_path):
+def _leaked_screenshot(talks, tmp_path):
+    """The delegate's copy of a delivered annex, one page screenshot with the copy lines cut off."""
     from fpdf import FPDF
 
-    from parley.client.attachments import trace_annex_leak
     from parley.tracing.extract import render_pdf_page
     from parley.tracing.image_attacks import screenshot
 
@@ -43,7 +43,14 @@ def test_screenshot_of_a_delivered_annex_page_without_its_copy_line_names_its_re
     copy = ru_d.save_attachment(attachment["attachment_id"], tmp_path / "delegate.pdf")
     shot = tmp_path / "shot.png"
     screenshot(render_pdf_page(copy, 0, dpi=100)).save(shot)  # copy lines cut off, rescaled, framed
+    return memo, shot
 
+
+def test_screenshot_of_a_delivered_annex_page_without_its_copy_line_names_its_reader(talks, tmp_path):
+    from parley.client.attachments import trace_annex_leak
+
+    ua, ru_d = talks["ua"], talks["ru_d"]
+    memo, shot = _leaked_screenshot(talks, tmp_path)
     assert trace_annex_leak(shot, ru_d.tracing_secrets()) is None  # a reader holds no secret to trace with
     traced = trace_annex_leak(shot, ua.tracing_secrets())
     assert traced is not None
@@ -52,3 +59,27 @@ def test_screenshot_of_a_delivered_annex_page_without_its_copy_line_names_its_re
     (accused,) = report.accused
     assert record["recipients"][accused.recipient]["member"] == ru_d.client.profile.member
     assert accused.p_bound < 1e-6
+
+
+def test_parley_trace_reads_the_annex_mark_of_a_screenshot(talks, tmp_path, monkeypatch):
+    import contextlib
+    import io
+    import json
+
+    from parley.cli import audit, output
+    from parley.cli.main import main
+
+    memo, shot = _leaked_screenshot(talks, tmp_path)
+    monkeypatch.setattr(audit, "open_client", lambda ctx: talks["ua"].client)
+    out = io.StringIO()
+    output.console.file = out
+    try:
+        with contextlib.redirect_stdout(out):
+            code = main(["--json", "trace", str(shot)])
+    finally:
+        output.console.file = None
+    assert code == 0
+    data = json.loads(out.getvalue())
+    assert data["document_id"] == memo
+    assert [m["member"] for m in data["accused_members"]] == [talks["ru_d"].client.profile.member]
+    assert data["layers"]["image"]["read"] > 200
