@@ -11,7 +11,7 @@ Which cells are darkened is the mark:
   (``code.py``, the same code, scores and threshold as the wording marks), each cell carrying its bit
   times a keyed sign.
 
-Reading a leaked image (``read_pages``) needs no original: the tile repeats, so the autocorrelation of the
+Reading a leaked image (``PageImage.read``, ``trace_pages``) needs no original: the tile repeats, so the autocorrelation of the
 page's light areas peaks at the tile's two period vectors, whatever the scale, the rotation or the crop of
 the image (M. Kutter, "Watermarking resisting to translation, rotation and scaling", SPIE 3528, 1998). The
 pixels are then folded onto one tile, the keyed sync pattern fixes its offset and orientation, and each
@@ -21,7 +21,7 @@ leak decides what is read, never a recipient's codeword, so an innocent's score 
 
 Limits (docs/tracing.md): the mark lives in the light areas of the page and in its grey level, so a
 leaker who knows the scheme can remove it without the key by whitening the background or binarising
-the image (turning every pixel pure black or white); a crop leaving less than about two tiles each way,
+the image (turning every pixel pure black or white), or, holding the PDF, by deleting the overlay; a crop leaving less than about two tiles each way,
 a photo taken at a steep angle (perspective) and a strongly non-uniform rescale defeat the period search.
 """
 
@@ -63,7 +63,7 @@ _CANDIDATES = 8
 SYNC_MIN_Z = 8.0
 #: a code position whose cells' correlation is below this many standard deviations of noise is not read
 _READ_MIN_Z = 0.5
-#: a whole image whose sync peak is at least this clear is not also read in quarters
+#: a whole image whose sync peak is at least this clear is not also read in parts
 _CLEAR_SYNC_Z = 12.0
 #: otherwise it is also read in k x k parts for each k here
 _SPLITS = (2, 3)
