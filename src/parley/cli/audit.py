@@ -25,8 +25,7 @@ def trace_command(
 ) -> None:
     """Trace a leaked excerpt to the recipient(s) whose copy it came from, offline, from the local copy.
 
-    An image or PDF is first read for the image mark of a traced PDF annex; unless that names someone, its
-    text is traced too, and the text's report is shown when its words match a traced document.
+    An image or PDF is first read for the image mark of a traced PDF annex; without one, its text is traced.
     """
     from parley.client.attachments import trace_annex_leak
     from parley.client.tracing import trace_leak
@@ -38,19 +37,10 @@ def trace_command(
         secrets.extend(Negotiation(client, negotiation_id).tracing_secrets())
         heads.update(Negotiation(client, negotiation_id).tracing_holders())
     annex = trace_annex_leak(leaked_file, secrets, document)
-    if annex is None or not annex[1].accused:
-        # no mark, or one that names nobody (weakened): the words may still name someone
-        try:
-            text = trace_leak(leaked_text(leaked_file), secrets, document, who_can_trace=sorted(heads))
-        except InputError:
-            if annex is None:
-                raise
-            text = None  # OCR unavailable: the mark's report stands
-        if annex is None or (text is not None and (text[1].accused or text[1].words_matched)):
-            annex = None
-            content, report = text
     if annex is not None:
         content, report = annex
+    else:
+        content, report = trace_leak(leaked_text(leaked_file), secrets, document, who_can_trace=sorted(heads))
     recipients = content["recipients"]
     data = report.to_json()
     data["document_id"] = content["document_id"]
