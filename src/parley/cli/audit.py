@@ -26,6 +26,7 @@ def trace_command(
     """Trace a leaked excerpt to the recipient(s) whose copy it came from, offline, from the local copy.
 
     An image or PDF is first read for the image mark of a traced PDF annex; without one, its text is traced.
+    One reading or the other, never both: the false-accusation bound is that of the one made.
     """
     from parley.client.attachments import trace_annex_leak
     from parley.client.tracing import trace_leak
