@@ -3,13 +3,15 @@
     .venv/bin/python bench/bench_annex_marks.py                 # 20 trials per attack, a few minutes
     .venv/bin/python bench/bench_annex_marks.py --trials 5      # quick
     .venv/bin/python bench/bench_annex_marks.py --json
+    .venv/bin/python bench/bench_annex_marks.py --only halftoned     # the attacks whose name has that
 
 Cost: an A4 annex of text pages (fpdf2), stamped as ``stamp_copies`` does (copy line, and the image mark
 over every page), file size and time per page; and, for comparison, the size of the same pages rasterised
 at 150 dpi (what a copy made of page images would weigh, its text no longer selectable).
 
 Every trial: a fresh keyed secret for ``--recipients`` recipients (epsilon 1e-6), a random leaker, one page
-of its stamped copy rendered (100 dpi on screen, 150 dpi for a print-out), the attack, then ``trace_pages``.
+of its stamped copy rendered (100 dpi on screen, 150 dpi for a print-out, 600 dpi for a printer's
+halftone), the attack, then ``trace_pages``.
 Detected = a leaker accused; false = any innocent accused, among the recipients and among ``--innocents``
 ids never given a copy scored against the same reading with the same threshold.
 """
@@ -38,6 +40,7 @@ from parley.tracing.extract import render_pdf_page  # noqa: E402
 from parley.tracing.image_attacks import (  # noqa: E402
     binarise,
     crop_copy_line,
+    halftone,
     photo_of_screen,
     print_and_scan,
     screenshot,
@@ -88,6 +91,8 @@ ATTACKS: dict[str, tuple[int, int, Callable[[list[Image.Image], random.Random], 
                                                                  seed=r.randrange(99))),
     "print-scan heavy": (1, 150, lambda p, r: print_and_scan(p[0], angle=r.uniform(-1, 1), blur=2.0, noise=8,
                                                                quality=50, scale=0.7, seed=r.randrange(99))),
+    "print-scan halftoned": (1, 600, lambda p, r: print_and_scan(halftone(p[0]), angle=r.uniform(-1, 1), blur=3.0,
+                                                                   scale=0.25, seed=r.randrange(99))),
     "quarter page": (1, 100, lambda p, r: p[0].crop((0, 0, p[0].width // 2, p[0].height // 2))),
     "1/16 page": (1, 100, lambda p, r: p[0].crop((0, 0, p[0].width // 4, p[0].height // 4))),
     "photo of screen 2%": (1, 100, lambda p, r: photo_of_screen(p[0], tilt=0.02, seed=r.randrange(99))),
@@ -130,7 +135,8 @@ def cost(pages: int) -> dict[str, float]:
         }
 
 
-def trials(n_trials: int, recipients: int, innocents: int, seed: int) -> dict[str, dict[str, float]]:
+def trials(n_trials: int, recipients: int, innocents: int, seed: int,
+           only: str = "") -> dict[str, dict[str, float]]:
     rng = random.Random(seed)  # noqa: S311 - simulation
     ids = [f"device-{i:04d}" for i in range(recipients)]
     extra = [f"never-sent-{i:05d}" for i in range(innocents)]
@@ -138,6 +144,8 @@ def trials(n_trials: int, recipients: int, innocents: int, seed: int) -> dict[st
     with tempfile.TemporaryDirectory() as folder:
         source = _annex(Path(folder) / "annex.pdf", 1)
         for name, (colluders, dpi, attack) in ATTACKS.items():
+            if only not in name:
+                continue
             detected = false = false_extra = found = 0
             times, read = [], []
             for _ in range(n_trials):
@@ -186,9 +194,10 @@ def main() -> None:
     parser.add_argument("--innocents", type=int, default=1000)
     parser.add_argument("--pages", type=int, default=10)
     parser.add_argument("--seed", type=int, default=int(hashlib.sha256(b"annex").hexdigest()[:8], 16))
+    parser.add_argument("--only", default="", help="run only the attacks whose name contains this")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    attacks = trials(args.trials, args.recipients, args.innocents, args.seed) if args.trials > 0 else {}
+    attacks = trials(args.trials, args.recipients, args.innocents, args.seed, args.only) if args.trials > 0 else {}
     figures = {"cost": cost(args.pages), "attacks": attacks,
                "recipients": args.recipients, "epsilon": EPSILON}
     if args.json:

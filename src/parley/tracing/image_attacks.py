@@ -47,6 +47,21 @@ def print_and_scan(page: Image.Image, *, angle: float = 1.0, blur: float = 1.0, 
     return Image.open(io.BytesIO(out.getvalue()))
 
 
+def halftone(page: Image.Image) -> Image.Image:
+    """The page as a printer lays toner: every pixel black or white by an 8 x 8 ordered (Bayer) dither, so a
+    light grey becomes sparse dots. Render the page at the printer's resolution (600 dpi) first."""
+    import numpy as np
+
+    bayer = np.array([[0, 32, 8, 40, 2, 34, 10, 42], [48, 16, 56, 24, 50, 18, 58, 26],
+                      [12, 44, 4, 36, 14, 46, 6, 38], [60, 28, 52, 20, 62, 30, 54, 22],
+                      [3, 35, 11, 43, 1, 33, 9, 41], [51, 19, 59, 27, 49, 17, 57, 25],
+                      [15, 47, 7, 39, 13, 45, 5, 37], [63, 31, 55, 23, 61, 29, 53, 21]]) / 64 + 1 / 128
+    gray = np.asarray(page.convert("L"), dtype=np.float32) / 255
+    h, w = gray.shape
+    threshold = np.tile(bayer, (h // 8 + 1, w // 8 + 1))[:h, :w]
+    return Image.fromarray(((gray > threshold) * 255).astype(np.uint8), "L")
+
+
 def photo_of_screen(page: Image.Image, *, tilt: float = 0.04, seed: int = 0) -> Image.Image:
     """A phone photo of the page on a screen: seen off-axis (the top edge narrower by ``tilt`` of the width
     on each side), unevenly lit, blurred, noisy, brought down to 80 % and saved as JPEG."""
