@@ -21,7 +21,7 @@ def talks(world):
             "ru_d": Negotiation(ru_delegate, nid)}
 
 
-def _leaked_screenshot(talks, tmp_path):
+def _leaked_screenshot(talks, tmp_path, **options):
     """The delegate's copy of a delivered annex, one page screenshot with the copy lines cut off."""
     from fpdf import FPDF
 
@@ -37,7 +37,7 @@ def _leaked_screenshot(talks, tmp_path):
     pdf.multi_cell(0, 12, "Annex 1: humanitarian corridors. " * 20)
     pdf.output(str(annex))
     memo = ua.deliver_memorandum("With annex", {issue: "See the annexed map."}, to=[ru.party_id("Russian Federation")],
-                                 attachments=[annex])
+                                 attachments=[annex], **options)
     ru_d.sync()
     (attachment,) = ru_d.views().memoranda[memo]["attachments"]
     copy = ru_d.save_attachment(attachment["attachment_id"], tmp_path / "delegate.pdf")
@@ -83,3 +83,14 @@ def test_parley_trace_reads_the_annex_mark_of_a_screenshot(talks, tmp_path, monk
     assert data["document_id"] == memo
     assert [m["member"] for m in data["accused_members"]] == [talks["ru_d"].client.profile.member]
     assert data["layers"]["image"]["read"] > 200
+
+
+def test_an_annex_delivered_without_its_image_mark_keeps_the_copy_line_only(talks, tmp_path):
+    from pypdf import PdfReader
+
+    from parley.client.attachments import trace_annex_leak
+
+    memo, shot = _leaked_screenshot(talks, tmp_path, annex_marks=False)
+    assert trace_annex_leak(shot, talks["ua"].tracing_secrets()) is None
+    copy_line = talks["ru_d"].views().memoranda[memo]["copy"]
+    assert copy_line in PdfReader(tmp_path / "delegate.pdf").pages[0].extract_text()

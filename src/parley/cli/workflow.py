@@ -230,6 +230,9 @@ def memo_deliver(
     from_draft: str | None = typer.Option(None, "--from-draft",
                                           help="Deliver this draft of your party as it stands, under its own id."),
     draft_version: int | None = typer.Option(None, "--draft-version", help="With --from-draft: this draft version."),
+    no_annex_mark: bool = typer.Option(False, "--no-annex-mark",
+                                       help="Stamp attached PDFs with each reader's copy line only, without the "
+                                            "faint image mark over their pages."),
 ) -> None:
     """Deliver a memorandum of positions per key issue to other parties (or one of your party's drafts);
     prints its id alone.
@@ -237,6 +240,8 @@ def memo_deliver(
     Each reader's copy differs in wording, to trace leaks: the alternatives you write as {a|b} in a
     position (the first is the canonical wording) and safe automatic variants (numbers, dates, per cent,
     serial comma, hyphenation, spelling). See them with --preview-variants; veto any with --no-variant N.
+    An attached PDF reaches each reader with its copy line on every page and a faint keyed speckle over them
+    (its image mark, traced from a screenshot or a print-out); --no-annex-mark leaves the speckle out.
     """
     if preview_variants:
         from parley.client.tracing import variant_preview
@@ -253,7 +258,7 @@ def memo_deliver(
     parties = [resolve_party(negotiation_view.client, p) for p in to]
     common = {"respond_by": deadline,
               "restricted": _by_issue(negotiation_view, _pairs(restricted, "--restricted")) or None,
-              "attachments": attach or [], "vetoed_variants": no_variant or []}
+              "attachments": attach or [], "vetoed_variants": no_variant or [], "annex_marks": not no_annex_mark}
     if from_draft is not None:
         if title is not None or position or memo_id is not None:
             raise InputError("--from-draft delivers the draft as it stands: no --title, --position or --memo")

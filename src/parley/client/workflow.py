@@ -333,7 +333,7 @@ class Negotiation:
                            restricted: Mapping[str, str] | None = None, tracing: bool = True,
                            attachments: Sequence[Path] = (), vetoed_variants: Sequence[int] = (),
                            translations: Mapping[str, Mapping[str, Any]] | None = None, language: str | None = None,
-                           prevailing: str | None = None) -> str:
+                           prevailing: str | None = None, annex_marks: bool = True) -> str:
         """Deliver positions per key issue to the chosen parties; ``restricted`` sections reach heads only.
 
         ``translations`` maps other languages to ``{"title", "positions"}`` on the same key issues: one text per
@@ -343,7 +343,8 @@ class Negotiation:
         and the automatic variants ``variant_preview`` lists, less the numbers in ``vetoed_variants``.
 
         PDF attachments reach each reader with its copy line stamped on every page and, with tracing, its image
-        mark over every page (``tracing.image_marks``: it survives a screenshot or a print-out without the line).
+        mark over every page (``tracing.image_marks``: it survives a screenshot or a print-out without the line);
+        ``annex_marks=False`` leaves the copy line alone (for annexes whose pages must show no texture).
 
         Raises:
             InputError: empty memorandum, unknown key issue, no recipient party, malformed ``{a|b}``,
@@ -387,7 +388,7 @@ class Negotiation:
             if tracing or sections:
                 copies = self._copies(memo_id, version, {**content, "positions": source}, parties, tracing=tracing,
                                       restricted=sections, vetoed=vetoed_variants, canonical=content["positions"],
-                                      attachments=attachments)
+                                      attachments=attachments, annex_marks=annex_marks)
             else:
                 content["attachments"] = [self._post_attachment(path, parties) for path in attachments]
             self.client.post(self.id, wf.MEMO_DELIVER, content, parties=parties, copies=copies)
@@ -395,7 +396,8 @@ class Negotiation:
 
     def _copies(self, document_id: str, version: int, content: dict[str, Any], parties: Sequence[str], *,
                 tracing: bool, restricted: Mapping[str, str] | None, vetoed: Sequence[int] = (),
-                canonical: Mapping[str, str] | None = None, attachments: Sequence[Path] = ()):  # noqa: ANN202
+                canonical: Mapping[str, str] | None = None, attachments: Sequence[Path] = (),
+                annex_marks: bool = True):  # noqa: ANN202
         """One copy per reader: worded for it when tracing, with the restricted sections for heads, and the
         tracing secret only in the copies of this party's heads and of this device (``tracing_holders``).
         ``content["positions"]`` is the author's source (with alternatives); ``canonical`` its resolved text.
@@ -415,7 +417,8 @@ class Negotiation:
         shared, stamped = [], []
         for path in attachments:
             if traced is not None and is_pdf(path):
-                stamped.append(self._post_stamped_attachment(path, parties, traced.visible, traced.secret))
+                stamped.append(self._post_stamped_attachment(path, parties, traced.visible,
+                                                             traced.secret if annex_marks else None))
             else:
                 shared.append(self._post_attachment(path, parties))
         plain = {**content, "positions": dict(canonical if canonical is not None else content["positions"]),
