@@ -191,19 +191,19 @@ DRAFT_ARTICLES = 20
 DRAFT_CHARS = 1500
 
 
-def _draft_versions() -> list[tuple[int, DraftText]]:
-    """An agreement of 20 articles (about 5,000 words, the dense wording) in three versions: each new
-    version rewrites four articles and adds a sentence to two others."""
+def _draft_versions(count: int = DRAFT_ARTICLES) -> list[tuple[int, DraftText]]:
+    """An agreement of ``count`` articles (20: about 5,600 words, the dense wording) in three versions: each
+    new version rewrites four articles and adds a sentence to two others."""
     articles = [english_memo_with_alternatives(DRAFT_CHARS, seed=200 + k, share=SHARES["dense"]).replace("\n\n", " ")
-                for k in range(DRAFT_ARTICLES)]
+                for k in range(count)]
     versions = [list(articles)]
     for version in (2, 3):
         nxt = list(versions[-1])
         rng = random.Random(version)  # noqa: S311 - simulation
-        for k in rng.sample(range(DRAFT_ARTICLES), 4):
+        for k in rng.sample(range(count), 4):
             nxt[k] = english_memo_with_alternatives(DRAFT_CHARS, seed=300 + 10 * version + k,
                                                     share=SHARES["dense"]).replace("\n\n", " ")
-        for k in rng.sample(range(DRAFT_ARTICLES), 2):
+        for k in rng.sample(range(count), 2):
             nxt[k] += f" The parties will review this article in round {version}."
         versions.append(nxt)
     return [(number, DraftText.prepare("en", texts)) for number, texts in enumerate(versions, start=1)]
@@ -215,12 +215,14 @@ def _words(text: str, words: int, rng: random.Random) -> str:
     return " ".join(tokens[first : first + words])
 
 
-def run_draft_cell(args: tuple[int, str, int, int]) -> dict[str, object]:
+def run_draft_cell(args: tuple[int, str, int, int] | tuple[int, str, int, int, int]) -> dict[str, object]:
     """T trials of a leak of ``words`` words of an agreement's drafts: ``one-version`` (an excerpt of the
     leaker's copy of one version, retyped), ``two-versions`` (half from version 1, half from version 3 of
-    one leaker's copies) or ``3-colluders`` (sentence by sentence from three readers' copies of any version)."""
-    words, kind, trials, seed = args
-    drafts = _draft_versions()
+    one leaker's copies) or ``3-colluders`` (sentence by sentence from three readers' copies of any version).
+    A fifth element, if any, is the agreement's number of articles (default 20)."""
+    words, kind, trials, seed = args[:4]
+    articles = args[4] if len(args) > 4 else DRAFT_ARTICLES
+    drafts = _draft_versions(articles)
     recipients = [f"recipient-{i:04d}" for i in range(N)]
     detected = false_acc = version_named = 0
     symbols: list[int] = []
@@ -248,7 +250,7 @@ def run_draft_cell(args: tuple[int, str, int, int]) -> dict[str, object]:
         false_acc += bool(accused - set(guilty))
         version_named += kind == "one-version" and drafts[version][0] in report.versions
         symbols.append(report.symbols_read)
-    return {"words": words, "leak": kind, "trials": trials, "detection_rate": detected / trials,
+    return {"words": words, "leak": kind, "articles": articles, "trials": trials, "detection_rate": detected / trials,
             "false_accusations": false_acc, "innocents_scored": trials * (N - len(guilty)),
             "median_symbols": statistics.median(symbols),
             **({"version_named": version_named / trials} if kind == "one-version" else {})}
@@ -311,9 +313,18 @@ def draft_timing(repeats: int = 5) -> dict[str, float]:
     return {"first_trace_cpu_ms": first * 1000, "trace_cpu_ms": statistics.median(again) * 1000}
 
 
-def drafts_bench(trials: int, seed: int, workers: int) -> dict[str, object]:
-    todo = [(words, kind, trials, seed) for kind in ("one-version", "two-versions") for words in (250, 500, 1000, 2000)]
-    todo += [(words, "3-colluders", trials, seed) for words in (2000, 5000)]
+def drafts_bench(trials: int, seed: int, workers: int, collusion_only: bool = False) -> dict[str, object]:
+    todo: list[tuple[int, ...]] = []
+    if not collusion_only:
+        todo += [(words, kind, trials, seed) for kind in ("one-version", "two-versions") for words in (250, 500, 1000, 2000)]
+        todo += [(words, "3-colluders", trials, seed) for words in (2000, 5000)]
+    else:  # how many words three colluders' drafts take: an agreement of 40 articles (about 11,000 words)
+        todo += [(words, "3-colluders", trials, seed, 40) for words in (5000, 7500, 10000)]
+    if collusion_only:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            rows = list(pool.map(run_draft_cell, todo))
+        return {"rows": rows, "innocents_scored": sum(r["innocents_scored"] for r in rows),
+                "false_accusations": sum(r["false_accusations"] for r in rows)}
     with ProcessPoolExecutor(max_workers=workers) as pool:
         rows = list(pool.map(run_draft_cell, todo))
     return {"rows": rows, "noise": draft_noise(), "timing": draft_timing(),
@@ -391,6 +402,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only-drafts", action="store_true",
                         help="agreement drafts only: a leak of N words of one version, of two versions of one "
                              "reader, of three colluders' copies; and the variant noise in a reader's redline")
+    parser.add_argument("--only-draft-collusion", action="store_true",
+                        help="three colluders' drafts only, of an agreement of 40 articles: 5,000 to 10,000 words")
     parser.add_argument("--ocr-pages", type=int, default=1, help="pages per OCR trial (screenshots traced together)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
@@ -401,6 +414,18 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     if opts.only_timing:
         print(json.dumps(timing(), indent=2))
+        return 0
+    if opts.only_draft_collusion:
+        result = {"command": "bench/bench_tracing.py " + " ".join(sys.argv[1:] if argv is None else argv),
+                  "epsilon": EPSILON, "n": N, "trials": trials,
+                  **drafts_bench(trials, opts.seed, opts.workers, collusion_only=True),
+                  "wall_s": time.perf_counter() - started}
+        print(f"# {result['command']}  (n={N}, epsilon={EPSILON}, {trials} trials per cell, {result['wall_s']:.0f} s)")
+        print(f"{'articles':>8} {'words':>6} {'detected':>8} {'false':>5} {'symbols':>7}")
+        for r in result["rows"]:
+            print(f"{r['articles']:>8} {r['words']:>6} {r['detection_rate']:>8.0%} {r['false_accusations']:>5} "
+                  f"{r['median_symbols']:>7.0f}")
+        print(f"innocent codewords scored: {result['innocents_scored']}, false accusations: {result['false_accusations']}")
         return 0
     if opts.only_drafts:
         result = {"command": "bench/bench_tracing.py " + " ".join(sys.argv[1:] if argv is None else argv),
