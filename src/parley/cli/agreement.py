@@ -63,13 +63,17 @@ def post_text(
                                           help="List the wording variants that tell the copies apart, post nothing."),
     no_variant: list[int] = typer.Option(None, "--no-variant",
                                          help="Veto variant N of --preview-variants (repeatable)."),
+    no_annex_mark: bool = typer.Option(False, "--no-annex-mark",
+                                       help="Stamp annexed PDFs with each reader's copy line only, without the "
+                                            "faint image mark over their pages."),
 ) -> None:
     """Post the next version of the single negotiating text (mediator), in one language or several.
 
     Each reader's copy differs in wording, to trace leaks: the alternatives you write as {a|b} in an
     article (the first is the canonical wording) and safe automatic variants, one code for every version.
     See them with --preview-variants; veto any with --no-variant N (a passage vetoed stays so in later
-    versions while it is unchanged).
+    versions while it is unchanged). An annexed PDF reaches each reader of the draft with its copy line on
+    every page and a faint keyed speckle (its image mark); finalize hands every party the canonical file.
     """
     if annex and no_annexes:
         raise InputError("--annex and --no-annexes exclude each other")
@@ -99,7 +103,7 @@ def post_text(
                                                 tracing=not no_tracing, language=language,
                                                 translations=translations or None, prevailing=prevailing,
                                                 annexes=[] if no_annexes else (annex or None),
-                                                vetoed_variants=no_variant or [])
+                                                vetoed_variants=no_variant or [], annex_marks=not no_annex_mark)
     emit(options(ctx).as_json, {"version": version}, lambda: console.print(f"Version {version} posted."))
 
 

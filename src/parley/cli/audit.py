@@ -52,7 +52,10 @@ def trace_command(
                                 "false_accusation_bound": a.p_bound} for a in report.accused]
 
     def human() -> None:
-        if content.get("kind") == "agreement-draft":
+        if content.get("kind") == "agreement-draft" and annex is not None:
+            console.print(f"Agreement {content['agreement_id']}, a PDF annex of its drafts (versions "
+                          f"{', '.join(map(str, content.get('versions', [])))})", markup=False)
+        elif content.get("kind") == "agreement-draft":
             console.print(f"Agreement {content['agreement_id']}, draft version {content['version']}", markup=False)
         else:
             console.print(f"Document {content['document_id']} (version {content['version']})", markup=False)

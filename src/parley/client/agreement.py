@@ -10,9 +10,10 @@ import base64
 import difflib
 import shutil
 from collections.abc import Mapping, Sequence
-from contextlib import nullcontext
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
+from tempfile import TemporaryDirectory
 from typing import Any
 
 from parley.client.acts import act
@@ -97,7 +98,8 @@ class AgreementDesk:
     def post_text(self, agreement_id: str, title: str, articles: Sequence[Mapping[str, str]], *,
                   tracing: bool = True, language: str | None = None,
                   translations: Mapping[str, Mapping[str, Any]] | None = None, prevailing: str | None = None,
-                  annexes: Sequence[Path] | None = None, vetoed_variants: Sequence[int] = ()) -> int:
+                  annexes: Sequence[Path] | None = None, vetoed_variants: Sequence[int] = (),
+                  annex_marks: bool = True) -> int:
         """Post the next version of the single negotiating text (mediator's party only).
 
         ``articles`` are ``{"heading", "text"}`` in order. Returns the version number. ``translations`` maps
@@ -107,7 +109,10 @@ class AgreementDesk:
 
         ``annexes``: the files annexed to this version (each streamed, encrypted, into the log first; the version
         lists them by name, size and SHA-256, which heads sign with the text). None keeps the previous version's
-        annexes; an empty list annexes nothing.
+        annexes; an empty list annexes nothing. With ``tracing``, a PDF annex reaches each reader of the draft as
+        its own stamped copy (copy line and image mark, as memoranda's annexes; ``annex_marks=False``: the copy
+        line only), the mediator's heads and this device the canonical bytes the version names; finalize hands
+        the canonical bytes to every party. Other files reach every reader as the same bytes.
 
         With ``tracing`` each reader's copy is worded for that reader (``{a|b}`` alternatives written in the
         text, automatic variants of English), from one code per agreement (docs/tracing.md), less the variants
@@ -117,26 +122,38 @@ class AgreementDesk:
             ForbiddenError: another party is the mediator, or (tracing) earlier versions were traced and this
                 device does not hold the agreement's tracing key.  InputError: empty or malformed text (a malformed
                 ``{a|b}`` too), a vetoed number that names no variant (or vetoes without tracing), an annex that
-                is not a file, over the size limit, or two annexes with one name.
+                is not a file, over the size limit (with tracing, a PDF over ``Limits.max_stamped_pdf_bytes``, or
+                encrypted or unreadable), or two annexes with one name.  NotFoundError: kept stamped annexes
+                whose canonical bytes this device does not hold.
         """
         if vetoed_variants and not tracing:
             raise InputError("vetoing variants needs tracing: without it every reader reads the same words")
         existing, content = self._next_version(agreement_id, title, articles, language, translations, prevailing)
         version = content["version"]
         parties = self.parties()
-        # New annex files: their chunk events and the version that lists them are one staged act (all or none).
-        with staged_act(self.client) if annexes else nullcontext():
-            if annexes is None:
-                content["annexes"] = list(existing.latest.get("annexes", [])) if existing and existing.latest else []
-            else:
-                self._check_annex_files(annexes)
-                # Annex files reach every reader as the same bytes (never stamped): the digest is what heads sign.
-                content["annexes"] = [self.negotiation._post_attachment(Path(path), parties) for path in annexes]
+        kept = list(existing.latest.get("annexes", [])) if annexes is None and existing and existing.latest else []
+        with ExitStack() as stack:
+            files: Sequence[Path] | None = None if annexes is None else [Path(path) for path in annexes]
+            if files is None and any(a.get("stamped") for a in kept):
+                # Stamped copies are per version: the kept annexes are stamped (or sent plain) again from the
+                # canonical bytes this device holds.
+                files = self._canonical_annex_files(existing.latest, Path(stack.enter_context(TemporaryDirectory())))
+            if files is not None:
+                self._check_annex_files(files, stamped=tracing)
+            # New annex files: their chunk events and the version that lists them are one staged act (all or none).
+            if files:
+                stack.enter_context(staged_act(self.client))
+            content["annexes"] = kept if files is None else []
+            copies = None
+            if tracing:
+                copies = self._traced_copies(agreement_id, version, content, parties, existing, vetoed_variants,
+                                             annex_files=files, annex_marks=annex_marks)
+            elif files:
+                # Untraced, annex files reach every reader as the same bytes: the digest is what heads sign.
+                content["annexes"] = [self.negotiation._post_attachment(path, parties) for path in files]
             if not content["annexes"]:
                 del content["annexes"]
             ag.check_agreement_content(ag.TEXT, content)
-            copies = (self._traced_copies(agreement_id, version, content, parties, existing, vetoed_variants)
-                      if tracing else None)
             self.client.post(self.negotiation.id, ag.TEXT, content, parties=parties, copies=copies)
         return version
 
@@ -194,7 +211,8 @@ class AgreementDesk:
                 **{code: [a["text"] for a in content["texts"][code]["articles"]] for code in languages[1:]}}
 
     def _traced_copies(self, agreement_id: str, version: int, content: dict[str, Any], parties: Sequence[str],
-                       existing: ag.AgreementView | None, vetoed: Sequence[int] = ()) -> Any:
+                       existing: ag.AgreementView | None, vetoed: Sequence[int] = (), *,
+                       annex_files: Sequence[Path] | None = None, annex_marks: bool = True) -> Any:
         """Each reader's copy of a version: its own wording of every article, in every language, from the
         agreement's one code (slots placed by their context, so a passage unchanged between versions reads
         alike in one reader's copies), and its visible copy line. Every copy names the canonical text's SHA-256
@@ -206,6 +224,10 @@ class AgreementDesk:
         variants left out, numbered as ``variant_preview`` lists them; so are the passages vetoed in an earlier
         version (their context ids are in the earlier versions' tracing records).
 
+        ``annex_files`` (None: ``content["annexes"]`` stays): posted here, each PDF as one stamped copy per reader
+        (its copy line and, with ``annex_marks``, its image mark under the agreement's tracing key), the canonical
+        bytes to the holders; ``content["annexes"]`` names the canonical ones, each reader's copy its own too.
+
         Raises:
             ForbiddenError: earlier versions were traced and this device does not hold the agreement's key.
             InputError: a malformed ``{a|b}`` alternative, or a vetoed number that names no variant.
@@ -214,6 +236,7 @@ class AgreementDesk:
             agreement_secret,
             agreement_vetoes,
             draft_secret_content,
+            is_pdf,
             prepare_draft_copies,
             tracing_holders,
         )
@@ -249,6 +272,20 @@ class AgreementDesk:
         recipients = {cert.device_key_id: {"member": cert.member, "party": names.get(cert.party_id, cert.party_id),
                                            "copy_no": numbers[cert.device_key_id]} for cert in readers}
         record = draft_secret_content(version, traced, recipients)
+        stamped: list[dict[str | None, dict[str, Any]]] = []
+        if annex_files is not None:
+            visible = {cert.device_key_id: visible_mark(cert.member, names.get(cert.party_id, cert.party_id), now,
+                                                        numbers[cert.device_key_id])
+                       for cert in readers if cert.device_key_id not in holders}
+            content["annexes"] = []
+            for path in annex_files:
+                if is_pdf(path):
+                    metas = self.negotiation._post_stamped_attachment(path, parties, visible,
+                                                                      traced.secret if annex_marks else None)
+                    stamped.append(metas)
+                    content["annexes"].append({**metas[None], "stamped": True})
+                else:
+                    content["annexes"].append(self.negotiation._post_attachment(path, parties))
 
         def copies(cert):  # noqa: ANN001, ANN202
             number = numbers.setdefault(cert.device_key_id, len(numbers) + 1)
@@ -256,6 +293,11 @@ class AgreementDesk:
             out = {**content, "articles": worded(content["articles"], mine[languages[0]]),
                    "canonical_sha256": claims,
                    "copy": visible_mark(cert.member, names.get(cert.party_id, cert.party_id), now, number)}
+            own = {metas[None]["attachment_id"]: {"size": metas[cert.device_key_id]["size"],
+                                                  "sha256": metas[cert.device_key_id]["sha256"]}
+                   for metas in stamped if cert.device_key_id in metas}
+            if own:
+                out["annex_copies"] = own  # the bytes this reader received; the version names the canonical ones
             if len(languages) > 1:
                 out["texts"] = {code: {**content["texts"][code],
                                        "articles": worded(content["texts"][code]["articles"], mine[code])}
@@ -266,8 +308,15 @@ class AgreementDesk:
 
         return copies
 
-    def _check_annex_files(self, annexes: Sequence[Path]) -> None:
-        """Raises: InputError: not a file, over the limit, or a name an annex cannot have or two annexes share."""
+    def _check_annex_files(self, annexes: Sequence[Path], *, stamped: bool = False) -> None:
+        """``stamped``: PDF annexes are to be stamped per reader (a traced version), as memoranda's are.
+
+        Raises:
+            InputError: not a file, over the limit, a name an annex cannot have or two annexes share, or (stamped)
+                a PDF that is encrypted, unreadable or over ``Limits.max_stamped_pdf_bytes``.
+        """
+        from parley.client.tracing import check_stampable, is_pdf
+
         limit = self.client.limits.max_attachment_bytes
         names = set()
         for path in map(Path, annexes):
@@ -275,10 +324,45 @@ class AgreementDesk:
                 raise InputError(f"annex {path} is not a file")
             if path.stat().st_size > limit:
                 raise InputError(f"annex {path.name} is over the limit of {limit // (1024 * 1024)} MB")
+            if stamped and is_pdf(path):
+                check_stampable(path, self.client.limits.max_stamped_pdf_bytes,
+                                hint="post this version without tracing (--no-tracing), or leave the PDF out")
             ag.check_annex_name(path.name)
             if path.name in names:
                 raise InputError(f"two annexes are named {path.name}: rename one")
             names.add(path.name)
+
+    def _canonical_annex_files(self, version: Mapping[str, Any], folder: Path) -> list[Path]:
+        """A version's annex files, written into ``folder`` as the canonical bytes the version names (each checked
+        against its size and SHA-256): a stamped annex is readable so only on a device that received the
+        canonical bytes (the mediator's heads and the posting device).
+
+        Raises:
+            NotFoundError: this device received its own stamped copy of an annex, not the canonical bytes.
+            VerificationError: the bytes held do not match what the version names.
+        """
+        out = []
+        for annex in version.get("annexes", []):
+            if annex["attachment_id"] in (version.get("annex_copies") or {}):
+                raise NotFoundError(f"the canonical bytes of annex {annex['name']} are held by the mediator's heads "
+                                    "of delegation and the device that posted the version: act from one of them")
+            out.append(self.negotiation.save_attachment(annex["attachment_id"],
+                                                        folder / ag.check_annex_name(annex["name"])))
+        return out
+
+    def check_annex_bytes(self, agreement_id: str) -> None:
+        """Check that the annex bytes of the finalized version this device holds are those its signed document
+        names (size and SHA-256), as finalize handed them to every party; nothing is kept.
+
+        Raises:
+            ProtocolError: not finalized.  VerificationError: missing bytes, or bytes other than those named.
+        """
+        view = self.view(agreement_id)
+        if view.finalized is None:
+            raise ProtocolError("the text is not finalized yet")
+        with TemporaryDirectory() as folder:
+            for index, annex in enumerate(self._finalized(view).get("annexes", [])):
+                self.negotiation.save_attachment(annex["attachment_id"], Path(folder) / f"{index}.annex")
 
     @act
     def object(self, agreement_id: str, article: int, text: str, kind: str = "objection",
@@ -305,10 +389,14 @@ class AgreementDesk:
     def finalize(self, agreement_id: str, *, override: bool = False, reason: str | None = None,
                  sign_by: datetime | None = None) -> str:
         """Freeze the latest version; returns its SHA-256. ``sign_by``: the deadline for every party's signature.
+        A version delivered in per-reader wording or with stamped PDF annexes: finalize hands every party its
+        canonical text and annex bytes.
 
         Raises:
             ForbiddenError: not the mediator's head.  ProtocolError: open objections without override.
-            InputError: an override without a reason, a ``sign_by`` already past.
+            InputError: an override without a reason, a ``sign_by`` already past.  NotFoundError: this device
+                does not hold the canonical text or annex bytes.  VerificationError: the annex bytes it holds
+                are not those the version names.
         """
         deadline = None if sign_by is None else format_time(sign_by)
         check_deadline(deadline, now=self.client.clock(), what="sign-by deadline")
@@ -323,11 +411,20 @@ class AgreementDesk:
         if override and not reason:
             raise InputError("an override needs a reason, which the log records")
         canonical = self._canonical_content(agreement_id, view.latest) if "canonical_sha256" in view.latest else None
-        self.client.post(self.negotiation.id, ag.FINALIZE,
-                         {"agreement_id": agreement_id, "text_sha256": view.latest["sha256"], "override": override,
-                          "reason": reason, **({"sign_by": deadline} if deadline else {}),
-                          **({"canonical": canonical} if canonical else {})},
-                         parties=self.parties(), authority="head")
+        with ExitStack() as stack:
+            revealed = None
+            if any(a.get("stamped") for a in view.latest.get("annexes", [])):
+                # Each reader holds its own stamped copy of the PDF annexes: the canonical bytes (checked against
+                # the digests the version names) go to every party with the finalize, one staged act.
+                files = self._canonical_annex_files(view.latest, Path(stack.enter_context(TemporaryDirectory())))
+                stack.enter_context(staged_act(self.client))
+                revealed = [self.negotiation._post_attachment(path, self.parties()) for path in files]
+            self.client.post(self.negotiation.id, ag.FINALIZE,
+                             {"agreement_id": agreement_id, "text_sha256": view.latest["sha256"],
+                              "override": override, "reason": reason, **({"sign_by": deadline} if deadline else {}),
+                              **({"canonical": canonical} if canonical else {}),
+                              **({"annexes": revealed} if revealed is not None else {})},
+                             parties=self.parties(), authority="head")
         return view.latest["sha256"]
 
     def _canonical_content(self, agreement_id: str, version: dict[str, Any]) -> dict[str, Any]:
@@ -367,7 +464,8 @@ class AgreementDesk:
         ``expected_sha256``: the digest of the text the signer was shown; any other text is refused.
 
         Raises:
-            ProtocolError: not finalized, or the finalized text is not the one shown.
+            ProtocolError: not finalized, or the finalized text is not the one shown.  VerificationError: the annex
+                bytes finalize handed this party are not those the signed document names (nothing is signed).
         """
         if expected_sha256 is not None:
             finalized = self.view(agreement_id).finalized
@@ -393,6 +491,8 @@ class AgreementDesk:
         view = self.view(agreement_id)
         if view.finalized is None:
             raise ProtocolError("the text is not finalized yet")
+        if event_type == ag.SIGN:
+            self.check_annex_bytes(agreement_id)  # the annexes signed are the bytes this party holds
         document = view.document(self.negotiation.id)
         signing = self.client.identity.signing
         # No key travels with the act: every client checks it under this device's certified key.

@@ -121,7 +121,10 @@ def readable_attachments(negotiation: Negotiation) -> list[dict[str, Any]]:
     found += [a for c in views.channels.values() for m in c["messages"] for a in m.get("attachments", [])]
     for view in negotiation.agreements().values():
         for version in view.versions:
-            found += [a for a in version.get("annexes", []) if a.get("attachment_id")]
+            # a draft's stamped PDF annex: this reader's own copy (the version names the canonical bytes)
+            own = version.get("annex_copies") or {}
+            found += [{**a, **own.get(a["attachment_id"], {})} for a in version.get("annexes", [])
+                      if a.get("attachment_id")]
     return found
 
 
@@ -172,11 +175,13 @@ def save_attachment(negotiation: Negotiation, attachment_id: str, out: Path) -> 
 
 def trace_annex_leak(path: Path, secrets: Sequence[Mapping[str, Any]], document_id: str | None = None,
                      ) -> tuple[dict[str, Any], TraceReport] | None:
-    """Trace a leaked image or PDF by the image marks of the PDF annexes this party sent with tracing.
+    """Trace a leaked image or PDF by the image marks of the PDF annexes this party sent with tracing: those of
+    memoranda, and those of agreement drafts (one key per agreement, every version at once).
 
     ``secrets`` are the tracing records this device holds (``Negotiation.tracing_secrets``). Returns the
     record of the document whose annex mark the pages show and the report, or None when no mark is found
-    (a text file, an image of something else, or a mark removed).
+    (a text file, an image of something else, or a mark removed). An agreement's record names the agreement
+    and all its traced versions (``versions``): one reader's mark is the same on every version's annexes.
 
     Raises:
         InputError: the file cannot be read, or is an image or PDF that cannot be opened.
@@ -186,9 +191,19 @@ def trace_annex_leak(path: Path, secrets: Sequence[Mapping[str, Any]], document_
     from parley.tracing.image_marks import PageImage, trace_pages
     from parley.tracing.secret import TracingSecret
 
-    # agreement annexes reach every reader as the same bytes (their digest is signed): only memoranda's carry marks
-    records = [s for s in secrets if s.get("kind") != AGREEMENT_DRAFT
-               and (document_id is None or s.get("document_id") == document_id)]
+    records: list[dict[str, Any]] = [dict(s) for s in secrets if s.get("kind") != AGREEMENT_DRAFT
+                                     and (document_id is None or s.get("document_id") == document_id)]
+    agreements: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for s in secrets:
+        if s.get("kind") == AGREEMENT_DRAFT and document_id in (None, s.get("agreement_id"), s.get("document_id")):
+            agreements.setdefault((s["agreement_id"], s["secret"]), []).append(s)
+    for (agreement_id, secret), versions in agreements.items():
+        recipients: dict[str, Any] = {}
+        for record in sorted(versions, key=lambda r: r["version"]):
+            recipients.update(record["recipients"])
+        numbers = sorted(r["version"] for r in versions)
+        records.append({"kind": AGREEMENT_DRAFT, "document_id": agreement_id, "agreement_id": agreement_id,
+                        "version": numbers[-1], "versions": numbers, "secret": secret, "recipients": recipients})
     images = leaked_images(path) if records else []
     if not images:
         return None
@@ -198,4 +213,4 @@ def trace_annex_leak(path: Path, secrets: Sequence[Mapping[str, Any]], document_
     if result is None:
         return None
     index, report = result
-    return dict(records[index]), report
+    return records[index], report

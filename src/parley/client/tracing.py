@@ -320,21 +320,21 @@ def is_pdf(path: Path) -> bool:
         return handle.read(5) == b"%PDF-"
 
 
-def check_stampable(path: Path, max_bytes: int) -> None:
-    """Raises InputError unless ``path`` is a PDF whose pages can carry the copy line (readable, not encrypted)
-    and of at most ``max_bytes`` (stamping holds it in memory)."""
+def check_stampable(path: Path, max_bytes: int,
+                    hint: str = "deliver the memorandum without tracing, or send the PDF on a channel") -> None:
+    """Raises InputError (with ``hint``) unless ``path`` is a PDF whose pages can carry the copy line (readable,
+    not encrypted) and of at most ``max_bytes`` (stamping holds it in memory)."""
     from pypdf import PdfReader
     from pypdf.errors import PyPdfError
 
     if path.stat().st_size > max_bytes:
         raise InputError(f"{path.name} is over {max_bytes // (1024 * 1024)} MB: a PDF that is stamped with each "
-                         "reader's copy line for leak tracing is at most that",
-                         hint="deliver the memorandum without tracing, or send the PDF on a channel")
+                         "reader's copy line for leak tracing is at most that", hint=hint)
     try:
         reader = PdfReader(str(path))
         if reader.is_encrypted:
             raise InputError(f"{path.name} is an encrypted PDF: its pages cannot carry the copy line",
-                             hint="attach it without a password, or deliver the memorandum without tracing")
+                             hint=f"attach it without a password; or {hint}")
         len(reader.pages)
     except (PyPdfError, ValueError, KeyError, TypeError, OSError) as exc:
         raise InputError(f"cannot read the PDF annex {path.name}: {exc}") from None

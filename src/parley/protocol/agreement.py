@@ -418,6 +418,8 @@ def _apply(agreements: dict[str, AgreementView], e: Entry, negotiation_id: str |
                    "text": text, "sha256": text_sha256(text), "at": e.created, "copy": c.get("copy"),
                    "seq": e.seq, "annexes": check_annexes(c.get("annexes"))}
         _worded_copy(version, c.get("canonical_sha256"))
+        if c.get("annex_copies") is not None:
+            version["annex_copies"] = _annex_copies(c["annex_copies"], version["annexes"])
         view.versions.append(version)
     elif e.type == OBJECTION:
         if view.latest is None or c["version"] > view.latest["version"]:
@@ -444,6 +446,8 @@ def _apply(agreements: dict[str, AgreementView], e: Entry, negotiation_id: str |
         check_deadline(c.get("sign_by"), now=parse_time(e.created), what="sign_by deadline")
         if "canonical_sha256" in view.latest:
             _reveal_canonical(view.latest, c.get("canonical"))
+        if any(a.get("stamped") for a in view.latest["annexes"]):
+            _reveal_annexes(view.latest, c.get("annexes"))
         view.finalized = {"sha256": c["text_sha256"], "version": view.latest["version"], "at": e.created,
                           "sign_by": c.get("sign_by"),
                           "override": bool(c.get("override")), "reason": c.get("reason"),
@@ -522,6 +526,43 @@ def _reveal_canonical(version: dict[str, Any], canonical: Any) -> None:
     version.update(copy_text=version["text"], copy_articles=version["articles"],
                    copy_texts={code: version["texts"][code]["text"] for code in version["languages"]},
                    text=first["text"], articles=first["articles"], texts=revealed["texts"], worded=False)
+
+
+def _annex_copies(copies: Any, annexes: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """A reader's own (stamped) copies of a draft's PDF annexes, by attachment id: the size and SHA-256 of the
+    bytes this reader received, which differ from the canonical ones the version names (docs/tracing.md).
+
+    Raises:
+        InputError: not a map of the version's stamped annexes to a size and a SHA-256.
+    """
+    stamped = {a.get("attachment_id") for a in annexes if a.get("stamped")}
+    if not isinstance(copies, Mapping) or not set(copies) <= stamped:
+        raise InputError("annex_copies maps the version's stamped annexes to this reader's copy")
+    out = {}
+    for attachment_id, copy in copies.items():
+        (checked,) = check_annexes([{"name": "copy", **(copy if isinstance(copy, Mapping) else {})}])
+        out[attachment_id] = {"size": checked["size"], "sha256": checked["sha256"]}
+    return out
+
+
+def _reveal_annexes(version: dict[str, Any], revealed: Any) -> None:
+    """Finalize of a version whose PDF annexes reached each reader stamped carries the annex list again, each
+    stamped annex as the canonical bytes posted anew for every party: names, sizes and SHA-256 must be those
+    the version named (each client checks the bytes against them, ``AgreementDesk.check_annex_bytes``). The
+    version then lists the canonical annexes; the readers' own copies are dropped.
+
+    Raises:
+        ProtocolError: no annex list, or another one than the version named.  InputError: a malformed list.
+    """
+    if not isinstance(revealed, list):
+        raise ProtocolError("finalize of a version with stamped PDF annexes must carry the canonical annexes")
+    annexes = check_annexes(revealed)
+    if public_annexes(annexes) != public_annexes(version["annexes"]) or any(
+            not isinstance(a.get("attachment_id"), str) or a.get("stamped") for a in annexes):
+        raise ProtocolError(f"finalize carries other annexes than version {version['version']} named "
+                            "(name, size or SHA-256 differs)")
+    version["annexes"] = annexes
+    version.pop("annex_copies", None)
 
 
 def _author_as_head(e: Entry) -> dict[str, str]:
