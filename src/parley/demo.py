@@ -567,12 +567,14 @@ def _scene_agreement(negotiation_id: str, heads: dict[str, Client], seconds: dic
                                translations=AGREEMENT_TRANSLATIONS, annexes=[annex, prisoners])
     narrator.say(f"Version 2 answers the objection and annexes a map ({annex.name}) and the list of prisoners "
                  f"Ukraine attached to its memorandum ({prisoners.name}); heads will sign the text with each "
-                 "annex's name, size and SHA-256. Redline of article 1, in English and in Ukrainian:")
+                 "annex's name, size and SHA-256. Until finalize each reader's copy of the PDF annexes carries its "
+                 "copy line and image mark. Redline of article 1, in English and in Ukrainian:")
     for language in ("en", "uk"):
         for line in desks["turkiye"].redline(agreement_id, 1, 2, language).splitlines()[2:]:
             narrator.say("    " + line)
     digest = desks["turkiye"].finalize(agreement_id)
-    narrator.say(f"The mediator finalizes the text: SHA-256 {digest}.")
+    narrator.say(f"The mediator finalizes the text: SHA-256 {digest}. Every party receives the canonical text "
+                 "and annex files, checked against the digests named before signing.")
     for slug in ("turkiye", "ukraine", "russia"):
         desks[slug].sign(agreement_id)
         narrator.say(f"{heads[slug].profile.party.name}'s head signs (SSHSIG). State: "

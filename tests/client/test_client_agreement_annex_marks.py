@@ -83,6 +83,8 @@ def test_screenshot_of_a_draft_annex_page_without_its_copy_line_names_its_reader
     copies = {name: _saved(talks[name], tmp_path, f"{name}.pdf") for name in ("ua", "ru", "ru_d")}
     assert len(set(copies.values())) == 3 and annex.read_bytes() not in copies.values()
     assert talks["ru_d"].view("agr-1").latest["copy"] in PdfReader(copy).pages[0].extract_text()
+    (listed,) = talks["ru_d"].summary("agr-1")["annexes"]
+    assert listed["sha256"] == canonical and listed["copy"]["sha256"] == hashlib.sha256(copy.read_bytes()).hexdigest()
     assert _saved(talks["tr"], tmp_path, "tr.pdf") == annex.read_bytes()  # the mediator's heads: canonical
     assert trace_annex_leak(shot, talks["ru_d"].negotiation.tracing_secrets()) is None  # readers cannot trace
     traced = trace_annex_leak(shot, talks["tr"].negotiation.tracing_secrets())
@@ -123,15 +125,26 @@ def test_finalized_and_signed_annex_is_byte_identical_for_every_party_and_matche
     from parley.client.bundle import verify_bundle
 
     tr = talks["tr"]
-    tr.post_text("agr-1", "Corridors", ARTICLES, annexes=[annex])
-    tr.post_text("agr-1", "Corridors", ARTICLES)  # the annex kept: stamped again for this version
+    listing = tmp_path / "annex-2-list.txt"
+    listing.write_text("1. A. Ivanenko\n")
+    tr.post_text("agr-1", "Corridors", ARTICLES, annexes=[annex, listing])
+    tr.post_text("agr-1", "Corridors", ARTICLES)  # the annexes kept: the PDF stamped again for this version
     _sync(talks)
-    assert _saved(talks["ua"], tmp_path, "draft.pdf") != annex.read_bytes()
+    ua_view = talks["ua"].view("agr-1")
+    pdf_copy = ua_view.latest["annexes"][0]
+    assert talks["ua"].negotiation.save_attachment(pdf_copy["attachment_id"], tmp_path / "draft.pdf"
+                                                   ).read_bytes() != annex.read_bytes()
+    assert pdf_copy["attachment_id"] != ua_view.versions[0]["annexes"][0]["attachment_id"]
+    # a non-PDF annex is one file for every reader, kept as it was (not posted again)
+    assert len({v["annexes"][1]["attachment_id"] for v in ua_view.versions}) == 1
     tr.finalize("agr-1")
     _sync(talks)
     line = f"Annex: {hashlib.sha256(annex.read_bytes()).hexdigest()} {annex.stat().st_size} {annex.name}\n"
     for name, desk in talks.items():
-        assert _saved(desk, tmp_path, f"final-{name}.pdf") == annex.read_bytes()
+        pdf, text = desk.view("agr-1").latest["annexes"]
+        assert desk.negotiation.save_attachment(pdf["attachment_id"], tmp_path / f"final-{name}.pdf"
+                                                ).read_bytes() == annex.read_bytes()
+        assert text["attachment_id"] == ua_view.versions[0]["annexes"][1]["attachment_id"]
         assert line in desk.view("agr-1").document(desk.negotiation.id)
     for name in ("tr", "ua", "ru"):
         talks[name].sign("agr-1")
@@ -141,6 +154,7 @@ def test_finalized_and_signed_annex_is_byte_identical_for_every_party_and_matche
     out = tmp_path / "publication"
     talks["ru"].bundle("agr-1", out)
     assert (out / "annexes" / annex.name).read_bytes() == annex.read_bytes()
+    assert (out / "annexes" / listing.name).read_bytes() == listing.read_bytes()
     report = verify_bundle(out)
     assert report["valid"], report["failures"]
 

@@ -140,6 +140,9 @@ def _print_agreement(summary: dict) -> None:
     for annex in summary.get("annexes", []):
         out(f"annex {annex['attachment_id']}: {annex['name']} ({annex['size']} bytes, SHA-256 {annex['sha256']})",
             markup=False)
+        if annex.get("copy"):
+            out(f"    your copy, stamped for you alone (leak tracing): {annex['copy']['size']} bytes, SHA-256 "
+                f"{annex['copy']['sha256']}; finalize hands every party the file named above", markup=False)
     out(f"signed by: {', '.join(summary['signed_by']) or '-'}; awaiting signature: "
         f"{', '.join(summary['awaiting_signature']) or '-'}; consented to release: "
         f"{', '.join(summary['consented']) or '-'}", markup=False)

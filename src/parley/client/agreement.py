@@ -80,7 +80,10 @@ class AgreementDesk:
             "copy": view.latest.get("copy"),
             # this reader's own wording of a draft (leak tracing); the SHA-256 is the canonical text's
             "worded": bool(view.latest.get("worded")),
-            "annexes": [{k: a.get(k) for k in ("attachment_id", "name", "size", "sha256")}
+            # a draft's stamped PDF annex: the canonical file's size and SHA-256, and this reader's own copy's
+            "annexes": [{**{k: a.get(k) for k in ("attachment_id", "name", "size", "sha256")},
+                         **({"copy": own} if (own := (view.latest.get("annex_copies") or {}).get(
+                             a.get("attachment_id"))) else {})}
                         for a in view.latest.get("annexes", [])],
             "violations": list(view.violations),
         }
@@ -133,13 +136,13 @@ class AgreementDesk:
         parties = self.parties()
         kept = list(existing.latest.get("annexes", [])) if annexes is None and existing and existing.latest else []
         with ExitStack() as stack:
-            files: Sequence[Path] | None = None if annexes is None else [Path(path) for path in annexes]
+            files: list[Path | dict[str, Any]] | None = None if annexes is None else [Path(p) for p in annexes]
             if files is None and any(a.get("stamped") for a in kept):
-                # Stamped copies are per version: the kept annexes are stamped (or sent plain) again from the
-                # canonical bytes this device holds.
+                # Stamped copies are per version: the kept PDF annexes are stamped (or sent plain) again from the
+                # canonical bytes this device holds; the other kept annexes stay as they are.
                 files = self._canonical_annex_files(existing.latest, Path(stack.enter_context(TemporaryDirectory())))
             if files is not None:
-                self._check_annex_files(files, stamped=tracing)
+                self._check_annex_files([f for f in files if isinstance(f, Path)], stamped=tracing)
             # New annex files: their chunk events and the version that lists them are one staged act (all or none).
             if files:
                 stack.enter_context(staged_act(self.client))
@@ -150,7 +153,8 @@ class AgreementDesk:
                                              annex_files=files, annex_marks=annex_marks)
             elif files:
                 # Untraced, annex files reach every reader as the same bytes: the digest is what heads sign.
-                content["annexes"] = [self.negotiation._post_attachment(path, parties) for path in files]
+                content["annexes"] = [self.negotiation._post_attachment(f, parties) if isinstance(f, Path) else f
+                                      for f in files]
             if not content["annexes"]:
                 del content["annexes"]
             ag.check_agreement_content(ag.TEXT, content)
@@ -212,7 +216,7 @@ class AgreementDesk:
 
     def _traced_copies(self, agreement_id: str, version: int, content: dict[str, Any], parties: Sequence[str],
                        existing: ag.AgreementView | None, vetoed: Sequence[int] = (), *,
-                       annex_files: Sequence[Path] | None = None, annex_marks: bool = True) -> Any:
+                       annex_files: Sequence[Path | dict[str, Any]] | None = None, annex_marks: bool = True) -> Any:
         """Each reader's copy of a version: its own wording of every article, in every language, from the
         agreement's one code (slots placed by their context, so a passage unchanged between versions reads
         alike in one reader's copies), and its visible copy line. Every copy names the canonical text's SHA-256
@@ -226,7 +230,8 @@ class AgreementDesk:
 
         ``annex_files`` (None: ``content["annexes"]`` stays): posted here, each PDF as one stamped copy per reader
         (its copy line and, with ``annex_marks``, its image mark under the agreement's tracing key), the canonical
-        bytes to the holders; ``content["annexes"]`` names the canonical ones, each reader's copy its own too.
+        bytes to the holders (an annex already posted, given by its listing, stays as it is);
+        ``content["annexes"]`` names the canonical ones, each reader's copy its own too.
 
         Raises:
             ForbiddenError: earlier versions were traced and this device does not hold the agreement's key.
@@ -279,7 +284,9 @@ class AgreementDesk:
                        for cert in readers if cert.device_key_id not in holders}
             content["annexes"] = []
             for path in annex_files:
-                if is_pdf(path):
+                if not isinstance(path, Path):
+                    content["annexes"].append(path)
+                elif is_pdf(path):
                     metas = self.negotiation._post_stamped_attachment(path, parties, visible,
                                                                       traced.secret if annex_marks else None)
                     stamped.append(metas)
@@ -332,10 +339,10 @@ class AgreementDesk:
                 raise InputError(f"two annexes are named {path.name}: rename one")
             names.add(path.name)
 
-    def _canonical_annex_files(self, version: Mapping[str, Any], folder: Path) -> list[Path]:
-        """A version's annex files, written into ``folder`` as the canonical bytes the version names (each checked
-        against its size and SHA-256): a stamped annex is readable so only on a device that received the
-        canonical bytes (the mediator's heads and the posting device).
+    def _canonical_annex_files(self, version: Mapping[str, Any], folder: Path) -> list[Path | dict[str, Any]]:
+        """A version's annexes: each stamped one written into ``folder`` as the canonical bytes the version names
+        (checked against its size and SHA-256), readable so only on a device that received them (the mediator's
+        heads and the posting device); the others (one file for every reader) as the version lists them.
 
         Raises:
             NotFoundError: this device received its own stamped copy of an annex, not the canonical bytes.
@@ -343,6 +350,9 @@ class AgreementDesk:
         """
         out = []
         for annex in version.get("annexes", []):
+            if not annex.get("stamped"):
+                out.append(dict(annex))
+                continue
             if annex["attachment_id"] in (version.get("annex_copies") or {}):
                 raise NotFoundError(f"the canonical bytes of annex {annex['name']} are held by the mediator's heads "
                                     "of delegation and the device that posted the version: act from one of them")
@@ -418,7 +428,8 @@ class AgreementDesk:
                 # the digests the version names) go to every party with the finalize, one staged act.
                 files = self._canonical_annex_files(view.latest, Path(stack.enter_context(TemporaryDirectory())))
                 stack.enter_context(staged_act(self.client))
-                revealed = [self.negotiation._post_attachment(path, self.parties()) for path in files]
+                revealed = [self.negotiation._post_attachment(f, self.parties()) if isinstance(f, Path) else f
+                            for f in files]
             self.client.post(self.negotiation.id, ag.FINALIZE,
                              {"agreement_id": agreement_id, "text_sha256": view.latest["sha256"],
                               "override": override, "reason": reason, **({"sign_by": deadline} if deadline else {}),
