@@ -27,9 +27,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from parley.crypto.keys import load_public_key
 from parley.crypto.sshsig import sshsig_verify
 from parley.errors import InputError, NotFoundError, ProtocolError, SignatureError
+from parley.protocol.bodies import Body, decode_content
 from parley.protocol.languages import (
     DEFAULT_LANGUAGE,
     authenticity,
@@ -328,39 +331,40 @@ class AgreementView:
         return "released"
 
 
-def check_agreement_content(event_type: str, content: Any) -> None:
-    """Raises: InputError for malformed agreement content."""
-    if not isinstance(content, Mapping) or not isinstance(content.get("agreement_id"), str):
-        raise InputError("agreement events name their agreement_id")
-    _identifier(content["agreement_id"], "the agreement id")
+def check_agreement_content(event_type: str, content: Any) -> Body:
+    """The typed body of an agreement event: its shape (``parley.protocol.bodies``), then
+    ``check_agreement_body``.
+
+    Raises:
+        InputError: malformed agreement content.
+    """
+    body = decode_content(event_type, content)
+    check_agreement_body(event_type, body)
+    return body
+
+
+def check_agreement_body(event_type: str, c: Any) -> None:
+    """What an agreement body's declaration cannot state: the canonical text of every language, the annex
+    names, the language fields.
+
+    Raises:
+        InputError: the message says what is wrong.
+    """
     if event_type == TEXT:
-        canonical_text(content.get("title", ""), content.get("articles", []))
-        check_annexes(content.get("annexes"))
-        if not isinstance(content.get("version"), int) or content["version"] < 1:
-            raise InputError("a text version is a number from 1")
-        languages = check_languages(content, parallel="articles")
+        canonical_text(c.title, msgspec.to_builtins(c.articles))
+        check_annexes(msgspec.to_builtins(c.annexes))
+        languages = check_languages(c, parallel="articles")
         for code in languages[1:]:
-            other = content["texts"][code]
+            other = c.texts[code]
             try:
-                canonical_text(other.get("title", ""), other.get("articles", []))
+                canonical_text(other.title, msgspec.to_builtins(other.articles))
             except InputError as exc:
                 raise InputError(f"the {code} text: {exc.message}") from None
     elif event_type == OBJECTION:
-        if content.get("kind") not in ("objection", "comment", "withdraw"):
-            raise InputError("kind must be objection, comment or withdraw")
-        if not isinstance(content.get("article"), int) or not isinstance(content.get("version"), int):
-            raise InputError("an objection names a version and an article number")
-        if content.get("language") is not None:
-            check_language(content["language"])
-    elif event_type in (FINALIZE, SIGN, RELEASE):
-        digest = content.get("text_sha256")
-        if not isinstance(digest, str) or len(digest) != 64:
-            raise InputError("agreement acts name the SHA-256 of the canonical text")
-        canonical = content.get("canonical") if event_type == FINALIZE else None
-        if canonical is not None:
-            if not isinstance(canonical, Mapping):
-                raise InputError("the canonical text of a finalize is an object {title, articles[, texts]}")
-            canonical_text(canonical.get("title", ""), canonical.get("articles", []))
+        if c.language is not None:
+            check_language(c.language)
+    elif event_type == FINALIZE and c.canonical is not None:
+        canonical_text(c.canonical.title, msgspec.to_builtins(c.canonical.articles))
 
 
 def public_annexes(annexes: Iterable[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
@@ -386,7 +390,7 @@ def derive_agreements(entries: Iterable[Entry], negotiation_id: str | None = Non
         if e.type not in AGREEMENT_TYPES:
             continue
         try:
-            check_agreement_content(e.type, e.content)
+            check_agreement_body(e.type, e.body)
             _apply(agreements, e, negotiation_id, unmark)
         except (InputError, ProtocolError, SignatureError) as exc:
             message = f"event {e.seq} ({e.type}) by {e.author}: {exc.message}"
@@ -399,8 +403,8 @@ def derive_agreements(entries: Iterable[Entry], negotiation_id: str | None = Non
 
 def _apply(agreements: dict[str, AgreementView], e: Entry, negotiation_id: str | None,
            unmark: Callable[[str], str]) -> None:
-    c = e.content
-    view = agreements.setdefault(c["agreement_id"], AgreementView(c["agreement_id"]))
+    c: Any = e.body
+    view = agreements.setdefault(c.agreement_id, AgreementView(c.agreement_id))
     if e.type == TEXT:
         if view.mediator is None:
             view.mediator = e.party
@@ -408,74 +412,74 @@ def _apply(agreements: dict[str, AgreementView], e: Entry, negotiation_id: str |
             raise ProtocolError("only the mediator's party posts versions of the single negotiating text")
         if view.finalized is not None:
             raise ProtocolError("the text is finalized")
-        if c["version"] != len(view.versions) + 1:
+        if c.version != len(view.versions) + 1:
             raise InputError("text versions are numbered one after another")
         # Copies may carry invisible tracing marks: everything is signed over the un-marked text.
-        text = canonical_text(c["title"], [{**a, "text": unmark(a["text"]) if isinstance(a.get("text"), str) else a.get("text")}
-                                           for a in c["articles"] if isinstance(a, Mapping)])
+        articles = msgspec.to_builtins(c.articles)
+        text = canonical_text(c.title, [{**a, "text": unmark(a["text"])} for a in articles])
         version = {**_language_texts(c, unmark),
-                   "version": c["version"], "title": c["title"], "articles": list(c["articles"]),
-                   "text": text, "sha256": text_sha256(text), "at": e.created, "copy": c.get("copy"),
-                   "seq": e.seq, "annexes": check_annexes(c.get("annexes"))}
-        _worded_copy(version, c.get("canonical_sha256"))
-        if c.get("annex_copies") is not None:
-            version["annex_copies"] = _annex_copies(c["annex_copies"], version["annexes"])
+                   "version": c.version, "title": c.title, "articles": articles,
+                   "text": text, "sha256": text_sha256(text), "at": e.created, "copy": c.copy,
+                   "seq": e.seq, "annexes": check_annexes(msgspec.to_builtins(c.annexes))}
+        _worded_copy(version, c.canonical_sha256)
+        if c.annex_copies is not None:
+            version["annex_copies"] = _annex_copies(msgspec.to_builtins(c.annex_copies), version["annexes"])
         view.versions.append(version)
     elif e.type == OBJECTION:
-        if view.latest is None or c["version"] > view.latest["version"]:
+        if view.latest is None or c.version > view.latest["version"]:
             raise InputError("objection to an unknown version")
-        languages = next(v["languages"] for v in view.versions if v["version"] == c["version"])
-        if c.get("language") is not None and c["language"] not in languages:
-            raise InputError(f"version {c['version']} has no {c['language']} text")
-        if c["kind"] == "withdraw":
-            view.objections = [o for o in view.objections if not (o["party"] == e.party and o["article"] == c["article"]
-                                                                  and o["version"] == c["version"]
-                                                                  and o.get("language") == c.get("language"))]
+        languages = next(v["languages"] for v in view.versions if v["version"] == c.version)
+        if c.language is not None and c.language not in languages:
+            raise InputError(f"version {c.version} has no {c.language} text")
+        if c.kind == "withdraw":
+            view.objections = [o for o in view.objections if not (o["party"] == e.party and o["article"] == c.article
+                                                                  and o["version"] == c.version
+                                                                  and o.get("language") == c.language)]
         else:
-            view.objections.append({"version": c["version"], "article": c["article"], "kind": c["kind"],
-                                    "language": c.get("language"),
-                                    "party": e.party, "by": e.author, "text": c.get("text", ""), "at": e.created})
+            view.objections.append({"version": c.version, "article": c.article, "kind": c.kind,
+                                    "language": c.language,
+                                    "party": e.party, "by": e.author, "text": c.text, "at": e.created})
     elif e.type == FINALIZE:
         if e.party != view.mediator or e.authority != "head":
             raise ProtocolError("only the mediator's head of delegation finalizes the text")
-        if view.latest is None or c["text_sha256"] != view.latest["sha256"]:
+        if view.latest is None or c.text_sha256 != view.latest["sha256"]:
             raise ProtocolError("finalize names another text than the latest version")
         open_objections = [a for a in view.article_status() if a["status"] == "objected"]
-        if open_objections and not c.get("override"):
+        if open_objections and not c.override:
             raise ProtocolError("articles have open objections; finalizing needs an explicit override")
-        check_deadline(c.get("sign_by"), now=parse_time(e.created), what="sign_by deadline")
+        check_deadline(c.sign_by, now=parse_time(e.created), what="sign_by deadline")
         if "canonical_sha256" in view.latest:
-            _reveal_canonical(view.latest, c.get("canonical"))
+            _reveal_canonical(view.latest, None if c.canonical is None else msgspec.to_builtins(c.canonical))
         if any(a.get("stamped") for a in view.latest["annexes"]):
-            _reveal_annexes(view.latest, c.get("annexes"))
-        view.finalized = {"sha256": c["text_sha256"], "version": view.latest["version"], "at": e.created,
-                          "sign_by": c.get("sign_by"),
-                          "override": bool(c.get("override")), "reason": c.get("reason"),
+            _reveal_annexes(view.latest, None if c.annexes is None else msgspec.to_builtins(c.annexes))
+        view.finalized = {"sha256": c.text_sha256, "version": view.latest["version"], "at": e.created,
+                          "sign_by": c.sign_by,
+                          "override": bool(c.override), "reason": c.reason,
                           "open_objections": [a["number"] for a in open_objections]}
     elif e.type == SIGN:
         _check_act(view, e, "sign")
         document = view.document(negotiation_id)
-        verify_head_act(c.get("signature"), document, SIGN_NAMESPACE, e.device, _author_as_head(e),
+        verify_head_act(c.signature, document, SIGN_NAMESPACE, e.device, _author_as_head(e),
                         "the signature")
         # A text in several languages: the head signs every language's text, each its own signed document.
         by_language = {}
-        others = c.get("signatures") or {}
+        others = c.signatures or {}
         for language in view.languages()[1:]:
             if not isinstance(others, Mapping) or language not in others:
                 raise ProtocolError(f"heads sign every language version: the {language} text is not signed")
             verify_head_act(others[language], view.document(negotiation_id, language), SIGN_NAMESPACE, e.device,
                             _author_as_head(e), f"the signature of the {language} text")
             by_language[language] = others[language]
-        view.signatures[e.party] = {"signature": c["signature"], "public_key": e.signing_key, "device": e.device,
+        view.signatures[e.party] = {"signature": c.signature, "public_key": e.signing_key, "device": e.device,
                                     "by": e.author, "at": e.created, "event_id": e.event_id, "seq": e.seq,
                                     "languages": by_language}
     elif e.type == RELEASE:
         _check_act(view, e, "consent to release")
-        if view.finalized is None or not set(view.signatures) >= set(c.get("parties", view.signatures)):
+        if view.finalized is None or not set(view.signatures) >= set(view.signatures if c.parties is None else c.parties):
             raise ProtocolError("release consent before every party signed")
-        verify_head_act(c.get("consent"), view.document(negotiation_id), RELEASE_NAMESPACE, e.device,
+        verify_head_act(c.consent, view.document(negotiation_id), RELEASE_NAMESPACE, e.device,
                         _author_as_head(e), "the release consent")
-        view.consents[e.party] = {"consent": c["consent"], "public_key": e.signing_key, "device": e.device,
+        view.consents[e.party] = {"consent": c.consent, "public_key": e.signing_key, "device": e.device,
                                   "by": e.author, "at": e.created}
 
 
@@ -576,9 +580,10 @@ def language_texts(content: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return _language_texts(content, _no_marks)["texts"]
 
 
-def _language_texts(c: Mapping[str, Any], unmark: Any) -> dict[str, Any]:
-    """The languages of a text version, its prevailing language, and each language's canonical text and digest."""
-    languages = c.get("languages") or [DEFAULT_LANGUAGE]
+def _language_texts(c: Any, unmark: Any) -> dict[str, Any]:
+    """The languages of a text version, its prevailing language, and each language's canonical text and digest
+    (``c``: a typed body, or a content mapping)."""
+    languages = _field(c, "languages") or [DEFAULT_LANGUAGE]
     texts = {}
     for code, fields in texts_by_language(c, ("title", "articles")).items():
         articles = [{**a, "text": unmark(a["text"]) if isinstance(a.get("text"), str) else a.get("text")}
@@ -586,8 +591,13 @@ def _language_texts(c: Mapping[str, Any], unmark: Any) -> dict[str, Any]:
         text = canonical_text(fields["title"], articles)
         texts[code] = {"title": fields["title"], "articles": list(fields["articles"]), "text": text,
                        "sha256": text_sha256(text)}
-    return {"languages": list(languages), "prevailing": c.get("prevailing"), "texts": texts,
-            "authenticity": authenticity(list(languages), c.get("prevailing"))}
+    prevailing = _field(c, "prevailing")
+    return {"languages": list(languages), "prevailing": prevailing, "texts": texts,
+            "authenticity": authenticity(list(languages), prevailing)}
+
+
+def _field(content: Any, name: str) -> Any:
+    return content.get(name) if isinstance(content, Mapping) else getattr(content, name, None)
 
 
 def _check_act(view: AgreementView, e: Entry, what: str) -> None:
@@ -595,9 +605,9 @@ def _check_act(view: AgreementView, e: Entry, what: str) -> None:
         raise ProtocolError(f"only a head of delegation may {what}")
     if view.finalized is None:
         raise ProtocolError(f"cannot {what} before the text is finalized")
-    if e.content["text_sha256"] != view.finalized["sha256"]:
+    if e.body.text_sha256 != view.finalized["sha256"]:
         raise ProtocolError(f"{what}: a signature over a different text than the finalized one")
-    if "version" in e.content and e.content["version"] != view.finalized["version"]:
+    if e.body.version is not None and e.body.version != view.finalized["version"]:
         raise ProtocolError(f"{what}: names another version than the finalized one")
 
 

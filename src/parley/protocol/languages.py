@@ -18,6 +18,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import msgspec
+
 from parley.errors import InputError
 
 #: BCP 47 primary language subtag with an optional region ("en", "uk", "ru", "pt-BR")
@@ -53,7 +55,7 @@ def authenticity(languages: list[str], prevailing: str | None) -> str:
         f"{listed}: each text equally authentic"
 
 
-def check_languages(content: Mapping[str, Any], *, parallel: str) -> list[str]:
+def check_languages(content: Mapping[str, Any] | Any, *, parallel: str) -> list[str]:
     """Validate the language fields of a content (absent: one text in the default language).
 
     ``parallel`` names what every language must give alike: ``"articles"`` (an agreement text, numbered
@@ -63,6 +65,12 @@ def check_languages(content: Mapping[str, Any], *, parallel: str) -> list[str]:
         InputError: a bad code, a language listed twice, a text missing or extra, a prevailing language not
             among them, or texts that are not parallel (other articles or issues than the first language's).
     """
+    if isinstance(content, msgspec.Struct):  # a typed body (parley.protocol.bodies)
+        if getattr(content, "languages", None) is None:
+            if getattr(content, "texts", None) or getattr(content, "prevailing", None) is not None:
+                raise InputError("texts in other languages need the list of languages")
+            return [DEFAULT_LANGUAGE]
+        content = msgspec.to_builtins(content)
     languages = content.get("languages")
     texts = content.get("texts") or {}
     prevailing = content.get("prevailing")
@@ -102,9 +110,13 @@ def check_languages(content: Mapping[str, Any], *, parallel: str) -> list[str]:
     return list(languages)
 
 
-def texts_by_language(content: Mapping[str, Any], fields: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+def texts_by_language(content: Mapping[str, Any] | Any, fields: tuple[str, ...]) -> dict[str, dict[str, Any]]:
     """Each language's fields (``("title", "articles")`` or ``("title", "positions")``), first language first,
-    from a content that ``check_languages`` accepted."""
+    from a content that ``check_languages`` accepted (a mapping or a typed body; the fields as plain values)."""
+    if isinstance(content, msgspec.Struct):
+        if getattr(content, "languages", None) is None:
+            return {DEFAULT_LANGUAGE: {f: msgspec.to_builtins(getattr(content, f, None)) for f in fields}}
+        content = msgspec.to_builtins(content)
     languages = content.get("languages") or [DEFAULT_LANGUAGE]
     out = {languages[0]: {f: content.get(f) for f in fields}}
     for code in languages[1:]:

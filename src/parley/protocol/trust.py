@@ -17,20 +17,19 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from parley.errors import InputError, ProtocolError
+from parley.protocol.bodies import TrustRecord, decode_content
 from parley.protocol.workflow import Entry
 
 TRUST_VERIFY = "trust.verify"
 
 
-def check_trust_content(content: Any) -> None:
-    """Raises: InputError for malformed content of a ``trust.verify`` event."""
-    if not isinstance(content, Mapping):
-        raise InputError("a trust record is an object")
-    for key in ("party_id", "root_key"):
-        if not isinstance(content.get(key), str) or not 1 <= len(content[key]) <= 128:
-            raise InputError(f"a trust record names the '{key}' it is about")
-    if not isinstance(content.get("verified"), bool):
-        raise InputError("a trust record says verified true or false")
+def check_trust_content(content: Any) -> TrustRecord:
+    """The typed content of a ``trust.verify`` event (``parley.protocol.bodies.TrustRecord``).
+
+    Raises:
+        InputError: malformed content (the message names the field).
+    """
+    return decode_content(TRUST_VERIFY, content)  # type: ignore[return-value]
 
 
 def derive_party_trust(entries: Iterable[Entry], own_party: str) -> tuple[dict[str, dict[str, Any]], list[str]]:
@@ -44,14 +43,13 @@ def derive_party_trust(entries: Iterable[Entry], own_party: str) -> tuple[dict[s
         if e.type != TRUST_VERIFY:
             continue
         try:
-            check_trust_content(e.content)
+            c = e.body
             if e.party != own_party:
                 raise ProtocolError("only a party's own heads of delegation record its trust in others")
             if e.role != "head" or e.authority != "head":
                 raise ProtocolError("only a head of delegation records a fingerprint verification for the party")
-            c = e.content
-            records[c["party_id"]] = {"verified": c["verified"], "root_key": c["root_key"], "by": e.author,
-                                      "at": e.created}
+            records[c.party_id] = {"verified": c.verified, "root_key": c.root_key, "by": e.author,
+                                    "at": e.created}
         except (InputError, ProtocolError) as exc:
             violations.append(f"event {e.seq} ({e.type}) by {e.author}: {exc.message}")
     return records, violations

@@ -19,10 +19,14 @@ import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import msgspec
+
 from parley.errors import InputError, ProtocolError
+from parley.protocol.bodies import Body, decode_content
 from parley.protocol.languages import DEFAULT_LANGUAGE, check_languages, texts_by_language
 from parley.protocol.times import check_deadline, format_time, parse_time
 
@@ -66,196 +70,97 @@ class Entry:
     device: str = ""
     signing_key: str = ""
 
+    @cached_property
+    def body(self) -> Body:
+        """The typed content (``parley.protocol.bodies``), decoded once.
+
+        Raises:
+            InputError: the content does not match its type's declaration (or the type is unknown).
+        """
+        return decode_content(self.type, self.content)
+
 
 # ---- content validation (used before posting and again on every received event) ---------------------
-def _text(content: Mapping[str, Any], key: str, *, max_len: int = 1_000_000, optional: bool = False) -> str | None:
-    value = content.get(key)
-    if value is None and optional:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise InputError(f"'{key}' must be non-empty text")
-    if len(value) > max_len:
-        raise InputError(f"'{key}' is over {max_len} characters")
-    return value
-
-
-def _ident(content: Mapping[str, Any], key: str) -> str:
-    value = content.get(key)
-    if not isinstance(value, str) or not 1 <= len(value) <= 64 or not all(c.isalnum() or c in "-_." for c in value):
-        raise InputError(f"'{key}' must be an identifier (letters, digits, - _ .)")
-    return value
-
-
 def check_content(event_type: str, content: Any, *, issues: Mapping[str, Any] | None = None,
                   memoranda: Mapping[str, Any] | None = None, meetings: Mapping[str, Any] | None = None,
-                  channels: Mapping[str, Any] | None = None) -> None:
-    """Validate the content of a workflow event against the current views (when given).
+                  channels: Mapping[str, Any] | None = None) -> Body:
+    """Validate the content of a workflow event: its shape (from its declaration in
+    ``parley.protocol.bodies``), then ``check_body``. Returns the typed body.
 
     Raises:
         InputError: the content is malformed or refers to something unknown; the message says what.
     """
-    if not isinstance(content, Mapping):
-        raise InputError("event content must be an object")
-    if "attachments" in content:
-        if event_type not in ATTACHING_TYPES:
-            raise InputError(f"a {event_type} event carries no files")
-        check_attachments(content["attachments"])
-    if event_type in (ISSUE_ADD, ISSUE_RENAME):
-        _ident(content, "issue_id")
-        _text(content, "title", max_len=300)
-        if issues is not None:
-            known = content["issue_id"] in issues
-            if event_type == ISSUE_ADD and known:
-                raise InputError(f"key issue '{content['issue_id']}' already exists")
-            if event_type == ISSUE_RENAME and not known:
-                raise InputError(f"unknown key issue '{content['issue_id']}'")
-    elif event_type == ISSUE_CLOSE:
-        _ident(content, "issue_id")
-        if issues is not None and content["issue_id"] not in issues:
-            raise InputError(f"unknown key issue '{content['issue_id']}'")
-    elif event_type == ROUND_OPEN:
-        _ident(content, "round_id")
-        if not isinstance(content.get("number"), int) or content["number"] < 1:
-            raise InputError("a round has a number from 1")
-        _text(content, "venue", max_len=300)
-        _interval(content, "starts", "ends", optional_end=True, what="round")
-        if content.get("meeting_id") is not None:
-            # Not checked against the meetings view: a meeting proposed to some parties only is unknown to the
-            # others, whose clients must still accept the round (the poster's client checks it exists).
-            _ident(content, "meeting_id")
-        agenda = content.get("agenda", [])
-        if not isinstance(agenda, list) or not all(isinstance(i, str) for i in agenda):
-            raise InputError("a round's agenda is a list of key issue ids")
-        unknown = [i for i in agenda if issues is not None and i not in issues]
-        if unknown:
-            raise InputError(f"the round's agenda names an unknown key issue '{unknown[0]}'")
-    elif event_type == ROUND_CLOSE:
-        _ident(content, "round_id")
-        _text(content, "outcome", max_len=20_000)
-    elif event_type == ROUND_LINK:
-        _ident(content, "round_id")
-        if content.get("kind") not in ROUND_LINK_KINDS:
-            raise InputError(f"a round is linked to one of: {', '.join(ROUND_LINK_KINDS)}")
-        _ident(content, "ref")
-    elif event_type in (MEMO_DRAFT, MEMO_DELIVER):
-        _ident(content, "memo_id")
-        _text(content, "title", max_len=300)
-        if not isinstance(content.get("version"), int) or content["version"] < 1:
-            raise InputError("a memorandum version is a number from 1")
-        positions = content.get("positions")
-        if not isinstance(positions, Mapping) or not positions:
-            raise InputError("a memorandum needs at least one position on a key issue (it is empty)")
-        for issue_id, text in positions.items():
-            if issues is not None and issue_id not in issues:
-                raise InputError(f"unknown key issue '{issue_id}'", hint=_known_issues(issues))
-            if not isinstance(text, str) or not text.strip():
-                raise InputError(f"the position on '{issue_id}' is empty")
-        if content.get("respond_by") is not None:
-            parse_time(content["respond_by"], what="respond_by")
-        check_languages(content, parallel="positions")
-        if content.get("copy") is not None and not isinstance(content["copy"], str):
-            raise InputError("the visible copy line must be text")
-        if content.get("restricted") is not None:
-            _sections(content["restricted"])
-    elif event_type == MEMO_RESTRICTED:
-        _ident(content, "memo_id")
-        _sections(content.get("sections"))
-    elif event_type == RECEIPT:
-        _ident(content, "memo_id")
-        if not isinstance(content.get("event_id"), str):
-            raise InputError("a receipt names the event it acknowledges")
-    elif event_type == RESPONSE:
-        memo_id = _ident(content, "memo_id")
-        if memoranda is not None and memo_id not in memoranda:
-            raise InputError(f"no memorandum '{memo_id}' to respond to")
-        stances = content.get("stances")
-        if not isinstance(stances, Mapping) or not stances:
-            raise InputError("an official response gives a stance on at least one key issue")
-        for issue_id, stance in stances.items():
-            if not isinstance(stance, Mapping) or stance.get("stance") not in STANCES:
-                raise InputError(f"the stance on '{issue_id}' must be one of {', '.join(STANCES)}")
-            if stance["stance"] == "counter":
-                _text(stance, "text")
-            if memoranda is not None and issue_id not in memoranda[memo_id]["positions"]:
-                raise InputError(f"memorandum '{memo_id}' takes no position on '{issue_id}'")
-        _text(content, "covering_text", optional=True)
-    elif event_type == COMMENT:
-        _text(content, "ref", max_len=100)
-        _text(content, "text")
-    elif event_type == MEETING_PROPOSE:
-        _ident(content, "meeting_id")
-        check_meeting_terms(content)
-        if content.get("answer_by") is not None and (
-                parse_time(content["answer_by"], what="answer_by") > parse_time(content["start"])):
-            raise InputError("the answer_by deadline falls after the meeting starts")
-        if content.get("level") not in MEETING_LEVELS:
-            raise InputError(f"meeting level must be one of {', '.join(MEETING_LEVELS)}")
-        agenda = content.get("agenda", [])
-        if not isinstance(agenda, list) or (issues is not None and any(i not in issues for i in agenda)):
-            raise InputError("the meeting agenda names an unknown key issue")
-    elif event_type == MEETING_RESPOND:
-        meeting_id = _ident(content, "meeting_id")
-        if meetings is not None and meeting_id not in meetings:
-            raise InputError(f"no meeting '{meeting_id}' to answer")
-        if content.get("answer") not in MEETING_ANSWERS:
-            raise InputError(f"a meeting answer is one of {', '.join(MEETING_ANSWERS)}")
-        counter = content.get("counter")
-        if content["answer"] == "counter":
-            if not isinstance(counter, Mapping):
-                raise InputError("a counter-proposal gives venue, start and end")
-            check_meeting_terms(counter, what="counter-proposal", timezone_optional=True)
-        elif counter is not None:
-            raise InputError(f"a counter-proposal's venue and times go with the answer 'counter', "
-                             f"not '{content['answer']}'")
-    elif event_type == CHANNEL_OPEN:
-        _ident(content, "channel_id")
-        _text(content, "name", max_len=200)
-        if channels is not None and content["channel_id"] in channels:
-            raise InputError("that channel exists already")
-    elif event_type == CHANNEL_MESSAGE:
-        channel_id = _ident(content, "channel_id")
-        if channels is not None and channel_id not in channels:
-            raise InputError(f"no channel '{channel_id}'")
-        _text(content, "text")
-    elif event_type == MESSAGE:
-        _text(content, "text")
-    elif event_type == TITLE:
-        _text(content, "title", max_len=300)
-    else:
-        raise InputError(f"unknown event type '{event_type}'")
+    body = decode_content(event_type, content)
+    check_body(event_type, body, issues=issues, memoranda=memoranda, meetings=meetings, channels=channels)
+    return body
 
 
-#: the event types that may carry files (``attachments``): every act that carries a text
-ATTACHING_TYPES = frozenset({MEMO_DRAFT, MEMO_DELIVER, RESPONSE, MEETING_PROPOSE, CHANNEL_MESSAGE})
-
-
-def check_attachments(attachments: Any) -> None:
-    """The files an event declares: each ``{"attachment_id", "name", "size", "sha256", "chunks"}``, what a
-    reader checks the reassembled file against.
+def check_body(event_type: str, c: Any, *, issues: Mapping[str, Any] | None = None,
+               memoranda: Mapping[str, Any] | None = None, meetings: Mapping[str, Any] | None = None,
+               channels: Mapping[str, Any] | None = None) -> None:
+    """The checks of a typed workflow body that its declaration cannot state: across fields (an interval, the
+    texts in several languages, a counter-proposal going with the answer 'counter') and against the current
+    views when given (a known key issue, memorandum, meeting or channel).
 
     Raises:
-        InputError: not a list, or an entry without a plain name, a size, a SHA-256 or a chunk count.
+        InputError: the message says what is wrong.
     """
-    if not isinstance(attachments, list) or len(attachments) > 100:
-        raise InputError("attachments must be a list of at most 100 files")
-    for item in attachments:
-        if not isinstance(item, Mapping):
-            raise InputError("an attachment is named by its id, file name, size, SHA-256 and chunk count")
-        name, size, digest, chunks = item.get("name"), item.get("size"), item.get("sha256"), item.get("chunks")
-        if not isinstance(item.get("attachment_id"), str) or not isinstance(name, str) or not name.strip() \
-                or "/" in name or "\\" in name or "\n" in name:
-            raise InputError("an attachment has an id and a plain file name")
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0 or not isinstance(chunks, int) \
-                or isinstance(chunks, bool) or chunks < 1:
-            raise InputError(f"attachment {name}: size and chunk count must be numbers")
-        if not isinstance(digest, str) or len(digest) != 64 or not set(digest) <= set("0123456789abcdef"):
-            raise InputError(f"attachment {name}: the SHA-256 is 64 lowercase hex digits")
-
-
-def _sections(sections: Any) -> None:
-    if not isinstance(sections, Mapping) or not sections or not all(
-            isinstance(v, str) and v.strip() for v in sections.values()):
-        raise InputError("restricted sections must map key issues to text")
+    if event_type in (ISSUE_ADD, ISSUE_RENAME):
+        if issues is not None:
+            known = c.issue_id in issues
+            if event_type == ISSUE_ADD and known:
+                raise InputError(f"key issue '{c.issue_id}' already exists")
+            if event_type == ISSUE_RENAME and not known:
+                raise InputError(f"unknown key issue '{c.issue_id}'")
+    elif event_type == ISSUE_CLOSE:
+        if issues is not None and c.issue_id not in issues:
+            raise InputError(f"unknown key issue '{c.issue_id}'")
+    elif event_type == ROUND_OPEN:
+        _interval(c.starts, c.ends, "starts", "ends", optional_end=True, what="round")
+        # meeting_id is not checked against the meetings view: a meeting proposed to some parties only is unknown
+        # to the others, whose clients must still accept the round (the poster's client checks it exists).
+        unknown = [i for i in c.agenda if issues is not None and i not in issues]
+        if unknown:
+            raise InputError(f"the round's agenda names an unknown key issue '{unknown[0]}'")
+    elif event_type in (MEMO_DRAFT, MEMO_DELIVER):
+        for issue_id in c.positions:
+            if issues is not None and issue_id not in issues:
+                raise InputError(f"unknown key issue '{issue_id}'", hint=_known_issues(issues))
+        if c.respond_by is not None:
+            parse_time(c.respond_by, what="respond_by")
+        check_languages(c, parallel="positions")
+    elif event_type == RESPONSE:
+        if memoranda is not None and c.memo_id not in memoranda:
+            raise InputError(f"no memorandum '{c.memo_id}' to respond to")
+        for issue_id, stance in c.stances.items():
+            if stance.stance == "counter" and (not isinstance(stance.text, str) or not stance.text.strip()):
+                raise InputError("'text' must be non-empty text")
+            if memoranda is not None and issue_id not in memoranda[c.memo_id]["positions"]:
+                raise InputError(f"memorandum '{c.memo_id}' takes no position on '{issue_id}'")
+    elif event_type == MEETING_PROPOSE:
+        _check_terms(c.venue, c.start, c.end, c.timezone, what="meeting", timezone_optional=False)
+        if c.answer_by is not None and parse_time(c.answer_by, what="answer_by") > parse_time(c.start):
+            raise InputError("the answer_by deadline falls after the meeting starts")
+        if issues is not None and any(i not in issues for i in c.agenda):
+            raise InputError("the meeting agenda names an unknown key issue")
+    elif event_type == MEETING_RESPOND:
+        if meetings is not None and c.meeting_id not in meetings:
+            raise InputError(f"no meeting '{c.meeting_id}' to answer")
+        if c.answer == "counter":
+            if c.counter is None:
+                raise InputError("a counter-proposal gives venue, start and end")
+            terms = c.counter
+            _check_terms(terms.venue, terms.start, terms.end, terms.timezone, what="counter-proposal",
+                         timezone_optional=True)
+        elif c.counter is not None:
+            raise InputError(f"a counter-proposal's venue and times go with the answer 'counter', "
+                             f"not '{c.answer}'")
+    elif event_type == CHANNEL_OPEN:
+        if channels is not None and c.channel_id in channels:
+            raise InputError("that channel exists already")
+    elif event_type == CHANNEL_MESSAGE:
+        if channels is not None and c.channel_id not in channels:
+            raise InputError(f"no channel '{c.channel_id}'")
 
 
 def _known_issues(issues: Mapping[str, Any]) -> str:
@@ -276,11 +181,18 @@ def check_meeting_terms(terms: Mapping[str, Any], *, what: str = "meeting",
     """
     if not isinstance(terms.get("venue"), str) or not terms["venue"].strip():
         raise InputError(f"a {what} needs a venue")
-    _text(terms, "venue", max_len=300)
-    _interval(terms, "start", "end", what=what)
-    if terms.get("timezone") is None and timezone_optional:
+    _check_terms(terms["venue"], terms.get("start"), terms.get("end"), terms.get("timezone"), what=what,
+                 timezone_optional=timezone_optional)
+
+
+def _check_terms(venue: str, start: object, end: object, timezone: object, *, what: str,
+                 timezone_optional: bool) -> None:
+    if len(venue) > 300:
+        raise InputError("'venue' is over 300 characters")
+    _interval(start, end, "start", "end", what=what)
+    if timezone is None and timezone_optional:
         return
-    check_timezone(terms.get("timezone"))
+    check_timezone(timezone)
 
 
 def check_timezone(name: object) -> str:
@@ -311,12 +223,12 @@ def meeting_terms(*, venue: str, start: datetime | str, end: datetime | str, tim
     return terms
 
 
-def _interval(content: Mapping[str, Any], start_key: str, end_key: str, *, optional_end: bool = False,
+def _interval(start_value: object, end_value: object, start_key: str, end_key: str, *, optional_end: bool = False,
               what: str = "meeting") -> None:
-    start = parse_time(content.get(start_key), what=start_key)
-    if optional_end and content.get(end_key) is None:
+    start = parse_time(start_value, what=start_key)
+    if optional_end and end_value is None:
         return
-    end = parse_time(content.get(end_key), what=end_key)
+    end = parse_time(end_value, what=end_key)
     if end <= start:
         raise InputError(f"'{end_key}' must be after '{start_key}' (a {what} that ends before it starts)")
 
@@ -385,145 +297,151 @@ def _apply(views: Views, e: Entry, convener: str | None = None) -> None:
     held = _HELD_BY_ROUNDS.get(e.type)
     if held is not None:
         kind, key = held
-        item = {"kind": kind, "ref": e.content[key], "party": e.party, "at": e.created, "seq": e.seq, "how": "posted"}
+        item = {"kind": kind, "ref": getattr(e.body, key), "party": e.party, "at": e.created, "seq": e.seq,
+                "how": "posted"}
         if e.type == MEMO_DELIVER:
-            item["version"] = e.content["version"]
+            item["version"] = e.body.version
         for round_ in views.rounds.values():
             if round_["status"] == "open":
                 round_["held"].append(dict(item))
 
 
+def _plain(value: Any) -> Any:
+    """A typed body's nested value as the plain lists and dicts the views hold."""
+    return msgspec.to_builtins(value)
+
+
 def _apply_content(views: Views, e: Entry, convener: str | None = None) -> None:
-    c = e.content
-    check_content(e.type, c, issues=views.issues if e.type not in (ISSUE_ADD,) else None,
-                  memoranda=views.memoranda, meetings=views.meetings, channels=views.channels)
+    c: Any = e.body
+    check_body(e.type, c, issues=views.issues if e.type not in (ISSUE_ADD,) else None,
+               memoranda=views.memoranda, meetings=views.meetings, channels=views.channels)
     for key in _DEADLINES.get(e.type, ()):
-        check_deadline(c.get(key), now=parse_time(e.created), what=f"{key} deadline")
+        check_deadline(getattr(c, key), now=parse_time(e.created), what=f"{key} deadline")
     if e.type in AGENDA_TYPES:
-        check_agenda_right(e.type, e.party, e.role, views.issues.get(c["issue_id"]), convener)
+        check_agenda_right(e.type, e.party, e.role, views.issues.get(c.issue_id), convener)
     if e.type == ISSUE_ADD:
-        if c["issue_id"] in views.issues:
+        if c.issue_id in views.issues:
             raise InputError("key issue exists already")
-        views.issues[c["issue_id"]] = {"title": c["title"], "status": "open", "added_by": e.party, "since": e.created}
+        views.issues[c.issue_id] = {"title": c.title, "status": "open", "added_by": e.party, "since": e.created}
     elif e.type == ISSUE_RENAME:
-        views.issues[c["issue_id"]]["title"] = c["title"]
+        views.issues[c.issue_id]["title"] = c.title
     elif e.type == ISSUE_CLOSE:
-        views.issues[c["issue_id"]]["status"] = "closed"
+        views.issues[c.issue_id]["status"] = "closed"
     elif e.type == ROUND_OPEN:
-        if c["round_id"] in views.rounds:
-            raise InputError(f"round '{c['round_id']}' exists already")
-        if any(r["number"] == c["number"] for r in views.rounds.values()):
-            raise InputError(f"a round number {c['number']} exists already")
-        views.rounds[c["round_id"]] = {
-            "round_id": c["round_id"], "number": c["number"], "venue": c["venue"], "starts": c["starts"],
-            "ends": c.get("ends"), "meeting_id": c.get("meeting_id"), "agenda": list(c.get("agenda", [])),
+        if c.round_id in views.rounds:
+            raise InputError(f"round '{c.round_id}' exists already")
+        if any(r["number"] == c.number for r in views.rounds.values()):
+            raise InputError(f"a round number {c.number} exists already")
+        views.rounds[c.round_id] = {
+            "round_id": c.round_id, "number": c.number, "venue": c.venue, "starts": c.starts,
+            "ends": c.ends, "meeting_id": c.meeting_id, "agenda": list(c.agenda),
             "outcome": None, "status": "open", "opened_by": e.party, "opened_at": e.created, "opened_seq": e.seq,
             "closed_by": None, "closed_at": None, "closed_seq": None, "held": []}
     elif e.type == ROUND_CLOSE:
-        round_ = views.rounds.get(c["round_id"])
+        round_ = views.rounds.get(c.round_id)
         if round_ is None:
             raise InputError("unknown round")
         if round_["status"] == "closed":
-            raise InputError(f"round '{c['round_id']}' is closed already")
-        round_.update(outcome=c["outcome"], status="closed", closed_by=e.party, closed_at=e.created, closed_seq=e.seq)
+            raise InputError(f"round '{c.round_id}' is closed already")
+        round_.update(outcome=c.outcome, status="closed", closed_by=e.party, closed_at=e.created, closed_seq=e.seq)
     elif e.type == ROUND_LINK:
-        round_ = views.rounds.get(c["round_id"])
+        round_ = views.rounds.get(c.round_id)
         if round_ is None:
             raise InputError("a link to an unknown round")
-        round_["held"].append({"kind": c["kind"], "ref": c["ref"], "party": e.party, "at": e.created, "seq": e.seq,
+        round_["held"].append({"kind": c.kind, "ref": c.ref, "party": e.party, "at": e.created, "seq": e.seq,
                                "how": "linked"})
     elif e.type == MEMO_DRAFT:
         if set(e.audience) != {e.party}:
             raise InputError("a draft is readable by its own party only (this one was addressed to others)")
-        delivered = views.memoranda.get(c["memo_id"])
+        delivered = views.memoranda.get(c.memo_id)
         if delivered is not None and delivered["party"] != e.party:
             raise InputError("a draft under another party's memorandum id")
-        drafts = views.drafts.setdefault(c["memo_id"], [])
+        drafts = views.drafts.setdefault(c.memo_id, [])
         if drafts and drafts[0]["party"] != e.party:
             raise InputError("a draft under another party's draft id")
-        if c["version"] != len(drafts) + 1:
+        if c.version != len(drafts) + 1:
             raise InputError("draft versions are numbered one after another")
-        drafts.append({"version": c["version"], "title": c["title"], "positions": dict(c["positions"]),
+        drafts.append({"version": c.version, "title": c.title, "positions": dict(c.positions),
                        "at": e.created, "party": e.party, "by": e.author, "event_id": e.event_id,
-                       "attachments": list(c.get("attachments", []))})
+                       "attachments": _plain(c.attachments)})
     elif e.type == MEMO_DELIVER:
-        memo = views.memoranda.get(c["memo_id"])
+        memo = views.memoranda.get(c.memo_id)
         if memo is not None and memo["party"] != e.party:
             raise InputError("another party's memorandum id")
         recipients = [p for p in e.audience if p != e.party]
         if memo is None:
-            memo = views.memoranda[c["memo_id"]] = {
-                "memo_id": c["memo_id"], "party": e.party, "versions": [], "receipts": {}, "responses": {},
+            memo = views.memoranda[c.memo_id] = {
+                "memo_id": c.memo_id, "party": e.party, "versions": [], "receipts": {}, "responses": {},
                 "response_history": {}, "restricted": {}, "comments": []}
-        memo.update(title=c["title"], positions=dict(c["positions"]), version=c["version"], delivered_at=e.created,
-                    delivered_to=recipients, respond_by=c.get("respond_by"), event_id=e.event_id,
-                    attachments=list(c.get("attachments", [])), copy=c.get("copy"))
-        if c.get("restricted"):
+        memo.update(title=c.title, positions=dict(c.positions), version=c.version, delivered_at=e.created,
+                    delivered_to=recipients, respond_by=c.respond_by, event_id=e.event_id,
+                    attachments=_plain(c.attachments), copy=c.copy)
+        if c.restricted:
             # Head-only sections travel inside the heads' copies of the delivery (one event, one act).
-            memo["restricted"] = dict(c["restricted"])
+            memo["restricted"] = dict(c.restricted)
         # Lineage, seen only by the author's party (the others cannot read its drafts): the draft version this
         # delivery was made from, i.e. the latest draft under the same id at the time.
-        drafts = [d for d in views.drafts.get(c["memo_id"], []) if d["party"] == e.party]
+        drafts = [d for d in views.drafts.get(c.memo_id, []) if d["party"] == e.party]
         from_draft = drafts[-1]["version"] if drafts else None
         memo["from_draft"] = from_draft
-        memo["languages"] = list(c.get("languages") or [DEFAULT_LANGUAGE])
-        memo["prevailing"] = c.get("prevailing")
+        memo["languages"] = list(c.languages or [DEFAULT_LANGUAGE])
+        memo["prevailing"] = c.prevailing
         memo["texts"] = texts_by_language(c, ("title", "positions"))
-        memo["versions"].append({"version": c["version"], "positions": dict(c["positions"]), "at": e.created,
-                                 "title": c["title"], "from_draft": from_draft})
+        memo["versions"].append({"version": c.version, "positions": dict(c.positions), "at": e.created,
+                                 "title": c.title, "from_draft": from_draft})
     elif e.type == MEMO_RESTRICTED:
-        memo = views.memoranda.get(c["memo_id"])
+        memo = views.memoranda.get(c.memo_id)
         if memo is None or memo["party"] != e.party:
             raise InputError("restricted sections for an unknown memorandum")
-        memo["restricted"] = dict(c["sections"])
+        memo["restricted"] = dict(c.sections)
     elif e.type == RECEIPT:
-        memo = views.memoranda.get(c["memo_id"])
+        memo = views.memoranda.get(c.memo_id)
         if memo is None:
             raise InputError("receipt for an unknown memorandum")
-        memo["receipts"].setdefault(e.party, {"at": e.created, "by": e.author, "event_id": c["event_id"]})
+        memo["receipts"].setdefault(e.party, {"at": e.created, "by": e.author, "event_id": c.event_id})
     elif e.type == RESPONSE:
         if e.authority != "head" or e.role != "head":
             raise InputError("an official response must come from a head of delegation")
-        memo = views.memoranda[c["memo_id"]]
+        memo = views.memoranda[c.memo_id]
         if e.party == memo["party"]:
             raise InputError("a party cannot officially respond to its own memorandum")
         history = memo["response_history"].setdefault(e.party, [])
-        response = {"at": e.created, "by": e.author, "stances": dict(c["stances"]),
-                    "covering_text": c.get("covering_text"), "version": memo["version"], "number": len(history) + 1,
+        response = {"at": e.created, "by": e.author, "stances": _plain(c.stances),
+                    "covering_text": c.covering_text, "version": memo["version"], "number": len(history) + 1,
                     "replaces": history[-1]["at"] if history else None, "seq": e.seq,
-                    "attachments": list(c.get("attachments", []))}
+                    "attachments": _plain(c.attachments)}
         history.append(response)
         memo["responses"][e.party] = response
     elif e.type == COMMENT:
         for memo in views.memoranda.values():
-            if c["ref"] in (memo["memo_id"], memo.get("event_id")):
-                memo["comments"].append({"at": e.created, "by": e.author, "party": e.party, "text": c["text"]})
+            if c.ref in (memo["memo_id"], memo.get("event_id")):
+                memo["comments"].append({"at": e.created, "by": e.author, "party": e.party, "text": c.text})
     elif e.type == MEETING_PROPOSE:
-        views.meetings[c["meeting_id"]] = {
-            "meeting_id": c["meeting_id"], "proposed_by": e.party, "venue": c["venue"], "start": c["start"],
-            "end": c["end"], "timezone": c["timezone"], "level": c["level"], "agenda": list(c.get("agenda", [])),
-            "participants": list(c.get("participants", [])), "invited": [p for p in e.audience if p != e.party],
-            "answers": {}, "proposed_at": e.created, "answer_by": c.get("answer_by"),
+        views.meetings[c.meeting_id] = {
+            "meeting_id": c.meeting_id, "proposed_by": e.party, "venue": c.venue, "start": c.start,
+            "end": c.end, "timezone": c.timezone, "level": c.level, "agenda": list(c.agenda),
+            "participants": list(c.participants), "invited": [p for p in e.audience if p != e.party],
+            "answers": {}, "proposed_at": e.created, "answer_by": c.answer_by,
             # calendar entries: every answer is a new revision (iCalendar SEQUENCE) of the same meeting
             "revision": 0, "changed_at": e.created, "was_accepted": False,
-            "attachments": list(c.get("attachments", []))}
+            "attachments": _plain(c.attachments)}
     elif e.type == MEETING_RESPOND:
-        meeting = views.meetings[c["meeting_id"]]
-        meeting["answers"][e.party] = {"answer": c["answer"], "at": e.created, "by": e.author,
-                                       "counter": c.get("counter"), "note": c.get("note")}
+        meeting = views.meetings[c.meeting_id]
+        meeting["answers"][e.party] = {"answer": c.answer, "at": e.created, "by": e.author,
+                                       "counter": _plain(c.counter), "note": c.note}
         meeting["revision"] = meeting.get("revision", 0) + 1
         meeting["changed_at"] = e.created
         if meeting_status(meeting) == "accepted":
             meeting["was_accepted"] = True
     elif e.type == CHANNEL_OPEN:
-        views.channels[c["channel_id"]] = {"channel_id": c["channel_id"], "name": c["name"],
-                                           "parties": list(e.audience), "opened_by": e.party, "messages": []}
+        views.channels[c.channel_id] = {"channel_id": c.channel_id, "name": c.name,
+                                        "parties": list(e.audience), "opened_by": e.party, "messages": []}
     elif e.type == TITLE:
-        views.title = {"title": c["title"], "party": e.party, "at": e.created, "audience": list(e.audience)}
+        views.title = {"title": c.title, "party": e.party, "at": e.created, "audience": list(e.audience)}
     elif e.type == CHANNEL_MESSAGE:
-        channel = views.channels[c["channel_id"]]
-        channel["messages"].append({"seq": e.seq, "at": e.created, "by": e.author, "party": e.party, "text": c["text"],
-                                    "attachments": list(c.get("attachments", []))})
+        channel = views.channels[c.channel_id]
+        channel["messages"].append({"seq": e.seq, "at": e.created, "by": e.author, "party": e.party, "text": c.text,
+                                    "attachments": _plain(c.attachments)})
 
 
 def meeting_status(meeting: Mapping[str, Any]) -> str:
@@ -645,6 +563,6 @@ def calendar(views: Views) -> list[dict[str, Any]]:
     return sorted(({**m, "status": meeting_status(m)} for m in views.meetings.values()), key=lambda m: m["start"])
 
 
-__all__ = ["Entry", "Views", "awaiting_responses", "calendar", "check_agenda_right", "check_content",
+__all__ = ["Entry", "Views", "awaiting_responses", "calendar", "check_agenda_right", "check_body", "check_content",
            "check_meeting_terms", "check_timezone", "derive_views", "format_time", "issue_status", "meeting_status",
            "meeting_terms", "memo_texts", "positions_matrix", "redline", "version_label"]
