@@ -121,7 +121,7 @@ class RoundLink(Body, frozen=True):
     round_id: Ident
     kind: Annotated[Literal["memorandum", "meeting", "agreement"],
                     Meta(description="one of: memorandum, meeting, agreement",
-                         extra={"refusal": "a round is linked to one of: memorandum, meeting, agreement"})]
+                         extra={"refusal": "'kind': a round is linked to one of: memorandum, meeting, agreement"})]
     ref: Ident
 
 
