@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from parley.errors import InputError
 from parley.protocol import agreement as ag
 from parley.protocol import workflow as wf
-from parley.protocol.bodies import MODELS, body_schemas, decode_content
+from parley.protocol import zopa
+from parley.protocol.bodies import MODELS, JsonContent, body_schemas, decode_content, decode_stored
 from parley.protocol.trust import TRUST_VERIFY, derive_party_trust
 
 T0, T1, T2 = "2025-06-02T10:00:00Z", "2025-06-02T12:00:00Z", "2025-06-01T10:00:00Z"
@@ -52,6 +53,14 @@ VALID = {
     ag.SIGN: {"agreement_id": "accord", "text_sha256": SHA, "signature": "-----BEGIN SSH SIGNATURE-----"},
     ag.RELEASE: {"agreement_id": "accord", "text_sha256": SHA, "consent": "-----BEGIN SSH SIGNATURE-----"},
     TRUST_VERIFY: {"party_id": "party-ua", "root_key": "key", "verified": True},
+    zopa.ZOPA_OPEN: {"check_id": "zopa-1", "issue_id": "grain", "round_id": "round-1",
+                     "parties": ["party-ua", "party-ru"], "split": "midpoint"},
+    zopa.ZOPA_COMMIT: {"check_id": "zopa-1", "direction": "at-least", "split_consent": True,
+                       "replies": {"party-ua": {"blinded": ["AAAA"], "sum": "AAAA"}}, "key": "AAAA", "bits": ["AAAA"]},
+    zopa.ZOPA_REVEAL: {"check_id": "zopa-1", "shares": {"party-ru": 1}},
+    zopa.ZOPA_UNMASK: {"check_id": "zopa-1", "mask": "12345"},
+    zopa.ZOPA_SPLIT: {"check_id": "zopa-1", "midpoint": "1000.5"},
+    zopa.ZOPA_ABORT: {"check_id": "zopa-1", "reason": "The round is over."},
 }
 KINDS = sorted(VALID)
 
@@ -66,7 +75,7 @@ def test_every_encrypted_event_type_of_the_folds_has_one_declaration():
         wf.ROUND_OPEN, wf.ROUND_CLOSE, wf.ROUND_LINK, wf.MEMO_DRAFT, wf.MEMO_DELIVER, wf.MEMO_RESTRICTED,
         wf.RECEIPT, wf.RESPONSE, wf.COMMENT, wf.MEETING_PROPOSE, wf.MEETING_RESPOND, wf.CHANNEL_OPEN,
         wf.CHANNEL_MESSAGE, wf.MESSAGE, wf.TITLE}
-    assert workflow_types | ag.AGREEMENT_TYPES | {TRUST_VERIFY} == set(MODELS) == set(KINDS)
+    assert workflow_types | ag.AGREEMENT_TYPES | {TRUST_VERIFY} | zopa.ZOPA_TYPES == set(MODELS) == set(KINDS)
 
 
 @pytest.mark.parametrize("event_type", KINDS)
@@ -162,8 +171,9 @@ def test_folds_list_a_malformed_body_as_a_violation_instead_of_crashing(event_ty
     views = wf.derive_views(entries, {})
     agreements, violations = ag.derive_agreements(entries, "neg-1")
     records, trust_violations = derive_party_trust(entries, "party-ua")
+    ledger = zopa.derive_ledger(entries)
     if not isinstance(content, dict):
-        assert len(views.violations) + len(violations) + len(trust_violations) >= 1
+        assert len(views.violations) + len(violations) + len(trust_violations) + len(ledger.violations) >= 1
 
 
 @pytest.mark.parametrize("event_type", [t for t in KINDS if t in wf.__dict__.values()])
@@ -182,3 +192,62 @@ def test_a_meeting_proposal_with_a_nested_agenda_cannot_crash_every_readers_fold
                             {}, convener="party-ua")
     assert views.meetings == {} and "grain" in views.issues
     assert len(views.violations) == 1 and "agenda" in views.violations[0]
+
+
+def _stored(event_type: str, content: object) -> bytes:
+    return json.dumps({"type": event_type, "content": content, "binding": "b" * 64}).encode()
+
+
+@pytest.mark.parametrize("event_type", KINDS)
+def test_a_stored_body_decodes_in_one_pass_to_the_same_typed_object(event_type):
+    decoded_type, body, mapping = decode_stored(_stored(event_type, VALID[event_type]))
+    assert decoded_type == event_type and body == decode_content(event_type, VALID[event_type])
+    assert isinstance(mapping, JsonContent) and dict(mapping) == VALID[event_type]
+
+
+@settings(max_examples=200, deadline=None)
+@given(event_type=st.sampled_from(KINDS), content=JSON)
+def test_a_stored_malformed_body_is_left_to_the_fold_which_refuses_it_as_decode_content_does(event_type, content):
+    """The one-pass read of the local copy never admits what ``decode_content`` refuses (nor crashes)."""
+    _, body, mapping = decode_stored(_stored(event_type, content))
+    entry = wf.typed_entry(body, seq=1, event_id="e" * 64, created=T2, author="Head", role="head", party="party-ua",
+                           authority="head", audience=("party-ru", "party-ua"), type=event_type, content=mapping)
+    try:
+        expected = decode_content(event_type, content if isinstance(content, dict) else {})
+    except InputError as exc:
+        assert body is None
+        with pytest.raises(InputError) as refused:
+            entry.body  # noqa: B018 - the property decodes
+        assert refused.value.message == exc.message
+    else:
+        assert entry.body == expected
+
+
+def test_files_smuggled_into_a_stored_body_that_carries_none_are_refused():
+    _, body, mapping = decode_stored(_stored(wf.ISSUE_ADD, {**VALID[wf.ISSUE_ADD], "attachments": [FILE]}))
+    assert body is None
+    with pytest.raises(InputError, match="carries no files"):
+        decode_content(wf.ISSUE_ADD, mapping)
+
+
+def test_a_body_with_infinity_that_the_sync_accepted_does_not_break_the_readers_views():
+    """``json`` reads ``Infinity`` (a hostile author's plaintext need not be canonical); the one-pass read of the
+    local copy must still give the reader a fold, with the body refused or applied, never an exception."""
+    for number in (b"Infinity", b"1e999"):
+        for event_type in (wf.ISSUE_ADD, "zopa.open"):
+            text = b'{"type": "%s", "content": {"issue_id": "grain", "title": "Grain", "x": %s}}' % (
+                event_type.encode(), number)
+            decoded_type, body, mapping = decode_stored(text)
+            assert decoded_type == event_type and mapping["title"] == "Grain"
+            assert body is None or body.title == "Grain"
+    assert decode_content(wf.ISSUE_ADD, mapping).title == "Grain"
+
+
+def test_the_content_of_a_kind_without_declaration_reads_as_a_plain_dict():
+    _, body, mapping = decode_stored(_stored("zopa.open", {"check_id": "zopa-1"}))
+    assert body is None and type(mapping) is dict and mapping == {"check_id": "zopa-1"}
+
+
+def test_a_stored_body_that_is_not_json_is_refused():
+    with pytest.raises(InputError, match="not"):
+        decode_stored(b"{nope")

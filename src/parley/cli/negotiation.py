@@ -128,7 +128,7 @@ def list_messages(ctx: typer.Context, negotiation: str = typer.Argument(..., hel
     emit(options(ctx).as_json, rows, lambda: table(
         "Messages", ["#", "time", "from", "to", "text"],
         [(m["seq"], m["created"], f"{m['author']} ({m['party']})", ", ".join(m["audience"]),
-          m["content"]["text"] + (f"  [granted by {m['granted_by']}]" if m.get("granted_by") else ""))
+          m["text"] + (f"  [granted by {m['granted_by']}]" if m.get("granted_by") else ""))
          for m in rows]))
 
 

@@ -19,16 +19,14 @@ def entries(client: Client, negotiation_id: str, types: frozenset[str]) -> list[
     them (events of authors the state does not know are left out)."""
     state = client.state(negotiation_id)
     out = []
-    for seq, env, body, _ in client.cache.events_of_types(negotiation_id, types):
-        header = env["header"]
-        author = state.members.get(header["author"])
+    for seq, eid, header, event_type, body, content in client.cache.typed_events_of_types(negotiation_id, types):
+        author = state.members.get(header.author)
         if author is None:
             continue
-        out.append(wf.Entry(seq=seq, event_id=event_id(env), created=header["created"], author=author.member,
-                            role=author.role, party=author.party_id, authority=header["authority"],
-                            audience=tuple(header["audience"]["parties"]), type=body["type"],
-                            content=body["content"] if isinstance(body["content"], dict) else {},
-                            device=header["author"], signing_key=author.signing_key))
+        out.append(wf.typed_entry(body, seq=seq, event_id=eid, created=header.created, author=author.member,
+                                  role=author.role, party=author.party_id, authority=header.authority,
+                                  audience=tuple(header.audience.parties), type=event_type,
+                                  content=content, device=header.author, signing_key=author.signing_key))
     return out
 
 

@@ -44,6 +44,7 @@ from parley.errors import (
     TransportError,
     TrustError,
 )
+from parley.protocol.bodies import decode_content
 from parley.protocol.events import (
     Audience,
     CiphertextRef,
@@ -728,7 +729,18 @@ class Client:
         return out
 
     def messages(self, negotiation_id: str) -> list[dict[str, Any]]:
-        return [e for e in self.timeline(negotiation_id) if e["type"] == "message"]
+        """The readable messages of the timeline, each with its ``text`` read through the message's declaration
+        (``parley.protocol.bodies.Message``); a message whose content does not match it is left out."""
+        out = []
+        for row in self.timeline(negotiation_id):
+            if row["type"] != "message":
+                continue
+            try:
+                body = decode_content("message", row["content"])
+            except InputError:
+                continue
+            out.append({**row, "text": body.text})
+        return out
 
 
 def _new_identity(root: SigningKey, *, member: str, role: str, now: datetime, keep_root: bool = False,

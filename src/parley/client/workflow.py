@@ -494,8 +494,8 @@ class Negotiation:
         posted = []
         views = self.views()
         me = self.client.profile.member
-        acknowledged = {e.content.get("memo_id") for e in self.entries() if e.type == wf.RECEIPT and e.author == me
-                        and e.party == self.own_party}
+        acknowledged = {body.memo_id for e in self.entries(frozenset({wf.RECEIPT}))
+                        if e.author == me and e.party == self.own_party and (body := wf.readable_body(e)) is not None}
         for memo in views.memoranda.values():
             if self.own_party in memo["delivered_to"] and memo["memo_id"] not in acknowledged:
                 posted.append(self.client.post(self.id, wf.RECEIPT, {"memo_id": memo["memo_id"],

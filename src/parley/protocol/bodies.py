@@ -21,8 +21,9 @@ as the hand-written checks did.
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from functools import cache
 from types import UnionType
 from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin, get_type_hints
@@ -351,6 +352,53 @@ class TrustRecord(Body, frozen=True):
     verified: Annotated[bool, Meta(description="true or false")]
 
 
+# ---- the deal-zone check (parley.protocol.zopa): the ciphertexts' own form is checked by the fold ------------
+class ZopaBody(Body, frozen=True):
+    what: ClassVar[str] = "deal-zone check"
+    files_refused: ClassVar[bool] = False
+    check_id: Ident
+
+
+class ZopaOpen(ZopaBody, frozen=True):
+    issue_id: Ident
+    round_id: Ident
+    parties: Annotated[list[str], Meta(description="a list of party ids")]
+    split: str | None = None
+
+
+class ZopaReply(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """An answer to an earlier party's bits: the blinded comparison, and the masked sum for a split."""
+
+    blinded: Annotated[list[str], Meta(description="a list of ciphertexts")]
+    sum: str | None = None
+
+
+class ZopaCommit(ZopaBody, frozen=True):
+    direction: Annotated[str, Meta(description="at-least or at-most")]
+    split_consent: Annotated[bool, Meta(description="true or false (agrees to a split point)")]
+    replies: Annotated[dict[str, ZopaReply], Meta(description="an answer to every earlier party of the check")]
+    key: str | None = None
+    bits: Annotated[list[str], Meta(description="a list of ciphertexts")] | None = None
+    value: str | None = None
+
+
+class ZopaReveal(ZopaBody, frozen=True):
+    shares: Annotated[dict[str, Literal[0, 1]], Meta(description="one share, 0 or 1, for every other party")]
+
+
+class ZopaUnmask(ZopaBody, frozen=True):
+    mask: Annotated[str, Meta(description="a decimal number")]
+
+
+class ZopaSplit(ZopaBody, frozen=True):
+    midpoint: Annotated[str, Meta(description="a whole number or one ending in .5")]
+
+
+class ZopaAbort(ZopaBody, frozen=True):
+    #: any value: a reason that is not text reads as none (as it always did)
+    reason: Any = ""
+
+
 #: event type -> the declaration of its content
 MODELS: dict[str, type[Body]] = {
     "agenda.issue.add": IssueAdd, "agenda.issue.rename": IssueRename, "agenda.issue.close": IssueClose,
@@ -363,6 +411,8 @@ MODELS: dict[str, type[Body]] = {
     "agreement.text": AgreementText, "agreement.objection": Objection, "agreement.finalize": Finalize,
     "agreement.sign": Signature, "agreement.release": ReleaseConsent,
     "trust.verify": TrustRecord,
+    "zopa.open": ZopaOpen, "zopa.commit": ZopaCommit, "zopa.reveal": ZopaReveal, "zopa.unmask": ZopaUnmask,
+    "zopa.split": ZopaSplit, "zopa.abort": ZopaAbort,
 }
 #: the event types whose content may carry files (``attachments``): every act that carries a text
 ATTACHING_TYPES = frozenset({"memorandum.draft", "memorandum.deliver", "response.official", "meeting.propose",
@@ -387,6 +437,87 @@ def decode_content(event_type: str, content: Any) -> Body:
         return msgspec.convert(content if isinstance(content, dict) else dict(content), type=model)
     except msgspec.ValidationError as exc:
         raise InputError(refusal(model, str(exc))) from None
+
+
+class StoredBody(Struct, frozen=True):
+    """A decrypted body as stored: its type and its content's JSON, read as it was signed."""
+
+    type: str
+    content: msgspec.Raw
+
+
+_STORED = msgspec.json.Decoder(StoredBody)
+_DECODERS = {event_type: msgspec.json.Decoder(model) for event_type, model in MODELS.items()}
+
+
+def decode_stored(text: str | bytes) -> tuple[str, Body | None, Mapping[str, Any]]:
+    """A stored body read in one pass: (its type, its typed content, its content as a mapping).
+
+    The typed content is None when the type has no declaration here, or when the content does not match it:
+    the content is then a plain dict (``{}`` for content that is not an object), which ``decode_content``
+    refuses with the reason. A typed body's mapping is decoded from its JSON only if a reader asks for it.
+
+    Raises:
+        InputError: not a stored body (not JSON, or no type).
+    """
+    try:
+        stored = _STORED.decode(text)
+    except msgspec.DecodeError:
+        return _decode_slowly(text)  # JSON msgspec does not read (NaN, Infinity): as the sync parsed it
+    decoder = _DECODERS.get(stored.type)
+    if decoder is not None:
+        try:
+            body = decoder.decode(stored.content)
+        except msgspec.DecodeError:  # a ValidationError too: the fold refuses it from the content, with the message
+            body = None
+        if body is not None and ("attachments" in body.__struct_fields__ or not body.files_refused
+                                 or b'"attachments"' not in bytes(stored.content)):
+            return stored.type, body, JsonContent(stored.content)
+    try:
+        content = msgspec.json.decode(stored.content)
+    except msgspec.DecodeError:  # a number msgspec does not read (1e999)
+        return _decode_slowly(text)
+    return stored.type, None, content if isinstance(content, dict) else {}
+
+
+def _decode_slowly(text: str | bytes) -> tuple[str, Body | None, Mapping[str, Any]]:
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError):
+        raise InputError("a stored body is not JSON") from None
+    if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
+        raise InputError("a stored body is not {type, content}")
+    content = obj.get("content")
+    return obj["type"], None, content if isinstance(content, dict) else {}
+
+
+class JsonContent(Mapping[str, Any]):
+    """An event's content read from its JSON only when a reader asks for it as a mapping (the folds read the
+    typed body instead). Content that is not a JSON object reads as an empty one."""
+
+    __slots__ = ("_json", "_value")
+
+    def __init__(self, raw: bytes | msgspec.Raw) -> None:
+        self._json = raw
+        self._value: dict[str, Any] | None = None
+
+    def _decoded(self) -> dict[str, Any]:
+        if self._value is None:
+            try:
+                value = msgspec.json.decode(self._json)
+            except msgspec.DecodeError:  # a number msgspec does not read (1e999): as the sync parsed it
+                value = json.loads(bytes(self._json))
+            self._value = value if isinstance(value, dict) else {}
+        return self._value
+
+    def __getitem__(self, key: str) -> Any:
+        return self._decoded()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._decoded())
+
+    def __len__(self) -> int:
+        return len(self._decoded())
 
 
 _AT = re.compile(r"at `\$((?:\.[A-Za-z_]\w*|\[[^\]]*\])*)`")
@@ -474,4 +605,5 @@ def body_schemas() -> dict[str, Any]:
     return {"$defs": definitions, "types": dict(zip(types, schemas, strict=True))}
 
 
-__all__ = ["ATTACHING_TYPES", "MODELS", "Body", "body_schemas", "decode_content", "refusal"]
+__all__ = ["ATTACHING_TYPES", "MODELS", "Body", "JsonContent", "StoredBody", "body_schemas", "decode_content",
+           "decode_stored", "refusal"]

@@ -19,7 +19,6 @@ import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -70,14 +69,35 @@ class Entry:
     device: str = ""
     signing_key: str = ""
 
-    @cached_property
+    @property
     def body(self) -> Body:
-        """The typed content (``parley.protocol.bodies``), decoded once.
+        """The typed content (``parley.protocol.bodies``), decoded once (or given by ``typed_entry``).
 
         Raises:
             InputError: the content does not match its type's declaration (or the type is unknown).
         """
-        return decode_content(self.type, self.content)
+        found = self.__dict__.get("_body")
+        if found is None:
+            found = self.__dict__["_body"] = decode_content(self.type, self.content)  # frozen: set once, here
+        return found
+
+
+def readable_body(e: Entry) -> Body | None:
+    """``e``'s typed body, or None when its content does not match its declaration (a fold lists that one as a
+    violation; a screen that lists acts leaves it out)."""
+    try:
+        return e.body
+    except InputError:
+        return None
+
+
+def typed_entry(body: Body | None, **fields: Any) -> Entry:
+    """An ``Entry`` whose typed body was decoded already (from the stored JSON: ``bodies.decode_stored``); None
+    leaves it to be decoded from ``content`` when read (which raises for malformed content)."""
+    entry = Entry(**fields)
+    if body is not None:
+        entry.__dict__["_body"] = body
+    return entry
 
 
 # ---- content validation (used before posting and again on every received event) ---------------------
@@ -563,6 +583,6 @@ def calendar(views: Views) -> list[dict[str, Any]]:
     return sorted(({**m, "status": meeting_status(m)} for m in views.meetings.values()), key=lambda m: m["start"])
 
 
-__all__ = ["Entry", "Views", "awaiting_responses", "calendar", "check_agenda_right", "check_body", "check_content",
+__all__ = ["Entry", "Views", "readable_body", "typed_entry", "awaiting_responses", "calendar", "check_agenda_right", "check_body", "check_content",
            "check_meeting_terms", "check_timezone", "derive_views", "format_time", "issue_status", "meeting_status",
            "meeting_terms", "memo_texts", "positions_matrix", "redline", "version_label"]

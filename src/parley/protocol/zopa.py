@@ -157,9 +157,21 @@ def derive_ledger(entries: Iterable[Entry]) -> ZopaLedger:
     return ledger
 
 
+def _body(e: Entry) -> Any:
+    """The typed body of a zopa event.
+
+    Raises:
+        ProtocolError: its content does not match its declaration (the message names the field).
+    """
+    try:
+        return e.body
+    except InputError as exc:
+        raise ProtocolError(exc.message) from None
+
+
 def _apply(ledger: ZopaLedger, e: Entry) -> None:
-    c = e.content
-    check_id = _ident(c, "check_id")
+    c = _body(e)
+    check_id = c.check_id
     if e.type == ZOPA_OPEN:
         _open(ledger, e, check_id)
         return
@@ -179,48 +191,46 @@ def _apply(ledger: ZopaLedger, e: Entry) -> None:
             raise ProtocolError("a split mask comes from the second party, after an overlap both agreed to split")
         if check.mask is not None:
             raise ProtocolError("the split mask was revealed already (a replay)")
-        mask = c.get("mask")
-        if not isinstance(mask, str) or not mask.isdigit() or len(mask) > 700:
+        mask = c.mask
+        if not mask.isdigit() or len(mask) > 700:
             raise ProtocolError("a split mask is a decimal number")
         check.mask = int(mask)
     elif e.type == ZOPA_SPLIT:
         if check.mask is None or e.party != check.parties[0] or check.midpoint is not None:
             raise ProtocolError("the split point comes once from the first party, after the mask")
-        midpoint = c.get("midpoint")
-        if not isinstance(midpoint, str) or not _is_half_integer(midpoint):
+        midpoint = c.midpoint
+        if not _is_half_integer(midpoint):
             raise ProtocolError("a split point is a whole number or ends in .5")
         check.midpoint = midpoint
     elif e.type == ZOPA_ABORT:
         if check.status in (OVERLAP, NO_OVERLAP) or check.aborted_by is not None:
             raise ProtocolError("the check is over already")
-        reason = c.get("reason", "")
+        reason = c.reason
         check.aborted_by, check.abort_reason = e.party, reason if isinstance(reason, str) else ""
         check.abort_reason = check.abort_reason[:500]
 
 
 def _open(ledger: ZopaLedger, e: Entry, check_id: str) -> None:
-    c = e.content
+    c = _body(e)
     if check_id in ledger.checks:
         raise ProtocolError("a check with this id exists already (a replay)")
-    parties = c.get("parties")
-    if (not isinstance(parties, list) or not 2 <= len(parties) <= MAX_PARTIES or len(set(parties)) != len(parties)
-            or not all(isinstance(p, str) for p in parties)):
+    parties = c.parties
+    if not 2 <= len(parties) <= MAX_PARTIES or len(set(parties)) != len(parties):
         raise ProtocolError(f"a check has 2 to {MAX_PARTIES} distinct parties")
     if parties[0] != e.party:
         raise ProtocolError("the party that opens a check comes first in it")
     if set(e.audience) != set(parties):
         raise ProtocolError("a check's messages go to exactly its parties")
-    split = c.get("split")
+    split = c.split
     if split not in (None, SPLIT_MIDPOINT) or (split and len(parties) != 2):
         raise ProtocolError("a split point is offered only between two parties ('midpoint')")
     if e.authority != "head":
         raise ProtocolError("only a head of delegation opens a check")
-    ledger.checks[check_id] = ZopaCheck(check_id, _ident(c, "issue_id"), _ident(c, "round_id"), tuple(parties),
-                                        split, e.party)
+    ledger.checks[check_id] = ZopaCheck(check_id, c.issue_id, c.round_id, tuple(parties), split, e.party)
 
 
 def _commit(ledger: ZopaLedger, check: ZopaCheck, e: Entry) -> None:
-    c = e.content
+    c = _body(e)
     if e.authority != "head":
         raise ProtocolError("only a head of delegation commits a reservation value")
     if check.aborted_by is not None:
@@ -233,33 +243,29 @@ def _commit(ledger: ZopaLedger, check: ZopaCheck, e: Entry) -> None:
                             f"round {check.round_id} (check {spent})")
     if check.next_committer() != e.party:
         raise ProtocolError("parties commit in the check's order")
-    if c.get("direction") not in cmp.DIRECTIONS:
+    if c.direction not in cmp.DIRECTIONS:
         raise ProtocolError("a commit names its direction (at-least or at-most)")
-    if not isinstance(c.get("split_consent"), bool):
-        raise ProtocolError("a commit says whether it agrees to a split point")
     position = check.parties.index(e.party)
     last = position == len(check.parties) - 1
-    parsed: dict[str, Any] = {"direction": c["direction"], "split_consent": c["split_consent"]}
+    parsed: dict[str, Any] = {"direction": c.direction, "split_consent": c.split_consent}
     if not last:
-        public = cmp.public_key_from_b64(c.get("key"))
+        public = cmp.public_key_from_b64(c.key)
         parsed["key"] = public
-        parsed["bits"] = cmp.ciphertexts_from_b64(public, c.get("bits"), cmp.BITS, "the encrypted bits")
-        if position == 0 and c.get("value") is not None:
-            parsed["value"] = cmp.ciphertexts_from_b64(public, [c.get("value")], 1, "the encrypted value")[0]
-    elif c.get("key") is not None or c.get("bits") is not None:
+        parsed["bits"] = cmp.ciphertexts_from_b64(public, c.bits, cmp.BITS, "the encrypted bits")
+        if position == 0 and c.value is not None:
+            parsed["value"] = cmp.ciphertexts_from_b64(public, [c.value], 1, "the encrypted value")[0]
+    elif c.key is not None or c.bits is not None:
         raise ProtocolError("the last party of a check answers, it sends no bits")
-    replies = c.get("replies")
+    replies = c.replies
     earlier = check.parties[:position]
-    if not isinstance(replies, dict) or set(replies) != set(earlier):
+    if set(replies) != set(earlier):
         raise ProtocolError("a commit answers every earlier party of the check, and only them")
     parsed["replies"] = {}
     for holder in earlier:
         reply, key = replies[holder], check.commits[holder]["key"]
-        if not isinstance(reply, dict):
-            raise ProtocolError("a reply is an object")
-        answer = {"blinded": cmp.ciphertexts_from_b64(key, reply.get("blinded"), cmp.BITS, "the blinded answer")}
-        if reply.get("sum") is not None:
-            answer["sum"] = cmp.ciphertexts_from_b64(key, [reply.get("sum")], 1, "the masked sum")[0]
+        answer = {"blinded": cmp.ciphertexts_from_b64(key, reply.blinded, cmp.BITS, "the blinded answer")}
+        if reply.sum is not None:
+            answer["sum"] = cmp.ciphertexts_from_b64(key, [reply.sum], 1, "the masked sum")[0]
         parsed["replies"][holder] = answer
     check.commits[e.party] = parsed
     ledger.tries[(check.issue_id, check.round_id, e.party)] = check.check_id
@@ -270,21 +276,11 @@ def _reveal(check: ZopaCheck, e: Entry) -> None:
         raise ProtocolError("shares are revealed only once every party committed")
     if e.party in check.reveals:
         raise ProtocolError("this party revealed its shares already (a replay)")
-    shares = e.content.get("shares")
+    shares = _body(e).shares
     others = [p for p in check.parties if p != e.party]
-    if not isinstance(shares, dict) or set(shares) != set(others):
+    if set(shares) != set(others):
         raise ProtocolError("a reveal holds one share for every other party of the check")
-    for value in shares.values():
-        if value not in (0, 1) or isinstance(value, bool):
-            raise ProtocolError("a share is 0 or 1")
     check.reveals[e.party] = dict(shares)
-
-
-def _ident(content: Any, key: str) -> str:
-    value = content.get(key) if isinstance(content, dict) else None
-    if not isinstance(value, str) or not 1 <= len(value) <= 64 or not all(ch.isalnum() or ch in "-_." for ch in value):
-        raise ProtocolError(f"'{key}' must be an identifier (letters, digits, - _ .)")
-    return value
 
 
 def _is_half_integer(text: str) -> bool:
