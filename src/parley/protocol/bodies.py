@@ -383,7 +383,8 @@ class ZopaCommit(ZopaBody, frozen=True):
 
 
 class ZopaReveal(ZopaBody, frozen=True):
-    shares: Annotated[dict[str, Literal[0, 1]], Meta(description="one share, 0 or 1, for every other party")]
+    #: each 0 or 1: checked by the fold, after the order of the check (a reveal before every commit says so)
+    shares: Annotated[dict[str, int], Meta(description="one share, 0 or 1, for every other party")]
 
 
 class ZopaUnmask(ZopaBody, frozen=True):

@@ -280,6 +280,8 @@ def _reveal(check: ZopaCheck, e: Entry) -> None:
     others = [p for p in check.parties if p != e.party]
     if set(shares) != set(others):
         raise ProtocolError("a reveal holds one share for every other party of the check")
+    if any(value not in (0, 1) for value in shares.values()):
+        raise ProtocolError("a share is 0 or 1")
     check.reveals[e.party] = dict(shares)
 
 
