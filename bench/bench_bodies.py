@@ -5,7 +5,8 @@ What ``Negotiation.views()`` and ``agreements()`` do: the cache's query of the e
 ``parley.protocol.workflow.Entry``, then the workflow and agreement folds over the timeline (shape check of
 every body, then the rules). N events (default 5,000) of a
 realistic mix: key issues, memoranda with receipts and official responses, meetings and answers, channel
-messages, agreement text versions and objections.
+messages, an agreement text and objections. A third figure folds entries whose content is a plain dict (as
+tests build them): the cost of the shape check alone, without the cache.
 
 Usage::
 
@@ -133,6 +134,18 @@ def measure(count: int, repeat: int) -> dict[str, float]:
         assert not views.violations and not violations, (views.violations[:3], violations[:3])
         assert len(views.memoranda) > count // 20
 
+    def fold_dicts() -> None:
+        # the folds over entries whose content is a dict (as tests build them, and as a content is checked
+        # before posting): each dict is checked (and, with typed bodies, converted to its type) in the fold
+        items = []
+        for seq, created, party, role, _, text in rows:
+            body = json.loads(text)
+            items.append(wf.Entry(seq=seq, event_id=f"{seq:064x}", created=created, author=f"{role} of {party}",
+                                  role=role, party=party, authority="head" if role == "head" else "member",
+                                  audience=("party-a", "party-b"), type=body["type"], content=body["content"]))
+        wf.derive_views([e for e in items if e.type not in ag.AGREEMENT_TYPES], {}, convener="party-a")
+        ag.derive_agreements([e for e in items if e.type in ag.AGREEMENT_TYPES], "neg-1")
+
     def best(fn: Any) -> float:
         times = []
         for _ in range(repeat):
@@ -141,7 +154,8 @@ def measure(count: int, repeat: int) -> dict[str, float]:
             times.append(time.perf_counter() - t0)
         return min(times)
 
-    figures = {"events": count, "decode_ms": best(read) * 1000, "rebuild_ms": best(rebuild) * 1000}
+    figures = {"events": count, "decode_ms": best(read) * 1000, "rebuild_ms": best(rebuild) * 1000,
+               "dicts_ms": best(fold_dicts) * 1000}
     cache.close()
     return figures
 
@@ -166,9 +180,10 @@ def main(argv: list[str] | None = None) -> int:
             if name not in columns or figures["rebuild_ms"] < columns[name]["rebuild_ms"]:
                 columns[name] = figures
     print(f"{args.events} events, best of {args.repeat} runs x 2 rounds")
-    print(f"{'tree':<40} {'cache -> entries (ms)':>22} {'cache -> views + agreements (ms)':>34}")
+    print(f"{'tree':<32} {'cache -> entries (ms)':>22} {'cache -> views + agreements (ms)':>34} "
+          f"{'JSON -> dict entries -> folds (ms)':>36}")
     for name, figures in columns.items():
-        print(f"{name:<40} {figures['decode_ms']:>22.1f} {figures['rebuild_ms']:>34.1f}")
+        print(f"{name:<32} {figures['decode_ms']:>22.1f} {figures['rebuild_ms']:>34.1f} {figures['dicts_ms']:>36.1f}")
     return 0
 
 

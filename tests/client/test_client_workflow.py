@@ -341,3 +341,24 @@ def test_views_are_the_same_whatever_the_sync_batches(talks, seed):
     one, other = incremental.status(now), at_once.status(now)
     assert one == other
     small_pages.close()
+
+
+def test_a_bent_client_s_malformed_bodies_are_violations_in_every_reader_s_views(talks):
+    """A member's client posts bodies that skip the checks (a meeting whose agenda nests a list, a memorandum
+    whose version is text): every reader's views, read from its local copy in one pass into typed bodies, list
+    each as a violation naming the field, and everything else still reads."""
+    ua, ru, tr = talks["ua"], talks["ru"], talks["tr"]
+    issue = tr.add_issue("Ceasefire", "ceasefire")
+    parties = sorted({ua.own_party, ru.own_party})
+    ua.client.post(ua.id, "meeting.propose", {"meeting_id": "meeting-x", "venue": "Geneva", "level": "delegation",
+                                              "start": "2031-06-02T10:00:00Z", "end": "2031-06-02T12:00:00Z",
+                                              "timezone": "Europe/Zurich", "agenda": [[issue]]}, parties=parties)
+    ua.client.post(ua.id, "memorandum.deliver", {"memo_id": "memo-x", "title": "M", "version": "one",
+                                                 "positions": {issue: "x"}}, parties=parties)
+    ua.client.post(ua.id, "message", {"text": "Still readable."}, parties=parties)
+    ru.sync()
+    views = ru.views()
+    assert "meeting-x" not in views.meetings and "memo-x" not in views.memoranda and issue in views.issues
+    assert any("meeting.propose" in v and "agenda" in v for v in views.violations), views.violations
+    assert any("memorandum.deliver" in v and "'version' must be a number from 1" in v for v in views.violations)
+    assert [m["text"] for m in ru.client.messages(ru.id)] == ["Still readable."]
