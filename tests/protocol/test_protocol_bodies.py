@@ -53,6 +53,7 @@ VALID = {
     ag.SIGN: {"agreement_id": "accord", "text_sha256": SHA, "signature": "-----BEGIN SSH SIGNATURE-----"},
     ag.RELEASE: {"agreement_id": "accord", "text_sha256": SHA, "consent": "-----BEGIN SSH SIGNATURE-----"},
     TRUST_VERIFY: {"party_id": "party-ua", "root_key": "key", "verified": True},
+    "attachment.chunk": {"attachment_id": "file-1", "index": 0, "total": 2, "data": "AAAA"},
     zopa.ZOPA_OPEN: {"check_id": "zopa-1", "issue_id": "grain", "round_id": "round-1",
                      "parties": ["party-ua", "party-ru"], "split": "midpoint"},
     zopa.ZOPA_COMMIT: {"check_id": "zopa-1", "direction": "at-least", "split_consent": True,
@@ -75,7 +76,8 @@ def test_every_encrypted_event_type_of_the_folds_has_one_declaration():
         wf.ROUND_OPEN, wf.ROUND_CLOSE, wf.ROUND_LINK, wf.MEMO_DRAFT, wf.MEMO_DELIVER, wf.MEMO_RESTRICTED,
         wf.RECEIPT, wf.RESPONSE, wf.COMMENT, wf.MEETING_PROPOSE, wf.MEETING_RESPOND, wf.CHANNEL_OPEN,
         wf.CHANNEL_MESSAGE, wf.MESSAGE, wf.TITLE}
-    assert workflow_types | ag.AGREEMENT_TYPES | {TRUST_VERIFY} | zopa.ZOPA_TYPES == set(MODELS) == set(KINDS)
+    others = {TRUST_VERIFY, "attachment.chunk"}
+    assert workflow_types | ag.AGREEMENT_TYPES | others | zopa.ZOPA_TYPES == set(MODELS) == set(KINDS)
 
 
 @pytest.mark.parametrize("event_type", KINDS)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from parley.errors import InputError, NotFoundError
 from parley.progress import report
+from parley.protocol.bodies import decode_content
 
 if TYPE_CHECKING:
     from parley.client.workflow import Negotiation
@@ -148,13 +149,17 @@ def save_attachment(negotiation: Negotiation, attachment_id: str, out: Path) -> 
             for _, body in negotiation.client.cache.iter_bodies(negotiation.id):
                 if body["type"] != ATTACHMENT_CHUNK:
                     continue
-                chunk = body["content"]
-                if chunk.get("attachment_id") != attachment_id:
+                content = body["content"]
+                if not isinstance(content, dict) or content.get("attachment_id") != attachment_id:
                     continue
-                if chunk.get("index") != expected:
+                try:
+                    chunk = decode_content(ATTACHMENT_CHUNK, content)
+                except InputError as exc:
+                    raise VerificationError(f"attachment chunk {expected} is malformed: {exc.message}") from None
+                if chunk.index != expected:
                     raise VerificationError(f"attachment chunk {expected} is missing or out of order")
                 try:
-                    data = base64.b64decode(chunk.get("data", ""), validate=True)
+                    data = base64.b64decode(chunk.data, validate=True)
                 except (ValueError, TypeError):  # binascii.Error is a ValueError
                     raise VerificationError(f"attachment chunk {expected} is not base64 data") from None
                 digest.update(data)

@@ -84,6 +84,16 @@ class Attachment(Struct, frozen=True, kw_only=True, omit_defaults=True):
 Attachments = Annotated[list[Attachment], Meta(max_length=100, description="a list of at most 100 files")]
 
 
+class AttachmentChunk(Body, frozen=True):
+    """One piece of a file, in log order (``index`` from 0); ``data`` is base64, checked as the file is saved."""
+
+    what: ClassVar[str] = "file chunk"
+    attachment_id: Annotated[str, Meta(description="the attachment's id")]
+    index: Annotated[int, Meta(ge=0, description="a chunk number from 0")]
+    total: Annotated[int, Meta(ge=1, description="a chunk count from 1")]
+    data: str = ""
+
+
 # ---- agenda, rounds ----------------------------------------------------------------------------------------
 class IssueAdd(Body, frozen=True):
     what: ClassVar[str] = "key issue"
@@ -411,7 +421,7 @@ MODELS: dict[str, type[Body]] = {
     "negotiation.title": NegotiationTitle,
     "agreement.text": AgreementText, "agreement.objection": Objection, "agreement.finalize": Finalize,
     "agreement.sign": Signature, "agreement.release": ReleaseConsent,
-    "trust.verify": TrustRecord,
+    "trust.verify": TrustRecord, "attachment.chunk": AttachmentChunk,
     "zopa.open": ZopaOpen, "zopa.commit": ZopaCommit, "zopa.reveal": ZopaReveal, "zopa.unmask": ZopaUnmask,
     "zopa.split": ZopaSplit, "zopa.abort": ZopaAbort,
 }
