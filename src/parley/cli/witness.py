@@ -1,4 +1,5 @@
-"""``parley witness``: how far a negotiation's log is cosigned by its parties (C2SP tlog-cosignature)."""
+"""``parley witness``: how far a negotiation's log is cosigned by its parties (C2SP tlog-cosignature), and
+``parley witness cosign`` to witness it without acting (reads never post: docs/tlog.md)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import typer
 
 from parley.cli.common import open_client, options
 from parley.cli.output import console, emit, table
-from parley.client.witness import witness_status
+from parley.client.witness import cosign, witness_status
 from parley.protocol.witness import require_final
 
-app = typer.Typer(help="Witnessed checkpoints: every party's client cosigns the log it verified.",
+app = typer.Typer(help="Witnessed checkpoints: every party's client cosigns the log it verified, with its next act "
+                       "or with 'parley witness cosign'.",
                   no_args_is_help=True)
 
 
@@ -18,7 +20,8 @@ def status(ctx: typer.Context, negotiation: str = typer.Argument(..., help="Nego
            quorum: str = typer.Option("all", "--quorum", metavar="all|K",
                                       help="Parties whose cosignatures make the log final."),
            require: bool = typer.Option(False, "--require", help="Exit 4 unless the whole log is final.")) -> None:
-    """Sync (and cosign), then show which parties cosigned how much of the log you verified."""
+    """Sync, then show which parties cosigned how much of the log you verified (reads only: to add your own
+    cosignature, 'parley witness cosign')."""
     client = open_client(ctx)
     result = witness_status(client, negotiation, quorum)
     state = client.state(negotiation)
@@ -38,3 +41,24 @@ def status(ctx: typer.Context, negotiation: str = typer.Argument(..., help="Nego
     emit(options(ctx).as_json, report, human)
     if require:
         require_final(result)
+
+
+@app.command("cosign")
+def cosign_command(ctx: typer.Context, negotiation: str | None = typer.Argument(
+        None, help="Negotiation id (default: every negotiation of this profile's local copy).")) -> None:
+    """Sync, then post your cosignature of the log you verified: witness it without acting (your acts carry it
+    anyway). Until every party a policy names cosigned, nothing they did not cosign is final."""
+    client = open_client(ctx)
+    negotiations = [negotiation] if negotiation else client.cache.negotiations()
+    report = [{"negotiation_id": nid, "cosigned_size": cosign(client, nid),
+               "size": (client.cache.checkpoint(nid) or (0,))[0]} for nid in negotiations]
+
+    def human() -> None:
+        for row in report:
+            done = row["cosigned_size"]
+            console.print(f"{row['negotiation_id']}: " + (f"cosigned at size {done}" if done is not None else
+                                                           f"already cosigned at size {row['size']}"))
+        if not report:
+            console.print("no negotiation in this profile's local copy")
+
+    emit(options(ctx).as_json, report, human)

@@ -33,6 +33,8 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 CREATE TABLE IF NOT EXISTS gossip (
     negotiation_id TEXT NOT NULL, size INTEGER NOT NULL, root BLOB NOT NULL, seen_in TEXT NOT NULL,
     PRIMARY KEY (negotiation_id, size, root, seen_in));
+CREATE TABLE IF NOT EXISTS cosigned (
+    negotiation_id TEXT PRIMARY KEY, size INTEGER NOT NULL);
 """
 
 
@@ -187,6 +189,18 @@ class ClientCache:
 
     def node_reader(self, negotiation_id: str) -> CacheNodeReader:
         return CacheNodeReader(self.db, negotiation_id)
+
+    # this device's cosignatures the relay acknowledged (parley.client.witness): what is still owed is the rest
+    def cosigned_size(self, negotiation_id: str) -> int:
+        """The largest size of the log whose cosignature by this device the relay acknowledged (0: none)."""
+        row = self.db.execute("SELECT size FROM cosigned WHERE negotiation_id=?", (negotiation_id,)).fetchone()
+        return 0 if row is None else row[0]
+
+    def set_cosigned(self, negotiation_id: str, size: int) -> None:
+        """Record that the relay acknowledged this device's cosignature at ``size`` (never lowers it)."""
+        with self.db:
+            self.db.execute("INSERT INTO cosigned VALUES (?,?) ON CONFLICT(negotiation_id) DO UPDATE SET "
+                            "size=excluded.size WHERE excluded.size > cosigned.size", (negotiation_id, size))
 
     # checkpoint gossip seen in other parties' events, not yet checkable (ahead of us)
     def add_gossip(self, negotiation_id: str, size: int, root: bytes, seen_in: str) -> None:

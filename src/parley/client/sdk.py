@@ -29,7 +29,6 @@ from parley.client.membership import carry_membership
 from parley.client.profile import Identity, Profile, ProfileLock
 from parley.client.sync import Posted, SyncResult
 from parley.client.transport import RelayConnection
-from parley.client.witness import cosign_verified
 from parley.crypto.fingerprint import fingerprint_matches
 from parley.crypto.keys import EncryptionKey, SigningKey, new_nonce
 from parley.crypto.local_store import local_store_key
@@ -106,14 +105,13 @@ class Client:
         self.offline: dict[str, dict[str, Any]] = {}
         self._acts = 0  # depth of nested acts in this process
         self._listed: dict[str, SyncResult] = {}  # negotiations listed in the current act, and what it verified
-        self._to_cosign: dict[str, SyncResult] = {}
 
     @contextmanager
     def one_act(self) -> Iterator[None]:
         """One act under the profile lock (re-entrant). Inside it a negotiation is listed once: the lock keeps
         this profile's other processes out, and this process's own posts append through their
         acknowledgements, so a second sync would only fetch what others posted meanwhile, which is no
-        different from its arriving a moment later. The checkpoint verified last is cosigned once, at the end.
+        different from its arriving a moment later.
 
         Raises:
             BusyError: another process kept this profile busy too long.
@@ -126,16 +124,6 @@ class Client:
                 self._acts -= 1
                 if self._acts == 0:
                     self._listed.clear()
-                    pending, self._to_cosign = self._to_cosign, {}
-                    for result in pending.values():
-                        cosign_verified(self, result)
-
-    def _witness(self, result: SyncResult) -> None:
-        """Cosign a verified checkpoint: now, or at the end of the act under way (one cosignature per act)."""
-        if self._acts:
-            self._to_cosign[result.negotiation_id] = result
-        else:
-            cosign_verified(self, result)
 
     def close(self) -> None:
         self.conn.close()
@@ -457,8 +445,9 @@ class Client:
                 raise
             if self.offline_ok:
                 offline.mark_verified(self, negotiation_id)
+            # Every party is a witness of the log it verified: its cosignature goes with its next post
+            # (parley.client.witness), a read never posts.
             self._listed[negotiation_id] = result
-            self._witness(result)  # every party is a witness of the log it verified
             if result.new_events:
                 from parley.client.grants import apply_grants
 
@@ -474,7 +463,6 @@ class Client:
         with self.one_act():
             result = self._verified(negotiation_id, logsync.verify)
             self._listed[negotiation_id] = result
-            self._witness(result)
         return result
 
     def _verified(self, negotiation_id: str, step: Callable[[Client, str], Any]) -> Any:
@@ -628,8 +616,10 @@ class Client:
         return self._send(negotiation_id, Envelope(header, sign_header(self.identity.signing, header), tuple(blobs)))
 
     def _send(self, negotiation_id: str, envelope: Envelope) -> Posted:
+        from parley.client.witness import post_event
+
         try:
-            answer = self.conn.post(f"/v1/negotiations/{negotiation_id}/events", raw=envelope.to_json())
+            answer = post_event(self, negotiation_id, envelope.to_json())  # with the cosignature this device owes
         except TransportError as exc:
             exc.envelope = envelope  # the outbox must know which event may have reached the relay
             raise
@@ -651,7 +641,6 @@ class Client:
             return
         if negotiation_id in self._listed:
             self._listed[negotiation_id] = result
-        self._witness(result)
 
     # ---- live updates -------------------------------------------------------------------------------
     def watch(self, negotiation_id: str, *, deadline: float | None = None) -> Iterator[int]:

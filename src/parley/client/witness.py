@@ -1,48 +1,98 @@
-"""The client as a witness: it cosigns every checkpoint it verified, and tells how far its verified
-log is cosigned by the other parties (see ``parley.protocol.witness``).
+"""The client as a witness: it cosigns the checkpoints it verified, and tells how far its verified
+log is cosigned by the other parties (see ``parley.protocol.witness`` and docs/tlog.md).
 
-``cosign_verified`` runs after each successful sync (one line in ``Client.sync``). It is best
-effort: a relay that refuses or drops a cosignature costs that party its finality, which every
-client sees, but never stops the sync that verified the log.
+Reading never posts. The cosignature a device owes is that of the newest checkpoint it verified, when
+the relay has not acknowledged one of that size yet (``ClientCache.cosigned_size``: it survives the
+process). It travels inside the device's next event post (``post_event``), or on its own route when the
+party witnesses without acting (``cosign``, ``parley witness cosign``).
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from parley.errors import ParleyError
+from parley.errors import InputError, RelayRefusal
 from parley.protocol.witness import ALL, WitnessStatus, party_cosigners, require_final, witness_name
 from parley.protocol.witness import witness_status as evaluate
 from parley.tlog import merkle
 from parley.tlog.checkpoint import Checkpoint
-from parley.tlog.cosignature import cosign
+from parley.tlog.cosignature import cosign as cosign_checkpoint
 
 if TYPE_CHECKING:
-    from parley.client.sdk import Client, SyncResult
+    from parley.client.sdk import Client
 
 log = logging.getLogger(__name__)
 
 
-def cosign_verified(client: Client, result: SyncResult) -> None:
-    """Cosign the checkpoint a sync just verified and post it to the relay, once per size."""
-    if not getattr(client, "witness", True) or result.size == 0:
-        return
-    done = client.__dict__.setdefault("_cosigned", {})
-    if done.get(result.negotiation_id, 0) >= result.size:
-        return
+def owed_cosignature(client: Client, negotiation_id: str) -> dict[str, Any] | None:
+    """This device's cosignature of the newest checkpoint it verified, signed now, as the relay takes it
+    (``{"size", "cosignature"}``); None when the relay acknowledged one of that size already, when nothing
+    was verified yet, or when the client does not witness (``client.witness = False``)."""
+    if not getattr(client, "witness", True):
+        return None
+    return _owed(client, negotiation_id)
+
+
+def _owed(client: Client, negotiation_id: str) -> dict[str, Any] | None:
+    pinned = client.cache.checkpoint(negotiation_id)
+    if pinned is None or pinned[0] == 0 or pinned[0] <= client.cache.cosigned_size(negotiation_id):
+        return None
+    size, root, _ = pinned
+    body = Checkpoint(client.origin(negotiation_id), size, root).to_text()
+    line = cosign_checkpoint(body, witness_name(client.identity.device_key_id), client.identity.signing.private,
+                             int(client.clock().timestamp()))
+    return {"size": size, "cosignature": line}
+
+
+def post_event(client: Client, negotiation_id: str, raw: bytes) -> dict[str, Any]:
+    """Post an event's wire form with the cosignature this device owes inside it (one request for both).
+
+    The relay checks that cosignature as its cosignature route does and refuses the post if it fails.
+    A relay cannot honestly refuse it (the device verified that checkpoint from the relay's signed log,
+    signed it no later than the event's own time), so the act is not held hostage: the event is sent
+    again without it, and the cosignature is owed still (``witness_error`` keeps the refusal).
+
+    Raises:
+        TransportError / the relay's refusal of the event, as ``RelayConnection.post``.
+    """
+    path = f"/v1/negotiations/{negotiation_id}/events"
+    owed = owed_cosignature(client, negotiation_id)
+    if owed is None:
+        return client.conn.post(path, raw=raw)
+    carried = json.dumps(owed, separators=(",", ":")).encode()
     try:
-        body = Checkpoint(client.origin(result.negotiation_id), result.size, result.root).to_text()
-        line = cosign(body, witness_name(client.identity.device_key_id), client.identity.signing.private,
-                      int(client.clock().timestamp()))
-        client.conn.post(f"/v1/negotiations/{result.negotiation_id}/cosignatures",
-                         {"size": result.size, "cosignature": line})
-    except ParleyError as exc:
+        # The wire form is one JSON object: the cosignature goes in as one more member.
+        answer = client.conn.post(path, raw=raw[:-1] + b',"cosignature":' + carried + b"}")
+    except (InputError, RelayRefusal) as exc:
         client.__dict__["witness_error"] = exc
-        log.warning("could not post the cosignature of %s at size %d: %s", result.negotiation_id, result.size, exc)
-        return
-    done[result.negotiation_id] = result.size
+        log.warning("the relay refused a post carrying the cosignature of %s at size %d (%s): posting the "
+                    "event alone", negotiation_id, owed["size"], exc)
+        return client.conn.post(path, raw=raw)
+    client.cache.set_cosigned(negotiation_id, owed["size"])
+    return answer
+
+
+def cosign(client: Client, negotiation_id: str, *, sync: bool = True) -> int | None:
+    """Witness without acting: sync (unless ``sync=False``), then post the cosignature this device owes on
+    the relay's cosignature route. A deliberate act: reads never post, so a party that neither acts nor
+    cosigns never makes a checkpoint final. Returns the size cosigned, or None when nothing was owed.
+
+    Raises:
+        TransportError: the relay is unreachable.  VerificationError: the sync refused what the relay
+        served.  RelayRefusal / InputError: the relay refused the cosignature.
+    """
+    with client.one_act():
+        if sync:
+            client.sync(negotiation_id)
+        owed = _owed(client, negotiation_id)
+        if owed is None:
+            return None
+        client.conn.post(f"/v1/negotiations/{negotiation_id}/cosignatures", owed)
+        client.cache.set_cosigned(negotiation_id, owed["size"])
+        return owed["size"]
 
 
 def witness_status(client: Client, negotiation_id: str, quorum: str | int = ALL, *,

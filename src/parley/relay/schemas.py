@@ -67,6 +67,12 @@ class LinkAnswer(BaseModel):
 
 
 ENVELOPE_SCHEMA = EnvelopeRequest.model_json_schema()
+#: an event post: the event, and optionally its author's cosignature of the newest checkpoint it verified
+#: (checked and kept as ``POST /v1/negotiations/{id}/cosignatures`` does; a refused one refuses the post)
+EVENT_POST_SCHEMA = {**ENVELOPE_SCHEMA, "title": "EventPostRequest", "properties": {
+    **ENVELOPE_SCHEMA["properties"], "cosignature": {"anyOf": [{"type": "null"}, {
+        "type": "object", "required": ["size", "cosignature"], "additionalProperties": False, "properties": {
+            "size": {"type": "integer", "minimum": 1}, "cosignature": {"type": "string", "maxLength": 400}}}]}}}
 LINK_REQUEST_SCHEMA = LinkRequest.model_json_schema()
 LINK_ANSWER_SCHEMA = LinkAnswer.model_json_schema()
 ENROL_SCHEMA = EnrolRequest.model_json_schema()

@@ -1,24 +1,29 @@
 """Cosignatures of checkpoints by the parties' devices (C2SP tlog-cosignature, Ed25519 cosignature/v1).
 
 ``POST /v1/negotiations/{id}/cosignatures`` stores a member device's cosignature of the relay's
-checkpoint at a size of the log; ``GET`` serves them back. The relay checks each line over its
+checkpoint at a size of the log; an event post may carry one too (``event_post_body``), checked and
+kept by the same ``keep_cosignature``; ``GET`` serves them back. The relay checks each line over its
 own checkpoint body for that size before keeping it (a junk filter: clients check every line
 themselves, over the bodies of the log *they* verified, and a relay can always withhold lines).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
 from parley.errors import InputError, NotFoundError, VerificationError
+from parley.protocol.events import Envelope
 from parley.protocol.times import format_time
 from parley.protocol.witness import device_cosigner
+from parley.relay.auth import Caller
 from parley.relay.caller import MAX_POSITION, RelayDep, SignedRequest, json_object, require_reader
 from parley.relay.schemas import ERROR_RESPONSES, CosignatureAccepted, CosignatureList, answer, json_body
 from parley.relay.state import Relay
+from parley.settings import Limits
 from parley.store.cosignatures import add_cosignature, cosignatures
 from parley.tlog import merkle
 from parley.tlog.checkpoint import Checkpoint, checkpoint_origin
@@ -52,12 +57,37 @@ async def post_cosignature(negotiation_id: str, signed: SignedRequest, relay: Re
     """Keep the caller's cosignature of the checkpoint at ``size`` (it must verify under the caller's key)."""
     caller = signed.caller
     await require_reader(relay, caller, negotiation_id)
-    obj = json_object(signed.body, {"size", "cosignature"})
+    size, line = cosignature_fields(json_object(signed.body, {"size", "cosignature"}))
+    timestamp = await keep_cosignature(relay, caller, negotiation_id, size, line)
+    return {"size": size, "timestamp": timestamp}
+
+
+def cosignature_fields(obj: Any) -> tuple[int, str]:
+    """The size and line of a posted cosignature (``{"size", "cosignature"}``), checked for shape only.
+
+    Raises:
+        InputError: not that object, a size that is not a positive integer, or a line too long.
+    """
+    if not isinstance(obj, dict) or set(obj) != {"size", "cosignature"}:
+        raise InputError("a cosignature must be {size, cosignature}")
     size, line = obj["size"], obj["cosignature"]
     if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= MAX_POSITION:
         raise InputError("size must be a positive integer")
     if not isinstance(line, str) or len(line) > MAX_LINE_CHARS:
         raise InputError(f"cosignature must be one line of at most {MAX_LINE_CHARS} characters")
+    return size, line
+
+
+async def keep_cosignature(relay: Relay, caller: Caller, negotiation_id: str, size: int, line: str) -> int:
+    """Check ``line`` over this relay's own checkpoint body at ``size`` under the caller's device key, then
+    keep it. The one check of a cosignature, whether it comes on its own route or inside an event post.
+    Returns its timestamp.
+
+    Raises:
+        NotFoundError: no such negotiation.  InputError: no checkpoint of that size yet, or a timestamp
+        in the future.  VerificationError: not this device's cosignature of that checkpoint.
+        StorageError: the database failed.
+    """
     text = await run_in_threadpool(_body_at, relay, negotiation_id, size)
     try:
         timestamp = verify_cosignature(text, line, device_cosigner(caller.certificate))
@@ -69,7 +99,23 @@ async def post_cosignature(negotiation_id: str, signed: SignedRequest, relay: Re
     await run_in_threadpool(lambda: add_cosignature(
         relay.store, negotiation_id, size=size, device_key_id=caller.device_key_id, party_id=caller.party_id,
         timestamp=timestamp, line=line if line.endswith("\n") else line + "\n", received_at=format_time(now)))
-    return {"size": size, "timestamp": timestamp}
+    return timestamp
+
+
+def event_post_body(body: bytes, limits: Limits) -> tuple[Envelope, tuple[int, str] | None]:
+    """An event post's body: the event's wire form, with an optional ``"cosignature": {size, cosignature}``
+    member (the author's cosignature of the newest checkpoint it verified: see docs/tlog.md).
+
+    Raises:
+        InputError / LimitError: malformed or too large (``Envelope.from_obj``, ``cosignature_fields``).
+    """
+    try:
+        obj = json.loads(body)
+    except (ValueError, RecursionError):  # RecursionError: hostile nesting such as "[[[[..."
+        raise InputError("event is not valid JSON") from None
+    carried = obj.pop("cosignature", None) if isinstance(obj, dict) else None
+    envelope = Envelope.from_obj(obj, limits)
+    return envelope, None if carried is None else cosignature_fields(carried)
 
 
 @router.get("/v1/negotiations/{negotiation_id}/cosignatures", responses=answer(CosignatureList))

@@ -33,10 +33,12 @@ from parley.relay.caller import (
     require_reader,
 )
 from parley.relay.ingest import Accepted
+from parley.relay.routes.cosignatures import event_post_body, keep_cosignature
 from parley.relay.listing import Page, read_page, server_timing
 from parley.relay.schemas import (
     ENVELOPE_SCHEMA,
     ERROR_RESPONSES,
+    EVENT_POST_SCHEMA,
     AcceptedEvent,
     EventPage,
     Negotiations,
@@ -71,17 +73,23 @@ async def create_negotiation(signed: SignedDeferredNonce, relay: RelayDep) -> di
 # The hot route: no parameters for FastAPI to validate (the path parameter is declared for the schema only)
 # and the answer serialised once by orjson; together about 40 µs of a post's time.
 @router.post("/v1/negotiations/{negotiation_id}/events", status_code=201,
-             openapi_extra={**json_body(ENVELOPE_SCHEMA), "parameters": [
+             openapi_extra={**json_body(EVENT_POST_SCHEMA), "parameters": [
                  {"name": "negotiation_id", "in": "path", "required": True, "schema": {"type": "string"}}]},
              response_model=None, responses=answer(AcceptedEvent, 201, "Appended"))
 async def post_event(request: Request) -> Response:
     relay: Relay = request.app.state.relay
     negotiation_id: str = request.path_params["negotiation_id"]
     signed = await authenticated(request, persist_nonce=False)  # the event is the nonce: see _post
-    envelope = Envelope.from_json(signed.body, relay.limits)
+    envelope, cosignature = event_post_body(signed.body, relay.limits)
     if envelope.header.negotiation != negotiation_id:
         raise InputError("the event names another negotiation than the URL")
     await require_reader(relay, signed.caller, negotiation_id, for_post=True)
+    if cosignature is not None:
+        # The author's cosignature of the newest checkpoint it verified travels with its act (docs/tlog.md):
+        # checked and kept as on its own route, before the event, so a refused one refuses the whole post
+        # and nothing is half done. It is evidence about the log, not part of it: kept even if the rule book
+        # then refuses the event, as a post of it alone would have kept it.
+        await keep_cosignature(relay, signed.caller, negotiation_id, *cosignature)
     return Response(orjson.dumps(await _post(relay, signed.caller, envelope, create=False)), status_code=201,
                     media_type="application/json")
 
