@@ -593,10 +593,17 @@ def _scene_agreement(negotiation_id: str, heads: dict[str, Client], seconds: dic
     heads["turkiye"].public_statement(negotiation_id, "The parties signed the Istanbul Memorandum of Understanding "
                                       "and agreed to release its text.")
     narrator.say("A joint communiqué is posted in clear for the relay's public page.")
+    from parley.client.witness import cosign
+
+    for slug in ("russia", "usa"):  # they have not acted since the publication: they witness it explicitly
+        cosign(heads[slug], negotiation_id)
+    narrator.say("Russia and the United States cosign the published log (parley witness cosign); Türkiye's "
+                 "statement carried its cosignature, and Ukraine's client cosigns as it writes the bundle.")
     archive = desks["ukraine"].bundle(agreement_id, out / "publication")
     narrator.say(f"Publication bundle: {out / 'publication'} and {archive.name}; PDF with the signature block.")
-    report = verify_bundle(out / "publication")
-    narrator.say(f"parley verify: {'VALID' if report['valid'] else 'INVALID ' + str(report['failures'])} "
+    report = verify_bundle(out / "publication", "all")
+    verdict = "VALID" if report["valid"] else "INVALID " + str(report["failures"])
+    narrator.say(f"parley verify --require-cosignatures all: {verdict} "
                  f"({len(report['checked'])} items checked offline).")
     if not report["valid"]:
         raise VerificationError("the demo bundle does not verify")

@@ -45,8 +45,15 @@ def test_zopa_through_the_cli(two, monkeypatch):
     again = json.loads(out)["check_id"]
     code, _, err = run("zopa", "commit", nid, again, "--direction", "at-most")
     assert code == 2 and "second attempt refused" in err
-    # every party synced and cosigned: the log is final
-    russia.sync(nid)
+    # reads cosign nothing: every party cosigns (witness cosign, an act of its own), and the log is final
+    current["client"] = russia
+    code, out, err = run("--json", "witness", "cosign", nid)
+    assert code == 0 and json.loads(out)[0]["cosigned_size"] == russia.cache.checkpoint(nid)[0], err
+    current["client"] = ukraine
+    code, out, err = run("witness", "cosign")  # every negotiation of the local copy
+    assert code == 0 and f"{nid}: cosigned at size" in out, err
+    code, out, err = run("witness", "cosign", nid)
+    assert code == 0 and "already cosigned" in out, err
     code, out, err = run("--json", "witness", "status", nid, "--require")
     assert code == 0 and json.loads(out)["final"] is True, err
 

@@ -9,6 +9,7 @@ import pytest
 
 from parley.client.agreement import AgreementDesk
 from parley.client.bundle import verify_bundle
+from parley.client.witness import cosign
 from parley.client.workflow import Negotiation
 from parley.errors import ForbiddenError, ProtocolError, RelayRefusal
 
@@ -235,7 +236,7 @@ def _published(desks):
 def test_bundle_carries_every_party_cosignature_and_verify_can_require_them(desks, tmp_path):
     _published(desks)
     for name in ("ua", "ru"):
-        desks[name].negotiation.sync()  # each party's client verifies the published log and cosigns it
+        cosign(desks[name].client, desks[name].negotiation.id)  # each party verifies the published log, cosigns it
     folder = tmp_path / "publication"
     desks["tr"].bundle("agr-1", folder)
     report = verify_bundle(folder, "all")
@@ -245,9 +246,10 @@ def test_bundle_carries_every_party_cosignature_and_verify_can_require_them(desk
 
 
 def test_bundle_whose_log_a_party_never_cosigned_fails_an_all_parties_policy(desks, tmp_path):
-    """Russia's client never saw the publication: a relay could have shown it another history."""
+    """Russia's client never cosigned the publication: a relay could have shown it another history."""
     _published(desks)
-    desks["ua"].negotiation.sync()
+    cosign(desks["ua"].client, desks["ua"].negotiation.id)
+    desks["ru"].negotiation.sync()  # a read: Russia saw the publication but did not cosign it
     folder = tmp_path / "publication"
     desks["tr"].bundle("agr-1", folder)
     assert verify_bundle(folder)["valid"]  # cosignatures not required: valid, as before
@@ -262,7 +264,7 @@ def test_bundle_with_a_tampered_cosignature_names_the_witness(desks, tmp_path):
 
     _published(desks)
     for name in ("ua", "ru"):
-        desks[name].negotiation.sync()
+        cosign(desks[name].client, desks[name].negotiation.id)
     folder = tmp_path / "publication"
     desks["tr"].bundle("agr-1", folder)
     bundle = _json.loads((folder / "bundle.json").read_text())

@@ -12,8 +12,8 @@ from collections import Counter
 
 import httpx
 import pytest
-
 from malicious_relay import use_transport
+
 from parley.client.witness import cosign, owed_cosignature, require_witnessed, witness_status
 from parley.errors import InputError, NotWitnessedError, RelayRefusal, TransportError
 from parley.protocol.witness import witness_name

@@ -33,7 +33,7 @@ from sqlalchemy import text
 
 from parley.client.sdk import Client, verify_log
 from parley.client.transport import RelayConnection
-from parley.client.witness import require_witnessed, witness_status
+from parley.client.witness import cosign, require_witnessed, witness_status
 from parley.crypto.canonical import canonical_bytes, sign_canonical
 from parley.crypto.fingerprint import fingerprint_digits
 from parley.crypto.keys import EncryptionKey, SigningKey, new_nonce
@@ -467,12 +467,16 @@ def test_relay_forking_two_parties_never_collects_a_full_set_of_cosignatures(wor
     ukraine, russia = world.party("Ukraine"), world.party("Russian Federation")
     nid = world.negotiation(ukraine, russia)
     common = ukraine.cache.checkpoint(nid)[0]
+    for client in (ukraine, russia):
+        cosign(client, nid)
     assert require_witnessed(ukraine, nid, "all").final  # before the fork, both saw and cosigned the same log
     second = fork_relay()
     use_transport(russia, second.transport)
     ukraine.send_message(nid, "Ukraine: branch one.")
     russia.send_message(nid, "Russia: branch two.")
-    ukraine.send_message(nid, "Ukraine: branch one goes on.")
+    ukraine.send_message(nid, "Ukraine: branch one goes on.")  # carries Ukraine's cosignature of branch one
+    for client in (ukraine, russia):
+        cosign(client, nid)  # each witnesses the whole branch it was shown
     assert _copy_cosignatures(second.relay, world.relay, nid) > 0
     assert _copy_cosignatures(world.relay, second.relay, nid) > 0
     ukraine_party, russia_party = ukraine.profile.party.party_id, russia.profile.party.party_id

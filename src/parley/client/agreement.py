@@ -635,9 +635,11 @@ class AgreementDesk:
         leaves = {"publication": leaf(publication[0])}
         for party_id, signature in view.signatures.items():
             leaves[f"sign:{party_id}"] = leaf(signature["seq"])
-        # The parties' cosignatures of a log that holds every one of those events (see docs/tlog.md).
-        from parley.client.witness import witness_evidence
+        # The parties' cosignatures of a log that holds every one of those events (see docs/tlog.md). Writing
+        # the bundle is a deliberate act: this party cosigns the checkpoint it bundles, if it has not yet.
+        from parley.client.witness import cosign, witness_evidence
 
+        cosign(self.client, negotiation_id, sync=False)
         witnesses = witness_evidence(self.client, negotiation_id,
                                      from_size=max(item["seq"] for item in leaves.values()) + 1)
         archive = write_bundle(Path(out), publication=publication[2], negotiation_id=negotiation_id,

@@ -33,8 +33,8 @@ from parley.relay.caller import (
     require_reader,
 )
 from parley.relay.ingest import Accepted
-from parley.relay.routes.cosignatures import event_post_body, keep_cosignature
 from parley.relay.listing import Page, read_page, server_timing
+from parley.relay.routes.cosignatures import event_post_body, keep_cosignature
 from parley.relay.schemas import (
     ENVELOPE_SCHEMA,
     ERROR_RESPONSES,
