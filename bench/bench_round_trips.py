@@ -9,12 +9,14 @@ to list, as in real talks):
 - ``deliver_memorandum``   Ukraine delivers a two-issue memorandum to Russia;
 - ``read (status)``        Russia reads the status (``Negotiation.sync(receipts=False)`` + ``status()``);
 - ``cli: issue add``       what ``parley issue add`` does: the command's sync, then the act;
-- ``cli: status``          what ``parley status`` does.
+- ``cli: status``          what ``parley status`` does;
+- ``witness cosign``       Russia witnesses without acting (``parley witness cosign``: a sync, then its cosignature).
 
 Usage::
 
     python bench/bench_round_trips.py                       # this tree
     python bench/bench_round_trips.py --src /tmp/old/src    # the same acts on another source tree
+    python bench/bench_round_trips.py --timing 200 --src /tmp/old/src   # wall-clock ms per act, both trees
 
 ``--src`` runs the acts on an older checkout (e.g. ``git archive <commit> | tar -x -C /tmp/old``)
 in a child process, so the two columns come from the same run.
@@ -65,7 +67,10 @@ def measure() -> dict[str, dict[str, int]]:
             self.seen: Counter[str] = Counter()
 
         def handle_request(self, request: httpx.Request) -> httpx.Response:
-            self.seen[_kind(request.method, request.url.path)] += 1
+            kind = _kind(request.method, request.url.path)
+            if kind == "POST /events" and b',"cosignature":' in request.content:
+                kind += " (with a cosignature)"  # the author's cosignature inside its event post
+            self.seen[kind] += 1
             return self.inner.handle_request(request)
 
     tmp = Path(tempfile.mkdtemp(prefix="parley-round-trips-"))
@@ -130,11 +135,68 @@ def measure() -> dict[str, dict[str, int]]:
         "cli: status": counted("Russian Federation", lambda: cli_path(
             views["Russian Federation"], True, lambda: views["Russian Federation"].status())),
     }
+    try:
+        from parley.client.witness import cosign, owed_cosignature  # noqa: F401  (only this tree has both)
+    except ImportError:  # before: every sync that verified new entries posted a cosignature by itself
+        cosign = None
+    if cosign is not None:
+        results["witness cosign"] = counted("Russian Federation", lambda: cosign(ru, nid))
     for client in clients.values():
         client.close()
     inner.shutdown()
     relay.close()
     return results
+
+
+def measure_times(rounds: int) -> dict[str, float]:
+    """Wall-clock ms per act and per read on an in-process relay (client and relay on the same cores):
+    a message posted by Ukraine with its cosignature owed (witnessing) and with none (``witness = False``),
+    alternated in rounds of 10 so the machine's drift falls on both; and Russia's sync of one new event."""
+    import statistics
+    import time
+
+    from parley.client.sdk import Client
+    from parley.client.transport import InProcessTransport
+    from parley.crypto.keys import SigningKey
+    from parley.relay.app import Relay, create_app
+    from parley.store.relay_store import open_store
+    from parley.tlog.note import Signer
+
+    tmp = Path(tempfile.mkdtemp(prefix="parley-round-trip-times-"))
+    relay = Relay(open_store(str(tmp / "relay.db")), Signer("bench.relay", SigningKey.generate().private),
+                  "bench.relay")
+    transport = InProcessTransport(create_app(relay))
+
+    def party(name: str) -> Client:
+        token = relay.store.create_enrol_token(name, "2026-01-01T00:00:00Z")
+        return Client.create_party(tmp / name.replace(" ", "_"), relay_url="http://relay", party_name=name,
+                                   member="Head of delegation", token=token, passphrase=None, transport=transport)
+
+    ua, ru = party("Ukraine"), party("Russian Federation")
+    ua.profile.pin(ru.profile.party, verified=True)
+    ru.profile.pin(ua.profile.party, verified=True)
+    nid = ua.create_negotiation()
+    ua.invite(nid, ru.profile.party.party_id)
+    ru.join(nid)
+    ua.sync(nid)
+    times: dict[str, list[float]] = {"act, witnessing": [], "act, not witnessing": [], "read of one new event": []}
+    for _ in range(max(1, rounds // 10)):
+        for witnessing in (True, False):
+            ua.witness = witnessing
+            for _ in range(10):
+                started = time.perf_counter()
+                ua.send_message(nid, "a message of about the usual length for the talks")
+                elapsed = (time.perf_counter() - started) * 1000
+                times["act, witnessing" if witnessing else "act, not witnessing"].append(elapsed)
+                if witnessing:
+                    started = time.perf_counter()
+                    ru.sync(nid)
+                    times["read of one new event"].append((time.perf_counter() - started) * 1000)
+    for client in (ua, ru):
+        client.close()
+    transport.shutdown()
+    relay.close()
+    return {f"{what} (median ms)": round(statistics.median(values), 2) for what, values in times.items()}
 
 
 def _summary(counts: dict[str, int]) -> str:
@@ -151,10 +213,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--src", type=Path, help="also measure the acts on this source tree (its src/ folder)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--timing", type=int, metavar="N", default=0,
+                        help="also time N acts of each kind (wall clock, in-process relay)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(measure()))
+        print(json.dumps(measure_times(args.timing) if args.timing else measure()))
+        return 0
+    if args.timing:
+        trees = [("after", ROOT / "src"), *([("before", args.src)] if args.src else [])]
+        print(f"\nWall-clock ms, median of {args.timing // 10 * 10} each (client and in-process relay)")
+        for label, src in trees:
+            for what, value in _run(src, args.timing).items():
+                print(f"  {label}: {what}: {value}")
         return 0
     after = _run(ROOT / "src")
     before = _run(args.src) if args.src else None
@@ -173,10 +244,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _run(src: Path) -> dict[str, dict[str, int]]:
-    """``measure()`` in a child process importing parley from ``src``."""
+def _run(src: Path, timing: int = 0) -> dict[str, Any]:
+    """``measure()`` (or ``measure_times(timing)``) in a child process importing parley from ``src``."""
     env_path = str(src.resolve())
-    done = subprocess.run([sys.executable, __file__, "--child"], capture_output=True, text=True, check=False,
+    done = subprocess.run([sys.executable, __file__, "--child", "--timing", str(timing)], capture_output=True,
+                          text=True, check=False,
                           env={**_env(), "PYTHONPATH": env_path}, timeout=600)
     if done.returncode != 0:
         raise SystemExit(f"measuring on {src} failed:\n{done.stderr[-2000:]}")

@@ -76,7 +76,7 @@ def test_request_logs_in_privacy_mode_name_no_negotiation_party_or_content(world
     for line in lines:
         assert set(line) >= {"request_id", "method", "route", "status", "duration_ms", "time", "level"}
         assert len(line["request_id"]) == 16
-    # (the clients also post their cosignature of each checkpoint they verified: docs/tlog.md)
+    # (an act's post also carries its author's cosignature of the log it verified: docs/tlog.md)
     posts = [line for line in lines if line["method"] == "POST" and line["route"].endswith("/events")]
     assert {"route": "/v1/negotiations/{negotiation_id}/events", "status": 201}.items() <= posts[-1].items()
     assert any(line["route"] == "/v1/negotiations/{negotiation_id}/events" and line["method"] == "GET"
@@ -110,7 +110,7 @@ def test_unexpected_failure_is_logged_with_its_cause(world, log_stream, monkeypa
 
     class Recording(httpx.BaseTransport):
         def handle_request(self, request: httpx.Request) -> httpx.Response:
-            if request.method == "POST" and request.url.path.endswith("/events"):  # not the cosignatures
+            if request.method == "POST" and request.url.path.endswith("/events"):
                 captured["body"] = request.read()
             return world.transport.handle_request(request)
 

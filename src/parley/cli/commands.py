@@ -67,7 +67,8 @@ LAZY_COMMANDS: dict[str, LazyCommand] = {
                       "Serve the local web UI on 127.0.0.1. The first line printed is its URL, with a per-launch "
                       "token."),
     "witness": LazyCommand("parley.cli.witness", "app",
-                           "Witnessed checkpoints: every party's client cosigns the log it verified."),
+                           "Witnessed checkpoints: every party's client cosigns the log it verified, with its next "
+                           "act or with 'parley witness cosign'."),
     "zopa": LazyCommand("parley.cli.zopa", "app",
                         "Blind check that a deal zone exists on an issue (nobody learns the other's number)."),
     "backup": LazyCommand("parley.cli.backup", "app",

@@ -134,5 +134,5 @@ def require_final(status: WitnessStatus, at_least: int | None = None) -> None:
     raise NotWitnessedError(
         f"the log is cosigned by {sum(1 for p in status.parties if status.witnessed.get(p, 0) >= needed)} of "
         f"{len(status.parties)} parties up to size {needed}; the policy requires {status.required}",
-        hint="the other parties' clients cosign when they sync; a relay that showed them another history "
-             "can never collect their cosignatures")
+        hint="a party cosigns with its next act or with 'parley witness cosign'; a relay that showed it another "
+             "history can never collect its cosignature")
