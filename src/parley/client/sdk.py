@@ -124,6 +124,7 @@ class Client:
                 self._acts -= 1
                 if self._acts == 0:
                     self._listed.clear()
+                    self.cache.commit()  # what the act left open (an acknowledged cosignature: witness.post_event)
 
     def close(self) -> None:
         self.conn.close()

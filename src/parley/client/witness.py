@@ -71,7 +71,8 @@ def post_event(client: Client, negotiation_id: str, raw: bytes) -> dict[str, Any
         log.warning("the relay refused a post carrying the cosignature of %s at size %d (%s): posting the "
                     "event alone", negotiation_id, owed["size"], exc)
         return client.conn.post(path, raw=raw)
-    client.cache.set_cosigned(negotiation_id, owed["size"])
+    # Inside an act the acknowledged size is committed with the act's next write (ClientCache.set_cosigned).
+    client.cache.set_cosigned(negotiation_id, owed["size"], deferred=bool(getattr(client, "_acts", 0)))
     return answer
 
 
