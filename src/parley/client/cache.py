@@ -58,8 +58,12 @@ class ClientCache:
             raise StorageError(f"cannot open the local cache {path}: {exc}") from None
 
     def close(self) -> None:
+        """Commit what a deferred write left open, then close (closing again does nothing)."""
+        if getattr(self, "_closed", False):
+            return
         self.commit()
         self.db.close()
+        self._closed = True
 
     def copy_to(self, destination: Path) -> None:
         """A consistent copy of the cache into the new file ``destination`` (encrypted with the same key)."""
