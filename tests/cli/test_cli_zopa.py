@@ -71,3 +71,25 @@ def test_witness_require_fails_with_exit_4_until_every_party_cosigned(two):
     ukraine.send_message(nid, "news")
     code, out, err = run("witness", "status", nid, "--require")
     assert code == 4 and "not final" in out and "requires 2" in err
+
+
+def test_witness_cosign_of_every_negotiation_tries_each_and_reports_each_failure(two, world, monkeypatch):
+    """One negotiation the relay refuses does not leave the others unwitnessed: each is tried and reported,
+    and the command exits with the failure's code."""
+    from parley.errors import RelayRefusal
+
+    current, ukraine, russia, nid = two
+    other = world.negotiation(ukraine, russia)
+    real_cosign = witness_cli.cosign
+
+    def refusing(client, negotiation_id, **kwargs):
+        if negotiation_id == nid:
+            raise RelayRefusal("relay refused the request (409): fork", status=409, relay_code="fork")
+        return real_cosign(client, negotiation_id, **kwargs)
+
+    monkeypatch.setattr(witness_cli, "cosign", refusing)
+    code, out, err = run("--json", "witness", "cosign")
+    rows = {row["negotiation_id"]: row for row in json.loads(out)}
+    assert code == RelayRefusal.exit_code and "fork" in err
+    assert rows[nid]["error"] == RelayRefusal.code
+    assert rows[other]["cosigned_size"] == ukraine.cache.checkpoint(other)[0]

@@ -8,6 +8,7 @@ import typer
 from parley.cli.common import open_client, options
 from parley.cli.output import console, emit, table
 from parley.client.witness import cosign, witness_status
+from parley.errors import ParleyError
 from parley.protocol.witness import require_final
 
 app = typer.Typer(help="Witnessed checkpoints: every party's client cosigns the log it verified, with its next act "
@@ -50,11 +51,24 @@ def cosign_command(ctx: typer.Context, negotiation: str | None = typer.Argument(
     anyway). Until every party a policy names cosigned, nothing they did not cosign is final."""
     client = open_client(ctx)
     negotiations = [negotiation] if negotiation else client.cache.negotiations()
-    report = [{"negotiation_id": nid, "cosigned_size": cosign(client, nid),
-               "size": (client.cache.checkpoint(nid) or (0,))[0]} for nid in negotiations]
+    report: list[dict] = []
+    failures: list[ParleyError] = []
+    for nid in negotiations:
+        try:
+            report.append({"negotiation_id": nid, "cosigned_size": cosign(client, nid),
+                           "size": (client.cache.checkpoint(nid) or (0,))[0]})
+        except ParleyError as exc:
+            if negotiation:
+                raise
+            # every negotiation is tried: one the relay refuses or cannot verify does not leave the others unwitnessed
+            failures.append(exc)
+            report.append({"negotiation_id": nid, "error": exc.code, "message": exc.message})
 
     def human() -> None:
         for row in report:
+            if "error" in row:
+                console.print(f"{row['negotiation_id']}: not cosigned: {row['message']}", markup=False)
+                continue
             done = row["cosigned_size"]
             console.print(f"{row['negotiation_id']}: " + (f"cosigned at size {done}" if done is not None else
                                                            f"already cosigned at size {row['size']}"))
@@ -62,3 +76,5 @@ def cosign_command(ctx: typer.Context, negotiation: str | None = typer.Argument(
             console.print("no negotiation in this profile's local copy")
 
     emit(options(ctx).as_json, report, human)
+    if failures:  # the exit code of the first failure, once every negotiation was tried and reported
+        raise failures[0]
