@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from parley import __version__
 from parley.errors import ParleyError, RateLimitError
+from parley.relay.openapi_bodies import ENCRYPTED_BODY, add_body_components
 from parley.relay.routes import ROUTERS
 from parley.relay.routes.negotiations import post_event
 from parley.relay.schemas import ERROR_RESPONSES
@@ -89,6 +90,18 @@ class RelayApp(FastAPI):
 
     #: the shortcut for event posts; None sends them through the router like any other request
     event_post: EventPostShortcut | None = None
+
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's description (built on first use, as FastAPI does) with the schemas of the encrypted bodies
+        (``parley.relay.openapi_bodies``).
+
+        Raises:
+            ConfigError: a body schema's name clashes with a component of the description.
+        """
+        document = super().openapi()
+        if ENCRYPTED_BODY not in document.get("components", {}).get("schemas", {}):
+            add_body_components(document)
+        return document
 
     def build_middleware_stack(self) -> ASGIApp:
         user_middleware, self.user_middleware = self.user_middleware, []
