@@ -24,6 +24,10 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (422, "Fails verification (signature, certificate, protocol rule)"),
         (429, "Rate limited; see Retry-After"), (503, "Storage unavailable"))}
 
+#: the relay stores ciphertexts without reading them; what they hold is described for the members' clients
+CIPHERTEXTS = ("One ciphertext per recipient group, in the order of the header's ciphertexts. Opened by a "
+               "recipient, each is an EncryptedBody (components.schemas.EncryptedBody); the relay never reads it.")
+
 # Request bodies are read as raw bytes (the RFC 9421 Content-Digest covers exactly them) and parsed by the
 # protocol's own types; these models declare their shape for the OpenAPI description (clients, schemathesis).
 class EnvelopeRequest(BaseModel):
@@ -31,7 +35,7 @@ class EnvelopeRequest(BaseModel):
 
     header: dict[str, Any]
     signature: str
-    ciphertexts: list[str | None]
+    ciphertexts: list[str | None] = Field(description=CIPHERTEXTS)
 
 
 class EnrolRequest(BaseModel):
@@ -96,7 +100,7 @@ class EventBody(BaseModel):
 
     header: dict[str, Any]
     signature: str
-    ciphertexts: list[str | None]
+    ciphertexts: list[str | None] = Field(description=CIPHERTEXTS)
 
 
 class ListedEvent(BaseModel):
