@@ -40,6 +40,7 @@ from parley.protocol.languages import (
     check_languages,
     texts_by_language,
 )
+from parley.protocol.public_bodies import Publication, decode_public
 from parley.protocol.times import check_deadline, parse_time
 from parley.protocol.workflow import Entry
 
@@ -614,82 +615,68 @@ def _check_act(view: AgreementView, e: Entry, what: str) -> None:
 def check_publication(content: Any, negotiation_id: str, heads_by_party: Mapping[str, Mapping[str, str]]) -> None:
     """Validate a publication event (the relay runs this): every party signed and consented.
 
-    ``heads_by_party`` maps each party in the negotiation to {device key id: signing key} of its
-    current heads of delegation. Each party's signature and consent must verify, by
-    ``verify_head_act``, under the key of the head device the publication names, over the signed
-    document of this negotiation, agreement, version and text.
+    ``content`` is the publication's typed content (``public_bodies.Publication``), or its content as sent,
+    checked here against that declaration. ``heads_by_party`` maps each party in the negotiation to
+    {device key id: signing key} of its current heads of delegation. Each party's signature and consent
+    must verify, by ``verify_head_act``, under the key of the head device the publication names, over the
+    signed document of this negotiation, agreement, version and text.
 
     Raises:
         ProtocolError: a party's signature or release consent is missing or not by one of its heads.
-        SignatureError / InputError: a signature does not verify or the content is malformed.
+        SignatureError / InputError: a signature does not verify or the content is malformed (the message
+            names the field).
     """
-    if not isinstance(content, Mapping):
-        raise InputError("publication content must be an object")
-    for key in ("agreement_id", "title", "version", "text", "document", "signatures", "consents"):
-        if key not in content:
-            raise InputError(f"publication lacks '{key}'")
-    text = content["text"]
-    if not isinstance(text, str) or not text:
-        raise InputError("publication text must be the canonical agreement text")
-    documents = _publication_documents(content, negotiation_id)
+    publication = content if isinstance(content, Publication) else decode_public(PUBLICATION, content)
+    documents = _publication_documents(publication, negotiation_id)
     document = documents[None]
-    if content["document"] != document:
+    if publication.document != document:
         raise ProtocolError("the publication's signed document does not name this negotiation, agreement, "
                             "version and text")
-    for kind, namespace, what in (("signatures", SIGN_NAMESPACE, "signature"),
-                                  ("consents", RELEASE_NAMESPACE, "release consent")):
-        given = content[kind]
-        if not isinstance(given, Mapping):
-            raise InputError(f"publication {kind} must be an object")
+    for kind, given, namespace, what in (("signatures", publication.signatures, SIGN_NAMESPACE, "signature"),
+                                         ("consents", publication.consents, RELEASE_NAMESPACE, "release consent")):
         for party_id, heads in heads_by_party.items():
             item = given.get(party_id)
-            if not isinstance(item, Mapping):
+            if item is None:
                 raise ProtocolError(f"publication before every party signed and consented: {kind} of a party missing")
-            verify_head_act(item.get("signature"), document, namespace, item.get("device"), heads,
-                            f"publication {what} of a party")
-            if item.get("public_key", heads.get(item.get("device"))) != heads.get(item.get("device")):
+            verify_head_act(item.signature, document, namespace, item.device, heads, f"publication {what} of a party")
+            certified = heads.get(item.device) if item.device is not None else None
+            if item.public_key is not None and item.public_key != certified:
                 raise ProtocolError(f"publication {what}: names a key other than the certified key of its head")
             if kind != "signatures":
                 continue
             for language, other in documents.items():
                 if language is None:
                     continue
-                armored = (item.get("languages") or {}).get(language) if isinstance(item.get("languages"),
-                                                                                    Mapping) else None
-                verify_head_act(armored, other, namespace, item.get("device"), heads,
+                armored = (item.languages or {}).get(language)
+                verify_head_act(armored, other, namespace, item.device, heads,
                                 f"publication signature of a party on the {language} text")
 
 
-def _publication_documents(content: Mapping[str, Any], negotiation_id: str) -> dict[str | None, str]:
+def _publication_documents(publication: Publication, negotiation_id: str) -> dict[str | None, str]:
     """The signed documents a publication must carry signatures over: ``None`` -> the first language's (or
     the only one's), and each other language's; computed from the texts, never taken from the content.
 
     Raises:
-        InputError: malformed languages or texts.  ProtocolError: a text's document differs from the one given.
+        InputError: malformed languages, texts or annexes.  ProtocolError: a text's document differs from the
+            one given.
     """
-    agreement_id = _identifier(content["agreement_id"], "the agreement id")
-    languages = content.get("languages") or [DEFAULT_LANGUAGE]
-    if not isinstance(languages, list) or not all(isinstance(c, str) for c in languages):
-        raise InputError("publication languages must be a list of language codes")
-    annexes = public_annexes(check_annexes(content.get("annexes")))
+    agreement_id = _identifier(publication.agreement_id, "the agreement id")
+    languages = publication.languages or [DEFAULT_LANGUAGE]
+    annexes = public_annexes(check_annexes(publication.annexes))
     if len(languages) == 1:
-        return {None: signed_document(negotiation_id, agreement_id, content["version"], content["text"],
+        return {None: signed_document(negotiation_id, agreement_id, publication.version, publication.text,
                                       annexes=annexes)}
-    texts = content.get("texts")
-    if not isinstance(texts, Mapping) or set(texts) != set(languages[1:]):
+    texts = publication.texts
+    if texts is None or set(texts) != set(languages[1:]):
         raise InputError("a publication in several languages carries one text per language")
-    all_texts = {languages[0]: content["text"]}
-    for code in languages[1:]:
-        if not isinstance(texts[code], Mapping) or not isinstance(texts[code].get("text"), str):
-            raise InputError(f"publication text in {code} must be the canonical text")
-        all_texts[code] = texts[code]["text"]
-    authentic = authentic_texts(languages, {c: text_sha256(t) for c, t in all_texts.items()}, content.get("prevailing"))
+    all_texts = {languages[0]: publication.text, **{code: texts[code].text for code in languages[1:]}}
+    authentic = authentic_texts(languages, {c: text_sha256(t) for c, t in all_texts.items()}, publication.prevailing)
     documents: dict[str | None, str] = {}
     for code in languages:
-        doc = signed_document(negotiation_id, agreement_id, content["version"], all_texts[code], language=code,
+        doc = signed_document(negotiation_id, agreement_id, publication.version, all_texts[code], language=code,
                               authentic=authentic, annexes=annexes)
         documents[None if code == languages[0] else code] = doc
-        if code != languages[0] and texts[code].get("document") != doc:
+        if code != languages[0] and texts[code].document != doc:
             raise ProtocolError(f"the publication's {code} document does not name this negotiation, agreement, "
                                 "version, text and the authentic texts")
     return documents

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 from parley.errors import InputError, ProtocolError, TrustError
 from parley.protocol.events import Envelope
@@ -26,8 +27,23 @@ from parley.protocol.identity import (
     verify_revocation,
     verify_rotation,
 )
+from parley.protocol.public_bodies import (
+    Genesis,
+    MemberAdd,
+    MemberRemove,
+    PartyInvite,
+    PartyJoin,
+    PartyLeave,
+    PublicBody,
+    PublicStatement,
+    Publication,
+    RootRotate,
+    decode_public,
+)
 from parley.protocol.times import parse_time
 from parley.settings import DEFAULT_LIMITS, Limits
+
+_Public = TypeVar("_Public", bound=PublicBody)
 
 GENESIS = "negotiation.genesis"
 PARTY_INVITE = "party.invite"
@@ -166,11 +182,11 @@ class NegotiationState:
             raise ProtocolError("the first event of a negotiation must be its genesis")
         if header.prev is not None:
             raise ProtocolError("genesis has no previous event")
-        content = _content(header.public, {"party", "certificates"}, optional={"rotations"})
-        record = PartyRecord.from_obj(content["party"])
-        chain = root_chain(record, content.get("rotations", []))
-        retired = rotation_times(content.get("rotations", []))
-        certs = _certificates(content["certificates"], record.party_id, chain, retired)
+        genesis = _content(header.public, Genesis)
+        record = PartyRecord.from_obj(genesis.party)
+        chain = root_chain(record, genesis.rotations)
+        retired = rotation_times(genesis.rotations)
+        certs = _certificates(genesis.certificates, record.party_id, chain, retired)
         author_cert = certs.get(header.author)
         if author_cert is None:
             raise ProtocolError("genesis must be authored by a device certified in it")
@@ -190,10 +206,8 @@ class NegotiationState:
         kind = header.public_type
         author_cert = self.members.get(header.author)
         if kind == PARTY_JOIN:
-            content = _content(header.public, {"certificates"})
-            certs_obj = content["certificates"]
-            party_ids = ({c.get("party_id") for c in certs_obj if isinstance(c, dict) and isinstance(c.get("party_id"), str)}
-                         if isinstance(certs_obj, list) else set())
+            certs_obj = _content(header.public, PartyJoin).certificates
+            party_ids = {c.get("party_id") for c in certs_obj if isinstance(c.get("party_id"), str)}
             if len(party_ids) != 1:
                 raise ProtocolError("a join carries the certificates of exactly one party")
             party = self.parties.get(party_ids.pop())
@@ -225,10 +239,10 @@ class NegotiationState:
         invited = None
         invited_chain: list[str] = []
         if kind == PARTY_INVITE:
-            invite_content = _content(header.public, {"party"}, optional={"rotations"})
-            invited = PartyRecord.from_obj(invite_content["party"])
-            invited_chain = root_chain(invited, invite_content.get("rotations", []))
-            invited_retired = rotation_times(invite_content.get("rotations", []))
+            invitation = _content(header.public, PartyInvite)
+            invited = PartyRecord.from_obj(invitation.party)
+            invited_chain = root_chain(invited, invitation.rotations)
+            invited_retired = rotation_times(invitation.rotations)
         self._check_audience(envelope, allow_invited=kind == PARTY_INVITE,
                              newcomer=None if invited is None else invited.party_id)
 
@@ -246,7 +260,7 @@ class NegotiationState:
 
             return apply_invite
         if kind == PARTY_LEAVE:
-            _content(header.public, set())
+            _content(header.public, PartyLeave)
             party = self.parties[author_cert.party_id]
 
             def apply_leave() -> None:
@@ -254,7 +268,7 @@ class NegotiationState:
 
             return apply_leave
         if kind == MEMBER_ADD:
-            cert = MemberCertificate.from_obj(_content(header.public, {"certificate"})["certificate"])
+            cert = MemberCertificate.from_obj(_content(header.public, MemberAdd).certificate)
             if cert.party_id != author_cert.party_id:
                 raise ProtocolError("a member can only add certificates of its own party")
             verify_certificate(cert, self.parties[cert.party_id].root_key, party_id=cert.party_id)
@@ -268,7 +282,7 @@ class NegotiationState:
 
             return apply_add
         if kind == MEMBER_REMOVE:
-            revocation = Revocation.from_obj(_content(header.public, {"revocation"})["revocation"])
+            revocation = Revocation.from_obj(_content(header.public, MemberRemove).revocation)
             party = self.parties.get(revocation.party_id)
             if party is None:
                 raise ProtocolError("revocation for a party not in this negotiation")
@@ -295,14 +309,12 @@ class NegotiationState:
 
             return apply_remove
         if kind == PUBLIC_STATEMENT:
-            content = _content(header.public, {"text"})
-            if not isinstance(content["text"], str) or not content["text"].strip():
-                raise InputError("a public statement needs text")
+            _content(header.public, PublicStatement)  # its text: non-empty, as declared
             if header.authority != "head":
                 raise ProtocolError("only a head of delegation may make a public statement")
             return _no_change
         if kind == PARTY_ROTATE_ROOT:
-            rotation = RootRotation.from_obj(_content(header.public, {"rotation"})["rotation"])
+            rotation = RootRotation.from_obj(_content(header.public, RootRotate).rotation)
             party = self.parties[author_cert.party_id]
             if header.authority != "head":
                 raise ProtocolError("only a head of delegation may announce a root key rotation")
@@ -318,10 +330,10 @@ class NegotiationState:
 
             if header.authority != "head":
                 raise ProtocolError("only a head of delegation may publish an agreement")
-            content = header.public.get("content") if header.public else None
+            publication = _content(header.public, Publication)
             heads = {party_id: {c.device_key_id: c.signing_key for c in self.current_members(created, [party_id], ["head"])}
                      for party_id in self.joined_parties()}
-            check_publication(content, self.negotiation_id, heads)
+            check_publication(publication, self.negotiation_id, heads)
             return _no_change
         raise ProtocolError(f"unknown public event type '{kind}'")
 
@@ -391,17 +403,25 @@ def _check_signature(envelope: Envelope, signing_key: str, committed: bool, veri
         return
     envelope.verify_signature(signing_key)
 
-def _content(public: dict | None, fields: set[str], optional: set[str] | None = None) -> dict:
+def _content(public: dict | None, model: type[_Public]) -> _Public:
+    """The typed content of a cleartext event, as its declaration (``parley.protocol.public_bodies``) reads it.
+
+    Raises:
+        InputError: content that is not an object, a field the kind does not hold, or one missing or malformed.
+    """
     content = None if public is None else public.get("content")
-    if not isinstance(content, dict) or not fields <= set(content) <= fields | (optional or set()):
-        raise InputError(f"event content must have exactly the fields {sorted(fields)}"
-                         + (f" (and optionally {sorted(optional)})" if optional else ""))
-    return content
+    body = decode_public(public["type"] if public else "", content)
+    if not isinstance(body, model):  # the header's type chose the declaration: the caller's must be that one
+        raise ProtocolError(f"a {body.what} where a {model.what} was expected")
+    return body
 
 
-def _certificates(objs: object, party_id: str, chain: list[str], retired: list[str]) -> dict[str, MemberCertificate]:
-    if not isinstance(objs, list) or not objs or len(objs) > 256:
-        raise InputError("certificates must be a non-empty list")
+def _certificates(objs: list[dict], party_id: str, chain: list[str], retired: list[str]) -> dict[str, MemberCertificate]:
+    """The certificates a genesis or join carries (a non-empty list of objects, as declared), each verified.
+
+    Raises:
+        InputError: a malformed certificate, or a device certified twice.  TrustError: one not of the party's root.
+    """
     certs: dict[str, MemberCertificate] = {}
     for obj in objs:
         cert = MemberCertificate.from_obj(obj)

@@ -1,0 +1,175 @@
+"""One typed declaration per cleartext event kind: the content of the public events the relay can read.
+
+The same style as ``parley.protocol.bodies`` (the encrypted kinds): each ``msgspec.Struct`` states what a
+kind's content holds, ``decode_public`` derives the shape check from it (``InputError`` naming the field and
+what it must be), the rule book (``parley.protocol.state``, ``agreement.check_publication``) reads the typed
+object, and ``public_schemas`` gives the JSON Schemas (docs/interop.md).
+
+Two differences from the encrypted kinds, as the hand-written checks had them:
+
+- a membership event (genesis, invite, join, leave, member add and remove, root rotation, public statement)
+  holds exactly its declared fields: a field the declaration does not name is refused, since the relay
+  checks these events and every field of them is public;
+- the signed objects they carry (a party record, member certificates, a revocation, a root rotation) are
+  declared as objects only: their own form and signatures are checked by ``parley.protocol.identity``,
+  which reads them from the very mapping their signer signed.
+
+The publication (``agreement.publication``) ignores fields it does not know, as it always did (a newer
+client's publication still reads). The wire form does not change: these types only read the signed JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar
+
+import msgspec
+from msgspec import Meta, Struct
+
+from parley.errors import InputError
+from parley.protocol.bodies import refusal
+
+#: a signed object checked by ``parley.protocol.identity`` (its fields and signature), here only its being one
+PartyObject = Annotated[dict[str, Any], Meta(description="a party record (an object)")]
+Certificates = Annotated[list[dict[str, Any]], Meta(min_length=1, max_length=256,
+                                                    description="a non-empty list of member certificates "
+                                                                "(at most 256 objects)")]
+Rotations = Annotated[list[dict[str, Any]], Meta(max_length=64, description="a list of root key rotations "
+                                                                            "(at most 64 objects)")]
+
+
+class PublicBody(Struct, frozen=True, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+    """The content of one cleartext event. ``what`` names its kind in messages."""
+
+    what: ClassVar[str] = "public event"
+
+
+# ---- membership ------------------------------------------------------------------------------------------------
+class Genesis(PublicBody, frozen=True):
+    """The first event: the convening party, its first certified devices, and its root rotations so far."""
+
+    what: ClassVar[str] = "genesis"
+    party: PartyObject
+    certificates: Certificates
+    rotations: Rotations = []
+
+
+class PartyInvite(PublicBody, frozen=True):
+    what: ClassVar[str] = "invitation"
+    party: PartyObject
+    rotations: Rotations = []
+
+
+class PartyJoin(PublicBody, frozen=True):
+    what: ClassVar[str] = "join"
+    certificates: Certificates
+
+
+class PartyLeave(PublicBody, frozen=True):
+    what: ClassVar[str] = "leave"
+
+
+class MemberAdd(PublicBody, frozen=True):
+    what: ClassVar[str] = "member addition"
+    certificate: Annotated[dict[str, Any], Meta(description="a member certificate (an object)")]
+
+
+class MemberRemove(PublicBody, frozen=True):
+    what: ClassVar[str] = "member removal"
+    revocation: Annotated[dict[str, Any], Meta(description="a revocation (an object)")]
+
+
+class RootRotate(PublicBody, frozen=True):
+    what: ClassVar[str] = "root key rotation"
+    rotation: Annotated[dict[str, Any], Meta(description="a root key rotation (an object)")]
+
+
+class PublicStatement(PublicBody, frozen=True):
+    what: ClassVar[str] = "public statement"
+    text: Annotated[str, Meta(pattern=r"\S", max_length=1_000_000, description="non-empty text",
+                              extra={"refusal": "'text': a {what} needs text (non-empty)"})]
+
+
+# ---- the published agreement -----------------------------------------------------------------------------------
+class PublishedAct(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A party's signature or release consent as the publication carries it. Which device made it and whether
+    it verifies is the rule book's (``verify_head_act``): a missing device or signature is refused there."""
+
+    signature: Annotated[str, Meta(description="an armored SSH signature")] | None = None
+    device: Annotated[str, Meta(description="the device key id of the head who made it")] | None = None
+    public_key: Annotated[str, Meta(description="the head's certified signing key")] | None = None
+    party: str | None = None
+    member: str | None = None
+    #: a text in several languages: the signature of each other language's text, by language code
+    languages: Annotated[dict[str, str], Meta(description="a signature per language code")] | None = None
+
+
+class PublishedText(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Another language's canonical text and the document its signatures are over."""
+
+    text: Annotated[str, Meta(description="the canonical text")]
+    title: str | None = None
+    document: Annotated[str, Meta(description="the signed document of this language's text")] | None = None
+
+
+class Publication(PublicBody, frozen=True, forbid_unknown_fields=False):
+    """A released agreement made public: its canonical text, the signed document, every party's signature and
+    release consent (``agreement.check_publication``)."""
+
+    what: ClassVar[str] = "publication"
+    agreement_id: Annotated[str, Meta(description="the agreement id")]
+    title: Annotated[str, Meta(description="the agreement's title")]
+    version: Annotated[int, Meta(ge=1, description="the finalized version's number")]
+    text: Annotated[str, Meta(min_length=1, description="the canonical agreement text")]
+    document: Annotated[str, Meta(description="the signed document")]
+    signatures: Annotated[dict[str, PublishedAct], Meta(description="an object of each party's signature")]
+    consents: Annotated[dict[str, PublishedAct], Meta(description="an object of each party's release consent")]
+    text_sha256: str | None = None
+    signers_devices: dict[str, str] | None = None
+    languages: Annotated[list[str], Meta(description="a list of language codes")] | None = None
+    prevailing: str | None = None
+    texts: Annotated[dict[str, PublishedText], Meta(description="one text per other language")] | None = None
+    #: checked by ``agreement.check_annexes`` (the annex list of a finalized version)
+    annexes: Annotated[list[Any], Meta(description="a list of annexes")] | None = None
+
+
+#: event type -> the declaration of its content (the names are those of ``parley.protocol.state``)
+PUBLIC_MODELS: dict[str, type[PublicBody]] = {
+    "negotiation.genesis": Genesis, "party.invite": PartyInvite, "party.join": PartyJoin,
+    "party.leave": PartyLeave, "member.add": MemberAdd, "member.remove": MemberRemove,
+    "party.rotate-root": RootRotate, "statement.public": PublicStatement, "agreement.publication": Publication,
+}
+
+
+def decode_public(event_type: str, content: Any) -> PublicBody:
+    """The typed content of a cleartext event of ``event_type``, its shape checked against the declaration.
+
+    Raises:
+        InputError: an unknown type, content that is not an object, a field the kind does not hold (membership
+            events), or a field missing or not matching its declaration (the message names the field).
+    """
+    model = PUBLIC_MODELS.get(event_type)
+    if model is None:
+        raise InputError(f"unknown public event type '{event_type}'")
+    if not isinstance(content, Mapping):
+        raise InputError(f"{model.what} content must be an object")
+    if model.__struct_config__.forbid_unknown_fields:
+        unknown = sorted(str(k) for k in content if k not in model.__struct_fields__)
+        if unknown:
+            held = ", ".join(model.__struct_fields__) or "no field"
+            raise InputError(f"{model.what}: no field '{unknown[0]}' (it holds {held})")
+    try:
+        return msgspec.convert(content if isinstance(content, dict) else dict(content), type=model)
+    except msgspec.ValidationError as exc:
+        raise InputError(refusal(model, str(exc))) from None  # type: ignore[arg-type]
+
+
+def public_schemas() -> dict[str, Any]:
+    """The JSON Schema of every cleartext kind, by event type (one ``$defs`` shared by all)."""
+    types = sorted(PUBLIC_MODELS)
+    schemas, definitions = msgspec.json.schema_components([PUBLIC_MODELS[t] for t in types],
+                                                          ref_template="#/$defs/{name}")
+    return {"$defs": definitions, "types": dict(zip(types, schemas, strict=True))}
+
+
+__all__ = ["PUBLIC_MODELS", "PublicBody", "Publication", "decode_public", "public_schemas"]
