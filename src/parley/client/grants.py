@@ -26,6 +26,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from parley.errors import ForbiddenError, InputError, NotFoundError
+from parley.protocol.record_bodies import GrantedEvent, HistoryGrant, decode_record
 
 GRANT = "history.grant"
 _TABLE = """CREATE TABLE IF NOT EXISTS grants_applied (negotiation_id TEXT PRIMARY KEY, upto INTEGER NOT NULL);
@@ -157,19 +158,24 @@ def apply_grants(client: Any, negotiation_id: str) -> list[dict[str, Any]]:
             continue
         env = json.loads(env_text)
         grantor = state.members.get(env["header"]["author"])
-        items = body.get("content", {}).get("grants") if isinstance(body.get("content"), dict) else None
-        if not isinstance(items, list):
+        try:
+            items = decode_record(HistoryGrant, body.get("content")).grants
+        except InputError:
             continue
-        for item in items:
+        for raw in items:
+            try:
+                item: GrantedEvent | None = decode_record(GrantedEvent, raw)
+            except InputError:
+                item = None
             reason = _refusal(client, state, negotiation_id, env, grantor, me, grant_seq, item)
-            event_seq = item.get("seq") if isinstance(item, dict) and isinstance(item.get("seq"), int) else -1
-            if reason is not None:
+            event_seq = item.seq if item is not None else -1
+            if reason is not None or item is None:  # a malformed item always has a reason
                 refused.append({"grant_seq": grant_seq, "event_seq": event_seq, "reason": reason})
                 with db:
                     db.execute("INSERT OR IGNORE INTO grants_refused VALUES (?,?,?,?)",
                                (negotiation_id, grant_seq, event_seq, reason))
                 continue
-            granted = {"type": item["type"], "content": item["content"],
+            granted = {"type": item.type, "content": item.content,
                        "granted_by": grantor.member, "granted_in": grant_seq}
             with db:
                 db.execute("UPDATE events SET body=? WHERE negotiation_id=? AND seq=? AND body IS NULL",
@@ -189,13 +195,13 @@ def refused_grants(client: Any, negotiation_id: str) -> list[dict[str, Any]]:
 
 
 def _refusal(client: Any, state: Any, negotiation_id: str, env: dict[str, Any], grantor: Any, me: Any,
-             grant_seq: int, item: Any) -> str | None:
+             grant_seq: int, item: GrantedEvent | None) -> str | None:
+    """Why a granted event (None: one that does not match its declaration) is refused, or None."""
     if grantor is None or grantor.role != "head" or env["header"].get("authority") != "head":
         return "granted by someone who is not a head of delegation"
-    if not isinstance(item, dict) or not isinstance(item.get("seq"), int) or not isinstance(item.get("type"), str) \
-            or "content" not in item:
+    if item is None:
         return "a malformed grant"
-    seq = item["seq"]
+    seq = item.seq
     if seq >= grant_seq:
         return "a grant of a later event"
     rows = client.cache.db.execute("SELECT envelope FROM events WHERE negotiation_id=? AND seq=?",
@@ -203,7 +209,7 @@ def _refusal(client: Any, state: Any, negotiation_id: str, env: dict[str, Any], 
     if rows is None:
         return "a grant of an event not in the log"
     original = json.loads(rows[0])
-    if _event_id(original) != item.get("event_id"):
+    if _event_id(original) != item.event_id:
         return "a grant naming another event than the one at that position"
     header = original["header"]
     author = state.members.get(header["author"])

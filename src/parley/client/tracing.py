@@ -29,6 +29,7 @@ from typing import Any
 
 from parley.errors import InputError, NotFoundError
 from parley.protocol.identity import MemberCertificate
+from parley.protocol.record_bodies import TracingRecord, decode_record
 from parley.tracing import (
     DraftText,
     TracedText,
@@ -163,13 +164,18 @@ def tracing_holders(readers: Sequence[MemberCertificate], party_id: str, sending
 
 def secrets_in_body(body: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     """The tracing secret a decrypted body carries, if any (a delivery or text copy, or an older
-    ``tracing.secret`` event)."""
+    ``tracing.secret`` event), as its author wrote it; a record that does not match its declaration
+    (``record_bodies.TracingRecord``) is left out, so that the tracing never reads a malformed one."""
     if body is None or not isinstance(body.get("content"), Mapping):
         return []
-    if body["type"] == TRACING_SECRET:
-        return [dict(body["content"])]
-    secret = body["content"].get("tracing")
-    return [dict(secret)] if isinstance(secret, Mapping) and "secret" in secret else []
+    record = body["content"] if body["type"] == TRACING_SECRET else body["content"].get("tracing")
+    if not isinstance(record, Mapping) or "secret" not in record:
+        return []
+    try:
+        decode_record(TracingRecord, record)
+    except InputError:
+        return []
+    return [dict(record)]
 
 
 # ---- agreement drafts: one code per agreement, every version worded from it --------------------------
