@@ -90,9 +90,9 @@ def test_screenshot_of_a_draft_annex_page_without_its_copy_line_names_its_reader
     traced = trace_annex_leak(shot, talks["tr"].negotiation.tracing_secrets())
     assert traced is not None
     record, report = traced
-    assert record["agreement_id"] == "agr-1" and record["versions"] == [1]
+    assert record.agreement_id == "agr-1" and record.versions == [1]
     (accused,) = report.accused
-    assert record["recipients"][accused.recipient]["member"] == talks["ru_d"].client.profile.member
+    assert record.recipients[accused.recipient]["member"] == talks["ru_d"].client.profile.member
     assert accused.p_bound < 1e-6
 
 

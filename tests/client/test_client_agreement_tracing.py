@@ -65,9 +65,9 @@ def test_retyped_excerpt_of_a_draft_without_its_copy_line_names_its_reader(desks
     excerpt = re.sub(r"\s+", " ", excerpt).replace(" the ", " teh ", 2)  # retyped, re-flowed, two typos
     assert "copy for" not in excerpt
     content, report = trace_leak(excerpt, desks["tr"].negotiation.tracing_secrets())
-    assert (content["agreement_id"], content["version"]) == ("agr-1", 2)
+    assert (content.agreement_id, content.version) == ("agr-1", 2)
     assert [a.recipient for a in report.accused] == [_device(desks["ua"])]
-    assert content["recipients"][_device(desks["ua"])]["party"] == "Ukraine"
+    assert content.recipients[_device(desks["ua"])]["party"] == "Ukraine"
 
 
 @pytest.mark.parametrize("finalized", [False, True])

@@ -36,8 +36,8 @@ def _number(lines: list[str], wording: str) -> int:
 
 def _varied(desk: AgreementDesk, version: int) -> set[str]:
     """The second wordings of the slots of a version, from the mediator's tracing record of it."""
-    record = next(r for r in desk.negotiation.tracing_secrets() if r.get("version") == version)
-    return {slot.alternatives[1] for slot in DraftText.from_json(record["drafts"]["en"]).joined.slots}
+    record = next(r for r in desk.negotiation.tracing_secrets() if r.version == version)
+    return {slot.alternatives[1] for slot in DraftText.from_json(record.drafts["en"]).joined.slots}
 
 
 def _first_article(desk: AgreementDesk, version: int) -> str:
@@ -73,7 +73,7 @@ def test_vetoed_variant_is_absent_from_every_readers_copy_and_the_leak_is_still_
     leaker = readers[1]
     leak = " ".join(a["text"] for a in leaker.view("agr-1").latest["articles"])
     content, report = trace_leak(leak, mediator.negotiation.tracing_secrets())
-    assert content["agreement_id"] == "agr-1"
+    assert content.agreement_id == "agr-1"
     assert [a.recipient for a in report.accused] == [leaker.client.identity.device_key_id]
 
 

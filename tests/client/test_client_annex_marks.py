@@ -55,9 +55,9 @@ def test_screenshot_of_a_delivered_annex_page_without_its_copy_line_names_its_re
     traced = trace_annex_leak(shot, ua.tracing_secrets())
     assert traced is not None
     record, report = traced
-    assert record["document_id"] == memo
+    assert record.document_id == memo
     (accused,) = report.accused
-    assert record["recipients"][accused.recipient]["member"] == ru_d.client.profile.member
+    assert record.recipients[accused.recipient]["member"] == ru_d.client.profile.member
     assert accused.p_bound < 1e-6
 
 

@@ -108,8 +108,8 @@ def test_delegate_frames_innocent_recipient_with_tracing_secret(cast):
     ua.sync(receipts=False)
     tr.sync(receipts=False)
     secrets = ua.tracing_secrets()
-    assert [s["document_id"] for s in secrets] == [memo]
-    assert [s["document_id"] for s in tr.tracing_secrets()] == ["agr-1-v1"]
+    assert [s.document_id for s in secrets] == [memo]
+    assert [s.document_id for s in tr.tracing_secrets()] == ["agr-1-v1"]
     assert ua.views().memoranda[memo]["restricted"] == {issue: "Fallback: 20 days."}
     ru.sync(receipts=False)
     leaked = ru.views().memoranda[memo]["positions"][issue]

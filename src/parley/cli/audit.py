@@ -39,26 +39,26 @@ def trace_command(
         heads.update(Negotiation(client, negotiation_id).tracing_holders())
     annex = trace_annex_leak(leaked_file, secrets, document)
     if annex is not None:
-        content, report = annex
+        record, report = annex
     else:
-        content, report = trace_leak(leaked_text(leaked_file), secrets, document, who_can_trace=sorted(heads))
-    recipients = content["recipients"]
+        record, report = trace_leak(leaked_text(leaked_file), secrets, document, who_can_trace=sorted(heads))
+    recipients = record.recipients
     data = report.to_json()
-    data["document_id"] = content["document_id"]
-    data["version"] = content.get("version")
-    if content.get("kind") == "agreement-draft":
-        data["agreement_id"] = content["agreement_id"]
+    data["document_id"] = record.document_id
+    data["version"] = record.version
+    if record.kind == "agreement-draft":
+        data["agreement_id"] = record.agreement_id
     data["accused_members"] = [{**recipients.get(a.recipient, {}), "device_key_id": a.recipient, "score": a.score,
                                 "false_accusation_bound": a.p_bound} for a in report.accused]
 
     def human() -> None:
-        if content.get("kind") == "agreement-draft" and annex is not None:
-            console.print(f"Agreement {content['agreement_id']}, a PDF annex of its drafts (versions "
-                          f"{', '.join(map(str, content.get('versions', [])))})", markup=False)
-        elif content.get("kind") == "agreement-draft":
-            console.print(f"Agreement {content['agreement_id']}, draft version {content['version']}", markup=False)
+        if record.kind == "agreement-draft" and annex is not None:
+            console.print(f"Agreement {record.agreement_id}, a PDF annex of its drafts (versions "
+                          f"{', '.join(map(str, record.versions or []))})", markup=False)
+        elif record.kind == "agreement-draft":
+            console.print(f"Agreement {record.agreement_id}, draft version {record.version}", markup=False)
         else:
-            console.print(f"Document {content['document_id']} (version {content['version']})", markup=False)
+            console.print(f"Document {record.document_id} (version {record.version})", markup=False)
         if annex is not None:
             console.print("Read from the image mark of its PDF annex (not from its text).", markup=False)
         console.print(report.to_text(), markup=False)

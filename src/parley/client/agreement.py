@@ -453,9 +453,9 @@ class AgreementDesk:
             from parley.tracing import DraftText
 
             for record in self.negotiation.tracing_secrets():
-                if (record.get("agreement_id"), record.get("version")) == (agreement_id, version["version"]) \
-                        and "drafts" in record:
-                    texts = {code: DraftText.from_json(d).canonical for code, d in record["drafts"].items()}
+                if (record.agreement_id, record.version) == (agreement_id, version["version"]) \
+                        and record.drafts is not None:
+                    texts = {code: DraftText.from_json(d).canonical for code, d in record.drafts.items()}
         if texts is None or set(texts) != set(languages):
             raise NotFoundError(f"the canonical text of version {version['version']} is held by the mediator's heads "
                                 "of delegation and the device that posted it: finalize from one of them")

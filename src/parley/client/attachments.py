@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from parley.errors import InputError, NotFoundError
 from parley.progress import report
 from parley.protocol.bodies import decode_content
+from parley.protocol.record_bodies import TracingRecord
 
 if TYPE_CHECKING:
     from parley.client.workflow import Negotiation
@@ -178,8 +179,8 @@ def save_attachment(negotiation: Negotiation, attachment_id: str, out: Path) -> 
     return out
 
 
-def trace_annex_leak(path: Path, secrets: Sequence[Mapping[str, Any]], document_id: str | None = None,
-                     ) -> tuple[dict[str, Any], TraceReport] | None:
+def trace_annex_leak(path: Path, secrets: Sequence[TracingRecord], document_id: str | None = None,
+                     ) -> tuple[TracingRecord, TraceReport] | None:
     """Trace a leaked image or PDF by the image marks of the PDF annexes this party sent with tracing: those of
     memoranda, and those of agreement drafts (one key per agreement, every version at once).
 
@@ -196,24 +197,23 @@ def trace_annex_leak(path: Path, secrets: Sequence[Mapping[str, Any]], document_
     from parley.tracing.image_marks import PageImage, trace_pages
     from parley.tracing.secret import TracingSecret
 
-    records: list[dict[str, Any]] = [dict(s) for s in secrets if s.get("kind") != AGREEMENT_DRAFT
-                                     and (document_id is None or s.get("document_id") == document_id)]
-    agreements: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    records = [s for s in secrets if s.kind != AGREEMENT_DRAFT and document_id in (None, s.document_id)]
+    agreements: dict[tuple[str, str], list[TracingRecord]] = {}
     for s in secrets:
-        if s.get("kind") == AGREEMENT_DRAFT and document_id in (None, s.get("agreement_id"), s.get("document_id")):
-            agreements.setdefault((s["agreement_id"], s["secret"]), []).append(s)
+        if s.kind == AGREEMENT_DRAFT and document_id in (None, s.agreement_id, s.document_id):
+            agreements.setdefault((s.agreement_id or s.document_id, s.secret), []).append(s)
     for (agreement_id, secret), versions in agreements.items():
         recipients: dict[str, Any] = {}
-        for record in sorted(versions, key=lambda r: r["version"]):
-            recipients.update(record["recipients"])
-        numbers = sorted(r["version"] for r in versions)
-        records.append({"kind": AGREEMENT_DRAFT, "document_id": agreement_id, "agreement_id": agreement_id,
-                        "version": numbers[-1], "versions": numbers, "secret": secret, "recipients": recipients})
+        for record in sorted(versions, key=lambda r: r.version or 0):
+            recipients.update(record.recipients)
+        numbers = sorted(r.version or 0 for r in versions)
+        records.append(TracingRecord(kind=AGREEMENT_DRAFT, document_id=agreement_id, agreement_id=agreement_id,
+                                     version=numbers[-1], versions=numbers, secret=secret, recipients=recipients))
     images = leaked_images(path) if records else []
     if not images:
         return None
     pages = [PageImage(image) for image in images]
-    candidates = [(TracingSecret.from_json(r["secret"]), list(r["recipients"])) for r in records]
+    candidates = [(TracingSecret.from_json(r.secret), list(r.recipients)) for r in records]
     result = trace_pages(pages, candidates)
     if result is None:
         return None

@@ -39,6 +39,13 @@ from parley.protocol.agreement import (
     text_sha256,
 )
 from parley.protocol.events import Envelope
+from parley.protocol.public_bodies import (
+    LoggedPublication,
+    PublishedAct,
+    PublishedText,
+    decode_logged_publication,
+)
+from parley.protocol.state import PUBLICATION
 from parley.tlog import merkle
 from parley.tlog.checkpoint import open_checkpoint
 
@@ -228,18 +235,19 @@ def verify_bundle(path: Path, require_cosignatures: str | int | None = None) -> 
         checked.append("checkpoint.txt")
     except (OSError, ParleyError, KeyError) as exc:
         fail("checkpoint.txt", f"not a valid signed checkpoint of the relay ({exc})")
-    publication_sigs: dict[str, Any] = {}
-    logged_texts: dict[str, Any] = {}
+    publication_sigs: dict[str, PublishedAct] = {}
+    logged_texts: dict[str, PublishedText] = {}
     publication = bundle.get("publication_event")
     if publication and checkpoint is not None:
         envelope = _check_leaf("bundle.json publication_event", publication, checkpoint, fail)
         if envelope is not None:
-            content = (envelope.header.public or {}).get("content") or {}
-            logged = content.get("text") if version == 1 else content.get("document")
-            if logged != text_bytes.decode("utf-8", "replace"):
-                fail("bundle.json publication_event", "the logged publication carries another text")
-            publication_sigs = content.get("signatures") or {}
-            logged_texts = content.get("texts") or {}
+            logged_publication = _logged_publication(envelope, fail)
+            if logged_publication is not None:
+                logged = logged_publication.text if version == 1 else logged_publication.document
+                if logged != text_bytes.decode("utf-8", "replace"):
+                    fail("bundle.json publication_event", "the logged publication carries another text")
+                publication_sigs = logged_publication.signatures
+                logged_texts = logged_publication.texts or {}
     elif not publication:
         fail("bundle.json", "no publication event")
     for signer in bundle.get("signers", []):
@@ -262,8 +270,8 @@ def verify_bundle(path: Path, require_cosignatures: str | int | None = None) -> 
                 fail(rel or f"{kind} of {name}", f"the {kind} of {name} does not verify over agreement.txt")
                 continue
             if kind == "signature" and publication_sigs:
-                logged = publication_sigs.get(signer.get("party_id"), {})
-                if logged.get("signature") != armored:
+                logged_act = publication_sigs.get(signer.get("party_id"))
+                if logged_act is None or logged_act.signature != armored:
                     fail(rel, f"differs from the signature of {name} recorded in the log")
         if signer.get("sign_event") and checkpoint is not None:
             _check_leaf(f"bundle.json sign event of {name}", signer["sign_event"], checkpoint, fail)
@@ -285,7 +293,7 @@ def verify_bundle(path: Path, require_cosignatures: str | int | None = None) -> 
 
 
 def _verify_languages(path: Path, bundle: dict[str, Any], document: dict[str, Any], allowed: dict, namespace: str,
-                      logged_texts: dict[str, Any], fail, checked: list[str]) -> None:  # noqa: ANN001
+                      logged_texts: dict[str, PublishedText], fail, checked: list[str]) -> None:  # noqa: ANN001
     """Each other language's file of a text in several languages: a signed document naming its language and
     the same authentic texts as ``agreement.txt``, its digest listed there, signed by every signer."""
     authentic = document.get("authentic")
@@ -310,7 +318,8 @@ def _verify_languages(path: Path, bundle: dict[str, Any], document: dict[str, An
             fail(rel, "its text's SHA-256 is not the one the authentic texts name")
         if hashlib.sha256(data).hexdigest() != other.get("document_sha256"):
             fail(rel, "its SHA-256 differs from bundle.json")
-        if logged_texts and (logged_texts.get(code) or {}).get("document") != data.decode("utf-8"):
+        logged_text = logged_texts.get(code)
+        if logged_texts and (logged_text is None or logged_text.document != data.decode("utf-8")):
             fail(rel, "differs from the text of that language in the logged publication")
         checked.append(rel)
         for signer in bundle.get("signers", []):
@@ -407,3 +416,17 @@ def ensure_valid(report: dict[str, Any]) -> None:
     """Raises: VerificationError naming the first failure."""
     if not report["valid"]:
         raise VerificationError("bundle does not verify: " + "; ".join(report["failures"]))
+
+
+def _logged_publication(envelope: Envelope, fail) -> LoggedPublication | None:  # noqa: ANN001
+    """The publication event's content, typed as any format wrote it; a logged publication that does not match
+    its declaration is a failure of the bundle (the relay refuses such an event: only a forged log holds one)."""
+    public = envelope.header.public or {}
+    if public.get("type") != PUBLICATION:
+        fail("bundle.json publication_event", "not a publication")
+        return None
+    try:
+        return decode_logged_publication(public.get("content"))
+    except InputError as exc:
+        fail("bundle.json publication_event", f"not a publication ({exc})")
+        return None

@@ -149,11 +149,17 @@ def secret_content(document_id: str, version: int, traced: TracedCopies) -> dict
             "recipients": traced.recipients}
 
 
-def _document_of(content: Mapping[str, Any]) -> TracedText:
-    """The traced text a secret event holds; older events (invisible marks only) have none."""
-    if "document" in content:
-        return TracedText.from_json(content["document"])
-    return TracedText(content["canonical"], (), True)
+def _document_of(record: TracingRecord) -> TracedText:
+    """The traced text a secret event holds; older events (invisible marks only) have none.
+
+    Raises:
+        InputError: a record with neither (not one of a memorandum).
+    """
+    if record.document is not None:
+        return TracedText.from_json(record.document)
+    if record.canonical is None:
+        raise InputError(f"the tracing record of '{record.document_id}' holds no text")
+    return TracedText(record.canonical, (), True)
 
 
 def tracing_holders(readers: Sequence[MemberCertificate], party_id: str, sending_device: str) -> set[str]:
@@ -162,9 +168,9 @@ def tracing_holders(readers: Sequence[MemberCertificate], party_id: str, sending
             if c.party_id == party_id and (c.role == "head" or c.device_key_id == sending_device)}
 
 
-def secrets_in_body(body: Mapping[str, Any] | None) -> list[dict[str, Any]]:
-    """The tracing secret a decrypted body carries, if any (a delivery or text copy, or an older
-    ``tracing.secret`` event), as its author wrote it; a record that does not match its declaration
+def secrets_in_body(body: Mapping[str, Any] | None) -> list[TracingRecord]:
+    """The tracing record a decrypted body carries, if any (a delivery or text copy, or an older
+    ``tracing.secret`` event), typed; a record that does not match its declaration
     (``record_bodies.TracingRecord``) is left out, so that the tracing never reads a malformed one."""
     if body is None or not isinstance(body.get("content"), Mapping):
         return []
@@ -172,10 +178,9 @@ def secrets_in_body(body: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     if not isinstance(record, Mapping) or "secret" not in record:
         return []
     try:
-        decode_record(TracingRecord, record)
+        return [decode_record(TracingRecord, record)]
     except InputError:
         return []
-    return [dict(record)]
 
 
 # ---- agreement drafts: one code per agreement, every version worded from it --------------------------
@@ -226,14 +231,19 @@ def draft_variant_preview(sources: Mapping[str, Sequence[str]], vetoed: Sequence
                            vetoed, earlier)
 
 
-def agreement_vetoes(secrets: Sequence[Mapping[str, Any]], agreement_id: str) -> set[bytes]:
+def agreement_vetoes(secrets: Sequence[TracingRecord], agreement_id: str) -> set[bytes]:
     """Context ids of the slots vetoed in any version of an agreement whose tracing record this device holds.
 
     Raises:
         InputError: a malformed tracing record.
     """
-    return {context for s in secrets if s.get("kind") == AGREEMENT_DRAFT and s.get("agreement_id") == agreement_id
-            for draft in s["drafts"].values() for context in DraftText.from_json(draft).vetoed}
+    return {context for s in _drafts_of(secrets, agreement_id)
+            for draft in (s.drafts or {}).values() for context in DraftText.from_json(draft).vetoed}
+
+
+def _drafts_of(secrets: Sequence[TracingRecord], agreement_id: str) -> list[TracingRecord]:
+    """The tracing records of an agreement's versions among ``secrets``."""
+    return [s for s in secrets if s.kind == AGREEMENT_DRAFT and s.agreement_id == agreement_id]
 
 
 def prepare_draft_copies(agreement_id: str, sources: Mapping[str, Sequence[str]], holders: set[str], *,
@@ -260,35 +270,36 @@ def draft_secret_content(version: int, traced: DraftCopies, recipients: Mapping[
             "recipients": dict(recipients)}
 
 
-def agreement_secret(secrets: Sequence[Mapping[str, Any]], agreement_id: str) -> TracingSecret | None:
+def agreement_secret(secrets: Sequence[TracingRecord], agreement_id: str) -> TracingSecret | None:
     """The tracing secret of an agreement's drafts held on this device (from its latest traced version).
 
     Raises:
         InputError: a malformed tracing record.
     """
-    records = [s for s in secrets if s.get("kind") == AGREEMENT_DRAFT and s.get("agreement_id") == agreement_id]
+    records = _drafts_of(secrets, agreement_id)
     if not records:
         return None
-    return TracingSecret.from_json(max(records, key=lambda s: s["version"])["secret"])
+    return TracingSecret.from_json(max(records, key=lambda s: s.version or 0).secret)
 
 
-def _trace_agreement(leaked: str, records: Sequence[Mapping[str, Any]]) -> tuple[dict, TraceReport]:
+def _trace_agreement(leaked: str, records: Sequence[TracingRecord]) -> tuple[TracingRecord, TraceReport]:
     """Trace a leak against every version of one agreement (records of one agreement and one secret)."""
-    agreement_id = records[0]["agreement_id"]
-    secret = TracingSecret.from_json(records[0]["secret"])
+    agreement_id = records[0].agreement_id or records[0].document_id
+    secret = TracingSecret.from_json(records[0].secret)
     recipients: dict[str, Any] = {}
     drafts = []
-    for record in sorted(records, key=lambda r: r["version"]):
-        recipients.update(record["recipients"])
-        drafts += [(record["version"], DraftText.from_json(d)) for d in record["drafts"].values()]
+    for record in sorted(records, key=lambda r: r.version or 0):
+        recipients.update(record.recipients)
+        drafts += [(record.version or 0, DraftText.from_json(d)) for d in (record.drafts or {}).values()]
     report = trace_drafts(leaked, agreement_id, drafts, list(recipients), secret)
-    version = report.versions[-1] if report.versions else max(r["version"] for r in records)
-    return ({"kind": AGREEMENT_DRAFT, "document_id": agreement_id, "agreement_id": agreement_id,
-             "version": version, "versions": list(report.versions), "recipients": recipients}, report)
+    version = report.versions[-1] if report.versions else max(r.version or 0 for r in records)
+    return (TracingRecord(kind=AGREEMENT_DRAFT, document_id=agreement_id, agreement_id=agreement_id,
+                          version=version, versions=list(report.versions), recipients=recipients,
+                          secret=records[0].secret), report)
 
 
-def trace_leak(leaked: str, secrets: Sequence[Mapping[str, Any]], document_id: str | None = None, *,
-               who_can_trace: Sequence[str] = ()) -> tuple[dict, TraceReport]:
+def trace_leak(leaked: str, secrets: Sequence[TracingRecord], document_id: str | None = None, *,
+               who_can_trace: Sequence[str] = ()) -> tuple[TracingRecord, TraceReport]:
     """Trace a leaked text against the tracing secrets this device holds.
 
     Without ``document_id`` every traced document (memorandum, or agreement: all its draft versions
@@ -298,26 +309,25 @@ def trace_leak(leaked: str, secrets: Sequence[Mapping[str, Any]], document_id: s
     Raises:
         NotFoundError: no tracing secret (for that document) in the local copy; says who can trace.
     """
-    candidates = [s for s in secrets if document_id is None or document_id in (s["document_id"],
-                                                                               s.get("agreement_id"))]
+    candidates = [s for s in secrets if document_id is None or document_id in (s.document_id, s.agreement_id)]
     if not candidates:
         holders = f" ({', '.join(who_can_trace)})" if who_can_trace else ""
         raise NotFoundError("no tracing secret" + (f" for '{document_id}'" if document_id else "") +
                             " on this device: only the sending party's heads of delegation" + holders +
                             " and the device that sent a document can trace it")
-    best: tuple[dict, TraceReport] | None = None
-    agreements: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    best: tuple[TracingRecord, TraceReport] | None = None
+    agreements: dict[tuple[str | None, str], list[TracingRecord]] = {}
     outcomes = []
-    for content in candidates:
-        if content.get("kind") == AGREEMENT_DRAFT:
-            agreements.setdefault((content["agreement_id"], content["secret"]), []).append(content)
+    for record in candidates:
+        if record.kind == AGREEMENT_DRAFT:
+            agreements.setdefault((record.agreement_id, record.secret), []).append(record)
             continue
-        secret = TracingSecret.from_json(content["secret"])
-        outcomes.append((dict(content), trace(leaked, _document_of(content), list(content["recipients"]), secret)))
+        secret = TracingSecret.from_json(record.secret)
+        outcomes.append((record, trace(leaked, _document_of(record), list(record.recipients), secret)))
     outcomes += [_trace_agreement(leaked, records) for records in agreements.values()]
-    for content, report in outcomes:
+    for record, report in outcomes:
         if best is None or (report.words_matched, report.best_score) > (best[1].words_matched, best[1].best_score):
-            best = (content, report)
+            best = (record, report)
     return best
 
 

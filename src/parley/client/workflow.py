@@ -25,6 +25,7 @@ from parley.errors import ForbiddenError, InputError, NotFoundError, ProtocolErr
 from parley.protocol import workflow as wf
 from parley.protocol.deadlines import pending_deadlines
 from parley.protocol.languages import DEFAULT_LANGUAGE
+from parley.protocol.record_bodies import TracingRecord
 from parley.protocol.rounds import current_round, rounds_list
 from parley.protocol.times import check_deadline, format_time, parse_time
 
@@ -438,8 +439,8 @@ class Negotiation:
 
         return copy_for
 
-    def tracing_secrets(self) -> list[dict[str, Any]]:
-        """Tracing secrets of documents this party sent that this device holds (its heads' and the sending
+    def tracing_secrets(self) -> list[TracingRecord]:
+        """Tracing records (typed, ``record_bodies.TracingRecord``) of documents this party sent that this device holds (its heads' and the sending
         device's copies carry them; older logs have them in separate ``tracing.secret`` events)."""
         from parley.client.tracing import secrets_in_body
 
@@ -559,11 +560,11 @@ class Negotiation:
 
         out = {}
         for secret in self.tracing_secrets():
-            if secret.get("document_id") != memo_id or not isinstance(secret.get("version"), int):
+            if secret.document_id != memo_id or secret.version is None:
                 continue
-            order, parts = secret.get("order") or [], str(secret.get("canonical", "")).split(SEPARATOR)
+            order, parts = secret.order or [], (secret.canonical or "").split(SEPARATOR)
             if len(order) == len(parts):
-                out[secret["version"]] = dict(zip(order, parts, strict=True))
+                out[secret.version] = dict(zip(order, parts, strict=True))
         return out
 
     # ---- meetings ---------------------------------------------------------------------------------

@@ -112,18 +112,18 @@ class PublishedText(Struct, frozen=True, kw_only=True, omit_defaults=True):
     document: Annotated[str, Meta(description="the signed document of this language's text")] | None = None
 
 
-class Publication(PublicBody, frozen=True, forbid_unknown_fields=False):
-    """A released agreement made public: its canonical text, the signed document, every party's signature and
-    release consent (``agreement.check_publication``)."""
+class LoggedPublication(PublicBody, frozen=True, forbid_unknown_fields=False):
+    """What every publication in a log holds, those of bundle format 1 included (which named neither the
+    version nor the signed document): what a bundle's reader compares with the files it holds."""
 
     what: ClassVar[str] = "publication"
     agreement_id: Annotated[str, Meta(description="the agreement id")]
     title: Annotated[str, Meta(description="the agreement's title")]
-    version: Annotated[int, Meta(ge=1, description="the finalized version's number")]
     text: Annotated[str, Meta(min_length=1, description="the canonical agreement text")]
-    document: Annotated[str, Meta(description="the signed document")]
     signatures: Annotated[dict[str, PublishedAct], Meta(description="an object of each party's signature")]
     consents: Annotated[dict[str, PublishedAct], Meta(description="an object of each party's release consent")]
+    version: Annotated[int, Meta(ge=1, description="the finalized version's number")] | None = None
+    document: Annotated[str, Meta(description="the signed document")] | None = None
     text_sha256: str | None = None
     signers_devices: dict[str, str] | None = None
     languages: Annotated[list[str], Meta(description="a list of language codes")] | None = None
@@ -131,6 +131,14 @@ class Publication(PublicBody, frozen=True, forbid_unknown_fields=False):
     texts: Annotated[dict[str, PublishedText], Meta(description="one text per other language")] | None = None
     #: checked by ``agreement.check_annexes`` (the annex list of a finalized version)
     annexes: Annotated[list[Any], Meta(description="a list of annexes")] | None = None
+
+
+class Publication(LoggedPublication, frozen=True, forbid_unknown_fields=False):
+    """A released agreement made public, as the relay accepts one now: its canonical text, the version and the
+    signed document, every party's signature and release consent (``agreement.check_publication``)."""
+
+    version: Annotated[int, Meta(ge=1, description="the finalized version's number")]
+    document: Annotated[str, Meta(description="the signed document")]
 
 
 #: event type -> the declaration of its content (the names are those of ``parley.protocol.state``)
@@ -164,6 +172,20 @@ def decode_public(event_type: str, content: Any) -> PublicBody:
         raise InputError(refusal(model, str(exc))) from None  # type: ignore[arg-type]
 
 
+def decode_logged_publication(content: Any) -> LoggedPublication:
+    """A publication read from a log as any format wrote it (a bundle's reader: ``LoggedPublication``).
+
+    Raises:
+        InputError: content that is not an object, or a field missing or not matching its declaration.
+    """
+    if not isinstance(content, Mapping):
+        raise InputError("publication content must be an object")
+    try:
+        return msgspec.convert(content if isinstance(content, dict) else dict(content), type=LoggedPublication)
+    except msgspec.ValidationError as exc:
+        raise InputError(refusal(LoggedPublication, str(exc))) from None  # type: ignore[arg-type]
+
+
 def public_schemas() -> dict[str, Any]:
     """The JSON Schema of every cleartext kind, by event type (one ``$defs`` shared by all)."""
     types = sorted(PUBLIC_MODELS)
@@ -172,4 +194,5 @@ def public_schemas() -> dict[str, Any]:
     return {"$defs": definitions, "types": dict(zip(types, schemas, strict=True))}
 
 
-__all__ = ["PUBLIC_MODELS", "PublicBody", "Publication", "decode_public", "public_schemas"]
+__all__ = ["PUBLIC_MODELS", "LoggedPublication", "PublicBody", "Publication", "decode_logged_publication",
+           "decode_public", "public_schemas"]

@@ -52,17 +52,19 @@ class TracingRecord(RecordBody, frozen=True):
 
     what: ClassVar[str] = "tracing record"
     document_id: Annotated[str, Meta(description="the traced document's id")]
-    secret: Annotated[str | dict[str, Any], Meta(description="the tracing secret (its JSON, or an object)")]
+    secret: Annotated[str, Meta(description="the tracing secret (its JSON)")]
     recipients: Recipients
     version: int | None = None
     #: a memorandum's: its canonical text, its traced text (absent in older records), the positions' order
     canonical: str | None = None
-    document: str | dict[str, Any] | None = None
+    document: dict[str, Any] | None = None
     order: list[str] | None = None
     #: an agreement version's (``kind`` "agreement-draft"): its traced text in each language
     kind: str | None = None
     agreement_id: str | None = None
-    drafts: dict[str, Any] | None = None
+    drafts: dict[str, dict[str, Any]] | None = None
+    #: a trace's report of an agreement (not in a log): every version traced at once
+    versions: list[int] | None = None
 
 
 #: what each record is, by event type (``tracing.record`` names the record a traced body carries inside it)

@@ -34,9 +34,9 @@ from parley.protocol.public_bodies import (
     PartyInvite,
     PartyJoin,
     PartyLeave,
+    Publication,
     PublicBody,
     PublicStatement,
-    Publication,
     RootRotate,
     decode_public,
 )
