@@ -25,6 +25,7 @@ from parley.errors import ForbiddenError, InputError, NotFoundError, ProtocolErr
 from parley.protocol import agreement as ag
 from parley.protocol.events import Envelope
 from parley.protocol.languages import DEFAULT_LANGUAGE
+from parley.protocol.public_bodies import Publication, decode_public
 from parley.protocol.state import PUBLICATION
 from parley.protocol.times import check_deadline, format_time
 
@@ -619,8 +620,10 @@ class AgreementDesk:
         events = self.client.cache.events(negotiation_id)
         publication = None
         for seq, env, body, _ in events:
-            if body is not None and body["type"] == PUBLICATION and body["content"].get("agreement_id") == agreement_id:
-                publication = (seq, env, body["content"])
+            if body is not None and body["type"] == PUBLICATION:
+                published = decode_public(PUBLICATION, body["content"])
+                if isinstance(published, Publication) and published.agreement_id == agreement_id:
+                    publication = (seq, env, published)
         if publication is None:
             raise ProtocolError("the agreement is released but not published yet: run 'parley agreement publish'")
         size, _, note = self.client.cache.checkpoint(negotiation_id)

@@ -35,12 +35,14 @@ from parley.protocol.agreement import (
     LEGACY_SIGN_NAMESPACE,
     RELEASE_NAMESPACE,
     SIGN_NAMESPACE,
+    check_annexes,
     parse_signed_document,
     text_sha256,
 )
 from parley.protocol.events import Envelope
 from parley.protocol.public_bodies import (
     LoggedPublication,
+    Publication,
     PublishedAct,
     PublishedText,
     decode_logged_publication,
@@ -67,7 +69,7 @@ def principal(party: str) -> str:
     return f"{slug(party)}@parley"
 
 
-def write_bundle(out: Path, *, publication: dict[str, Any], negotiation_id: str, relay_vkey: str, checkpoint_note: str,
+def write_bundle(out: Path, *, publication: Publication, negotiation_id: str, relay_vkey: str, checkpoint_note: str,
                  checkpoint_size: int, leaves: dict[str, dict[str, Any]],
                  witnesses: list[dict[str, Any]] | None = None) -> Path:
     """Write the bundle folder and its zip; returns the zip path.
@@ -75,54 +77,61 @@ def write_bundle(out: Path, *, publication: dict[str, Any], negotiation_id: str,
     ``leaves`` maps a label (``publication`` or ``sign:<party id>``) to
     ``{"seq", "leaf" (base64 leaf bytes), "inclusion_proof" [base64]}`` at ``checkpoint_size``.
     ``witnesses``: the parties' cosignatures (``parley.client.witness.witness_evidence``).
+
+    Raises:
+        InputError: a signature or consent of the publication that names no party, key or signature.
     """
     if out.exists():
         shutil.rmtree(out)
     (out / "signatures").mkdir(parents=True)
     (out / "consents").mkdir()
-    document = publication["document"]
+    document = publication.document
     (out / "agreement.txt").write_bytes(document.encode("utf-8"))
     # A text in several languages: one file per other language, each signed by every head.
-    languages = publication.get("languages") or []
-    others = {code: publication["texts"][code] for code in languages[1:]}
+    languages = publication.languages or []
+    texts = publication.texts or {}
+    others = {code: _given(texts[code].document if code in texts else None, f"{code} document")
+              for code in languages[1:]}
     for code, other in others.items():
-        (out / f"agreement.{code}.txt").write_bytes(other["document"].encode("utf-8"))
+        (out / f"agreement.{code}.txt").write_bytes(other.encode("utf-8"))
     signer_lines, signers = [], []
-    for party_id, item in sorted(publication["signatures"].items(), key=lambda kv: kv[1]["party"]):
-        name = item["party"]
-        key = load_public_key(item["public_key"])
+    for party_id, item in sorted(publication.signatures.items(), key=lambda kv: kv[1].party or ""):
+        name = _given(item.party, "name of a signer's party")
+        key = load_public_key(_given(item.public_key, f"public key of {name}"))
         signer_lines.append(allowed_signers_line(principal(name), key, SIGN_NAMESPACE))
         signer_lines.append(allowed_signers_line(principal(name), key, RELEASE_NAMESPACE))
-        (out / "signatures" / f"{slug(name)}.sig").write_text(item["signature"])
+        (out / "signatures" / f"{slug(name)}.sig").write_text(_given(item.signature, f"signature of {name}"))
         by_language = {}
         for code in others:
-            (out / "signatures" / f"{slug(name)}.{code}.sig").write_text(item["languages"][code])
+            armored = _given((item.languages or {}).get(code), f"{code} signature of {name}")
+            (out / "signatures" / f"{slug(name)}.{code}.sig").write_text(armored)
             by_language[code] = f"signatures/{slug(name)}.{code}.sig"
-        consent = publication["consents"][party_id]
-        (out / "consents" / f"{slug(name)}.sig").write_text(consent["signature"])
+        consent = publication.consents.get(party_id)
+        (out / "consents" / f"{slug(name)}.sig").write_text(
+            _given(consent.signature if consent else None, f"release consent of {name}"))
         signers.append({"party_id": party_id, "party": name, "principal": principal(name),
-                        "member_device": item["member"], "public_key": ssh_public_key_line(key),
+                        "member_device": item.member, "public_key": ssh_public_key_line(key),
                         "signature": f"signatures/{slug(name)}.sig", "consent": f"consents/{slug(name)}.sig",
                         "sign_event": leaves.get(f"sign:{party_id}"),
                         **({"language_signatures": by_language} if by_language else {})})
     (out / "allowed_signers").write_text("\n".join(signer_lines) + "\n")
     (out / "checkpoint.txt").write_text(checkpoint_note)
-    bundle = {"bundle_version": BUNDLE_VERSION, "agreement_id": publication["agreement_id"],
-              "title": publication["title"], "negotiation_id": negotiation_id, "version": publication["version"],
-              "text_sha256": text_sha256(publication["text"]),
+    bundle = {"bundle_version": BUNDLE_VERSION, "agreement_id": publication.agreement_id,
+              "title": publication.title, "negotiation_id": negotiation_id, "version": publication.version,
+              "text_sha256": text_sha256(publication.text),
               "document_sha256": hashlib.sha256(document.encode("utf-8")).hexdigest(),
               "namespace": SIGN_NAMESPACE, "release_namespace": RELEASE_NAMESPACE, "relay_vkey": relay_vkey,
               "checkpoint_size": checkpoint_size, "signers": signers, "publication_event": leaves.get("publication"),
               "witnesses": witnesses or []}
-    if publication.get("annexes"):
+    if publication.annexes:
         # The files themselves are written by the caller, from the decrypted log, each checked on the way.
         bundle["annexes"] = [{"name": a["name"], "size": a["size"], "sha256": a["sha256"],
-                              "file": f"annexes/{a['name']}"} for a in publication["annexes"]]
+                              "file": f"annexes/{a['name']}"} for a in check_annexes(publication.annexes)]
     if others:
         bundle["languages"] = languages
-        bundle["prevailing"] = publication.get("prevailing")
+        bundle["prevailing"] = publication.prevailing
         bundle["language_texts"] = {code: {"file": f"agreement.{code}.txt",
-                                           "document_sha256": hashlib.sha256(o["document"].encode()).hexdigest()}
+                                           "document_sha256": hashlib.sha256(o.encode()).hexdigest()}
                                     for code, o in others.items()}
     (out / "bundle.json").write_text(json.dumps(bundle, indent=2, ensure_ascii=False) + "\n")
     (out / "VERIFY.md").write_text(_verify_md(bundle))
@@ -416,6 +425,17 @@ def ensure_valid(report: dict[str, Any]) -> None:
     """Raises: VerificationError naming the first failure."""
     if not report["valid"]:
         raise VerificationError("bundle does not verify: " + "; ".join(report["failures"]))
+
+
+def _given(value: str | None, what: str) -> str:
+    """``value``, which a publication the relay accepted always holds.
+
+    Raises:
+        InputError: it is missing (a publication that names no such signature, key or text).
+    """
+    if value is None:
+        raise InputError(f"the publication carries no {what}")
+    return value
 
 
 def _logged_publication(envelope: Envelope, fail) -> LoggedPublication | None:  # noqa: ANN001

@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from parley.client.agreement import AgreementDesk
 from parley.errors import InputError, NotFoundError
+from parley.protocol.public_bodies import decode_logged_publication
 from parley.protocol.state import PUBLICATION
 from parley.ui import format as fmt
 from parley.ui.context import form_of, ui_of
@@ -25,7 +26,13 @@ def _desk(ui, nid: str) -> AgreementDesk:  # noqa: ANN001
 
 
 def _published(ui, nid: str) -> set[str]:  # noqa: ANN001
-    return {body["content"].get("agreement_id") for _, _, body, _ in ui.client.cache.events_of_types(nid, {PUBLICATION})}
+    published = set()
+    for _, _, body, _ in ui.client.cache.events_of_types(nid, {PUBLICATION}):
+        try:
+            published.add(decode_logged_publication(body["content"]).agreement_id)
+        except InputError:  # not a publication the relay accepted: nothing is published by it
+            continue
+    return published
 
 
 def _summary(ui, desk: AgreementDesk, view: Any, published: set[str]) -> dict[str, Any]:  # noqa: ANN001
