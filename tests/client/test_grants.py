@@ -95,6 +95,24 @@ def test_grant_by_a_delegate_is_refused(trio, world, tmp_path: Path) -> None:  #
         grant_history(trio.ukraine, trio.nid, devices=[trio.ukraine.identity.device_key_id])
 
 
+def test_a_malformed_grant_item_is_refused_and_the_well_formed_ones_still_apply(trio, world, tmp_path: Path
+                                                                                 ) -> None:  # noqa: ANN001
+    """Each granted event is checked against its declaration (``record_bodies.GrantedEvent``) on its own: an item
+    whose content is missing or whose position is not a number is refused as malformed, not crashed on."""
+    laptop = trio.ukraine
+    first = laptop.send_message(trio.nid, "granted whole")
+    phone = _link(world, laptop, tmp_path)
+    laptop.sync(trio.nid)
+    laptop.post(trio.nid, GRANT, {"grants": [
+        {"seq": first.seq, "event_id": first.event_id, "type": "message", "content": {"text": "granted whole"}},
+        {"seq": "first", "event_id": first.event_id, "type": "message", "content": {"text": "x"}},
+        {"seq": first.seq, "event_id": first.event_id, "type": "message"}]},
+        parties=[laptop.profile.party.party_id], authority="head", devices=[phone.identity.device_key_id])
+    phone.sync(trio.nid)
+    assert "granted whole" in _texts(phone, trio.nid)
+    assert [r["reason"] for r in refused_grants(phone, trio.nid)] == ["a malformed grant"]
+
+
 def _event_id(client, nid: str, seq: int) -> str:  # noqa: ANN001
     import hashlib
 
