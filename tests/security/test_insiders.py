@@ -117,8 +117,8 @@ def test_delegate_frames_innocent_recipient_with_tracing_secret(cast):
     assert [a.recipient for a in report.accused] == [ru_head]
     # What the delegate could have done with the secret: rebuild the head's copy and accuse him.
     secret = secrets[0]
-    rebuilt = make_copies(TracedText.from_json(secret["document"]), list(secret["recipients"]),
-                          TracingSecret.from_json(secret["secret"]))
+    rebuilt = make_copies(TracedText.from_json(secret.document), list(secret.recipients),
+                          TracingSecret.from_json(secret.secret))
     assert rebuilt[ru_head] == leaked
 
 
