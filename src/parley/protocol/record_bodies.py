@@ -56,13 +56,13 @@ class TracingRecord(RecordBody, frozen=True):
     recipients: Recipients
     version: int | None = None
     #: a memorandum's: its canonical text, its traced text (absent in older records), the positions' order
-    canonical: str | None = None
-    document: dict[str, Any] | None = None
-    order: list[str] | None = None
+    canonical: Annotated[str, Meta(description="the canonical text")] | None = None
+    document: Annotated[dict[str, Any], Meta(description="the traced text (an object)")] | None = None
+    order: Annotated[list[str], Meta(description="the key issues' order")] | None = None
     #: an agreement version's (``kind`` "agreement-draft"): its traced text in each language
     kind: str | None = None
     agreement_id: str | None = None
-    drafts: dict[str, dict[str, Any]] | None = None
+    drafts: Annotated[dict[str, dict[str, Any]], Meta(description="each language's traced text (objects)")] | None = None
     #: a trace's report of an agreement (not in a log): every version traced at once
     versions: list[int] | None = None
 
