@@ -134,6 +134,9 @@ def test_second_official_response_is_a_new_version_and_the_first_stays(session):
 
 
 def test_positions_table_shows_every_partys_stance(session):
+    """Run alone too: the Russian Federation's stance is given here, not left to an earlier test."""
+    memo = ok_json("--home", session["ua"], "memo", "list", session["talks"])[0]["memo_id"]
+    ok("--home", session["ru"], "memo", "respond", session["talks"], memo, "--stance", "ceasefire=reject", "--yes")
     out = ok("--home", session["ua"], "status", session["talks"])
     assert "stance: reject" in out
 
