@@ -444,10 +444,27 @@ def decode_content(event_type: str, content: Any) -> Body:
         raise InputError("event content must be an object")
     if "attachments" in content and model.files_refused and "attachments" not in model.__struct_fields__:
         raise InputError(f"a {event_type} event carries no files")
+    return convert_declared(model, content)
+
+
+def convert_declared(model: type[Struct], content: Mapping[str, Any]) -> Any:
+    """``content`` (an object) read as ``model``: the shape check every declaration derives (bodies, cleartext
+    events, records).
+
+    Raises:
+        InputError: a field missing or not matching its declaration (the message names the field).
+    """
     try:
         return msgspec.convert(content if isinstance(content, dict) else dict(content), type=model)
     except msgspec.ValidationError as exc:
-        raise InputError(refusal(model, str(exc))) from None
+        raise InputError(refusal(model, str(exc))) from None  # type: ignore[arg-type]
+
+
+def schemas_of(models: Mapping[str, type[Struct]]) -> dict[str, Any]:
+    """The JSON Schema of every model of ``models``, by event type (one ``$defs`` shared by all)."""
+    types = sorted(models)
+    schemas, definitions = msgspec.json.schema_components([models[t] for t in types], ref_template="#/$defs/{name}")
+    return {"$defs": definitions, "types": dict(zip(types, schemas, strict=True))}
 
 
 class StoredBody(Struct, frozen=True):
@@ -610,11 +627,8 @@ def _meta(hint: Any) -> Meta | None:
 
 def body_schemas() -> dict[str, Any]:
     """The JSON Schema of every body kind, by event type (one ``$defs`` shared by all)."""
-    types = sorted(MODELS)
-    schemas, definitions = msgspec.json.schema_components([MODELS[t] for t in types],
-                                                          ref_template="#/$defs/{name}")
-    return {"$defs": definitions, "types": dict(zip(types, schemas, strict=True))}
+    return schemas_of(MODELS)
 
 
-__all__ = ["ATTACHING_TYPES", "MODELS", "Body", "JsonContent", "StoredBody", "body_schemas", "decode_content",
-           "decode_stored", "refusal"]
+__all__ = ["ATTACHING_TYPES", "MODELS", "Body", "JsonContent", "StoredBody", "body_schemas", "convert_declared",
+           "decode_content", "decode_stored", "refusal", "schemas_of"]

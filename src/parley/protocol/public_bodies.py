@@ -23,11 +23,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar
 
-import msgspec
 from msgspec import Meta, Struct
 
 from parley.errors import InputError
-from parley.protocol.bodies import refusal
+from parley.protocol.bodies import convert_declared, schemas_of
 
 #: a signed object checked by ``parley.protocol.identity`` (its fields and signature), here only its being one
 PartyObject = Annotated[dict[str, Any], Meta(description="a party record (an object)")]
@@ -166,10 +165,7 @@ def decode_public(event_type: str, content: Any) -> PublicBody:
         if unknown:
             held = ", ".join(model.__struct_fields__) or "no field"
             raise InputError(f"{model.what}: no field '{unknown[0]}' (it holds {held})")
-    try:
-        return msgspec.convert(content if isinstance(content, dict) else dict(content), type=model)
-    except msgspec.ValidationError as exc:
-        raise InputError(refusal(model, str(exc))) from None  # type: ignore[arg-type]
+    return convert_declared(model, content)
 
 
 def decode_logged_publication(content: Any) -> LoggedPublication:
@@ -180,18 +176,12 @@ def decode_logged_publication(content: Any) -> LoggedPublication:
     """
     if not isinstance(content, Mapping):
         raise InputError("publication content must be an object")
-    try:
-        return msgspec.convert(content if isinstance(content, dict) else dict(content), type=LoggedPublication)
-    except msgspec.ValidationError as exc:
-        raise InputError(refusal(LoggedPublication, str(exc))) from None  # type: ignore[arg-type]
+    return convert_declared(LoggedPublication, content)
 
 
 def public_schemas() -> dict[str, Any]:
     """The JSON Schema of every cleartext kind, by event type (one ``$defs`` shared by all)."""
-    types = sorted(PUBLIC_MODELS)
-    schemas, definitions = msgspec.json.schema_components([PUBLIC_MODELS[t] for t in types],
-                                                          ref_template="#/$defs/{name}")
-    return {"$defs": definitions, "types": dict(zip(types, schemas, strict=True))}
+    return schemas_of(PUBLIC_MODELS)
 
 
 __all__ = ["PUBLIC_MODELS", "LoggedPublication", "PublicBody", "Publication", "decode_logged_publication",

@@ -12,11 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar
 
-import msgspec
 from msgspec import Meta, Struct
 
 from parley.errors import InputError
-from parley.protocol.bodies import refusal
+from parley.protocol.bodies import convert_declared, schemas_of
 
 
 class RecordBody(Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -81,18 +80,12 @@ def decode_record(model: type[RecordBody], content: Any) -> Any:
     """
     if not isinstance(content, Mapping):
         raise InputError(f"a {model.what} must be an object")
-    try:
-        return msgspec.convert(content if isinstance(content, dict) else dict(content), type=model)
-    except msgspec.ValidationError as exc:
-        raise InputError(refusal(model, str(exc))) from None  # type: ignore[arg-type]
+    return convert_declared(model, content)
 
 
 def record_schemas() -> dict[str, Any]:
     """The JSON Schema of every record, by event type (one ``$defs`` shared by all)."""
-    types = sorted(RECORD_MODELS)
-    schemas, definitions = msgspec.json.schema_components([RECORD_MODELS[t] for t in types],
-                                                          ref_template="#/$defs/{name}")
-    return {"$defs": definitions, "types": dict(zip(types, schemas, strict=True))}
+    return schemas_of(RECORD_MODELS)
 
 
 __all__ = ["GrantedEvent", "HistoryGrant", "RECORD_MODELS", "TracingRecord", "decode_record", "record_schemas"]
