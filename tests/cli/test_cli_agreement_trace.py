@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import re
 
 import pytest
 
+from cli_runner import run as run_in_process
 from parley.cli import agreement as cli_agreement
 from parley.cli import audit as cli_audit
-from parley.cli import output
-from parley.cli.main import main
 from parley.tracing.sample import english_memo_with_alternatives
 
 
@@ -25,14 +22,8 @@ def cli(world, monkeypatch):  # noqa: ANN001, ANN201
 
     def run(client, *args):  # noqa: ANN001, ANN002, ANN202
         current["client"] = client
-        out, err = io.StringIO(), io.StringIO()
-        output.console.file, output.err_console.file = out, err
-        try:
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                code = main(list(args))
-        finally:
-            output.console.file = output.err_console.file = None
-        return code, out.getvalue(), " ".join(err.getvalue().split())
+        code, out, err = run_in_process(*args)
+        return code, out, " ".join(err.split())  # joined: the console wraps lines
 
     return run
 

@@ -6,17 +6,14 @@ world's clients (the keystore path is covered by ``test_cli_end_to_end``).
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from datetime import timedelta
 
 import pytest
 
+from cli_runner import run as run_in_process
 from parley.cli import agreement as cli_agreement
-from parley.cli import output
 from parley.cli import workflow as cli_workflow
-from parley.cli.main import main
 from parley.client.workflow import Negotiation
 
 
@@ -29,14 +26,8 @@ def cli(world, monkeypatch):
 
     def run(client, *args):
         current["client"] = client
-        out, err = io.StringIO(), io.StringIO()
-        output.console.file, output.err_console.file = out, err
-        try:
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                code = main(list(args))
-        finally:
-            output.console.file = output.err_console.file = None
-        return code, out.getvalue(), " ".join(err.getvalue().split())  # joined: the console wraps lines
+        code, out, err = run_in_process(*args)
+        return code, out, " ".join(err.split())  # joined: the console wraps lines
 
     return run
 
