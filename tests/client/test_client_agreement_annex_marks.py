@@ -98,24 +98,16 @@ def test_screenshot_of_a_draft_annex_page_without_its_copy_line_names_its_reader
 
 def test_parley_trace_names_the_reader_and_the_agreement_of_a_leaked_draft_annex_page(talks, annex, tmp_path,
                                                                                       monkeypatch):
-    import contextlib
-    import io
     import json
 
-    from parley.cli import audit, output
-    from parley.cli.main import main
+    from cli_runner import run
+    from parley.cli import audit
 
     _, shot = _screenshot(talks, annex, tmp_path)
     monkeypatch.setattr(audit, "open_client", lambda ctx: talks["tr"].client)
-    out = io.StringIO()
-    output.console.file = out
-    try:
-        with contextlib.redirect_stdout(out):
-            code = main(["--json", "trace", str(shot)])
-    finally:
-        output.console.file = None
-    assert code == 0
-    data = json.loads(out.getvalue())
+    code, out, err = run("--json", "trace", str(shot))
+    assert code == 0, err
+    data = json.loads(out)
     assert data["agreement_id"] == "agr-1"
     assert [m["member"] for m in data["accused_members"]] == [talks["ru_d"].client.profile.member]
 

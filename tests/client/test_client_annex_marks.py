@@ -62,24 +62,16 @@ def test_screenshot_of_a_delivered_annex_page_without_its_copy_line_names_its_re
 
 
 def test_parley_trace_reads_the_annex_mark_of_a_screenshot(talks, tmp_path, monkeypatch):
-    import contextlib
-    import io
     import json
 
-    from parley.cli import audit, output
-    from parley.cli.main import main
+    from cli_runner import run
+    from parley.cli import audit
 
     memo, shot = _leaked_screenshot(talks, tmp_path)
     monkeypatch.setattr(audit, "open_client", lambda ctx: talks["ua"].client)
-    out = io.StringIO()
-    output.console.file = out
-    try:
-        with contextlib.redirect_stdout(out):
-            code = main(["--json", "trace", str(shot)])
-    finally:
-        output.console.file = None
-    assert code == 0
-    data = json.loads(out.getvalue())
+    code, out, err = run("--json", "trace", str(shot))
+    assert code == 0, err
+    data = json.loads(out)
     assert data["document_id"] == memo
     assert [m["member"] for m in data["accused_members"]] == [talks["ru_d"].client.profile.member]
     assert data["layers"]["image"]["read"] > 200
