@@ -5,8 +5,8 @@ gets."""
 from __future__ import annotations
 
 import httpx
+from sdk_session import answers_of_a_session
 
-from parley.client.workflow import Negotiation
 from parley.relay import schemas
 
 #: routes whose answer is not a JSON object (text, HTML, an event stream)
@@ -33,33 +33,7 @@ def test_every_json_answer_is_declared_by_a_model(world) -> None:  # noqa: ANN00
 
 
 def test_real_answers_have_the_declared_shapes(world) -> None:  # noqa: ANN001
-    ua, ru = world.party("Ukraine"), world.party("Russian Federation")
-    nid = world.negotiation(ua, ru)
-    answers: list[tuple[str, str, httpx.Response]] = []
-
-    class Recording(httpx.BaseTransport):
-        def handle_request(self, request: httpx.Request) -> httpx.Response:
-            response = world.transport.handle_request(request)
-            response.read()
-            answers.append((request.method, request.url.path, response))
-            return response
-
-    ua.conn.http._transport = Recording()
-    try:
-        talks = Negotiation(ua, nid)
-        talks.client.send_message(nid, "shapes")
-        ua.sync(nid)
-        ua.list_parties()
-        ua.conn.get(f"/v1/negotiations/{nid}/checkpoint")
-        ua.conn.get(f"/v1/negotiations/{nid}/proof/inclusion", size=2, index=1)
-        ua.conn.get(f"/v1/negotiations/{nid}/proof/consistency", first=1, second=2)
-        ua.conn.get(f"/v1/negotiations/{nid}/access-log")
-        ua.conn.get("/v1/negotiations")
-        ua.conn.get(f"/v1/parties/{ua.profile.party.party_id}")
-        for path in ("/v1/relay", "/healthz", "/readyz", "/public/statements"):
-            ua.conn.get(path)
-    finally:
-        ua.conn.http._transport = world.transport
+    answers = answers_of_a_session(world)
     with httpx.Client(transport=world.transport, base_url="http://relay") as http:
         spec = http.get("/openapi.json").json()
     templates = {path: path.split("/") for path in spec["paths"]}

@@ -15,10 +15,10 @@ import schemathesis
 from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate as validate_openapi
 from schemathesis.core.failures import FailureGroup
+from sdk_session import answers_of_a_session
 
 import parley.client.sdk as sdk
 from parley.client.workflow import Negotiation
-from parley.errors import NotFoundError
 from parley.relay.openapi_bodies import ENCRYPTED_BODY, body_component_name
 
 
@@ -131,34 +131,7 @@ def test_a_body_against_its_declaration_fails_the_served_schema(written_bodies) 
 
 
 def test_real_answers_validate_against_the_served_description(world) -> None:  # noqa: ANN001
-    ua, ru = world.party("Ukraine"), world.party("Russian Federation")
-    nid = world.negotiation(ua, ru)
-    answers: list[tuple[str, str, httpx.Response]] = []
-
-    class Recording(httpx.BaseTransport):
-        def handle_request(self, request: httpx.Request) -> httpx.Response:
-            response = world.transport.handle_request(request)
-            response.read()
-            answers.append((request.method, request.url.path, response))
-            return response
-
-    ua.conn.http._transport = Recording()
-    try:
-        Negotiation(ua, nid).client.send_message(nid, "shapes")
-        ua.sync(nid)
-        ua.list_parties()
-        ua.conn.get(f"/v1/negotiations/{nid}/checkpoint")
-        ua.conn.get(f"/v1/negotiations/{nid}/proof/inclusion", size=2, index=1)
-        ua.conn.get(f"/v1/negotiations/{nid}/proof/consistency", first=1, second=2)
-        ua.conn.get(f"/v1/negotiations/{nid}/access-log")
-        ua.conn.get("/v1/negotiations")
-        ua.conn.get(f"/v1/parties/{ua.profile.party.party_id}")
-        for path in ("/v1/relay", "/healthz", "/readyz", "/public/statements"):
-            ua.conn.get(path)
-        with pytest.raises(NotFoundError):  # a refusal's answer is checked too
-            ua.conn.get("/v1/parties/no-such-party")
-    finally:
-        ua.conn.http._transport = world.transport
+    answers = answers_of_a_session(world)
     described = schemathesis.openapi.from_dict(_document(world))
     checked = set()
     for method, path, response in answers:
