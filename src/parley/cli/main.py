@@ -87,7 +87,8 @@ def unlock(
                                 help="Seconds the keys stay unlocked (default 15 minutes)."),
 ) -> None:
     """Keep this profile's keys unlocked for a while (a key agent on a socket only you can reach), so
-    commands do not ask for the passphrase or run scrypt each time. 'parley lock' ends it early."""
+    commands do not ask for the passphrase or run scrypt each time, and read commands are answered by the
+    agent, which has the client loaded. 'parley lock' ends it early."""
     from parley.cli.output import console, emit
     from parley.client.agent import start_agent
     from parley.client.profile import Profile
