@@ -120,9 +120,11 @@ def test_relay_reads_text_length_from_ciphertext_size(demo_out: Path):
     assert [s for s in sizes if padme_length(s) != s] == []  # every size is a bucket
     # The table's columns, and nothing else, are in the clear for an encrypted event.
     readable = {"v", "negotiation", "author", "created", "prev", "nonce", "audience", "authority", "ciphertexts",
-                "public", "checkpoint"}
+                "public", "checkpoint", "tags"}
     encrypted = [h for h in headers if h["public"] is None]
     assert encrypted and all(set(h) == readable for h in encrypted)
+    # Audience tags are padded to the negotiation's devices: their count follows the negotiation, not the audience.
+    assert all(len(h["tags"]) >= sum(len(ref["recipients"]) for ref in h["ciphertexts"]) for h in encrypted)
     assert all(set(ref) == {"sha256", "recipients"} for h in encrypted for ref in h["ciphertexts"])
     public_types = {h["public"]["type"] for h in headers if h["public"] is not None}
     from parley.protocol.state import PUBLIC_TYPES

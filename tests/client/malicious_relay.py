@@ -37,6 +37,7 @@ from typing import Any
 import httpx
 
 from parley.crypto.canonical import canonical_bytes
+from parley.protocol.events import hidden_leaf_bytes
 from parley.relay.app import Relay
 from parley.tlog import merkle
 from parley.tlog.checkpoint import Checkpoint, checkpoint_origin, open_checkpoint, sign_checkpoint
@@ -60,12 +61,21 @@ def _b64(data: bytes) -> str:
 
 
 def leaf_of(item: EventItem) -> bytes:
-    """The Merkle leaf hash of a listing entry (canonical header with signature)."""
+    """The Merkle leaf hash of a listing entry: a hidden entry, or the hidden form of a version 2 encrypted event,
+    or (version 1 and public events) the canonical header with signature."""
+    if "hidden" in item:
+        hidden = item["hidden"]
+        return merkle.leaf_hash(hidden_leaf_bytes(hidden["event"], hidden["nonce"], tuple(hidden["tags"])))
     event = item["event"]
-    return merkle.leaf_hash(canonical_bytes({"header": event["header"], "signature": event["signature"]}))
+    header = event["header"]
+    if header.get("tags") is not None:
+        return merkle.leaf_hash(hidden_leaf_bytes(event_id_of(item), header["nonce"], tuple(header["tags"])))
+    return merkle.leaf_hash(canonical_bytes({"header": header, "signature": event["signature"]}))
 
 
 def event_id_of(item: EventItem) -> str:
+    if "hidden" in item:
+        return item["hidden"]["event"]
     return hashlib.sha256(canonical_bytes(item["event"]["header"])).hexdigest()
 
 

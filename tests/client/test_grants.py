@@ -42,10 +42,12 @@ def test_new_device_reads_only_what_a_head_granted(trio, world, tmp_path: Path) 
     assert granted["readable"] and granted["author"] == "Head of delegation"
     body = phone.cache.events(trio.nid)[first.seq][2]
     assert body["granted_by"] == "Head of delegation"
-    # The grant is in the log, encrypted to the phone only: Russia sees that it happened, not what.
+    # The grant is in the log, encrypted to the phone only; Russia, outside its audience, holds only its hidden
+    # entry: not who granted what to whom, nor that it is a grant.
     trio.russia.sync(trio.nid)
-    grant = next(e for e in trio.russia.timeline(trio.nid) if e["seq"] == phone.cache.last_seq(trio.nid))
-    assert grant["readable"] is False
+    grant_seq = phone.cache.last_seq(trio.nid)
+    assert grant_seq not in [e["seq"] for e in trio.russia.timeline(trio.nid)]
+    assert set(trio.russia.cache.events(trio.nid)[grant_seq][1]) == {"hidden"}
     assert phone.timeline(trio.nid)[-1]["type"] == GRANT
 
 
@@ -68,8 +70,11 @@ def test_late_party_gets_the_grantors_own_words_only(trio, world) -> None:  # no
         p for p in ukraine.state(trio.nid).joined_parties() if p != usa.profile.party.party_id])
     russia.sync(trio.nid)
     seq = russia.cache.last_seq(trio.nid)
+    # The United States' party was outside the event's audience: the grant must show the header too.
+    envelope = next(env for s, env, _, _ in russia.cache.events(trio.nid) if s == seq)
     russia.post(trio.nid, GRANT, {"grants": [{"seq": seq, "event_id": _event_id(russia, trio.nid, seq), "type": "message",
-                                              "content": {"text": "for Russia and Switzerland only"}}]},
+                                              "content": {"text": "for Russia and Switzerland only"},
+                                              "header": envelope["header"], "signature": envelope["signature"]}]},
                 parties=[usa.profile.party.party_id], authority="head")
     usa.sync(trio.nid)
     assert "for Russia and Switzerland only" not in _texts(usa, trio.nid)
@@ -111,6 +116,38 @@ def test_a_malformed_grant_item_is_refused_and_the_well_formed_ones_still_apply(
     phone.sync(trio.nid)
     assert "granted whole" in _texts(phone, trio.nid)
     assert [r["reason"] for r in refused_grants(phone, trio.nid)] == ["a malformed grant"]
+
+
+def test_grant_rewriting_the_header_of_a_hidden_event_is_refused(trio, world) -> None:  # noqa: ANN001
+    """A late party holds only hidden entries of what was not for it. A head granting one of its own earlier
+    events shows the header; re-signing that header with the late party added to the audience (to pass the
+    event off as one the grantee was meant to read, or to change what it said) gives another event id."""
+    from dataclasses import replace
+
+    from parley.protocol.events import Audience, Envelope, sign_header
+
+    ukraine = trio.ukraine
+    posted = ukraine.send_message(trio.nid, "for Russia and Switzerland only")
+    usa = world.party("United States", member="Observer")
+    for a, b in ((ukraine, usa), (usa, ukraine), (usa, trio.russia), (usa, trio.swiss)):
+        a.profile.pin(b.profile.party, verified=True)
+    ukraine.invite(trio.nid, usa.profile.party.party_id)
+    usa.join(trio.nid)
+    stored = Envelope.from_obj(ukraine.cache.events(trio.nid)[posted.seq][1])
+    header = stored.header
+    widened = replace(header, audience=Audience(tuple(sorted({*header.audience.parties,
+                                                             usa.profile.party.party_id})), None))
+    for shown, reason in ((widened, "a grant whose header is not the event's, as its author signed it"),
+                          (None, "a grant of an event hidden from this device, without the event's header")):
+        item = {"seq": posted.seq, "event_id": posted.event_id, "type": "message",
+                "content": {"text": "for Russia and Switzerland only"}}
+        if shown is not None:
+            item.update(header=shown.to_obj(), signature=sign_header(ukraine.identity.signing, shown))
+        ukraine.post(trio.nid, GRANT, {"grants": [item]}, parties=[usa.profile.party.party_id], authority="head")
+        usa.sync(trio.nid)
+        assert "for Russia and Switzerland only" not in _texts(usa, trio.nid)
+        assert reason in [r["reason"] for r in refused_grants(usa, trio.nid)]
+    assert set(usa.cache.events(trio.nid)[posted.seq][1]) == {"hidden"}
 
 
 def _event_id(client, nid: str, seq: int) -> str:  # noqa: ANN001

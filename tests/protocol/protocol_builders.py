@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from parley.crypto.audience_tags import audience_tags
 from parley.crypto.keys import EncryptionKey, SigningKey, new_nonce
 from parley.crypto.seal import seal_padded
 from parley.protocol.events import Audience, CiphertextRef, Envelope, build_header, make_body, sign_header
@@ -113,11 +114,15 @@ class Negotiation:
                   parties: Sequence[str], roles: Sequence[str] | None = None, authority: str = "member",
                   created: datetime = NOW, prev: Any = _HEAD, sign_with: SigningKey | None = None,
                   author_id: str | None = None) -> Envelope:
-        """One ciphertext for all ``readers``, as ``Client.post`` makes it."""
-        header = build_header(nonce=new_nonce(),
+        """One ciphertext for all ``readers``, as ``Client.post`` makes it (audience tags padded to every device
+        of the negotiation)."""
+        nonce = new_nonce()
+        tags = audience_tags(author.encryption.identity, nonce, [r.cert.encryption_key for r in readers],
+                             len(self.state.members))
+        header = build_header(nonce=nonce,
             negotiation=self.id, author=author_id or author.id, created=created,
             audience=Audience(tuple(sorted(parties)), None if roles is None else tuple(sorted(roles))),
-            prev=self._prev(prev), authority=authority)
+            prev=self._prev(prev), authority=authority, tags=tags)
         blob = seal_padded(make_body(event_type, content, header), [r.cert.encryption_key for r in readers])
         ref = CiphertextRef(hashlib.sha256(blob).hexdigest(), tuple(sorted(r.id for r in readers)))
         header = replace(header, ciphertexts=(ref,))

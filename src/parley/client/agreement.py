@@ -632,8 +632,11 @@ class AgreementDesk:
         def leaf(seq: int) -> dict[str, Any]:
             envelope = Envelope.from_obj(by_seq[seq])
             proof = self.client.conn.get(f"/v1/negotiations/{negotiation_id}/proof/inclusion", index=seq, size=size)
-            return {"seq": seq, "leaf": base64.b64encode(envelope.leaf_bytes()).decode(),
+            item = {"seq": seq, "leaf": base64.b64encode(envelope.leaf_bytes()).decode(),
                     "inclusion_proof": proof["proof"]}
+            if envelope.header.tags is not None:  # the leaf is the hidden entry: the header shows what it commits
+                item["event"] = {"header": envelope.header.to_obj(), "signature": envelope.signature}
+            return item
 
         leaves = {"publication": leaf(publication[0])}
         for party_id, signature in view.signatures.items():

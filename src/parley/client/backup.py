@@ -33,6 +33,7 @@ from typing import Any
 
 import httpx
 
+from parley.client import sync
 from parley.client.cache import ClientCache
 from parley.client.profile import Identity, Profile
 from parley.crypto.keystore import save_keystore
@@ -237,13 +238,13 @@ def _replay_one(client: Any, source: ClientCache, negotiation_id: str) -> dict[s
     if pinned is None:
         raise TrustError(f"the backup holds no pinned checkpoint for {negotiation_id}")
     log = VerifiedLog.empty(negotiation_id, verifier=client.relay_verifier(), origin=client.origin(negotiation_id),
-                            own_device=client.identity.device_key_id, limits=client.limits)
+                            own_device=client.identity.device_key_id, limits=client.limits,
+                            addressed=sync.addressed_check(client))
     checkpoint = log.open_checkpoint(pinned[2])
     log.update(checkpoint, pinned[2])
-    log.extend([{"seq": seq, "received_at": at, "event": env} for seq, env, _, at in source.events(negotiation_id)])
+    log.extend([sync.log_item(seq, env, at) for seq, env, _, at in source.events(negotiation_id)])
     batch = log.finish(client.check_trust)
-    stored = [(event.seq, event.envelope.event_id, event.envelope.to_obj(), client.open_body(event.envelope),
-               event.received_at) for event in batch.events]
+    stored = sync.stored_rows(client, batch.events)
     client.cache.store_sync(negotiation_id, stored, list(batch.nodes),
                             (checkpoint.size, checkpoint.root, batch.note))
     for size, root, event_id in batch.pending_gossip:

@@ -75,7 +75,8 @@ def write_bundle(out: Path, *, publication: Publication, negotiation_id: str, re
     """Write the bundle folder and its zip; returns the zip path.
 
     ``leaves`` maps a label (``publication`` or ``sign:<party id>``) to
-    ``{"seq", "leaf" (base64 leaf bytes), "inclusion_proof" [base64]}`` at ``checkpoint_size``.
+    ``{"seq", "leaf" (base64 leaf bytes), "inclusion_proof" [base64]}`` at ``checkpoint_size``, and ``"event"``
+    (``{"header", "signature"}``) where the leaf is a hidden entry (a version 2 encrypted event).
     ``witnesses``: the parties' cosignatures (``parley.client.witness.witness_evidence``).
 
     Raises:
@@ -415,7 +416,12 @@ def _check_leaf(what: str, item: dict[str, Any], checkpoint, fail) -> Envelope |
         proof = [base64.b64decode(p, validate=True) for p in item["inclusion_proof"]]
         merkle.verify_inclusion(merkle.leaf_hash(leaf), item["seq"], checkpoint.size, proof, checkpoint.root)
         obj = json.loads(leaf)
-        return Envelope.from_obj({**obj, "ciphertexts": [None] * len(obj["header"]["ciphertexts"])})
+        if "header" not in obj:  # a version 2 encrypted event: the leaf is its hidden entry, the header beside it
+            obj = item["event"]
+        envelope = Envelope.from_obj({**obj, "ciphertexts": [None] * len(obj["header"]["ciphertexts"])})
+        if envelope.leaf_bytes() != leaf:
+            raise InputError("the event given beside the leaf is not the one the leaf commits")
+        return envelope
     except (KeyError, ValueError, TypeError, ParleyError) as exc:
         fail(what, f"not included in the signed log ({exc})")
         return None

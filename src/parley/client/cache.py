@@ -110,12 +110,13 @@ class ClientCache:
     def iter_timeline(self, negotiation_id: str
                       ) -> Iterator[tuple[int, dict[str, Any], dict[str, Any] | None, str]]:
         """Every stored event in log order, one row at a time, as a timeline shows it: (seq, header, body or
-        None, received_at). The ciphertexts are left in the database, and so is the data of a file's chunks
+        None, received_at); the events received only as hidden entries are left out. The ciphertexts are left in the database, and so is the data of a file's chunks
         (``content.data``: a file is saved with ``save_attachment``), both read out there."""
         cursor = self.db.execute(
             "SELECT seq, json_extract(envelope, '$.header'), CASE WHEN json_extract(body, '$.type') = "
             "'attachment.chunk' THEN json_remove(body, '$.content.data') ELSE body END, received_at "
-            "FROM events WHERE negotiation_id=? ORDER BY seq", (negotiation_id,))
+            "FROM events WHERE negotiation_id=? AND json_extract(envelope, '$.hidden') IS NULL ORDER BY seq",
+            (negotiation_id,))
         for seq, header, body, received_at in cursor:
             yield seq, json.loads(header), None if body is None else json.loads(body), received_at
 

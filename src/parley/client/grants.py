@@ -25,7 +25,8 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from parley.errors import ForbiddenError, InputError, NotFoundError
+from parley.errors import ForbiddenError, InputError, NotFoundError, ParleyError, ProtocolError
+from parley.protocol.events import Envelope
 from parley.protocol.record_bodies import GrantedEvent, HistoryGrant, decode_record
 
 GRANT = "history.grant"
@@ -91,7 +92,8 @@ def grant_history(client: Any, negotiation_id: str, *, devices: Iterable[str] | 
                 if roles is not None and cert.role not in roles:
                     continue
                 key = None if roles is None else tuple(sorted(roles))
-                item = (seq, _event_id({"header": header}))
+                # A grantee of a party outside the audience holds only the hidden entry: give it the header.
+                item = (seq, _event_id({"header": header}), any(c.party_id not in audience_parties for c in targets))
                 if item not in groups.setdefault(key, []):
                     groups[key].append(item)
         if not groups:
@@ -108,18 +110,24 @@ def grant_history(client: Any, negotiation_id: str, *, devices: Iterable[str] | 
         return posted
 
 
-def _batches(client: Any, negotiation_id: str, positions: list[tuple[int, str]], budget: int
+def _batches(client: Any, negotiation_id: str, positions: list[tuple[int, str, bool]], budget: int
              ) -> Iterator[list[dict[str, Any]]]:
     """The granted events in grants of at most ``MAX_GRANTED_EVENTS`` events and about ``budget`` bytes of
     JSON each, the bodies read from the local copy as each grant is filled (one event alone may exceed the
     budget; its grant then holds it alone)."""
     batch: list[dict[str, Any]] = []
     size = 0
-    for seq, event_id in positions:
+    for seq, event_id, with_header in positions:
         body = client.cache.body_at(negotiation_id, seq)
         if body is None:
             continue
         item = {"seq": seq, "event_id": event_id, "type": body["type"], "content": body["content"]}
+        if with_header:
+            (stored,) = client.cache.db.execute(
+                "SELECT json_object('header', json_extract(envelope, '$.header'), 'signature', "
+                "json_extract(envelope, '$.signature')) FROM events WHERE negotiation_id=? AND seq=?",
+                (negotiation_id, seq)).fetchone()
+            item.update(json.loads(stored))
         item_size = len(json.dumps(item, ensure_ascii=False).encode())
         if batch and (size + item_size > budget or len(batch) >= MAX_GRANTED_EVENTS):
             yield batch
@@ -178,6 +186,10 @@ def apply_grants(client: Any, negotiation_id: str) -> list[dict[str, Any]]:
             granted = {"type": item.type, "content": item.content,
                        "granted_by": grantor.member, "granted_in": grant_seq}
             with db:
+                if item.header is not None:  # the hidden entry becomes the event (same id, same Merkle leaf)
+                    db.execute("UPDATE events SET envelope=? WHERE negotiation_id=? AND seq=? "
+                               "AND json_extract(envelope, '$.hidden') IS NOT NULL",
+                               (json.dumps(_revealed(item).to_obj()), negotiation_id, event_seq))
                 db.execute("UPDATE events SET body=? WHERE negotiation_id=? AND seq=? AND body IS NULL",
                            (json.dumps(granted), negotiation_id, event_seq))
     _mark(db, negotiation_id, last)
@@ -209,6 +221,22 @@ def _refusal(client: Any, state: Any, negotiation_id: str, env: dict[str, Any], 
     if rows is None:
         return "a grant of an event not in the log"
     original = json.loads(rows[0])
+    if "hidden" in original:  # this device's party was outside the event's audience: the grant shows the header
+        if original["hidden"]["event"] != item.event_id:
+            return "a grant naming another event than the one at that position"
+        if item.header is None or item.signature is None:
+            return "a grant of an event hidden from this device, without the event's header"
+        try:
+            revealed = _revealed(item)
+            author = state.members.get(revealed.header.author)
+            if author is None:
+                raise ProtocolError("unknown author")
+            revealed.verify_signature(author.signing_key)
+        except ParleyError:
+            return "a grant whose header is not the event's, as its author signed it"
+        if revealed.event_id != item.event_id:
+            return "a grant whose header is not the event's, as its author signed it"
+        original = revealed.to_obj()
     if _event_id(original) != item.event_id:
         return "a grant naming another event than the one at that position"
     header = original["header"]
@@ -221,6 +249,18 @@ def _refusal(client: Any, state: Any, negotiation_id: str, env: dict[str, Any], 
     if roles is not None and me.role not in roles:
         return "a grant of content restricted to other roles"
     return None
+
+
+def _revealed(item: GrantedEvent) -> Envelope:
+    """The event a grant shows in full (header and signature, no ciphertext).
+
+    Raises:
+        InputError / LimitError: a malformed header.
+    """
+    header = item.header or {}
+    refs = header.get("ciphertexts")
+    return Envelope.from_obj({"header": header, "signature": item.signature,
+                              "ciphertexts": [None] * (len(refs) if isinstance(refs, list) else 0)})
 
 
 def _mark(db: Any, negotiation_id: str, upto: int) -> None:

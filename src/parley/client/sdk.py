@@ -29,6 +29,7 @@ from parley.client.membership import carry_membership
 from parley.client.profile import Identity, Profile, ProfileLock
 from parley.client.sync import Posted, SyncResult
 from parley.client.transport import RelayConnection
+from parley.crypto.audience_tags import audience_tags
 from parley.crypto.fingerprint import fingerprint_matches
 from parley.crypto.keys import EncryptionKey, SigningKey, new_nonce
 from parley.crypto.local_store import local_store_key
@@ -49,6 +50,7 @@ from parley.protocol.events import (
     CiphertextRef,
     Envelope,
     build_header,
+    entry_from_obj,
     make_body,
     parse_body,
     sign_header,
@@ -403,7 +405,7 @@ class Client:
         if known.size < stored:
             try:
                 for _, env, _ in self.cache.iter_envelopes(negotiation_id, after=known.size - 1):
-                    known.accept(Envelope.from_obj(env, self.limits))
+                    known.accept(entry_from_obj(env, self.limits))
             except ParleyError:
                 self._states.pop(negotiation_id, None)
                 raise
@@ -600,9 +602,14 @@ class Client:
             readers = [cert for cert in readers if cert.device_key_id in devices]
         if not readers:
             raise InputError("nobody could read this event: the audience has no current members")
-        header = build_header(nonce=new_nonce(), negotiation=negotiation_id, author=self.identity.device_key_id, created=now,
+        nonce = new_nonce()
+        # One tag per reader, padded to every device of the negotiation: a party outside the audience receives
+        # only the event's hidden entry, and the tags tell each device whether it was left out or withheld.
+        devices = min(len(state.current_members(now)), self.limits.max_recipients_per_event)
+        tags = audience_tags(self.identity.encryption.identity, nonce, [c.encryption_key for c in readers], devices)
+        header = build_header(nonce=nonce, negotiation=negotiation_id, author=self.identity.device_key_id, created=now,
                               audience=audience, prev=state.head, authority=authority,
-                              checkpoint=self._gossip_checkpoint(negotiation_id))
+                              checkpoint=self._gossip_checkpoint(negotiation_id), tags=tags)
         groups: list[tuple[list[MemberCertificate], Any]]
         if copies is None:
             groups = [(readers, content)]

@@ -27,10 +27,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from parley.crypto.audience_tags import addressed_to
 from parley.errors import ForkError, VerificationError
 from parley.progress import report
-from parley.protocol.events import Envelope
-from parley.protocol.verified_log import Acknowledgement, VerifiedBatch, VerifiedEvent, VerifiedLog
+from parley.protocol.events import Envelope, HiddenEvent, entry_from_obj
+from parley.protocol.state import NegotiationState
+from parley.protocol.verified_log import Acknowledgement, Addressed, VerifiedBatch, VerifiedEvent, VerifiedLog
 from parley.tlog.checkpoint import Checkpoint
 
 if TYPE_CHECKING:
@@ -72,7 +74,20 @@ def load(client: Client, negotiation_id: str) -> VerifiedLog:
         negotiation_id, verifier=client.relay_verifier(), origin=origin, own_device=client.identity.device_key_id,
         pinned=None if pinned is None else (Checkpoint(origin, pinned[0], pinned[1]), pinned[2]),
         nodes=client.cache.node_reader(negotiation_id), state=state, gossip=client.cache.gossip(negotiation_id),
-        limits=client.limits)
+        limits=client.limits, addressed=addressed_check(client))
+
+
+def addressed_check(client: Client) -> Addressed:
+    """Whether a hidden entry's audience tags name this device as a reader of one of the negotiation's members
+    (``parley.crypto.audience_tags``): then the relay withheld from it an event addressed to it."""
+    identity = client.identity.encryption.identity
+    own = client.identity.encryption.recipient
+
+    def addressed(hidden: HiddenEvent, state: NegotiationState) -> bool:
+        authors = sorted({cert.encryption_key for cert in state.members.values()})
+        return addressed_to(identity, own, authors, hidden.nonce, hidden.tags)
+
+    return addressed
 
 
 def list_events(client: Client, negotiation_id: str, after: int, consistency_from: int | None = None) -> dict:
@@ -151,8 +166,25 @@ def store_events(client: Client, writer: SyncWriter, events: Sequence[VerifiedEv
         ProtocolError: the relay withheld a ciphertext addressed to this device; a body does not open.
         VerificationError: the cache holds other events at these positions.
     """
-    writer.add_events([(e.seq, e.envelope.event_id, e.envelope.to_obj(), client.open_body(e.envelope),
-                        e.received_at) for e in events])
+    writer.add_events(stored_rows(client, events))
+
+
+def stored_rows(client: Client, events: Sequence[VerifiedEvent]) -> list[tuple[int, str, dict, dict | None, str]]:
+    """``events`` as the cache stores them: (seq, event id, envelope or hidden entry, body or None, received_at).
+
+    Raises:
+        ProtocolError: the relay withheld a ciphertext addressed to this device; a body does not open.
+    """
+    return [(e.seq, e.envelope.event_id, e.envelope.to_obj(),
+             None if isinstance(e.envelope, HiddenEvent) else client.open_body(e.envelope), e.received_at)
+            for e in events]
+
+
+def log_item(seq: int, stored: Mapping[str, Any], received_at: str) -> dict[str, Any]:
+    """A stored envelope or hidden entry (``ClientCache``) as a listing serves it, for ``VerifiedLog.extend``."""
+    if "hidden" in stored:
+        return {"seq": seq, "hidden": stored["hidden"]}
+    return {"seq": seq, "received_at": received_at, "event": stored}
 
 
 def _close(client: Client, negotiation_id: str, writer: SyncWriter, batch: VerifiedBatch) -> SyncResult:
@@ -214,7 +246,8 @@ def verify(client: Client, negotiation_id: str) -> SyncResult:
     known = local
     pinned = load(client, negotiation_id) if known or client.cache.checkpoint(negotiation_id) else None
     fresh = VerifiedLog.empty(negotiation_id, verifier=client.relay_verifier(), origin=client.origin(negotiation_id),
-                              own_device=client.identity.device_key_id, limits=client.limits)
+                              own_device=client.identity.device_key_id, limits=client.limits,
+                              addressed=addressed_check(client))
     page = list_events(client, negotiation_id, -1, consistency_from=len(known))
     note = page.get("checkpoint")
     if pinned is not None:
@@ -228,7 +261,8 @@ def verify(client: Client, negotiation_id: str) -> SyncResult:
             seq = item.get("seq") if isinstance(item, Mapping) else None
             if isinstance(seq, int) and seq in known:
                 try:
-                    leaf = Envelope.from_obj(item["event"], client.limits).leaf_bytes()
+                    served = {"hidden": item["hidden"]} if "hidden" in item else item["event"]
+                    leaf = entry_from_obj(served, client.limits).leaf_bytes()
                 except (KeyError, TypeError):
                     raise VerificationError(f"the relay served a malformed entry at {seq}") from None
                 if leaf != known[seq]:
@@ -262,7 +296,8 @@ def _local(client: Client, negotiation_id: str) -> dict[int, bytes]:
             raise ForkError("the local copy holds events but no checkpoint they were verified under")
         return {}
     log = VerifiedLog.empty(negotiation_id, verifier=client.relay_verifier(), origin=client.origin(negotiation_id),
-                            own_device=client.identity.device_key_id, limits=client.limits)
+                            own_device=client.identity.device_key_id, limits=client.limits,
+                            addressed=addressed_check(client))
     checkpoint = log.open_checkpoint(stored[2])
     if checkpoint.size != len(positions) or checkpoint.size != stored[0] or checkpoint.root != stored[1]:
         raise ForkError("the local copy does not hash to the checkpoint it was verified under")
@@ -277,7 +312,7 @@ def _local(client: Client, negotiation_id: str) -> dict[int, bytes]:
     # Envelopes only, 100 at a time: a large attachment's chunks are never all in memory at once.
     rows: list[dict[str, Any]] = []
     for seq, env, at in client.cache.iter_envelopes(negotiation_id):
-        rows.append({"seq": seq, "received_at": at, "event": env})
+        rows.append(log_item(seq, env, at))
         if len(rows) == 100:
             replay(rows)
             rows = []
@@ -290,5 +325,5 @@ def _local(client: Client, negotiation_id: str) -> dict[int, bytes]:
     return leaves
 
 
-__all__ = ["Posted", "SyncResult", "accept_ack", "feed", "list_events", "load", "persist", "start", "store_events",
-           "sync", "verify"]
+__all__ = ["Posted", "SyncResult", "accept_ack", "addressed_check", "feed", "list_events", "load", "log_item",
+           "persist", "start", "store_events", "stored_rows", "sync", "verify"]

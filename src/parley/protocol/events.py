@@ -34,12 +34,17 @@ from parley.protocol.identity import ROLES
 from parley.protocol.times import format_time, parse_time
 from parley.settings import DEFAULT_LIMITS, Limits
 
-PROTOCOL_VERSION = 1
+#: version 2: an encrypted event's header carries audience tags, and its Merkle leaf is the hidden entry (the
+#: event id, nonce and tags) that members outside its audience receive instead of the header; version 1 headers
+#: (no tags, the header and signature as leaf) are still read
+PROTOCOL_VERSION = 2
+PROTOCOL_VERSIONS = (1, 2)
 AUTHORITIES = ("member", "head")
-HEADER_FIELDS = {
+HEADER_FIELDS_V1 = frozenset({
     "v", "negotiation", "author", "created", "prev", "nonce", "audience", "authority", "ciphertexts", "public",
     "checkpoint",
-}
+})
+HEADER_FIELDS = HEADER_FIELDS_V1 | {"tags"}
 _HEX = set("0123456789abcdef")
 _BASE64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
 
@@ -98,10 +103,13 @@ class Header:
     ciphertexts: tuple[CiphertextRef, ...] = ()
     public: dict[str, Any] | None = None
     checkpoint: dict[str, Any] | None = None
-    v: int = PROTOCOL_VERSION
+    #: audience tags (``parley.crypto.audience_tags``) of an encrypted event; None in public events (and absent
+    #: from version 1 headers)
+    tags: tuple[str, ...] | None = None
+    v: int = 1
 
     def to_obj(self) -> dict[str, Any]:
-        return {
+        obj = {
             "v": self.v,
             "negotiation": self.negotiation,
             "author": self.author,
@@ -114,6 +122,9 @@ class Header:
             "public": self.public,
             "checkpoint": self.checkpoint,
         }
+        if self.v >= 2:
+            obj["tags"] = None if self.tags is None else list(self.tags)
+        return obj
 
     def binding(self) -> str:
         """Hash of the header without ciphertext digests: the body's anchor to this event."""
@@ -139,13 +150,15 @@ class Header:
         """
         if not isinstance(obj, dict):
             raise InputError("event header must be a JSON object")
-        if set(obj) != HEADER_FIELDS:
+        version = obj.get("v")
+        if version not in PROTOCOL_VERSIONS or isinstance(version, bool):
+            raise InputError(f"unsupported protocol version {version!r}")
+        fields = HEADER_FIELDS_V1 if version == 1 else HEADER_FIELDS
+        if set(obj) != fields:
             raise InputError(
-                f"event header fields differ: missing {sorted(HEADER_FIELDS - set(obj))}, "
-                f"unknown {sorted(set(obj) - HEADER_FIELDS)}"
+                f"event header fields differ: missing {sorted(fields - set(obj))}, "
+                f"unknown {sorted(set(obj) - fields)}"
             )
-        if obj["v"] != PROTOCOL_VERSION:
-            raise InputError(f"unsupported protocol version {obj['v']!r}")
         if not isinstance(obj["negotiation"], str) or not 1 <= len(obj["negotiation"]) <= 64:
             raise InputError("header.negotiation must be a negotiation id")
         if not _is_hex(obj["author"], 32):
@@ -199,6 +212,13 @@ class Header:
                 raise InputError("header.checkpoint must be null or {size, root}")
             if len(b64decode(checkpoint["root"], what="checkpoint root")) != 32:
                 raise InputError("checkpoint root must be 32 bytes")
+        tags = None
+        if version >= 2 and (public is None or obj["tags"] is not None):
+            if public is not None:
+                raise InputError("a public event carries no audience tags (header.tags must be null)")
+            tags = parse_tags(obj["tags"], limits)
+            if len(tags) < total_recipients:
+                raise InputError("header.tags must hold at least one tag per recipient")
         return cls(
             negotiation=obj["negotiation"],
             author=obj["author"],
@@ -210,8 +230,79 @@ class Header:
             ciphertexts=tuple(parsed_refs),
             public=public,
             checkpoint=checkpoint,
-            v=obj["v"],
+            tags=tags,
+            v=version,
         )
+
+
+def parse_tags(value: Any, limits: Limits) -> tuple[str, ...]:
+    """Audience tags: a sorted list of unique base64 strings of 16 bytes.
+
+    Raises:
+        InputError: malformed.  LimitError: more than one per recipient an event may have.
+    """
+    if not isinstance(value, list) or not value:
+        raise InputError("tags must be a non-empty list")
+    if len(value) > limits.max_recipients_per_event:
+        raise LimitError(f"an event may carry at most {limits.max_recipients_per_event} audience tags")
+    if not all(isinstance(t, str) and len(t) == 24 for t in value) or value != sorted(set(value)):
+        raise InputError("tags must be sorted, unique base64 strings of 16 bytes")
+    for tag in value:
+        if len(b64decode(tag, what="audience tag")) != 16:
+            raise InputError("an audience tag must be 16 bytes")
+    return tuple(value)
+
+
+def hidden_leaf_bytes(event_id: str, nonce: str, tags: tuple[str, ...]) -> bytes:
+    """The Merkle leaf of a version 2 encrypted event: what a member outside its audience can check."""
+    return canonical_bytes({"event": event_id, "nonce": nonce, "tags": list(tags)})
+
+
+@dataclass(frozen=True)
+class HiddenEvent:
+    """An entry of the log as a member outside the event's audience receives it: the event's id, its nonce and
+    its audience tags, which is its whole Merkle leaf. Nothing says who wrote it, for whom, or of what kind.
+
+    Wire form: ``{"event", "nonce", "tags"}`` (in a listing, ``{"seq", "hidden": {...}}``)."""
+
+    event_id: str
+    nonce: str
+    tags: tuple[str, ...]
+
+    def leaf_bytes(self) -> bytes:
+        return hidden_leaf_bytes(self.event_id, self.nonce, self.tags)
+
+    def to_obj(self) -> dict[str, Any]:
+        return {"hidden": {"event": self.event_id, "nonce": self.nonce, "tags": list(self.tags)}}
+
+    @classmethod
+    def of(cls, envelope: Envelope) -> HiddenEvent:
+        """The hidden entry of a version 2 encrypted event.  Raises: InputError for any other event."""
+        if envelope.header.tags is None:
+            raise InputError("only a version 2 encrypted event has a hidden form")
+        return cls(envelope.event_id, envelope.header.nonce, envelope.header.tags)
+
+    @classmethod
+    def from_obj(cls, obj: Any, limits: Limits = DEFAULT_LIMITS) -> HiddenEvent:
+        """Parse ``{"event", "nonce", "tags"}``.  Raises: InputError / LimitError: malformed."""
+        if not isinstance(obj, dict) or set(obj) != {"event", "nonce", "tags"}:
+            raise InputError("a hidden entry must be {event, nonce, tags}")
+        if not _is_hex(obj["event"], 64):
+            raise InputError("a hidden entry's event must be an event id (64 hex digits)")
+        if not isinstance(obj["nonce"], str) or len(b64decode(obj["nonce"], what="nonce")) != 16:
+            raise InputError("a hidden entry's nonce must be 16 bytes")
+        return cls(obj["event"], obj["nonce"], parse_tags(obj["tags"], limits))
+
+
+def entry_from_obj(obj: Any, limits: Limits = DEFAULT_LIMITS) -> Envelope | HiddenEvent:
+    """A stored or served log entry: an envelope, or ``{"hidden": {...}}``.
+
+    Raises:
+        InputError / LimitError: malformed.
+    """
+    if isinstance(obj, dict) and set(obj) == {"hidden"}:
+        return HiddenEvent.from_obj(obj["hidden"], limits)
+    return Envelope.from_obj(obj, limits)
 
 
 @dataclass(frozen=True)
@@ -233,11 +324,14 @@ class Envelope:
         return hashlib.sha256(self.header_bytes).hexdigest()
 
     def leaf_bytes(self) -> bytes:
-        """The Merkle leaf: canonical header with signature (ciphertexts are committed by digest).
+        """The Merkle leaf. Of a version 2 encrypted event: its hidden entry (``HiddenEvent``), whose event id
+        commits the whole header. Otherwise: canonical header with signature (ciphertexts are committed by digest).
 
-        Equal to ``canonical_bytes({"header": ..., "signature": ...})``: keys sort as "header" <
+        The second is equal to ``canonical_bytes({"header": ..., "signature": ...})``: keys sort as "header" <
         "signature", and the signature is base64 (no character needs escaping).
         """
+        if self.header.tags is not None:
+            return hidden_leaf_bytes(self.event_id, self.header.nonce, self.header.tags)
         if not _BASE64_CHARS.issuperset(self.signature):
             return canonical_bytes({"header": self.header.to_obj(), "signature": self.signature})
         return b'{"header":' + self.header_bytes + b',"signature":"' + self.signature.encode("ascii") + b'"}'
@@ -374,6 +468,7 @@ def build_header(
     authority: str = "member",
     checkpoint: dict[str, Any] | None = None,
     nonce: str,
+    tags: tuple[str, ...] | None = None,
 ) -> Header:
     """A header with the given fields; ``nonce`` (``parley.crypto.keys.new_nonce()``) makes its id unique. The
     protocol core draws no randomness of its own: the caller brings it."""
@@ -388,10 +483,12 @@ def build_header(
         ciphertexts=ciphertexts,
         public=public,
         checkpoint=checkpoint,
+        tags=tags,
+        v=1 if tags is None else PROTOCOL_VERSION,
     )
 
 
 __all__ = [
-    "Audience", "Body", "CiphertextRef", "Envelope", "Header", "SignatureError", "build_header", "make_body",
-    "parse_body", "sign_header",
+    "Audience", "Body", "CiphertextRef", "Envelope", "Header", "HiddenEvent", "SignatureError", "build_header",
+    "entry_from_obj", "hidden_leaf_bytes", "make_body", "parse_body", "parse_tags", "sign_header",
 ]

@@ -31,6 +31,10 @@ class GrantedEvent(RecordBody, frozen=True):
     event_id: Annotated[str, Meta(description="the event's id")]
     type: Annotated[str, Meta(description="the event's type")]
     content: Annotated[Any, Meta(description="the event's decrypted content")]
+    header: Annotated[dict[str, Any] | None, Meta(
+        description="the event's signed header, for a grantee whose party was outside its audience (it holds "
+                    "only the event's hidden entry)")] = None
+    signature: Annotated[str | None, Meta(description="the author's signature of that header")] = None
 
 
 class HistoryGrant(RecordBody, frozen=True):

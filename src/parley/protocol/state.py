@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from parley.errors import InputError, ProtocolError, TrustError
-from parley.protocol.events import Envelope
+from parley.protocol.events import Envelope, HiddenEvent
 from parley.protocol.identity import (
     MemberCertificate,
     PartyRecord,
@@ -94,6 +94,8 @@ class NegotiationState:
     event_index: dict[str, int] = field(default_factory=dict)
     size: int = 0
     head: str | None = None
+    #: events of the log this member received only as hidden entries (``HiddenEvent``)
+    hidden: int = 0
 
     # ---- queries -------------------------------------------------------------------------------
     @property
@@ -133,9 +135,9 @@ class NegotiationState:
         return out
 
     # ---- the rule book ---------------------------------------------------------------------------
-    def accept(self, envelope: Envelope, *, now: datetime | None = None, committed: bool = False,
+    def accept(self, envelope: Envelope | HiddenEvent, *, now: datetime | None = None, committed: bool = False,
                verified_key: str | None = None) -> None:
-        """Validate ``envelope`` as the next event of this log and apply it.
+        """Validate ``envelope`` as the next event of this log and apply it (a hidden entry: only its id is kept).
 
         ``now`` (the relay's clock) adds the clock-skew check; clients replaying
         history pass None. Two shortcuts exist for the relay only; clients never use them, since for
@@ -154,6 +156,9 @@ class NegotiationState:
             SignatureError: the author's signature fails.
             InputError / LimitError: malformed content or over a limit.
         """
+        if isinstance(envelope, HiddenEvent):
+            self._accept_hidden(envelope)
+            return
         header = envelope.header
         if header.negotiation != self.negotiation_id:
             raise ProtocolError("event belongs to another negotiation")
@@ -175,6 +180,22 @@ class NegotiationState:
         self.event_index[event_id] = self.size
         self.size += 1
         self.head = event_id
+
+    def _accept_hidden(self, hidden: HiddenEvent) -> None:
+        """Take in an event this member may not see (its party is outside the audience): only its id, so that a
+        later event may name it as ``prev``. Its rules were checked by the relay and by every member it was for.
+
+        Raises:
+            ProtocolError: the log would open with it, or its id is already in the log.
+        """
+        if self.size == 0:
+            raise ProtocolError("a log cannot open with an event hidden from its members")
+        if hidden.event_id in self.event_index:
+            raise ProtocolError(f"event {hidden.event_id[:12]} is already in the log (replayed event)")
+        self.event_index[hidden.event_id] = self.size
+        self.hidden += 1
+        self.size += 1
+        self.head = hidden.event_id
 
     def _check_genesis(self, envelope: Envelope, created: datetime, committed: bool, verified_key: str | None):
         header = envelope.header

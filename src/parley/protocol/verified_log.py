@@ -29,8 +29,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from parley.errors import ForkError, InputError, VerificationError
-from parley.protocol.events import Envelope
+from parley.errors import ForkError, InputError, ProtocolError, VerificationError
+from parley.protocol.events import Envelope, HiddenEvent
 from parley.protocol.state import NegotiationState
 from parley.settings import DEFAULT_LIMITS, Limits
 from parley.tlog import merkle
@@ -39,6 +39,8 @@ from parley.tlog.note import Verifier
 
 #: (size, root, id of the event that carried it): a checkpoint another member verified
 Gossip = tuple[int, bytes, str]
+#: whether a hidden entry's audience tags name this device, given the state so far (its possible authors)
+Addressed = Callable[["HiddenEvent", NegotiationState], bool]
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,8 @@ class VerifiedEvent:
     """One event verified into the log: its position, the envelope, and when the relay received it."""
 
     seq: int
-    envelope: Envelope
+    #: the event, or only its hidden entry when this member's party is outside its audience
+    envelope: Envelope | HiddenEvent
     received_at: str
 
 
@@ -129,8 +132,10 @@ class VerifiedLog:
 
     def __init__(self, negotiation_id: str, *, verifier: Verifier, origin: str, own_device: str,
                  pinned: tuple[Checkpoint, str] | None, nodes: merkle.NodeReader, state: NegotiationState,
-                 gossip: Sequence[Gossip] = (), limits: Limits = DEFAULT_LIMITS) -> None:
+                 gossip: Sequence[Gossip] = (), limits: Limits = DEFAULT_LIMITS,
+                 addressed: Addressed | None = None) -> None:
         self.negotiation_id = negotiation_id
+        self.addressed = addressed
         self.verifier = verifier
         self.origin = origin
         self.own_device = own_device
@@ -144,10 +149,11 @@ class VerifiedLog:
 
     @classmethod
     def empty(cls, negotiation_id: str, *, verifier: Verifier, origin: str, own_device: str,
-              limits: Limits = DEFAULT_LIMITS) -> VerifiedLog:
+              limits: Limits = DEFAULT_LIMITS, addressed: Addressed | None = None) -> VerifiedLog:
         """A log with nothing verified yet (first contact, or a re-verification from scratch)."""
         return cls(negotiation_id, verifier=verifier, origin=origin, own_device=own_device, pinned=None,
-                   nodes=merkle.MemoryNodeStore(), state=NegotiationState(negotiation_id, limits), limits=limits)
+                   nodes=merkle.MemoryNodeStore(), state=NegotiationState(negotiation_id, limits), limits=limits,
+                   addressed=addressed)
 
     @property
     def size(self) -> int:
@@ -201,14 +207,16 @@ class VerifiedLog:
 
     # ---- events --------------------------------------------------------------------------------------
     def extend(self, items: Sequence[Mapping[str, Any]]) -> list[VerifiedEvent]:
-        """Feed served entries (``{"seq", "received_at", "event"}``), in order, from ``expected_seq``.
+        """Feed served entries (``{"seq", "received_at", "event"}``, or ``{"seq", "hidden"}`` for an event whose
+        audience leaves this member's party out), in order, from ``expected_seq``.
 
         Entries at or past the step's checkpoint are ignored (the log may have grown since it was signed).
 
         Raises:
             VerificationError: no entry where the checkpoint says there are more (dropped events), or a
                 gap in the sequence numbers; a malformed event.
-            ProtocolError / SignatureError / TrustError: an event breaks a protocol rule.
+            ProtocolError / SignatureError / TrustError: an event breaks a protocol rule; a hidden entry whose
+                tags name this device (``addressed``): an event withheld from it.
         """
         step = self._require_step()
         size = step.target.size
@@ -223,6 +231,18 @@ class VerifiedLog:
             if item["seq"] != expected:
                 raise VerificationError(
                     f"the relay skipped event {expected} (served {item['seq']}): a dropped event")
+            if "hidden" in item:
+                hidden = HiddenEvent.from_obj(item["hidden"], self.limits)
+                if self.addressed is not None and self.addressed(hidden, self.state):
+                    raise ProtocolError(
+                        f"the relay served event {expected} hidden, but its tags name this device as a reader: it "
+                        "withheld an event addressed to this device (or its author named this device falsely)")
+                self.state.accept(hidden)
+                event = VerifiedEvent(expected, hidden, "")
+                step.events.append(event)
+                step.leaves.append(merkle.leaf_hash(hidden.leaf_bytes()))
+                added.append(event)
+                continue
             try:
                 envelope = Envelope.from_obj(item["event"], self.limits)
             except KeyError:

@@ -8,8 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
-from parley.crypto.canonical import canonical_bytes
 from parley.errors import InputError, NotFoundError
+from parley.protocol.events import Envelope, Header
 from parley.relay.caller import MAX_POSITION, RelayDep, SignedRequest, b64, head_of, require_reader
 from parley.relay.schemas import (
     ERROR_RESPONSES,
@@ -67,8 +67,30 @@ async def consistency(negotiation_id: str, signed: SignedRequest, relay: RelayDe
 @router.get("/v1/negotiations/{negotiation_id}/access-log", responses=answer(AccessLog))
 async def access_log(negotiation_id: str, signed: SignedRequest, relay: RelayDep,
                      after: int = Query(0, ge=0, le=MAX_POSITION)) -> dict[str, Any]:
-    await require_reader(relay, signed.caller, negotiation_id)
-    return {"entries": await run_in_threadpool(relay.store.access_log, negotiation_id, after)}
+    caller = signed.caller
+    await require_reader(relay, caller, negotiation_id)
+    return {"entries": await run_in_threadpool(_access_log, relay, negotiation_id, after, caller.party_id,
+                                               caller.device_key_id)}
+
+
+def _access_log(relay: Relay, negotiation_id: str, after: int, party: str, device: str) -> list[dict[str, Any]]:
+    """The access log without the fetches of events hidden from ``party``: who fetched an event tells whom it was
+    for. Raises: StorageError."""
+    entries = relay.store.access_log(negotiation_id, after)
+    if not entries:
+        return entries
+    first, last = min(e["seq"] for e in entries), max(e["seq"] for e in entries)
+    hidden: set[int] = set()
+    position = first - 1
+    while position < last:
+        # The caller's own device as reader: only its ciphertexts are read along with the headers.
+        rows = relay.store.packed_page(negotiation_id, position, min(last - position, relay.limits.max_page_events),
+                                       device, lambda rows, _blobs: rows)
+        if not rows:
+            break
+        hidden |= relay.pages.hidden_from(negotiation_id, rows, party)
+        position = rows[-1].seq
+    return [e for e in entries if e["seq"] not in hidden]
 
 
 def _index_of_leaf(relay: Relay, negotiation_id: str, leaf_hash: str, size: int) -> int:
@@ -78,7 +100,7 @@ def _index_of_leaf(relay: Relay, negotiation_id: str, leaf_hash: str, size: int)
     except ValueError:
         raise InputError("leaf_hash must be hex") from None
     for row in relay.store.events(negotiation_id, -1, size, reader=None):
-        leaf = merkle.leaf_hash(canonical_bytes({"header": json.loads(row.header), "signature": row.signature}))
+        leaf = merkle.leaf_hash(Envelope(Header.from_obj(json.loads(row.header)), row.signature).leaf_bytes())
         if leaf == wanted:
             return row.seq
     raise NotFoundError("no leaf with that hash in the log")

@@ -202,7 +202,8 @@ def _listing(relay: Relay, caller: Caller, negotiation_id: str, after: int, limi
     admitted = time.perf_counter()
     nonce = (caller.device_key_id, caller.nonce, caller.nonce_expires_at) if keep_nonce else None
     page = read_page(relay.store, relay.pages, head, after, min(limit, relay.limits.max_page_events),
-                     caller.device_key_id, format_time(relay.clock()), nonce, max_bytes=relay.limits.max_page_bytes)
+                     caller.device_key_id, format_time(relay.clock()), nonce, max_bytes=relay.limits.max_page_bytes,
+                     reader_party=caller.party_id)
     timings = {"admission": (admitted - started) * 1000, **page.timings}
     if consistency_from is not None:
         proof = None
