@@ -22,11 +22,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from parley import __version__
-from parley.errors import ParleyError, RateLimitError
+from parley.errors import ConfigError, ParleyError, RateLimitError
 from parley.relay.openapi_bodies import ENCRYPTED_BODY, add_body_components
 from parley.relay.routes import ROUTERS
 from parley.relay.routes.negotiations import post_event
-from parley.relay.schemas import ERROR_RESPONSES
+from parley.relay.schemas import ERROR_RESPONSES, REQUEST_COMPONENTS
 from parley.relay.state import Relay
 
 __all__ = ["Relay", "RelayApp", "create_app"]
@@ -92,14 +92,19 @@ class RelayApp(FastAPI):
     event_post: EventPostShortcut | None = None
 
     def openapi(self) -> dict[str, Any]:
-        """FastAPI's description (built on first use, as FastAPI does) with the schemas of the encrypted bodies
-        (``parley.relay.openapi_bodies``).
+        """FastAPI's description (built on first use, as FastAPI does) with the schemas the request bodies read
+        by hand refer to (``parley.relay.schemas.REQUEST_COMPONENTS``) and those of the bodies, cleartext and
+        encrypted (``parley.relay.openapi_bodies``).
 
         Raises:
-            ConfigError: a body schema's name clashes with a component of the description.
+            ConfigError: a schema's name clashes with a different component of the description.
         """
         document = super().openapi()
-        if ENCRYPTED_BODY not in document.get("components", {}).get("schemas", {}):
+        components = document.setdefault("components", {}).setdefault("schemas", {})
+        if ENCRYPTED_BODY not in components:
+            for name, schema in REQUEST_COMPONENTS.items():
+                if components.setdefault(name, schema) != schema:
+                    raise ConfigError(f"the OpenAPI description has two schemas named {name}")
             add_body_components(document)
         return document
 
