@@ -31,8 +31,6 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 CIPHERTEXTS = ("One ciphertext per recipient group, in the order of the header's ciphertexts. Opened by a "
                "recipient, each is an EncryptedBody (components.schemas.EncryptedBody); the relay never reads it.")
 
-# Request bodies are read as raw bytes (the RFC 9421 Content-Digest covers exactly them) and parsed by the
-# protocol's own types; these models declare their shape for the OpenAPI description (clients, schemathesis).
 # ---- the event header -----------------------------------------------------------------------------------
 # ``parley.protocol.events.Header.from_obj`` parses a header by hand (it is on every event's path); these models
 # state the same rules for the description, and tests/relay/test_relay_event_header_schema.py checks them against
@@ -102,6 +100,8 @@ class EventHeader(BaseModel):
     checkpoint: HeaderCheckpoint | None
 
 
+# Request bodies are read as raw bytes (the RFC 9421 Content-Digest covers exactly them) and parsed by the
+# protocol's own types; these models declare their shape for the OpenAPI description (clients, schemathesis).
 class EnvelopeRequest(BaseModel):
     """A signed event: canonical header, Ed25519 signature, one ciphertext per recipient group."""
 
