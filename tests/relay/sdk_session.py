@@ -26,6 +26,7 @@ def answers_of_a_session(world) -> list[tuple[str, str, httpx.Response]]:  # noq
     try:
         Negotiation(ua, nid).client.send_message(nid, "shapes")
         ua.sync(nid)
+        ua.conn.get(f"/v1/negotiations/{nid}/events")  # the whole log: public and encrypted events alike
         ua.list_parties()
         ua.conn.get(f"/v1/negotiations/{nid}/checkpoint")
         ua.conn.get(f"/v1/negotiations/{nid}/proof/inclusion", size=2, index=1)

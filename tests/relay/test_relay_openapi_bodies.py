@@ -19,7 +19,11 @@ from sdk_session import answers_of_a_session
 
 import parley.client.sdk as sdk
 from parley.client.workflow import Negotiation
-from parley.relay.openapi_bodies import ENCRYPTED_BODY, body_component_name
+from parley.errors import InputError
+from parley.protocol.bodies import MODELS
+from parley.protocol.public_bodies import PUBLIC_MODELS, decode_public
+from parley.protocol.record_bodies import RECORD_MODELS, TracingRecord, decode_record
+from parley.relay.openapi_bodies import ENCRYPTED_BODY, PUBLIC_EVENT, body_component_name
 
 
 def _document(world) -> dict[str, Any]:  # noqa: ANN001
@@ -86,6 +90,45 @@ def test_the_served_description_is_valid_openapi(world) -> None:  # noqa: ANN001
     assert [one["$ref"] for one in schemas[ENCRYPTED_BODY]["oneOf"]] == list(mapping.values())
     dangling = [ref for ref in _refs(document) if ref.rsplit("/", 1)[-1] not in schemas]
     assert not dangling, dangling
+
+
+def test_the_cleartext_and_record_bodies_are_served_from_their_declarations(world) -> None:  # noqa: ANN001
+    schemas = _document(world)["components"]["schemas"]
+    public = schemas[PUBLIC_EVENT]["discriminator"]["mapping"]
+    assert set(public) == set(PUBLIC_MODELS)
+    assert public["negotiation.genesis"] == "#/components/schemas/PublicNegotiationGenesis"
+    assert [one["$ref"] for one in schemas[PUBLIC_EVENT]["oneOf"]] == list(public.values())
+    assert {"$ref": f"#/components/schemas/{PUBLIC_EVENT}"} in schemas["EventHeader"]["properties"]["public"]["anyOf"]
+    encrypted = schemas[ENCRYPTED_BODY]["discriminator"]["mapping"]
+    assert set(encrypted) == set(MODELS) | {"history.grant", "tracing.secret"}
+    assert {"history.grant", "history.grant/item", "tracing.secret"} == set(RECORD_MODELS)
+    assert {"RecordContentHistoryGrant", "RecordContentGrantedEvent", "RecordContentTracingRecord"} <= set(schemas)
+
+
+def test_the_served_cleartext_and_record_schemas_accept_and_refuse_as_the_declarations_do(world) -> None:  # noqa: ANN001
+    document = _document(world)
+    public = jsonschema_rs.Draft202012Validator(_within(document, PUBLIC_EVENT))
+    for event_type, content in (("party.leave", {}), ("statement.public", {"text": "We agree."}),
+                                ("member.add", {"certificate": {}}), ("party.join", {"certificates": [{}]})):
+        decode_public(event_type, content)
+        public.validate({"type": event_type, "content": content})
+    for event_type, content in (("negotiation.genesis", {"party": {}, "certificates": [{}], "extra": 1}),
+                                ("negotiation.genesis", {"party": {}, "certificates": []}),
+                                ("party.invite", {}), ("statement.public", {"text": " \n"}),
+                                ("agreement.publication", {"agreement_id": "a", "title": "t", "text": "x",
+                                                           "signatures": {}, "consents": {}}),
+                                ("party.unknown", {})):
+        with pytest.raises(InputError):
+            decode_public(event_type, content)
+        assert not public.is_valid({"type": event_type, "content": content}), (event_type, content)
+    encrypted = jsonschema_rs.Draft202012Validator(_within(document, ENCRYPTED_BODY))
+    record = {"document_id": "d", "secret": "{}", "recipients": {}, "version": 2}
+    decode_record(TracingRecord, record)
+    encrypted.validate({"type": "tracing.secret", "content": record, "binding": "0" * 64})
+    for broken in ({k: v for k, v in record.items() if k != "secret"}, {**record, "version": "2"}):
+        with pytest.raises(InputError):
+            decode_record(TracingRecord, broken)
+        assert not encrypted.is_valid({"type": "tracing.secret", "content": broken, "binding": "0" * 64})
 
 
 def _refs(node: Any) -> list[str]:

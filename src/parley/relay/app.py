@@ -18,15 +18,16 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from parley import __version__
-from parley.errors import ParleyError, RateLimitError
+from parley.errors import ConfigError, ParleyError, RateLimitError
 from parley.relay.openapi_bodies import ENCRYPTED_BODY, add_body_components
 from parley.relay.routes import ROUTERS
 from parley.relay.routes.negotiations import post_event
-from parley.relay.schemas import ERROR_RESPONSES
+from parley.relay.schemas import ERROR_RESPONSES, REQUEST_COMPONENTS
 from parley.relay.state import Relay
 
 __all__ = ["Relay", "RelayApp", "create_app"]
@@ -68,10 +69,44 @@ def create_app(relay: Relay) -> RelayApp:
         # The routes become the app's own: include_router would nest each router behind one entry of
         # app.routes, and the authorization matrix (tests/security) walks app.routes for every endpoint.
         app.router.routes.extend(router.routes)
+    _name_operations(app)
     # The route stays declared (for the OpenAPI description, and for event_post = None); posts reach it
     # through the shortcut below.
     app.event_post = EventPostShortcut(post_event, parley_error_answer)
     return app
+
+
+#: what FastAPI writes next to a declared answer's ``$ref`` from a handler's ``-> dict[str, ...]`` annotation
+_FROM_ANNOTATION = {"type", "additionalProperties", "title"}
+
+
+def _answers_by_reference(document: dict[str, Any]) -> None:
+    """Each declared answer's schema as its bare reference (``{"$ref": ".../RelayIdentity"}``), without what
+    FastAPI adds beside it from a handler's ``dict`` return annotation: with those siblings a generated client
+    makes a new model per route (``V1RelayGetResponse``) instead of using the declared one."""
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            for answer in operation.get("responses", {}).values():
+                for media in answer.get("content", {}).values():
+                    schema = media.get("schema", {})
+                    if "$ref" in schema and set(schema) - {"$ref"} <= _FROM_ANNOTATION:
+                        media["schema"] = {"$ref": schema["$ref"]}
+
+
+def _name_operations(app: FastAPI) -> None:
+    """Each operation's id in the OpenAPI description is its handler's name (``list_events``), the method name of
+    a client generated from it, instead of FastAPI's name, path and method (``list_events_v1_negotiations_...``).
+
+    Raises:
+        ConfigError: two operations have one name.
+    """
+    named: dict[str, str] = {}
+    for route in app.routes:
+        if isinstance(route, APIRoute) and route.operation_id is None and route.include_in_schema:
+            if route.name in named:
+                raise ConfigError(f"two routes are named {route.name}: {named[route.name]} and {route.path}")
+            named[route.name] = route.path
+            route.operation_id = route.name
 
 
 _EVENT_POST_PATH = re.compile(r"/v1/negotiations/([^/]+)/events")
@@ -92,14 +127,20 @@ class RelayApp(FastAPI):
     event_post: EventPostShortcut | None = None
 
     def openapi(self) -> dict[str, Any]:
-        """FastAPI's description (built on first use, as FastAPI does) with the schemas of the encrypted bodies
-        (``parley.relay.openapi_bodies``).
+        """FastAPI's description (built on first use, as FastAPI does) with the schemas the request bodies read
+        by hand refer to (``parley.relay.schemas.REQUEST_COMPONENTS``) and those of the bodies, cleartext and
+        encrypted (``parley.relay.openapi_bodies``).
 
         Raises:
-            ConfigError: a body schema's name clashes with a component of the description.
+            ConfigError: a schema's name clashes with a different component of the description.
         """
         document = super().openapi()
-        if ENCRYPTED_BODY not in document.get("components", {}).get("schemas", {}):
+        components = document.setdefault("components", {}).setdefault("schemas", {})
+        if ENCRYPTED_BODY not in components:
+            _answers_by_reference(document)
+            for name, schema in REQUEST_COMPONENTS.items():
+                if components.setdefault(name, schema) != schema:
+                    raise ConfigError(f"the OpenAPI description has two schemas named {name}")
             add_body_components(document)
         return document
 

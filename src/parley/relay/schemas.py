@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from parley.protocol.events import AUTHORITIES, PROTOCOL_VERSION
+from parley.protocol.identity import ROLES
 
 
 class ErrorBody(BaseModel):
@@ -28,12 +31,81 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 CIPHERTEXTS = ("One ciphertext per recipient group, in the order of the header's ciphertexts. Opened by a "
                "recipient, each is an EncryptedBody (components.schemas.EncryptedBody); the relay never reads it.")
 
+# ---- the event header -----------------------------------------------------------------------------------
+# ``parley.protocol.events.Header.from_obj`` parses a header by hand (it is on every event's path); these models
+# state the same rules for the description, and tests/relay/test_relay_event_header_schema.py checks them against
+# that parser on real events (both accept them, both refuse the same broken ones) so the two cannot drift.
+_DEVICE_KEY_ID = r"^[0-9a-f]{32}$"
+_SHA256_HEX = r"^[0-9a-f]{64}$"
+#: canonical base64 of 16 bytes (the header's nonce) and of 32 bytes (a Merkle root)
+_BASE64_16 = r"^[A-Za-z0-9+/]{21}[AQgw]==$"
+_BASE64_32 = r"^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$"
+_STRICT = ConfigDict(extra="forbid")
+
+
+class HeaderAudience(BaseModel):
+    """Who an event is for: party ids (sorted, unique; at most the relay's ``max_parties``), optionally only
+    some roles within them (sorted, unique)."""
+
+    model_config = _STRICT
+    parties: list[Annotated[str, Field(max_length=64)]] = Field(min_length=1)
+    roles: Annotated[list[Literal[ROLES]], Field(min_length=1)] | None  # type: ignore[valid-type]
+
+
+class HeaderCiphertext(BaseModel):
+    """One ciphertext's SHA-256 and the device keys it is encrypted to (sorted, unique)."""
+
+    model_config = _STRICT
+    sha256: str = Field(pattern=_SHA256_HEX)
+    recipients: list[Annotated[str, Field(pattern=_DEVICE_KEY_ID)]] = Field(min_length=1)
+
+
+class HeaderCheckpoint(BaseModel):
+    """The newest checkpoint of the log its author had verified: its size and Merkle root (base64)."""
+
+    model_config = _STRICT
+    size: int = Field(ge=0)
+    root: str = Field(pattern=_BASE64_32)
+
+
+class PublicEvent(BaseModel):
+    """A public event's type and content, as the header's parser reads it. The served description replaces this
+    component by the kinds ``parley.protocol.public_bodies`` declares (a ``oneOf`` discriminated by ``type``,
+    ``parley.relay.openapi_bodies``): they are referred to, not copied."""
+
+    model_config = _STRICT
+    type: str
+    content: Any
+
+
+class EventHeader(BaseModel):
+    """An event's signed cleartext header (RFC 8785 canonical JSON): every field is present, nullable ones
+    as null. A public event has ``public`` and no ciphertexts; an encrypted one at least one ciphertext and
+    ``public`` null. The relay's limits (ciphertexts and recipients per event, parties) are in ``/v1/relay``."""
+
+    model_config = _STRICT
+    v: Literal[PROTOCOL_VERSION]  # type: ignore[valid-type]
+    negotiation: str = Field(min_length=1, max_length=64)
+    author: str = Field(pattern=_DEVICE_KEY_ID, description="the signing device's key id")
+    created: str = Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$",
+                         description="UTC, to the second")
+    prev: Annotated[str, Field(pattern=_SHA256_HEX)] | None = Field(
+        description="the id of the event before it in its author's view of the log")
+    nonce: str = Field(pattern=_BASE64_16, description="16 random bytes, base64")
+    audience: HeaderAudience
+    authority: Literal[AUTHORITIES]  # type: ignore[valid-type]
+    ciphertexts: list[HeaderCiphertext]
+    public: PublicEvent | None = Field(description="a public event's type and content; null for an encrypted "
+                                                    "event")
+    checkpoint: HeaderCheckpoint | None
+
+
 # Request bodies are read as raw bytes (the RFC 9421 Content-Digest covers exactly them) and parsed by the
 # protocol's own types; these models declare their shape for the OpenAPI description (clients, schemathesis).
 class EnvelopeRequest(BaseModel):
     """A signed event: canonical header, Ed25519 signature, one ciphertext per recipient group."""
 
-    header: dict[str, Any]
+    header: EventHeader
     signature: str
     ciphertexts: list[str | None] = Field(description=CIPHERTEXTS)
 
@@ -70,7 +142,19 @@ class LinkAnswer(BaseModel):
     answer: dict[str, Any]
 
 
-ENVELOPE_SCHEMA = EnvelopeRequest.model_json_schema()
+#: the schemas request bodies refer to (the header's parts), added to ``components`` with the description
+REQUEST_COMPONENTS: dict[str, Any] = {}
+
+
+def request_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """``model``'s JSON Schema for a request body read by hand, its references into ``components.schemas``
+    (where ``REQUEST_COMPONENTS`` puts what they name)."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    REQUEST_COMPONENTS.update(schema.pop("$defs", {}))
+    return schema
+
+
+ENVELOPE_SCHEMA = request_schema(EnvelopeRequest)
 #: an event post: the event, and optionally its author's cosignature of the newest checkpoint it verified
 #: (checked and kept as ``POST /v1/negotiations/{id}/cosignatures`` does; a refused one refuses the post)
 EVENT_POST_SCHEMA = {**ENVELOPE_SCHEMA, "title": "EventPostRequest", "properties": {
@@ -98,7 +182,7 @@ class EventBody(BaseModel):
     """A signed event as stored: the canonical header, its signature, one ciphertext per recipient group
     (null where the caller may not read it)."""
 
-    header: dict[str, Any]
+    header: EventHeader
     signature: str
     ciphertexts: list[str | None] = Field(description=CIPHERTEXTS)
 
