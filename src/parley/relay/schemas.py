@@ -78,13 +78,8 @@ class PublicEvent(BaseModel):
     content: Any
 
 
-class EventHeader(BaseModel):
-    """An event's signed cleartext header (RFC 8785 canonical JSON): every field is present, nullable ones
-    as null. A public event has ``public`` and no ciphertexts; an encrypted one at least one ciphertext and
-    ``public`` null. The relay's limits (ciphertexts and recipients per event, parties) are in ``/v1/relay``."""
-
+class _HeaderFields(BaseModel):
     model_config = _STRICT
-    v: Literal[PROTOCOL_VERSION]  # type: ignore[valid-type]
     negotiation: str = Field(min_length=1, max_length=64)
     author: str = Field(pattern=_DEVICE_KEY_ID, description="the signing device's key id")
     created: str = Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$",
@@ -100,12 +95,33 @@ class EventHeader(BaseModel):
     checkpoint: HeaderCheckpoint | None
 
 
+class EventHeader(_HeaderFields):
+    """An event's signed cleartext header (RFC 8785 canonical JSON), protocol version 2: every field is present,
+    nullable ones as null. A public event has ``public``, no ciphertexts and ``tags`` null; an encrypted one at
+    least one ciphertext, ``public`` null and at least one audience tag per recipient. The relay's limits
+    (ciphertexts and recipients per event, parties) are in ``/v1/relay``."""
+
+    v: Literal[PROTOCOL_VERSION]  # type: ignore[valid-type]
+    tags: list[Annotated[str, Field(pattern=_BASE64_16)]] | None = Field(
+        description="an encrypted event's audience tags (16 bytes each, base64, sorted): one per recipient "
+                    "device, padded to the devices of the negotiation (docs/security.md); null for a public event")
+
+
+class EventHeaderV1(_HeaderFields):
+    """A protocol version 1 header (events posted before audience tags): no ``tags`` field."""
+
+    v: Literal[1]
+
+
+AnyEventHeader = EventHeader | EventHeaderV1
+
+
 # Request bodies are read as raw bytes (the RFC 9421 Content-Digest covers exactly them) and parsed by the
 # protocol's own types; these models declare their shape for the OpenAPI description (clients, schemathesis).
 class EnvelopeRequest(BaseModel):
     """A signed event: canonical header, Ed25519 signature, one ciphertext per recipient group."""
 
-    header: EventHeader
+    header: AnyEventHeader
     signature: str
     ciphertexts: list[str | None] = Field(description=CIPHERTEXTS)
 
@@ -182,7 +198,7 @@ class EventBody(BaseModel):
     """A signed event as stored: the canonical header, its signature, one ciphertext per recipient group
     (null where the caller may not read it)."""
 
-    header: EventHeader
+    header: AnyEventHeader
     signature: str
     ciphertexts: list[str | None] = Field(description=CIPHERTEXTS)
 
@@ -193,6 +209,23 @@ class ListedEvent(BaseModel):
     event: EventBody
 
 
+class HiddenEntry(BaseModel):
+    """What a member outside an encrypted event's audience receives of it: its Merkle leaf."""
+
+    model_config = _STRICT
+    event: str = Field(pattern=_SHA256_HEX, description="the event's id")
+    nonce: str = Field(pattern=_BASE64_16, description="the header's nonce")
+    tags: list[Annotated[str, Field(pattern=_BASE64_16)]] = Field(description="the header's audience tags")
+
+
+class HiddenListedEvent(BaseModel):
+    """An event of the log whose audience leaves the caller's party out (docs/security.md)."""
+
+    model_config = _STRICT
+    seq: int
+    hidden: HiddenEntry
+
+
 class EventPage(BaseModel):
     """A page of a negotiation's log and the relay's signed checkpoint of the whole log; asked with
     ``consistency_from=N``, also the consistency proof from size N to that checkpoint (RFC 9162, base64
@@ -201,7 +234,7 @@ class EventPage(BaseModel):
     negotiation_id: str
     size: int
     checkpoint: str
-    events: list[ListedEvent]
+    events: list[ListedEvent | HiddenListedEvent]
     consistency_proof: list[str] | None = Field(
         default=None, description="Present when asked with consistency_from: the consistency proof from that "
                                   "size to this checkpoint.")
