@@ -40,6 +40,7 @@ bench: $(STAMP)
 	cd bench && ../$(BIN)/python bench_search.py --runs 20
 	cd bench && ../$(BIN)/python bench_files.py --mb 20
 	cd bench && ../$(BIN)/python bench_devices.py --quick
+	$(BIN)/python bench/bench_audience_tags.py --repeat 100
 
 # Against Synapse (matrix-synapse, installed by the benchmark into bench/.peers/synapse-venv on first run;
 # SQLite, loopback, rate limits and federation off). Not run in CI.

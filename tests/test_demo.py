@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -51,6 +52,9 @@ def test_demo_plays_the_article_and_leaves_no_plaintext_at_rest(demo_out: Path):
     transcript = (out / "transcript.md").read_text()
     assert "DETECTED" in transcript
     assert "Kyiv has not answered yet" in transcript
+    # The Washington-Moscow channel reaches Ukraine as hidden entries only.
+    hidden = re.search(r"Ukraine's copy of the log holds (\d+) events only as hidden entries", transcript)
+    assert hidden is not None and int(hidden.group(1)) >= 3  # opening, two messages (and tracing records)
     assert "ACCUSED: Delegate (deputy foreign minister) (Russian Federation)" in (out / "trace-report.txt").read_text()
     from parley.client.bundle import verify_bundle
 

@@ -400,6 +400,9 @@ def _scene_channel(negotiation_id: str, heads: dict[str, Client], seconds: dict[
     narrator.say(f"{len(lines)} messages on the channel; the Russian delegate reads "
                  f"{len(russia_staff.views().channels[channel]['messages'])}, Ukraine's head sees "
                  f"{len(ukraine.views().channels)} channels: the relay cannot tell them apart from any other event.")
+    narrator.say(f"Ukraine's copy of the log holds {heads['ukraine'].state(negotiation_id).hidden} events only as "
+                 "hidden entries (event id, nonce, audience tags): enough to verify the log, not who wrote them, "
+                 "for whom, or what kind of act.")
 
 
 def _scene_response(negotiation_id: str, heads: dict[str, Client], seconds: dict[str, Client],
