@@ -36,11 +36,9 @@ from parley.tlog.note import Signer
 
 CLIENT_PACKAGE = "parley_generated_relay_client"
 MODELS_MODULE = "parley_generated_relay_models"
-#: the generated models' fields left as plain JSON objects: the signed objects a public event carries, which
-#: ``parley.protocol.public_bodies`` declares as objects (their form is ``parley.protocol.identity``'s)
-SIGNED_OBJECTS = {"events[].event.header.public.content.party",
-                  "events[].event.header.public.content.certificates[]",
-                  "events[].event.header.public.content.rotations[]"}
+#: the generated models' fields left as plain JSON objects: none (the signed objects a public event carries are
+#: the directory's declarations, ``parley.relay.schemas.PartyRecord`` and the others)
+SIGNED_OBJECTS: set[str] = set()
 
 
 @pytest.fixture(scope="session")
@@ -196,6 +194,30 @@ def test_a_recorded_listing_parses_into_the_generated_page_with_every_field_type
     # what a member finds in a ciphertext reads into the generated bodies too
     bodies = [models.EncryptedBody.model_validate_json(plaintext) for plaintext in written]
     assert {type(body.root).__name__ for body in bodies} >= {"BodyMessage"}
+
+
+#: the recorded answers of the directory, the access log and the public pages, by path's end, and their models
+RECORDED_ANSWERS = {"/v1/parties": "Parties", "/access-log": "AccessLog", "/public/statements": "PublicStatements"}
+
+
+def test_the_recorded_directory_and_access_log_answers_parse_with_every_field_typed(generated, world) -> None:  # noqa: ANN001
+    models = generated.models
+    read: dict[str, Any] = {}
+    for method, path, response in answers_of_a_session(world):
+        if method != "GET" or response.status_code != 200:
+            continue
+        name = "PartyEntry" if path.startswith("/v1/parties/") else next(
+            (model for end, model in RECORDED_ANSWERS.items() if path.endswith(end)), None)
+        if name is not None:
+            read[name] = getattr(models, name).model_validate_json(response.content)
+    assert set(read) == {"Parties", "PartyEntry", "AccessLog", "PublicStatements"}, set(read)
+    assert read["Parties"].parties and all(isinstance(p, models.PartyRecord) for p in read["Parties"].parties)
+    entry = read["PartyEntry"]
+    assert isinstance(entry.party, models.PartyRecord) and entry.devices
+    assert all(isinstance(device.certificate, models.MemberCertificate) for device in entry.devices)
+    assert read["AccessLog"].entries and all(isinstance(e, models.AccessLogEntry) for e in read["AccessLog"].entries)
+    for name, value in read.items():
+        assert _untyped(value) <= SIGNED_OBJECTS, (name, _untyped(value) - SIGNED_OBJECTS)
 
 
 def _untyped(value: Any, path: str = "") -> set[str]:  # noqa: ANN401

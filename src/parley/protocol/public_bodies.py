@@ -12,7 +12,9 @@ Two differences from the encrypted kinds, as the hand-written checks had them:
   checks these events and every field of them is public;
 - the signed objects they carry (a party record, member certificates, a revocation, a root rotation) are
   declared as objects only: their own form and signatures are checked by ``parley.protocol.identity``,
-  which reads them from the very mapping their signer signed.
+  which reads them from the very mapping their signer signed. Their schemas name which object they are
+  (``SIGNED_OBJECT_KEYWORD``), so that the relay's description refers them to its declarations of those
+  objects (``parley.relay.schemas.PartyRecord`` and the others).
 
 The publication (``agreement.publication``) ignores fields it does not know, as it always did (a newer
 client's publication still reads). The wire form does not change: these types only read the signed JSON.
@@ -27,14 +29,28 @@ from msgspec import Meta, Struct
 
 from parley.errors import InputError
 from parley.protocol.bodies import convert_declared, schemas_of
+from parley.protocol.identity import CERTIFICATE_TYPE, PARTY_RECORD_TYPE, REVOCATION_TYPE, ROTATION_TYPE
 
-#: a signed object checked by ``parley.protocol.identity`` (its fields and signature), here only its being one
-PartyObject = Annotated[dict[str, Any], Meta(description="a party record (an object)")]
-Certificates = Annotated[list[dict[str, Any]], Meta(min_length=1, max_length=256,
-                                                    description="a non-empty list of member certificates "
-                                                                "(at most 256 objects)")]
-Rotations = Annotated[list[dict[str, Any]], Meta(max_length=64, description="a list of root key rotations "
-                                                                            "(at most 64 objects)")]
+#: the JSON Schema keyword that names the signed object a field holds (its ``type``): a description in which these
+#: objects are declared refers to that declaration (the relay's, ``parley.relay.openapi_bodies``)
+SIGNED_OBJECT_KEYWORD = "x-parley-signed-object"
+
+
+def _signed(object_type: str, description: str) -> Any:  # noqa: ANN401
+    """A signed object checked by ``parley.protocol.identity`` (its fields and signature), here only its being
+    one: the shape check stays an object's, its schema names which object it is."""
+    return Annotated[dict[str, Any], Meta(description=description,
+                                          extra_json_schema={SIGNED_OBJECT_KEYWORD: object_type})]
+
+
+PartyObject = _signed(PARTY_RECORD_TYPE, "a party record (an object)")
+CertificateObject = _signed(CERTIFICATE_TYPE, "a member certificate (an object)")
+RevocationObject = _signed(REVOCATION_TYPE, "a revocation (an object)")
+RotationObject = _signed(ROTATION_TYPE, "a root key rotation (an object)")
+Certificates = Annotated[list[CertificateObject], Meta(min_length=1, max_length=256,
+                                                       description="a non-empty list of member certificates "
+                                                                   "(at most 256 objects)")]
+Rotations = Annotated[list[RotationObject], Meta(max_length=64, description="a list of root key rotations (at most 64 objects)")]
 
 
 class PublicBody(Struct, frozen=True, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
@@ -70,17 +86,17 @@ class PartyLeave(PublicBody, frozen=True):
 
 class MemberAdd(PublicBody, frozen=True):
     what: ClassVar[str] = "member addition"
-    certificate: Annotated[dict[str, Any], Meta(description="a member certificate (an object)")]
+    certificate: CertificateObject
 
 
 class MemberRemove(PublicBody, frozen=True):
     what: ClassVar[str] = "member removal"
-    revocation: Annotated[dict[str, Any], Meta(description="a revocation (an object)")]
+    revocation: RevocationObject
 
 
 class RootRotate(PublicBody, frozen=True):
     what: ClassVar[str] = "root key rotation"
-    rotation: Annotated[dict[str, Any], Meta(description="a root key rotation (an object)")]
+    rotation: RotationObject
 
 
 class PublicStatement(PublicBody, frozen=True):

@@ -19,6 +19,11 @@ copy to keep in step:
 - ``components.schemas.Public<Kind>`` (``PublicNegotiationGenesis``): a header's ``public`` field of that event
   type, ``{"type", "content"}``, its content a ``PublicContent<Name>`` (``PublicContentGenesis``);
 - ``components.schemas.PublicEvent``: any of them, a ``oneOf`` discriminated by ``type``.
+
+The signed objects a public event carries (a party record, certificates, a revocation, a root rotation), which
+the cleartext declarations check as objects only, are served as references to the relay's declarations of them
+(``components.schemas.PartyRecord``, ``MemberCertificate``, ``Revocation``, ``RootRotation``:
+``parley.relay.schemas.SIGNED_OBJECTS``), which the relay checks them against when it applies the event.
 """
 
 from __future__ import annotations
@@ -80,8 +85,9 @@ def add_body_components(document: dict[str, Any]) -> None:
     # Imported here, not at the top: the relay's own requests never need the body declarations, and loading
     # them would lengthen every relay process's start for a document few ask for.
     from parley.protocol.bodies import body_schemas
-    from parley.protocol.public_bodies import public_schemas
+    from parley.protocol.public_bodies import SIGNED_OBJECT_KEYWORD, public_schemas
     from parley.protocol.record_bodies import record_schemas
+    from parley.relay.schemas import SIGNED_OBJECTS
 
     added: dict[str, Any] = {}
     encrypted: dict[str, str] = {}
@@ -99,7 +105,8 @@ def add_body_components(document: dict[str, Any]) -> None:
                 "properties": {"type": {"const": event_type}, "content": convert(content), "binding": _BINDING}}})
     public: dict[str, str] = {}
     declared = public_schemas()
-    convert = _converter(_PUBLIC_CONTENT_PREFIX)
+    signed = {object_type: f"#/components/schemas/{model.__name__}" for object_type, model in SIGNED_OBJECTS.items()}
+    convert = _converter(_PUBLIC_CONTENT_PREFIX, {SIGNED_OBJECT_KEYWORD: signed})
     _add(added, {_PUBLIC_CONTENT_PREFIX + name: convert(schema) for name, schema in declared["$defs"].items()})
     for event_type, content in sorted(declared["types"].items()):
         name = public_component_name(event_type)
@@ -132,15 +139,26 @@ def _one_of(title: str, description: str, mapping: dict[str, str]) -> dict[str, 
             "discriminator": {"propertyName": "type", "mapping": mapping}}
 
 
-def _converter(prefix: str) -> Callable[[Any], Any]:
+def _converter(prefix: str, named: dict[str, dict[str, str]] | None = None) -> Callable[[Any], Any]:
     """What turns a schema of one declaration set (``$defs`` references, Python patterns) into its served form:
-    references into ``components`` under ``prefix``, patterns that read the same in ECMA-262 as in Python."""
+    references into ``components`` under ``prefix``, patterns that read the same in ECMA-262 as in Python, and
+    a schema holding a keyword of ``named`` (keyword -> its value -> a reference) that reference alone.
+
+    Raises (``convert``):
+        ConfigError: a keyword of ``named`` with a value it does not know.
+    """
+    named = named or {}
 
     def convert(schema: Any) -> Any:
         if isinstance(schema, list):
             return [convert(item) for item in schema]
         if not isinstance(schema, dict):
             return schema
+        for keyword, references in named.items():
+            if keyword in schema:
+                if schema[keyword] not in references:
+                    raise ConfigError(f"no component declares the {keyword} '{schema[keyword]}'")
+                return {"$ref": references[schema[keyword]]}
         out: dict[str, Any] = {}
         for key, value in schema.items():
             if key == "$ref" and isinstance(value, str) and value.startswith("#/$defs/"):

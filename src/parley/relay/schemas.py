@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+import msgspec
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
+from parley.errors import InputError
 from parley.protocol.events import AUTHORITIES, PROTOCOL_VERSION
-from parley.protocol.identity import ROLES
+from parley.protocol.identity import (
+    CERTIFICATE_TYPE,
+    PARTY_RECORD_TYPE,
+    REVOCATION_TYPE,
+    ROLES,
+    ROTATION_TYPE,
+)
+from parley.protocol.public_bodies import PublicStatement, decode_public
 
 
 class ErrorBody(BaseModel):
@@ -40,6 +49,10 @@ _SHA256_HEX = r"^[0-9a-f]{64}$"
 #: canonical base64 of 16 bytes (the header's nonce) and of 32 bytes (a Merkle root)
 _BASE64_16 = r"^[A-Za-z0-9+/]{21}[AQgw]==$"
 _BASE64_32 = r"^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$"
+#: canonical base64 of 64 bytes (an Ed25519 signature)
+_BASE64_64 = r"^[A-Za-z0-9+/]{85}[AQgw]==$"
+#: ``parley.protocol.times.format_time``'s form: UTC, to the second
+_TIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"
 _STRICT = ConfigDict(extra="forbid")
 
 
@@ -82,8 +95,7 @@ class _HeaderFields(BaseModel):
     model_config = _STRICT
     negotiation: str = Field(min_length=1, max_length=64)
     author: str = Field(pattern=_DEVICE_KEY_ID, description="the signing device's key id")
-    created: str = Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$",
-                         description="UTC, to the second")
+    created: str = Field(pattern=_TIME, description="UTC, to the second")
     prev: Annotated[str, Field(pattern=_SHA256_HEX)] | None = Field(
         description="the id of the event before it in its author's view of the log")
     nonce: str = Field(pattern=_BASE64_16, description="16 random bytes, base64")
@@ -116,6 +128,100 @@ class EventHeaderV1(_HeaderFields):
 AnyEventHeader = EventHeader | EventHeaderV1
 
 
+# ---- the signed objects of the directory ------------------------------------------------------------------
+# ``parley.protocol.identity`` parses and verifies these by hand (``PartyRecord.from_obj`` and the others); these
+# models state the same form for the description, and tests/relay/test_relay_identity_schemas.py checks them
+# against the parser and its verification on real objects (both accept them, both refuse the same broken ones).
+# Key ids are hex because the protocol only ever compares them with ``key_id`` of a key (a party id with its root
+# key, a device with its certificate): the parser reads any short string, its verification refuses the others.
+# Rules across fields stay the protocol's: a party id derived from the root key, a non-empty validity window, a
+# linked certificate inside its certifier's window and no deeper than ``MAX_LINK_DEPTH``, every signature.
+_NAME = r"^[^\x00-\x1f]+$"
+#: an age X25519 recipient: "age1" and 58 bech32 characters (its checksum is the parser's)
+_AGE_RECIPIENT = r"^age1[qpzry9x8gf2tvdw0s3jn54khce6mua7l]{58}$"
+def _absent_when_unset(schema: dict[str, Any]) -> None:
+    """An optional field of a signed object is left out, never null: its schema states no default."""
+    schema.pop("default", None)
+
+
+KeyId = Annotated[str, Field(pattern=_DEVICE_KEY_ID, description="a key id: SHA-256 of the raw key, 16 bytes, hex")]
+PublicKey = Annotated[str, Field(pattern=_BASE64_32, description="an Ed25519 public key, base64")]
+Signature = Annotated[str, Field(pattern=_BASE64_64, description="an Ed25519 signature of the canonical JSON of "
+                                                                  "the other fields, base64")]
+Time = Annotated[str, Field(pattern=_TIME, description="UTC, to the second")]
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=_NAME,
+                            description="1 to 200 characters, no control characters")]
+
+
+class PartyRecord(BaseModel):
+    """A party's name and root key, signed by that root key; the party id is the root key's id."""
+
+    model_config = _STRICT
+    type: Literal[PARTY_RECORD_TYPE]  # type: ignore[valid-type]
+    party_id: KeyId
+    name: Name
+    root_key: PublicKey
+    signature: Signature
+
+
+class MemberCertificate(BaseModel):
+    """A member's device keys and role, signed by the party root, or by another device of the same member
+    (``linked_by``, that device's certificate) for a linked device. ``max_devices`` only in a root-issued one."""
+
+    model_config = _STRICT
+    type: Literal[CERTIFICATE_TYPE]  # type: ignore[valid-type]
+    party_id: KeyId
+    member: Name
+    role: Literal[ROLES]  # type: ignore[valid-type]
+    signing_key: PublicKey
+    encryption_key: str = Field(pattern=_AGE_RECIPIENT, description="an age X25519 recipient")
+    not_before: Time
+    not_after: Time
+    signature: Signature
+    # absent, not null, when not set (the signed form leaves them out)
+    max_devices: int = Field(None, strict=True, ge=1, le=64,  # type: ignore[assignment]
+                             description="how many devices the member may have in all",
+                             json_schema_extra=_absent_when_unset)
+    linked_by: MemberCertificate = Field(None,  # type: ignore[assignment]
+                                         description="the certificate of the device that certified this one",
+                                         json_schema_extra=_absent_when_unset)
+
+
+class Revocation(BaseModel):
+    """A device removed from a party from a time on, signed by the party root, or by another device of the same
+    person (``by``, its key id)."""
+
+    model_config = _STRICT
+    type: Literal[REVOCATION_TYPE]  # type: ignore[valid-type]
+    party_id: KeyId
+    device_key_id: KeyId
+    revoked_at: Time
+    reason: Name
+    signature: Signature
+    by: KeyId = Field(None, description="the revoking device's key id (absent: the party root)",  # type: ignore[assignment]
+                      json_schema_extra=_absent_when_unset)
+
+
+class RootRotation(BaseModel):
+    """A party's move to a new root key, signed by the old root and by the new one."""
+
+    model_config = _STRICT
+    type: Literal[ROTATION_TYPE]  # type: ignore[valid-type]
+    party_id: KeyId
+    old_root_key: PublicKey
+    new_root_key: PublicKey
+    rotated_at: Time
+    old_signature: Signature
+    new_signature: Signature
+
+
+#: the component that declares each signed object, by its ``type`` (``parley.relay.openapi_bodies`` refers the
+#: public events' plain objects to them)
+SIGNED_OBJECTS: dict[str, type[BaseModel]] = {
+    PARTY_RECORD_TYPE: PartyRecord, CERTIFICATE_TYPE: MemberCertificate, REVOCATION_TYPE: Revocation,
+    ROTATION_TYPE: RootRotation}
+
+
 # Request bodies are read as raw bytes (the RFC 9421 Content-Digest covers exactly them) and parsed by the
 # protocol's own types; these models declare their shape for the OpenAPI description (clients, schemathesis).
 class EnvelopeRequest(BaseModel):
@@ -129,21 +235,21 @@ class EnvelopeRequest(BaseModel):
 class EnrolRequest(BaseModel):
     """A party's enrolment: the operator's one-time token, the party record, its first devices."""
 
-    token: str
-    party: dict[str, Any]
-    certificates: list[dict[str, Any]]
+    token: str = Field(max_length=200)
+    party: PartyRecord
+    certificates: list[MemberCertificate] = Field(min_length=1, max_length=64)
 
 
 class CertificateRequest(BaseModel):
-    certificate: dict[str, Any]
+    certificate: MemberCertificate
 
 
 class RotationRequest(BaseModel):
-    rotation: dict[str, Any]
+    rotation: RootRotation
 
 
 class RevocationRequest(BaseModel):
-    revocation: dict[str, Any]
+    revocation: Revocation
 
 
 class LinkRequest(BaseModel):
@@ -179,10 +285,10 @@ EVENT_POST_SCHEMA = {**ENVELOPE_SCHEMA, "title": "EventPostRequest", "properties
             "size": {"type": "integer", "minimum": 1}, "cosignature": {"type": "string", "maxLength": 400}}}]}}}
 LINK_REQUEST_SCHEMA = LinkRequest.model_json_schema()
 LINK_ANSWER_SCHEMA = LinkAnswer.model_json_schema()
-ENROL_SCHEMA = EnrolRequest.model_json_schema()
-CERTIFICATE_BODY_SCHEMA = CertificateRequest.model_json_schema()
-ROTATION_BODY_SCHEMA = RotationRequest.model_json_schema()
-REVOCATION_BODY_SCHEMA = RevocationRequest.model_json_schema()
+ENROL_SCHEMA = request_schema(EnrolRequest)
+CERTIFICATE_BODY_SCHEMA = request_schema(CertificateRequest)
+ROTATION_BODY_SCHEMA = request_schema(RotationRequest)
+REVOCATION_BODY_SCHEMA = request_schema(RevocationRequest)
 
 
 def json_body(schema: dict[str, Any]) -> dict[str, Any]:
@@ -271,8 +377,22 @@ class ConsistencyProof(BaseModel):
     proof: list[str]
 
 
+class AccessLogEntry(BaseModel):
+    """One fetch of a ciphertext: which device fetched which event's ciphertext (its index in the event), when."""
+
+    model_config = _STRICT
+    id: int = Field(ge=1, description="the entry's number; ask for the entries after it with ``after``")
+    device_key_id: KeyId
+    seq: int = Field(ge=0, description="the event's position in the log")
+    ciphertext: int = Field(ge=0, description="the ciphertext's index in the event")
+    fetched_at: Time
+
+
 class AccessLog(BaseModel):
-    entries: list[dict[str, Any]]
+    """The fetches of a negotiation's ciphertexts, oldest first (fetches of events hidden from the caller's party
+    left out)."""
+
+    entries: list[AccessLogEntry]
 
 
 class NegotiationSummary(BaseModel):
@@ -290,19 +410,19 @@ class Enrolled(BaseModel):
 
 
 class Parties(BaseModel):
-    parties: list[dict[str, Any]]
+    parties: list[PartyRecord]
 
 
 class DeviceEntry(BaseModel):
-    certificate: dict[str, Any]
-    revoked_at: str | None
-    #: the party root's signed revocation, so members can carry it into every negotiation
-    revocation: dict[str, Any] | None = None
+    certificate: MemberCertificate
+    revoked_at: Time | None
+    #: the signed revocation, so members can carry it into every negotiation
+    revocation: Revocation | None = None
 
 
 class PartyEntry(BaseModel):
-    party: dict[str, Any]
-    rotations: list[dict[str, Any]]
+    party: PartyRecord
+    rotations: list[RootRotation]
     devices: list[DeviceEntry]
 
 
@@ -325,8 +445,37 @@ class RootRotated(BaseModel):
     root_key: str
 
 
+def _published(content: dict[str, Any]) -> dict[str, Any]:
+    """Raises: ValueError where ``parley.protocol.public_bodies.decode_public`` refuses the publication."""
+    try:
+        decode_public("agreement.publication", content)
+    except InputError as refused:
+        raise ValueError(str(refused)) from None
+    return content
+
+
+#: the content of an ``agreement.publication`` event, as ``parley.protocol.public_bodies.Publication`` declares
+#: it (its served schema is that declaration's component, ``parley.relay.openapi_bodies``)
+PublicationContent = Annotated[dict[str, Any], AfterValidator(_published),
+                               WithJsonSchema({"allOf": [{"$ref": "#/components/schemas/PublicContentPublication"}]})]
+
+
+def _declared_text(declaration: type[msgspec.Struct], name: str) -> Any:  # noqa: ANN401
+    """A text field of a ``msgspec`` declaration as a pydantic type with the same constraints."""
+    declared = next(field.type for field in msgspec.inspect.type_info(declaration).fields if field.name == name)
+    if isinstance(declared, msgspec.inspect.Metadata):  # what the declaration adds beside its constraints
+        declared = declared.type
+    if not isinstance(declared, msgspec.inspect.StrType):
+        raise TypeError(f"{declaration.__name__}.{name} is not a text field")
+    return Annotated[str, Field(min_length=declared.min_length, max_length=declared.max_length,
+                                pattern=declared.pattern)]
+
+
+StatementText = _declared_text(PublicStatement, "text")
+
+
 class ReleasedAgreement(BaseModel):
-    agreement: dict[str, Any]
+    agreement: PublicationContent
     negotiation_id: str
     seq: int
     checkpoint: str
@@ -334,8 +483,19 @@ class ReleasedAgreement(BaseModel):
     relay_vkey: str
 
 
+class PublicStatementEntry(BaseModel):
+    """A ``statement.public`` event's content (``parley.protocol.public_bodies.PublicStatement``), where it is in
+    which log and when its author made it."""
+
+    model_config = _STRICT
+    negotiation_id: str
+    seq: int = Field(ge=0)
+    text: StatementText
+    created: Time
+
+
 class PublicStatements(BaseModel):
-    statements: list[dict[str, Any]]
+    statements: list[PublicStatementEntry]
 
 
 class Health(BaseModel):
