@@ -15,6 +15,7 @@ Schema (not to the parser nor to the pydantic model), so that case is left out o
 from __future__ import annotations
 
 import copy
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,6 +25,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 from sdk_session import answers_of_a_session
 
+from parley.client.devices import finish_link, link_device, request_link
 from parley.crypto.keys import EncryptionKey, SigningKey
 from parley.errors import InputError, TrustError
 from parley.protocol import identity
@@ -335,3 +337,68 @@ def test_a_public_statement_and_a_publication_read_as_their_declarations(real_ob
         with pytest.raises(ValidationError):
             schemas.ReleasedAgreement.model_validate({**released, "agreement": broken})
         assert not agreement.is_valid({**released, "agreement": broken})
+
+
+class Recording(httpx.BaseTransport):
+    """Every (method, path, request body, answer) through ``inner``."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner, self.exchanges = inner, []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        response.read()
+        self.exchanges.append((request.method, request.url.path, json.loads(request.read() or b"null"), response))
+        return response
+
+
+def test_a_device_links_exchange_reads_as_the_declared_link_messages(world, tmp_path) -> None:  # noqa: ANN001
+    """A real device link (the new device's request, the holder's answer) through the relay: every message the
+    clients write is of the declared shapes, and the relay's answers are the declared ``LinkMessage``."""
+    holder = world.party("Ukraine")
+    recording = Recording(world.transport)
+    holder.conn.http._transport = recording
+    pending = request_link(tmp_path / "phone", "http://relay", label="phone", passphrase=None, transport=recording)
+    link_device(holder, pending.code)
+    world.clients.append(finish_link(pending, passphrase=None, transport=recording, clock=world.clock))
+    holder.conn.http._transport = world.transport
+    with httpx.Client(transport=world.transport, base_url="http://relay") as http:
+        document = http.get("/openapi.json").json()
+    bodies = {"LinkRequest": ("/link/{slot}", "post"), "LinkAnswer": ("/v1/links/{slot}/answer", "post")}
+    served = {name: jsonschema_rs.Draft202012Validator({
+        **document["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"],
+        "components": document["components"]}) for name, (path, method) in bodies.items()}
+    served["LinkMessage"] = jsonschema_rs.Draft202012Validator({"$ref": "#/components/schemas/LinkMessage",
+                                                                "components": document["components"]})
+    links = [(method, path, body, response) for method, path, body, response in recording.exchanges if "link" in path]
+    assert [(method, response.status_code) for method, _, _, response in links] == [
+        ("POST", 201), ("GET", 200), ("POST", 201), ("GET", 200)]
+    for method, _, body, response in links:
+        if method == "POST":
+            name = "LinkRequest" if "request" in body else "LinkAnswer"
+            getattr(schemas, name).model_validate(body)
+            served[name].validate(body)
+        schemas.LinkMessage.model_validate_json(response.content)
+        served["LinkMessage"].validate(response.json())
+    request, answer = links[0][2]["request"], links[2][2]["answer"]
+    assert set(request) == {"signing_key", "encryption_key", "mac"} and set(answer) == {"blob", "mac"}
+
+
+@pytest.mark.parametrize(("what", "change"), [
+    ("no mac", lambda m: m.pop("mac")),
+    ("a field more", lambda m: m.update(label="phone")),
+    ("a signing key not base64", lambda m: m.update(signing_key=A_KEY_NOT_BASE64)),
+    ("an encryption key not age", lambda m: m.update(encryption_key="ssh-ed25519 AAAA")),
+    ("a mac not hex", lambda m: m.update(mac="M" * 64)),
+    ("a list", lambda m: m.clear()),
+])
+def test_the_relay_refuses_a_link_request_off_its_declaration(world, what, change) -> None:  # noqa: ANN001
+    message = {"signing_key": SigningKey.generate().public_b64, "encryption_key": EncryptionKey.generate().recipient,
+               "mac": "ab" * 32}
+    change(message)
+    body = {"request": message or ["not", "an", "object"]}
+    with httpx.Client(transport=world.transport, base_url="http://relay") as http:
+        answer = http.post(f"/link/{'cd' * 32}", json=body)
+    assert answer.status_code == 400, (what, answer.text)
+    with pytest.raises(ValidationError):
+        schemas.LinkRequest.model_validate(body)

@@ -148,9 +148,11 @@ def _body(cast: Cast, method: str, path: str, caller: Client | None) -> bytes:
     if method != "POST":
         return b""
     if path == "/link/{slot}":
-        return json.dumps({"request": {"probe": 1}}).encode()
+        return json.dumps({"request": {"signing_key": SigningKey.generate().public_b64,
+                                       "encryption_key": EncryptionKey.generate().recipient,
+                                       "mac": "0" * 64}}).encode()
     if path == "/v1/links/{slot}/answer":
-        return json.dumps({"answer": {"probe": 1}}).encode()
+        return json.dumps({"answer": {"blob": "AAAA", "mac": "0" * 64}}).encode()
     if path == "/v1/parties":
         root, device = SigningKey.generate(), SigningKey.generate()
         cert = MemberCertificate.issue(root, member="Head", role="head", signing_key=device.public_b64,

@@ -252,16 +252,36 @@ class RevocationRequest(BaseModel):
     revocation: Revocation
 
 
+# The device link's two messages (``parley.client.devices``, ``parley.crypto.linking``): the relay keeps them in
+# its mailbox without reading them further, and refuses one off these shapes. The request is exactly its fields
+# (the device that reads it refuses any other); the answer's reader ignores fields it does not know.
+class LinkRequestMessage(BaseModel):
+    """A new device's public keys and their MAC under the link code (never sent)."""
+
+    model_config = _STRICT
+    signing_key: PublicKey
+    encryption_key: str = Field(pattern=_AGE_RECIPIENT, description="an age X25519 recipient")
+    mac: str = Field(pattern=_SHA256_HEX, description="HMAC-SHA256 (hex) of the canonical JSON of the two keys "
+                                                      "under the link code's key")
+
+
+class LinkAnswerMessage(BaseModel):
+    """The existing device's answer: the new device's certificate and profile sealed to its encryption key."""
+
+    blob: str = Field(min_length=1, pattern=r"^[A-Za-z0-9+/]+={0,2}$", description="the sealed answer, base64")
+    mac: str = Field(pattern=_SHA256_HEX, description="HMAC-SHA256 (hex) of the blob under the link code's key")
+
+
 class LinkRequest(BaseModel):
     """A new device's public keys, authenticated by the link code (never sent)."""
 
-    request: dict[str, Any]
+    request: LinkRequestMessage
 
 
 class LinkAnswer(BaseModel):
     """The existing device's answer, encrypted to the new device and authenticated by the link code."""
 
-    answer: dict[str, Any]
+    answer: LinkAnswerMessage
 
 
 #: the schemas request bodies refer to (the header's parts), added to ``components`` with the description
@@ -283,8 +303,8 @@ EVENT_POST_SCHEMA = {**ENVELOPE_SCHEMA, "title": "EventPostRequest", "properties
     **ENVELOPE_SCHEMA["properties"], "cosignature": {"anyOf": [{"type": "null"}, {
         "type": "object", "required": ["size", "cosignature"], "additionalProperties": False, "properties": {
             "size": {"type": "integer", "minimum": 1}, "cosignature": {"type": "string", "maxLength": 400}}}]}}}
-LINK_REQUEST_SCHEMA = LinkRequest.model_json_schema()
-LINK_ANSWER_SCHEMA = LinkAnswer.model_json_schema()
+LINK_REQUEST_SCHEMA = request_schema(LinkRequest)
+LINK_ANSWER_SCHEMA = request_schema(LinkAnswer)
 ENROL_SCHEMA = request_schema(EnrolRequest)
 CERTIFICATE_BODY_SCHEMA = request_schema(CertificateRequest)
 ROTATION_BODY_SCHEMA = request_schema(RotationRequest)
@@ -431,8 +451,10 @@ class DeviceAdded(BaseModel):
 
 
 class LinkMessage(BaseModel):
-    slot: str
-    message: dict[str, Any]
+    """A link message in the relay's mailbox: the new device's request or the existing device's answer."""
+
+    slot: str = Field(pattern=_SHA256_HEX)
+    message: LinkRequestMessage | LinkAnswerMessage
 
 
 class DeviceRevoked(BaseModel):

@@ -5,7 +5,8 @@ The new device has no certificate yet, so it posts its request and reads the ans
 (``/v1/links/{slot}``). Both messages are authenticated end to end by the link code the person typed
 (``parley.crypto.linking``), which the relay never sees: the relay is only a mailbox (``parley.store.links``,
 in its database, so every relay process sees it) for ``LINK_SECONDS``, at most ``MAX_PENDING_LINKS`` at a
-time, each message small.
+time, each message small and of its declared shape (``LinkRequestMessage``, ``LinkAnswerMessage`` in
+``parley.relay.schemas``: what the devices' clients write and read).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import re
 from typing import Any
 
 from fastapi import APIRouter, Request
+from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from parley.errors import InputError, LimitError, NotFoundError
@@ -23,7 +25,9 @@ from parley.relay.schemas import (
     ERROR_RESPONSES,
     LINK_ANSWER_SCHEMA,
     LINK_REQUEST_SCHEMA,
+    LinkAnswerMessage,
     LinkMessage,
+    LinkRequestMessage,
     answer,
     json_body,
 )
@@ -55,14 +59,31 @@ async def _small_json(request: Request, relay: Any, limit: int, field: str) -> A
     return json_object(raw, {field})[field]
 
 
+def _declared(model: type[BaseModel], message: Any, what: str) -> dict[str, Any]:  # noqa: ANN401
+    """``message`` as it came, once it has ``model``'s shape (the relay reads it no further: the link code
+    authenticates it end to end).
+
+    Raises:
+        InputError: another shape.
+    """
+    if not isinstance(message, dict):
+        raise InputError(f"a {what} is a JSON object")
+    try:
+        model.model_validate(message)
+    except ValidationError as refused:
+        first = refused.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "the message"
+        raise InputError(f"a malformed {what}: {where}: {first['msg']}") from None
+    return message
+
+
 @router.post("/link/{slot}", status_code=201, openapi_extra=json_body(LINK_REQUEST_SCHEMA),
              responses=answer(LinkMessage, 201, "Waiting"))
 async def post_link_request(slot: str, request: Request, relay: RelayDep) -> dict[str, Any]:
     """A new device leaves its public keys (authenticated by the link code, which the relay never sees)."""
     slot = _slot(slot)
-    body = await _small_json(request, relay, MAX_REQUEST_BYTES, "request")
-    if not isinstance(body, dict):
-        raise InputError("a link request is a JSON object")
+    body = _declared(LinkRequestMessage, await _small_json(request, relay, MAX_REQUEST_BYTES, "request"),
+                     "link request")
     await run_in_threadpool(links.put_request, relay.store, slot, json.dumps(body), now=_now(relay),
                             seconds=LINK_SECONDS, max_pending=MAX_PENDING_LINKS)
     return {"slot": slot, "message": body}
@@ -83,9 +104,7 @@ async def post_link_answer(slot: str, signed: SignedRequest, relay: RelayDep) ->
     slot = _slot(slot)
     if len(signed.body) > MAX_ANSWER_BYTES:
         raise LimitError(f"a device link answer holds at most {MAX_ANSWER_BYTES} bytes")
-    body = json_object(signed.body, {"answer"})["answer"]
-    if not isinstance(body, dict):
-        raise InputError("a link answer is a JSON object")
+    body = _declared(LinkAnswerMessage, json_object(signed.body, {"answer"})["answer"], "link answer")
     await run_in_threadpool(links.put_answer, relay.store, slot, json.dumps(body), now=_now(relay))
     return {"slot": slot, "message": body}
 
