@@ -306,16 +306,22 @@ def test_the_public_events_signed_objects_are_served_as_the_declarations(real_ob
     assert kinds["PublicContentRootRotate"]["properties"]["rotation"] == {"$ref": "#/components/schemas/RootRotation"}
 
 
-def test_a_public_statement_and_a_publication_read_as_their_declarations(real_objects) -> None:  # noqa: ANN001
+def test_a_public_statement_and_a_publication_read_as_their_declarations(world) -> None:  # noqa: ANN001
     """The public pages serve the content of ``statement.public`` and ``agreement.publication`` events: their
     models take it from ``parley.protocol.public_bodies`` (its constraints, its decoder), not a second copy."""
-    document, _ = real_objects
+    ukraine, russia = world.party("Ukraine"), world.party("Russian Federation")
+    nid = world.negotiation(ukraine, russia)
+    ukraine.public_statement(nid, "The parties met in Istanbul.")
+    with httpx.Client(transport=world.transport, base_url="http://relay") as http:
+        document = http.get("/openapi.json").json()
+        served_statements = http.get("/public/statements").json()
     statements = jsonschema_rs.Draft202012Validator({"$ref": "#/components/schemas/PublicStatements",
                                                      "components": document["components"]})
-    entry = {"negotiation_id": "n", "seq": 3, "text": "We agree.", "created": "2026-03-01T12:00:00Z"}
+    statements.validate(served_statements)
+    [entry] = schemas.PublicStatements.model_validate(served_statements).statements
+    assert (entry.negotiation_id, entry.text) == (nid, "The parties met in Istanbul.")
+    entry = entry.model_dump()
     decode_public("statement.public", {"text": entry["text"]})
-    schemas.PublicStatementEntry.model_validate(entry)
-    statements.validate({"statements": [entry]})
     for broken in ({**entry, "text": " \n"}, {**entry, "text": "x" * 1_000_001}):
         with pytest.raises(InputError):
             decode_public("statement.public", {"text": broken["text"]})
