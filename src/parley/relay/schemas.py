@@ -235,20 +235,24 @@ class EnvelopeRequest(BaseModel):
 class EnrolRequest(BaseModel):
     """A party's enrolment: the operator's one-time token, the party record, its first devices."""
 
+    model_config = _STRICT
     token: str = Field(max_length=200)
     party: PartyRecord
     certificates: list[MemberCertificate] = Field(min_length=1, max_length=64)
 
 
 class CertificateRequest(BaseModel):
+    model_config = _STRICT
     certificate: MemberCertificate
 
 
 class RotationRequest(BaseModel):
+    model_config = _STRICT
     rotation: RootRotation
 
 
 class RevocationRequest(BaseModel):
+    model_config = _STRICT
     revocation: Revocation
 
 
@@ -275,16 +279,18 @@ class LinkAnswerMessage(BaseModel):
 class LinkRequest(BaseModel):
     """A new device's public keys, authenticated by the link code (never sent)."""
 
+    model_config = _STRICT
     request: LinkRequestMessage
 
 
 class LinkAnswer(BaseModel):
     """The existing device's answer, encrypted to the new device and authenticated by the link code."""
 
+    model_config = _STRICT
     answer: LinkAnswerMessage
 
 
-#: the schemas request bodies refer to (the header's parts), added to ``components`` with the description
+#: the schemas request bodies refer to (the header's parts, the signed objects), added to ``components`` with the description
 REQUEST_COMPONENTS: dict[str, Any] = {}
 
 
