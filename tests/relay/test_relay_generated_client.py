@@ -200,7 +200,8 @@ def test_a_recorded_listing_parses_into_the_generated_page_with_every_field_type
 RECORDED_ANSWERS = {"/v1/parties": "Parties", "/access-log": "AccessLog", "/public/statements": "PublicStatements"}
 
 
-def test_the_recorded_directory_and_access_log_answers_parse_with_every_field_typed(generated, world) -> None:  # noqa: ANN001
+def test_recorded_directory_and_access_log_answers_parse_with_every_field_typed(generated,  # noqa: ANN001
+                                                                                world) -> None:  # noqa: ANN001
     models = generated.models
     read: dict[str, Any] = {}
     for method, path, response in answers_of_a_session(world):

@@ -50,7 +50,8 @@ RotationObject = _signed(ROTATION_TYPE, "a root key rotation (an object)")
 Certificates = Annotated[list[CertificateObject], Meta(min_length=1, max_length=256,
                                                        description="a non-empty list of member certificates "
                                                                    "(at most 256 objects)")]
-Rotations = Annotated[list[RotationObject], Meta(max_length=64, description="a list of root key rotations (at most 64 objects)")]
+Rotations = Annotated[list[RotationObject], Meta(max_length=64, description="a list of root key rotations "
+                                                                           "(at most 64 objects)")]
 
 
 class PublicBody(Struct, frozen=True, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):

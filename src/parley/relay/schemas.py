@@ -139,6 +139,8 @@ AnyEventHeader = EventHeader | EventHeaderV1
 _NAME = r"^[^\x00-\x1f]+$"
 #: an age X25519 recipient: "age1" and 58 bech32 characters (its checksum is the parser's)
 _AGE_RECIPIENT = r"^age1[qpzry9x8gf2tvdw0s3jn54khce6mua7l]{58}$"
+
+
 def _absent_when_unset(schema: dict[str, Any]) -> None:
     """An optional field of a signed object is left out, never null: its schema states no default."""
     schema.pop("default", None)
@@ -198,7 +200,8 @@ class Revocation(BaseModel):
     revoked_at: Time
     reason: Name
     signature: Signature
-    by: KeyId = Field(None, description="the revoking device's key id (absent: the party root)",  # type: ignore[assignment]
+    by: KeyId = Field(None,  # type: ignore[assignment]
+                      description="the revoking device's key id (absent: the party root)",
                       json_schema_extra=_absent_when_unset)
 
 
@@ -290,7 +293,8 @@ class LinkAnswer(BaseModel):
     answer: LinkAnswerMessage
 
 
-#: the schemas request bodies refer to (the header's parts, the signed objects), added to ``components`` with the description
+#: the schemas request bodies refer to (the header's parts, the signed objects, the link messages), added to
+#: ``components`` with the description
 REQUEST_COMPONENTS: dict[str, Any] = {}
 
 
