@@ -258,7 +258,7 @@ def test_agenda_rule(case, event_type, party, role, violation):
                    party=party, authority="member", audience=("ru", "tr", "ua"), type=event_type, content=content)
     views = wf.derive_views([opener, act], {}, convener="tr")
     before = {"ceasefire": ("open", "Ceasefire")}
-    after = {k: (v["status"], v["title"]) for k, v in views.issues.items()}
+    after = {k: (v.status, v.title) for k, v in views.issues.items()}
     if violation is None:
         assert views.violations == []
         assert after != before

@@ -103,16 +103,16 @@ def test_delegate_frames_innocent_recipient_with_tracing_secret(cast):
         assert '"secret"' not in cached and "'secret'" not in cached
         with pytest.raises(NotFoundError, match="only the sending party's heads of delegation"):
             trace_leak(source, delegate.tracing_secrets(), who_can_trace=delegate.tracing_holders())
-    assert ua_d.views().memoranda[memo]["restricted"] == {}
+    assert ua_d.views().memoranda[memo].restricted == {}
     # The heads hold it, and a leak by Russia's head is pinned on Russia's head, not on anyone else.
     ua.sync(receipts=False)
     tr.sync(receipts=False)
     secrets = ua.tracing_secrets()
     assert [s.document_id for s in secrets] == [memo]
     assert [s.document_id for s in tr.tracing_secrets()] == ["agr-1-v1"]
-    assert ua.views().memoranda[memo]["restricted"] == {issue: "Fallback: 20 days."}
+    assert ua.views().memoranda[memo].restricted == {issue: "Fallback: 20 days."}
     ru.sync(receipts=False)
-    leaked = ru.views().memoranda[memo]["positions"][issue]
+    leaked = ru.views().memoranda[memo].positions[issue]
     _, report = trace_leak(leaked, secrets)
     assert [a.recipient for a in report.accused] == [ru_head]
     # What the delegate could have done with the secret: rebuild the head's copy and accuse him.

@@ -115,12 +115,12 @@ def readable_attachments(negotiation: Negotiation) -> list[dict[str, Any]]:
     ``size``, ``sha256``, ``chunks``): the attachments of memoranda, drafts, official responses, meeting
     proposals and channel messages, and the agreement versions' annexes."""
     views = negotiation.views()
-    found = [a for m in views.memoranda.values() for a in m.get("attachments", [])]
-    found += [a for m in views.memoranda.values() for history in m["response_history"].values()
-              for r in history for a in r.get("attachments", [])]
-    found += [a for drafts in views.drafts.values() for d in drafts for a in d.get("attachments", [])]
-    found += [a for m in views.meetings.values() for a in m.get("attachments", [])]
-    found += [a for c in views.channels.values() for m in c["messages"] for a in m.get("attachments", [])]
+    found = [a for m in views.memoranda.values() for a in m.attachments]
+    found += [a for m in views.memoranda.values() for history in m.response_history.values()
+              for r in history for a in r.attachments]
+    found += [a for drafts in views.drafts.values() for d in drafts for a in d.attachments]
+    found += [a for m in views.meetings.values() for a in m.attachments]
+    found += [a for c in views.channels.values() for m in c.messages for a in m.attachments]
     for view in negotiation.agreements().values():
         for version in view.versions:
             # a draft's stamped PDF annex: this reader's own copy (the version names the canonical bytes)

@@ -1,0 +1,212 @@
+"""The typed values the workflow fold builds (``workflow.derive_views``): one declaration per kind of view.
+
+The fold creates and updates these records (they are mutable for that reason); the client, the CLI and the web UI
+read their attributes. Where a view leaves for a person or a program (``--json``, an export, a page's data),
+``plain`` turns it into the lists and dicts it always was: the field order below is that JSON's key order.
+
+Values copied from an event's body as they were signed (stances, attachments, a counter-proposal's terms) stay
+in their plain form (``msgspec.to_builtins`` of the typed body), as every output shows them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+
+class View(msgspec.Struct):
+    """A record of a derived view (each declares its fields keyword-only: the order is the JSON key order)."""
+
+
+def plain(value: Any) -> Any:
+    """A view (or a collection of views) as the plain lists and dicts its JSON form has."""
+    return msgspec.to_builtins(value)
+
+
+# ---- agenda, rounds ------------------------------------------------------------------------------------------
+class IssueView(View, kw_only=True):
+    """A key issue on the agenda."""
+
+    title: str
+    #: ``open`` or ``closed`` as the agenda says (``workflow.issue_status`` also tells ``agreed``)
+    status: str = "open"
+    added_by: str
+    since: str
+
+
+class HeldItem(View, kw_only=True, omit_defaults=True):
+    """Something a round holds: posted while it was open (``how="posted"``) or linked to it (``"linked"``)."""
+
+    kind: str
+    ref: str
+    party: str
+    at: str
+    seq: int
+    how: str
+    #: the memorandum version, for a memorandum delivered while the round was open
+    version: int | None = None
+
+
+class RoundView(View, kw_only=True):
+    round_id: str
+    number: int
+    venue: str
+    starts: str
+    ends: str | None
+    meeting_id: str | None
+    agenda: list[str]
+    outcome: str | None = None
+    status: str = "open"
+    opened_by: str
+    opened_at: str
+    opened_seq: int
+    closed_by: str | None = None
+    closed_at: str | None = None
+    closed_seq: int | None = None
+    held: list[HeldItem] = []
+
+
+# ---- memoranda -----------------------------------------------------------------------------------------------
+class DraftView(View, kw_only=True):
+    """One draft version of a memorandum, readable by its own party only."""
+
+    version: int
+    title: str
+    positions: dict[str, str]
+    at: str
+    party: str
+    by: str
+    event_id: str
+    attachments: list[dict[str, Any]] = []
+
+
+class MemoVersion(View, kw_only=True):
+    """One delivered version of a memorandum; ``from_draft``: the draft version it was made from (known to the
+    author's party only)."""
+
+    version: int
+    positions: dict[str, str]
+    at: str
+    title: str
+    from_draft: int | None = None
+
+
+class ReceiptView(View, kw_only=True):
+    at: str
+    by: str
+    event_id: str
+
+
+class ResponseView(View, kw_only=True):
+    """One official response of a party to a memorandum; ``number`` counts the party's responses to it and
+    ``replaces`` is the time of the one it replaced."""
+
+    at: str
+    by: str
+    #: issue id -> ``{"stance", "text"?}`` as signed
+    stances: dict[str, dict[str, Any]]
+    covering_text: str | None = None
+    version: int
+    number: int
+    replaces: str | None = None
+    seq: int
+    attachments: list[dict[str, Any]] = []
+
+
+class CommentView(View, kw_only=True):
+    at: str
+    by: str
+    party: str
+    text: str
+
+
+class MemorandumView(View, kw_only=True):
+    """A delivered memorandum as of its latest version, with receipts, responses and comments."""
+
+    memo_id: str
+    party: str
+    versions: list[MemoVersion] = []
+    receipts: dict[str, ReceiptView] = {}
+    #: each party's latest official response; ``response_history`` keeps every one
+    responses: dict[str, ResponseView] = {}
+    response_history: dict[str, list[ResponseView]] = {}
+    #: issue id -> text of the head-only sections (only heads can read them)
+    restricted: dict[str, str] = {}
+    comments: list[CommentView] = []
+    title: str
+    positions: dict[str, str]
+    version: int
+    delivered_at: str
+    delivered_to: list[str]
+    respond_by: str | None = None
+    event_id: str
+    attachments: list[dict[str, Any]] = []
+    copy: str | None = None
+    from_draft: int | None = None
+    languages: list[str]
+    prevailing: str | None = None
+    #: language -> ``{"title", "positions"}``, the first language first
+    texts: dict[str, dict[str, Any]] = {}
+
+
+# ---- meetings, channels, title ---------------------------------------------------------------------------------
+class MeetingAnswerView(View, kw_only=True):
+    answer: str
+    at: str
+    by: str
+    #: a counter-proposal's ``{"venue", "start", "end", "timezone"?}`` as signed
+    counter: dict[str, Any] | None = None
+    note: str | None = None
+
+
+class MeetingView(View, kw_only=True):
+    meeting_id: str
+    proposed_by: str
+    venue: str
+    start: str
+    end: str
+    timezone: str
+    level: str
+    agenda: list[str] = []
+    participants: list[str] = []
+    invited: list[str] = []
+    answers: dict[str, MeetingAnswerView] = {}
+    proposed_at: str
+    answer_by: str | None = None
+    #: calendar entries: every answer is a new revision (iCalendar SEQUENCE) of the same meeting
+    revision: int = 0
+    changed_at: str
+    was_accepted: bool = False
+    attachments: list[dict[str, Any]] = []
+
+
+class ChannelMessageView(View, kw_only=True):
+    seq: int
+    at: str
+    by: str
+    party: str
+    text: str
+    attachments: list[dict[str, Any]] = []
+
+
+class ChannelView(View, kw_only=True):
+    channel_id: str
+    name: str
+    parties: list[str]
+    opened_by: str
+    messages: list[ChannelMessageView] = []
+
+
+class TitleView(View, kw_only=True):
+    """The negotiation's latest title, who set it, when, and which parties it was encrypted to."""
+
+    title: str
+    party: str
+    at: str
+    audience: list[str]
+
+
+__all__ = ["ChannelMessageView", "ChannelView", "CommentView", "DraftView", "HeldItem", "IssueView",
+           "MeetingAnswerView", "MeetingView", "MemoVersion", "MemorandumView", "ReceiptView", "ResponseView",
+           "RoundView", "TitleView", "View", "plain"]
