@@ -89,7 +89,7 @@ def test_sign_rule(case, signer, signature, violation):
     views, violations = ag.derive_agreements([*finalized(), sign_event(signer, signature(), **extra)], NEGOTIATION)
     if violation is None:
         assert set(views["agr-1"].signatures) == {signer.party} and violations == []
-        assert views["agr-1"].signatures[signer.party]["public_key"] == signer.key.public_b64
+        assert views["agr-1"].signatures[signer.party].public_key == signer.key.public_b64
     else:
         assert views["agr-1"].signatures == {}
         assert len(violations) == 1 and violation in violations[0], violations

@@ -60,12 +60,12 @@ def pending_deadlines(views: Views, agreements: Mapping[str, Any], parties: Iter
     parties = list(parties)
     for agreement_id, view in agreements.items():
         finalized = view.finalized
-        if not finalized or not finalized.get("sign_by") or view.latest is None:
+        if finalized is None or not finalized.sign_by or view.latest is None:
             continue
         for party in parties:
             if party not in view.signatures:
                 rows.append({"kind": "signature", "ref": agreement_id, "title": view.latest["title"],
-                             "asked_by": view.mediator, "awaiting": party, "due": finalized["sign_by"]})
+                             "asked_by": view.mediator, "awaiting": party, "due": finalized.sign_by})
     for row in rows:
         row.update(deadline_state(row["due"], now, soon=soon))
     return sorted(rows, key=lambda r: (r["due"], KINDS.index(r["kind"]), r["ref"], r["awaiting"]))
@@ -91,10 +91,10 @@ def awaiting_party(views: Views, agreements: Mapping[str, Any], party: str, now:
                          "asked_by": meeting.proposed_by, "due": meeting.answer_by})
     for agreement_id, view in agreements.items():
         finalized = view.finalized
-        if finalized and view.latest is not None and party not in view.signatures:
+        if finalized is not None and view.latest is not None and party not in view.signatures:
             rows.append({"key": f"signature:{agreement_id}:{view.latest.get('version', '')}", "kind": "signature",
                          "ref": agreement_id, "title": view.latest["title"], "asked_by": view.mediator,
-                         "due": finalized.get("sign_by")})
+                         "due": finalized.sign_by})
     return sorted(rows, key=lambda r: (r["due"] or "~", KINDS.index(r["kind"]), r["ref"]))
 
 

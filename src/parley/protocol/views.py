@@ -1,4 +1,5 @@
-"""The typed values the workflow fold builds (``workflow.derive_views``): one declaration per kind of view.
+"""The typed values the folds build (``workflow.derive_views``, ``agreement.derive_agreements``): one declaration
+per kind of view.
 
 The fold creates and updates these records (they are mutable for that reason); the client, the CLI and the web UI
 read their attributes. Where a view leaves for a person or a program (``--json``, an export, a page's data),
@@ -207,6 +208,58 @@ class TitleView(View, kw_only=True):
     audience: list[str]
 
 
-__all__ = ["ChannelMessageView", "ChannelView", "CommentView", "DraftView", "HeldItem", "IssueView",
-           "MeetingAnswerView", "MeetingView", "MemoVersion", "MemorandumView", "ReceiptView", "ResponseView",
-           "RoundView", "TitleView", "View", "plain"]
+# ---- the agreement (``agreement.AgreementView``: its text versions stay plain, see there) ---------------------------
+class ObjectionView(View, kw_only=True):
+    """An objection (or comment) of a party to an article of a text version; ``language`` None: every language."""
+
+    version: int
+    article: int
+    #: ``objection`` or ``comment`` (a withdrawal removes the party's objection instead)
+    kind: str
+    language: str | None = None
+    party: str
+    by: str
+    text: str | None = None
+    at: str
+
+
+class FinalizedView(View, kw_only=True):
+    """The finalized version: the SHA-256 every head signs, and the override that finalized it over objections."""
+
+    sha256: str
+    version: int
+    at: str
+    sign_by: str | None = None
+    override: bool = False
+    reason: str | None = None
+    #: the articles that had open objections when the text was finalized
+    open_objections: list[int] = []
+
+
+class SignatureView(View, kw_only=True):
+    """A head's signature that verified under the certified key of the device that made it."""
+
+    signature: str
+    public_key: str
+    device: str
+    by: str
+    at: str
+    event_id: str
+    seq: int
+    #: a text in several languages: the signature of every other language's text, by language code
+    languages: dict[str, str] = {}
+
+
+class ConsentView(View, kw_only=True):
+    """A head's consent to release, verified as a signature is."""
+
+    consent: str
+    public_key: str
+    device: str
+    by: str
+    at: str
+
+
+__all__ = ["ChannelMessageView", "ChannelView", "CommentView", "ConsentView", "DraftView", "FinalizedView", "HeldItem",
+           "IssueView", "MeetingAnswerView", "MeetingView", "MemoVersion", "MemorandumView", "ObjectionView",
+           "ReceiptView", "ResponseView", "RoundView", "SignatureView", "TitleView", "View", "plain"]
