@@ -15,6 +15,7 @@ from cli_runner import run as run_in_process
 from parley.cli import agreement as cli_agreement
 from parley.cli import workflow as cli_workflow
 from parley.client.workflow import Negotiation
+from parley.protocol.bodies import MeetingTerms
 
 
 @pytest.fixture
@@ -63,8 +64,8 @@ def test_meeting_counter_proposal_from_the_cli(cli, pair):
     seen = Negotiation(russia, nid).fresh_views().meetings[meeting]
     answer = seen.answers[ukraine.profile.party.party_id]
     assert answer.answer == "counter"
-    assert answer.counter == {"venue": "Geneva", "start": "2030-06-03T08:00:00Z", "end": "2030-06-03T16:00:00Z",
-                                 "timezone": "Europe/Zurich"}
+    assert answer.counter == MeetingTerms(venue="Geneva", start="2030-06-03T08:00:00Z", end="2030-06-03T16:00:00Z",
+                                          timezone="Europe/Zurich")
 
 
 @pytest.mark.parametrize(("extra", "message"), [
@@ -430,8 +431,8 @@ def test_files_on_a_channel_message_and_a_response_from_the_cli(cli, pair, tmp_p
     (message,) = Negotiation(russia, nid).views().channels[channel].messages
     (meta,) = message.attachments
     code, out, err = cli(russia, "channel", "list", nid)
-    assert f"attachment {meta['attachment_id']}: list.txt" in out
-    code, _, err = cli(russia, "memo", "attachment", nid, meta["attachment_id"], "--out", str(tmp_path / "got.txt"))
+    assert f"attachment {meta.attachment_id}: list.txt" in out
+    code, _, err = cli(russia, "memo", "attachment", nid, meta.attachment_id, "--out", str(tmp_path / "got.txt"))
     assert code == 0, err
     assert (tmp_path / "got.txt").read_text() == "1. A. Ivanenko\n"
     code, _, err = cli(ukraine, "channel", "send", nid, channel, "x", "--attach", str(tmp_path / "none.pdf"))

@@ -40,7 +40,7 @@ def _leaked_screenshot(talks, tmp_path, **options):
                                  attachments=[annex], **options)
     ru_d.sync()
     (attachment,) = ru_d.views().memoranda[memo].attachments
-    copy = ru_d.save_attachment(attachment["attachment_id"], tmp_path / "delegate.pdf")
+    copy = ru_d.save_attachment(attachment.attachment_id, tmp_path / "delegate.pdf")
     shot = tmp_path / "shot.png"
     screenshot(render_pdf_page(copy, 0, dpi=100)).save(shot)  # copy lines cut off, rescaled, framed
     return memo, shot

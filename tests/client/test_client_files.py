@@ -14,6 +14,7 @@ from malicious_relay import event_id_of, use_transport
 
 from parley.client.workflow import ATTACHMENT_CHUNK, Negotiation
 from parley.errors import InputError, NotFoundError, ProtocolError, TransportError, VerificationError
+from parley.protocol.bodies import Attachment
 
 
 @pytest.fixture
@@ -33,9 +34,9 @@ def big(tmp_path):
     return path
 
 
-def _saved(reader: Negotiation, meta: dict, tmp_path, name: str) -> bytes:
+def _saved(reader: Negotiation, meta: Attachment, tmp_path, name: str) -> bytes:
     reader.sync()
-    return reader.save_attachment(meta["attachment_id"], tmp_path / name).read_bytes()
+    return reader.save_attachment(meta.attachment_id, tmp_path / name).read_bytes()
 
 
 def test_an_official_response_carries_files(talks, big, tmp_path):
@@ -44,8 +45,8 @@ def test_an_official_response_carries_files(talks, big, tmp_path):
                attachments=[big])
     ua.sync()
     (meta,) = ua.views().memoranda[talks["memo"]].responses[ru.own_party].attachments
-    assert meta["size"] == big.stat().st_size and meta["sha256"] == hashlib.sha256(big.read_bytes()).hexdigest()
-    assert meta["chunks"] == 3
+    assert meta.size == big.stat().st_size and meta.sha256 == hashlib.sha256(big.read_bytes()).hexdigest()
+    assert meta.chunks == 3
     assert _saved(ua, meta, tmp_path, "r.bin") == big.read_bytes()
 
 
@@ -68,7 +69,7 @@ def test_a_meeting_proposal_carries_files(talks, tmp_path):
                                  level="delegation", parties=[ru.own_party], attachments=[programme])
     ru.sync()
     (meta,) = ru.views().meetings[meeting].attachments
-    assert meta["name"] == "programme.pdf"
+    assert meta.name == "programme.pdf"
     assert _saved(ru, meta, tmp_path, "p.pdf") == programme.read_bytes()
 
 
@@ -79,7 +80,7 @@ def test_a_draft_carries_files_for_its_own_party_only(talks, big, tmp_path):
     assert _saved(ua, meta, tmp_path, "d.bin") == big.read_bytes()
     ru.sync()
     with pytest.raises(NotFoundError):
-        ru.save_attachment(meta["attachment_id"], tmp_path / "ru.bin")
+        ru.save_attachment(meta.attachment_id, tmp_path / "ru.bin")
     assert not (tmp_path / "ru.bin").exists() and not (tmp_path / "ru.bin.part").exists()
 
 
@@ -199,7 +200,7 @@ def test_relay_serving_other_attachment_bytes_is_refused(talks, big, compromise,
     evil.honest()
     swiss.sync()
     (message,) = swiss.views().channels[channel].messages
-    assert swiss.save_attachment(message.attachments[0]["attachment_id"],
+    assert swiss.save_attachment(message.attachments[0].attachment_id,
                                  tmp_path / "s.bin").read_bytes() == big.read_bytes()
 
 

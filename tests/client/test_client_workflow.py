@@ -211,12 +211,12 @@ def test_attachment_is_streamed_in_chunks_and_reassembled(talks, tmp_path):
                                  attachments=[original])
     ru.sync()
     (attachment,) = ru.views().memoranda[memo].attachments
-    assert attachment["chunks"] == 3 and attachment["name"] == "line-of-contact.bin"
-    saved = ru.save_attachment(attachment["attachment_id"], tmp_path / "saved.bin")
+    assert attachment.chunks == 3 and attachment.name == "line-of-contact.bin"
+    saved = ru.save_attachment(attachment.attachment_id, tmp_path / "saved.bin")
     assert saved.read_bytes() == original.read_bytes()
     us.sync()
     with pytest.raises(Exception, match="no attachment"):
-        us.save_attachment(attachment["attachment_id"], tmp_path / "us.bin")
+        us.save_attachment(attachment.attachment_id, tmp_path / "us.bin")
 
 
 def test_leaked_pdf_annex_names_its_recipient_on_every_page(talks, tmp_path):
@@ -239,7 +239,7 @@ def test_leaked_pdf_annex_names_its_recipient_on_every_page(talks, tmp_path):
     for who, view in (("head", ru), ("delegate", ru_d)):
         view.sync()
         (attachment,) = view.views().memoranda[memo].attachments
-        saved[who] = view.save_attachment(attachment["attachment_id"], tmp_path / f"{who}.pdf")
+        saved[who] = view.save_attachment(attachment.attachment_id, tmp_path / f"{who}.pdf")
         copy_line = view.views().memoranda[memo].copy
         pages = PdfReader(saved[who]).pages
         assert len(pages) == 3
@@ -291,7 +291,7 @@ def test_a_pdf_over_the_stamping_bound_is_refused_with_tracing_and_sent_without(
     memo = ua.deliver_memorandum("With annex", {issue: "See the annex."}, to=to, attachments=[annex], tracing=False)
     ru.sync()
     (attachment,) = ru.views().memoranda[memo].attachments
-    assert ru.save_attachment(attachment["attachment_id"], tmp_path / "got.pdf").read_bytes() == annex.read_bytes()
+    assert ru.save_attachment(attachment.attachment_id, tmp_path / "got.pdf").read_bytes() == annex.read_bytes()
 
 
 def test_attachment_over_the_limit_is_refused_before_anything_is_posted(talks, tmp_path):

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from parley.protocol import workflow as wf
+from parley.protocol.bodies import Attachment, MeetingTerms, Stance
 from parley.protocol.rounds import round_record
 from parley.protocol.views import (
     ChannelMessageView,
@@ -105,10 +106,10 @@ TYPED = [
     ("an official response replacing an earlier one",
      [ISSUE, MEMO, ACCEPT, MEMO_2, COUNTER], lambda v: v.memoranda["m1"].responses[RU], ResponseView,
      {"number": 2, "replaces": at(2), "version": 2, "seq": 4, "covering_text": "On version 2.",
-      "stances": {"ceasefire": {"stance": "counter", "text": "Ten."}}, "attachments": []}),
+      "stances": {"ceasefire": Stance(stance="counter", text="Ten.")}, "attachments": []}),
     ("the response history keeps the first",
      [ISSUE, MEMO, ACCEPT, MEMO_2, COUNTER], lambda v: v.memoranda["m1"].response_history[RU][0], ResponseView,
-     {"number": 1, "replaces": None, "version": 1, "stances": {"ceasefire": {"stance": "accept"}}}),
+     {"number": 1, "replaces": None, "version": 1, "stances": {"ceasefire": Stance(stance="accept")}}),
     ("a comment on the memorandum's event id",
      [ISSUE, MEMO, e(wf.COMMENT, {"ref": "ev-1", "text": "See the annex."}, party=TR)],
      lambda v: v.memoranda["m1"].comments[0], CommentView,
@@ -125,7 +126,7 @@ TYPED = [
                                                   "end": "2025-06-10T15:00:00Z"}}, party=UA)],
      lambda v: v.meetings["mt1"].answers[UA], MeetingAnswerView,
      {"answer": "counter", "note": "Later.", "at": at(2),
-      "counter": {"venue": "Geneva", "start": "2025-06-10T07:00:00Z", "end": "2025-06-10T15:00:00Z"}}),
+      "counter": MeetingTerms(venue="Geneva", start="2025-06-10T07:00:00Z", end="2025-06-10T15:00:00Z")}),
     ("a channel",
      [e(wf.CHANNEL_OPEN, {"channel_id": "c1", "name": "Line"}, party=RU, audience=(RU, UA)),
       e(wf.CHANNEL_MESSAGE, {"channel_id": "c1", "text": "Hello."}, audience=(RU, UA))],
@@ -158,6 +159,25 @@ def test_nested_records_are_typed_too():
     assert memo.responses[RU] is memo.response_history[RU][-1]
     assert all(isinstance(h, HeldItem) for h in views.rounds["r1"].held)
     assert [(h.kind, h.version) for h in views.rounds["r1"].held] == [("memorandum", 1), ("response", None)]
+
+
+def test_values_as_signed_keep_their_body_types():
+    listed = {"attachment_id": "file-1", "name": "list.pdf", "size": 3, "sha256": "0" * 64, "chunks": 1}
+    views = fold([ISSUE, MEMO, ACCEPT, MEETING, e(wf.MEETING_RESPOND, {
+        "meeting_id": "mt1", "answer": "counter",
+        "counter": {"venue": "Geneva", "start": "2025-06-10T07:00:00Z", "end": "2025-06-10T15:00:00Z"}}, party=UA),
+        e(wf.CHANNEL_OPEN, {"channel_id": "c1", "name": "Line"}, party=RU, audience=(RU, UA)),
+        e(wf.CHANNEL_MESSAGE, {"channel_id": "c1", "text": "The list.", "attachments": [listed]}, audience=(RU, UA))])
+    (attachment,) = views.channels["c1"].messages[0].attachments
+    assert isinstance(attachment, Attachment) and attachment.attachment_id == "file-1"
+    assert plain(views.channels["c1"])["messages"][0]["attachments"] == [listed]  # no "stamped": as signed
+    assert isinstance(views.memoranda["m1"].responses[RU].stances["ceasefire"], Stance)
+    assert isinstance(views.meetings["mt1"].answers[UA].counter, MeetingTerms)
+    (meeting,) = wf.calendar(views)
+    assert meeting["answers"][UA]["counter"] == {"venue": "Geneva", "start": "2025-06-10T07:00:00Z",
+                                                 "end": "2025-06-10T15:00:00Z"}  # no time zone key: as signed
+    matrix = wf.positions_matrix(views, [UA, RU])
+    assert matrix["issues"][0]["cells"][RU]["stance"] == {"stance": "accept"}
 
 
 def test_a_memorandum_in_plain_form_keeps_its_json_shape():

@@ -109,7 +109,7 @@ def memo_view(memo: MemorandumView, names: Mapping[str, str], issues: Mapping[st
         "respond_by": memo.respond_by, "copy": memo.copy,
         "positions": [{"issue_id": k, "issue": issue_title(k), "text": v} for k, v in memo.positions.items()],
         "restricted": [{"issue_id": k, "issue": issue_title(k), "text": v} for k, v in memo.restricted.items()],
-        "attachments": memo.attachments,
+        "attachments": plain(memo.attachments),
         "receipts": {name(p): r.at for p, r in memo.receipts.items()},
         "responses": {name(p): plain(history) for p, history in memo.response_history.items()},
         "comments": [{**plain(c), "party": name(c.party)} for c in memo.comments],

@@ -431,8 +431,8 @@ def channel_list(ctx: typer.Context, negotiation: str = typer.Argument(...)) -> 
             for message in channel.messages:
                 console.print(f"  {message.at} {message.by}: {message.text}", markup=False)
                 for attachment in message.attachments:
-                    console.print(f"    attachment {attachment['attachment_id']}: {attachment['name']} "
-                                  f"({attachment['size']} bytes)", markup=False)
+                    console.print(f"    attachment {attachment.attachment_id}: {attachment.name} "
+                                  f"({attachment.size} bytes)", markup=False)
 
     emit(options(ctx).as_json, plain(channels), human)
 

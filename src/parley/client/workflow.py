@@ -708,10 +708,10 @@ class Negotiation:
         memoranda = [{"memo_id": m.memo_id, "title": m.title, "from": name(m.party), "version": m.version,
                       "delivered_at": m.delivered_at, "to": [name(p) for p in m.delivered_to],
                       "receipts": {name(p): r.at for p, r in m.receipts.items()},
-                      "responses": {name(p): {"at": r.at, "stances": r.stances, "number": r.number}
+                      "responses": {name(p): {"at": r.at, "stances": plain_view(r.stances), "number": r.number}
                                     for p, r in m.responses.items()},
                       "response_history": {name(p): [{"at": r.at, "by": r.by, "number": r.number,
-                                                      "stances": r.stances, "covering_text": r.covering_text,
+                                                      "stances": plain_view(r.stances), "covering_text": r.covering_text,
                                                       "replaces": r.replaces} for r in history]
                                            for p, history in m.response_history.items()},
                       "restricted_sections": sorted(m.restricted)} for m in views.memoranda.values()]

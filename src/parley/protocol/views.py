@@ -5,8 +5,8 @@ The fold creates and updates these records (they are mutable for that reason); t
 read their attributes. Where a view leaves for a person or a program (``--json``, an export, a page's data),
 ``plain`` turns it into the lists and dicts it always was: the field order below is that JSON's key order.
 
-Values copied from an event's body as they were signed (stances, attachments, a counter-proposal's terms) stay
-in their plain form (``msgspec.to_builtins`` of the typed body), as every output shows them.
+Values copied from an event's body as they were signed (stances, attachments, a counter-proposal's terms) keep
+their body types (``parley.protocol.bodies``).
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+
+from parley.protocol.bodies import Attachment, MeetingTerms, Stance
 
 
 class View(msgspec.Struct):
@@ -79,7 +81,7 @@ class DraftView(View, kw_only=True):
     party: str
     by: str
     event_id: str
-    attachments: list[dict[str, Any]] = []
+    attachments: list[Attachment] = []
 
 
 class MemoVersion(View, kw_only=True):
@@ -105,14 +107,14 @@ class ResponseView(View, kw_only=True):
 
     at: str
     by: str
-    #: issue id -> ``{"stance", "text"?}`` as signed
-    stances: dict[str, dict[str, Any]]
+    #: issue id -> the stance as signed
+    stances: dict[str, Stance]
     covering_text: str | None = None
     version: int
     number: int
     replaces: str | None = None
     seq: int
-    attachments: list[dict[str, Any]] = []
+    attachments: list[Attachment] = []
 
 
 class CommentView(View, kw_only=True):
@@ -142,7 +144,7 @@ class MemorandumView(View, kw_only=True):
     delivered_to: list[str]
     respond_by: str | None = None
     event_id: str
-    attachments: list[dict[str, Any]] = []
+    attachments: list[Attachment] = []
     copy: str | None = None
     from_draft: int | None = None
     languages: list[str]
@@ -156,8 +158,8 @@ class MeetingAnswerView(View, kw_only=True):
     answer: str
     at: str
     by: str
-    #: a counter-proposal's ``{"venue", "start", "end", "timezone"?}`` as signed
-    counter: dict[str, Any] | None = None
+    #: a counter-proposal's venue and times, as signed
+    counter: MeetingTerms | None = None
     note: str | None = None
 
 
@@ -179,7 +181,7 @@ class MeetingView(View, kw_only=True):
     revision: int = 0
     changed_at: str
     was_accepted: bool = False
-    attachments: list[dict[str, Any]] = []
+    attachments: list[Attachment] = []
 
 
 class ChannelMessageView(View, kw_only=True):
@@ -188,7 +190,7 @@ class ChannelMessageView(View, kw_only=True):
     by: str
     party: str
     text: str
-    attachments: list[dict[str, Any]] = []
+    attachments: list[Attachment] = []
 
 
 class ChannelView(View, kw_only=True):

@@ -22,6 +22,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import msgspec
+
 from parley.errors import InputError, ProtocolError
 from parley.protocol.bodies import Body, decode_content
 from parley.protocol.languages import DEFAULT_LANGUAGE, check_languages, texts_by_language
@@ -116,9 +118,10 @@ def typed_entry(body: Body | None, **fields: Any) -> Entry:
 
 
 # ---- content validation (used before posting and again on every received event) ---------------------
-def check_content(event_type: str, content: Any, *, issues: Mapping[str, Any] | None = None,
-                  memoranda: Mapping[str, Any] | None = None, meetings: Mapping[str, Any] | None = None,
-                  channels: Mapping[str, Any] | None = None) -> Body:
+def check_content(event_type: str, content: Any, *, issues: Mapping[str, IssueView] | None = None,
+                  memoranda: Mapping[str, MemorandumView] | None = None,
+                  meetings: Mapping[str, MeetingView] | None = None,
+                  channels: Mapping[str, ChannelView] | None = None) -> Body:
     """Validate the content of a workflow event: its shape (from its declaration in
     ``parley.protocol.bodies``), then ``check_body``. Returns the typed body.
 
@@ -130,9 +133,10 @@ def check_content(event_type: str, content: Any, *, issues: Mapping[str, Any] | 
     return body
 
 
-def check_body(event_type: str, c: Any, *, issues: Mapping[str, Any] | None = None,
-               memoranda: Mapping[str, Any] | None = None, meetings: Mapping[str, Any] | None = None,
-               channels: Mapping[str, Any] | None = None) -> None:
+def check_body(event_type: str, c: Any, *, issues: Mapping[str, IssueView] | None = None,
+               memoranda: Mapping[str, MemorandumView] | None = None,
+               meetings: Mapping[str, MeetingView] | None = None,
+               channels: Mapping[str, ChannelView] | None = None) -> None:
     """The checks of a typed workflow body that its declaration cannot state: across fields (an interval, the
     texts in several languages, a counter-proposal going with the answer 'counter') and against the current
     views when given (a known key issue, memorandum, meeting or channel).
@@ -198,7 +202,7 @@ def check_body(event_type: str, c: Any, *, issues: Mapping[str, Any] | None = No
             raise InputError(f"no channel '{c.channel_id}'")
 
 
-def _known_issues(issues: Mapping[str, Any]) -> str:
+def _known_issues(issues: Mapping[str, IssueView]) -> str:
     if not issues:
         return "the agenda has no key issues yet: add one first (issue add)"
     return "key issues on the agenda: " + ", ".join(sorted(issues))
@@ -391,7 +395,7 @@ def _apply_content(views: Views, e: Entry, convener: str | None = None) -> None:
         if c.version != len(drafts) + 1:
             raise InputError("draft versions are numbered one after another")
         drafts.append(DraftView(version=c.version, title=c.title, positions=dict(c.positions), at=e.created,
-                                party=e.party, by=e.author, event_id=e.event_id, attachments=plain(c.attachments)))
+                                party=e.party, by=e.author, event_id=e.event_id, attachments=list(c.attachments)))
     elif e.type == MEMO_DELIVER:
         memo = views.memoranda.get(c.memo_id)
         if memo is not None and memo.party != e.party:
@@ -403,14 +407,12 @@ def _apply_content(views: Views, e: Entry, convener: str | None = None) -> None:
         from_draft = drafts[-1].version if drafts else None
         delivered = {"title": c.title, "positions": dict(c.positions), "version": c.version,
                      "delivered_at": e.created, "delivered_to": recipients, "respond_by": c.respond_by,
-                     "event_id": e.event_id, "attachments": plain(c.attachments), "copy": c.copy,
+                     "event_id": e.event_id, "attachments": list(c.attachments), "copy": c.copy,
                      "from_draft": from_draft, "languages": list(c.languages or [DEFAULT_LANGUAGE]),
                      "prevailing": c.prevailing, "texts": texts_by_language(c, ("title", "positions"))}
-        if memo is None:
-            memo = views.memoranda[c.memo_id] = MemorandumView(memo_id=c.memo_id, party=e.party, **delivered)
-        else:
-            for name, value in delivered.items():
-                setattr(memo, name, value)
+        # a new version replaces the delivered fields and keeps the history (versions, receipts, responses...)
+        memo = views.memoranda[c.memo_id] = (MemorandumView(memo_id=c.memo_id, party=e.party, **delivered)
+                                             if memo is None else msgspec.structs.replace(memo, **delivered))
         if c.restricted:
             # Head-only sections travel inside the heads' copies of the delivery (one event, one act).
             memo.restricted = dict(c.restricted)
@@ -434,10 +436,10 @@ def _apply_content(views: Views, e: Entry, convener: str | None = None) -> None:
         if e.party == memo.party:
             raise InputError("a party cannot officially respond to its own memorandum")
         history = memo.response_history.setdefault(e.party, [])
-        response = ResponseView(at=e.created, by=e.author, stances=plain(c.stances), covering_text=c.covering_text,
+        response = ResponseView(at=e.created, by=e.author, stances=dict(c.stances), covering_text=c.covering_text,
                                 version=memo.version, number=len(history) + 1,
                                 replaces=history[-1].at if history else None, seq=e.seq,
-                                attachments=plain(c.attachments))
+                                attachments=list(c.attachments))
         history.append(response)
         memo.responses[e.party] = response
     elif e.type == COMMENT:
@@ -449,11 +451,11 @@ def _apply_content(views: Views, e: Entry, convener: str | None = None) -> None:
             meeting_id=c.meeting_id, proposed_by=e.party, venue=c.venue, start=c.start, end=c.end,
             timezone=c.timezone, level=c.level, agenda=list(c.agenda), participants=list(c.participants),
             invited=[p for p in e.audience if p != e.party], proposed_at=e.created, answer_by=c.answer_by,
-            changed_at=e.created, attachments=plain(c.attachments))
+            changed_at=e.created, attachments=list(c.attachments))
     elif e.type == MEETING_RESPOND:
         meeting = views.meetings[c.meeting_id]
         meeting.answers[e.party] = MeetingAnswerView(answer=c.answer, at=e.created, by=e.author,
-                                                     counter=plain(c.counter), note=c.note)
+                                                     counter=c.counter, note=c.note)
         meeting.revision += 1
         meeting.changed_at = e.created
         if meeting_status(meeting) == "accepted":
@@ -466,7 +468,7 @@ def _apply_content(views: Views, e: Entry, convener: str | None = None) -> None:
     elif e.type == CHANNEL_MESSAGE:
         channel = views.channels[c.channel_id]
         channel.messages.append(ChannelMessageView(seq=e.seq, at=e.created, by=e.author, party=e.party, text=c.text,
-                                                   attachments=plain(c.attachments)))
+                                                   attachments=list(c.attachments)))
 
 
 def meeting_status(meeting: MeetingView) -> str:
@@ -518,7 +520,8 @@ def issue_status(views: Views, issue_id: str) -> str:
 
 
 def _stance(response: ResponseView | None, issue_id: str) -> str | None:
-    return None if response is None else response.stances.get(issue_id, {}).get("stance")
+    stance = None if response is None else response.stances.get(issue_id)
+    return None if stance is None else stance.stance
 
 
 def positions_matrix(views: Views, parties: Iterable[str], language: str | None = None) -> dict[str, Any]:
@@ -540,7 +543,7 @@ def positions_matrix(views: Views, parties: Iterable[str], language: str | None 
                 cell["language"] = shown
             for party, response in memo.responses.items():
                 if issue_id in response.stances:
-                    cells.setdefault(party, {"position": None, "stance": None})["stance"] = response.stances[issue_id]
+                    cells.setdefault(party, {"position": None, "stance": None})["stance"] = plain(response.stances[issue_id])
         rows.append({"issue_id": issue_id, "title": issue.title, "status": issue_status(views, issue_id),
                      "cells": cells})
     return {"parties": parties, "issues": rows, "language": language,
