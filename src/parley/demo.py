@@ -334,9 +334,9 @@ def _scene_memorandum(negotiation_id: str, heads: dict[str, Client], seconds: di
     delegate = Negotiation(seconds["russia"], negotiation_id)
     delegate.sync()
     memo_as_delegate = delegate.views().memoranda[memo]
-    narrator.say(f"The Russian delegate reads {len(memo_as_delegate['positions'])} positions and "
-                 f"{len(memo_as_delegate['restricted'])} head-only sections (the head reads "
-                 f"{len(russia.views().memoranda[memo]['restricted'])}).")
+    narrator.say(f"The Russian delegate reads {len(memo_as_delegate.positions)} positions and "
+                 f"{len(memo_as_delegate.restricted)} head-only sections (the head reads "
+                 f"{len(russia.views().memoranda[memo].restricted)}).")
     ukraine.sync()
     awaiting = ukraine.status()["awaiting_official_response"]
     for row in awaiting:
@@ -398,7 +398,7 @@ def _scene_channel(negotiation_id: str, heads: dict[str, Client], seconds: dict[
     russia_staff = Negotiation(seconds["russia"], negotiation_id)
     russia_staff.sync()
     narrator.say(f"{len(lines)} messages on the channel; the Russian delegate reads "
-                 f"{len(russia_staff.views().channels[channel]['messages'])}, Ukraine's head sees "
+                 f"{len(russia_staff.views().channels[channel].messages)}, Ukraine's head sees "
                  f"{len(ukraine.views().channels)} channels: the relay cannot tell them apart from any other event.")
     narrator.say(f"Ukraine's copy of the log holds {heads['ukraine'].state(negotiation_id).hidden} events only as "
                  "hidden entries (event id, nonce, audience tags): enough to verify the log, not who wrote them, "
@@ -452,9 +452,9 @@ def _scene_leak(negotiation_id: str, heads: dict[str, Client], seconds: dict[str
     narrator.scene("Two leaks are traced to the copy they came from")
     leaker = Negotiation(seconds["russia"], negotiation_id)
     leaker.sync()
-    memo = next(m for m in leaker.views().memoranda.values() if m["party"] == heads["ukraine"].profile.party.party_id)
-    order = sorted(memo["positions"])
-    copy_text = "\n\n".join(memo["positions"][k] for k in order)
+    memo = next(m for m in leaker.views().memoranda.values() if m.party == heads["ukraine"].profile.party.party_id)
+    order = sorted(memo.positions)
+    copy_text = "\n\n".join(memo.positions[k] for k in order)
     excerpt = retype(copy_text)
     leaked = out / "leaked-excerpt.txt"
     leaked.write_text(excerpt, encoding="utf-8")
@@ -467,8 +467,8 @@ def _scene_leak(negotiation_id: str, heads: dict[str, Client], seconds: dict[str
     # the delegate's PDF copy; a screenshot of its first page, cropped above and below the text so the
     # visible copy line is cut off, is read by OCR
     pdf = out / "leaked-copy.pdf"
-    memorandum_pdf(pdf, title=memo["title"], sections=[(k, memo["positions"][k]) for k in order],
-                   sender="Ukraine", delivered_at=memo["delivered_at"], copy_line=memo.get("copy"))
+    memorandum_pdf(pdf, title=memo.title, sections=[(k, memo.positions[k]) for k in order],
+                   sender="Ukraine", delivered_at=memo.delivered_at, copy_line=memo.copy)
     page = render_pdf_page(pdf, 0, dpi=150)
     width, height = page.size
     screenshot = out / "leaked-page.png"

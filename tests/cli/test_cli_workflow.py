@@ -15,6 +15,7 @@ from cli_runner import run as run_in_process
 from parley.cli import agreement as cli_agreement
 from parley.cli import workflow as cli_workflow
 from parley.client.workflow import Negotiation
+from parley.protocol.bodies import MeetingTerms
 
 
 @pytest.fixture
@@ -61,10 +62,10 @@ def test_meeting_counter_proposal_from_the_cli(cli, pair):
     assert code == 0, err
     assert "seq" in json.loads(out)
     seen = Negotiation(russia, nid).fresh_views().meetings[meeting]
-    answer = seen["answers"][ukraine.profile.party.party_id]
-    assert answer["answer"] == "counter"
-    assert answer["counter"] == {"venue": "Geneva", "start": "2030-06-03T08:00:00Z", "end": "2030-06-03T16:00:00Z",
-                                 "timezone": "Europe/Zurich"}
+    answer = seen.answers[ukraine.profile.party.party_id]
+    assert answer.answer == "counter"
+    assert answer.counter == MeetingTerms(venue="Geneva", start="2030-06-03T08:00:00Z", end="2030-06-03T16:00:00Z",
+                                          timezone="Europe/Zurich")
 
 
 @pytest.mark.parametrize(("extra", "message"), [
@@ -81,7 +82,7 @@ def test_bad_counter_proposal_from_the_cli_is_refused_and_posts_nothing(cli, pai
     meeting = _meeting(ukraine, russia, nid)
     code, _, err = cli(ukraine, "meeting", "answer", nid, meeting, "counter", *extra)
     assert code == 2 and message in err
-    assert Negotiation(russia, nid).fresh_views().meetings[meeting]["answers"] == {}
+    assert Negotiation(russia, nid).fresh_views().meetings[meeting].answers == {}
 
 
 def test_counter_terms_with_an_acceptance_are_refused(cli, pair):
@@ -89,7 +90,7 @@ def test_counter_terms_with_an_acceptance_are_refused(cli, pair):
     meeting = _meeting(ukraine, russia, nid)
     code, _, err = cli(ukraine, "meeting", "answer", nid, meeting, "accept", "--venue", "Geneva")
     assert code == 2 and "go with the answer 'counter'" in err
-    assert Negotiation(russia, nid).fresh_views().meetings[meeting]["answers"] == {}
+    assert Negotiation(russia, nid).fresh_views().meetings[meeting].answers == {}
 
 
 def _iso(moment):
@@ -256,7 +257,7 @@ def test_drafts_stay_in_the_party_and_keep_their_id_into_delivery(cli, world, pa
                        "--position", "prisoners=All for all.")
     assert code == 0, err
     # Only Ukraine's members read the drafts; the Russian Federation's client never gets their text.
-    assert [d["version"] for d in Negotiation(delegate, nid).fresh_views().drafts[draft]] == [1, 2]
+    assert [d.version for d in Negotiation(delegate, nid).fresh_views().drafts[draft]] == [1, 2]
     assert Negotiation(russia, nid).fresh_views().drafts == {}
     assert all("sixty days" not in str(body) for _, _, body, _ in russia.cache.events(nid))
 
@@ -264,8 +265,8 @@ def test_drafts_stay_in_the_party_and_keep_their_id_into_delivery(cli, world, pa
     assert code == 0, err
     assert json.loads(out)["memo_id"] == draft  # the draft's id carries into the delivered memorandum
     memo = Negotiation(delegate, nid).fresh_views().memoranda[draft]
-    assert (memo["version"], memo["from_draft"]) == (1, 2)
-    assert Negotiation(russia, nid).fresh_views().memoranda[draft]["from_draft"] is None  # lineage stays inside
+    assert (memo.version, memo.from_draft) == (1, 2)
+    assert Negotiation(russia, nid).fresh_views().memoranda[draft].from_draft is None  # lineage stays inside
 
     redline = json.loads(cli(ukraine, "--json", "memo", "redline", nid, draft, "d1", "1")[1])["redline"]
     assert "-A ceasefire for sixty days." in redline and "+A full ceasefire for thirty days." in redline
@@ -374,8 +375,8 @@ def test_author_previews_and_vetoes_wording_variants_before_delivery(cli, world,
     view = Negotiation(russia, nid)
     view.sync()
     (memo,) = view.views().memoranda.values()
-    assert "thirty days" in memo["positions"]["ceasefire"] and "5 per cent" in memo["positions"]["ceasefire"]
-    assert "{" not in memo["positions"]["ceasefire"]
+    assert "thirty days" in memo.positions["ceasefire"] and "5 per cent" in memo.positions["ceasefire"]
+    assert "{" not in memo.positions["ceasefire"]
 
 
 def test_agreement_annexes_from_the_cli(cli, pair, tmp_path):
@@ -427,11 +428,11 @@ def test_files_on_a_channel_message_and_a_response_from_the_cli(cli, pair, tmp_p
     code, _, err = cli(ukraine, "channel", "send", nid, channel, "The list.", "--attach", str(annex))
     assert code == 0, err
     Negotiation(russia, nid).sync()
-    (message,) = Negotiation(russia, nid).views().channels[channel]["messages"]
-    (meta,) = message["attachments"]
+    (message,) = Negotiation(russia, nid).views().channels[channel].messages
+    (meta,) = message.attachments
     code, out, err = cli(russia, "channel", "list", nid)
-    assert f"attachment {meta['attachment_id']}: list.txt" in out
-    code, _, err = cli(russia, "memo", "attachment", nid, meta["attachment_id"], "--out", str(tmp_path / "got.txt"))
+    assert f"attachment {meta.attachment_id}: list.txt" in out
+    code, _, err = cli(russia, "memo", "attachment", nid, meta.attachment_id, "--out", str(tmp_path / "got.txt"))
     assert code == 0, err
     assert (tmp_path / "got.txt").read_text() == "1. A. Ivanenko\n"
     code, _, err = cli(ukraine, "channel", "send", nid, channel, "x", "--attach", str(tmp_path / "none.pdf"))

@@ -88,7 +88,7 @@ def test_signature_over_a_different_text_is_ignored_and_flagged(desks):
     signing = ua.client.identity.signing
     forged_text = "A different text"
     ua.client.post(ua.negotiation.id, "agreement.sign",
-                   {"agreement_id": "agr-1", "text_sha256": tr.view("agr-1").finalized["sha256"],
+                   {"agreement_id": "agr-1", "text_sha256": tr.view("agr-1").finalized.sha256,
                     "signature": sshsig_sign(signing.private, forged_text.encode(), AGREEMENT_NAMESPACE),
                     "public_key": signing.public_b64}, authority="head")
     tr.negotiation.sync()

@@ -39,8 +39,8 @@ def _leaked_screenshot(talks, tmp_path, **options):
     memo = ua.deliver_memorandum("With annex", {issue: "See the annexed map."}, to=[ru.party_id("Russian Federation")],
                                  attachments=[annex], **options)
     ru_d.sync()
-    (attachment,) = ru_d.views().memoranda[memo]["attachments"]
-    copy = ru_d.save_attachment(attachment["attachment_id"], tmp_path / "delegate.pdf")
+    (attachment,) = ru_d.views().memoranda[memo].attachments
+    copy = ru_d.save_attachment(attachment.attachment_id, tmp_path / "delegate.pdf")
     shot = tmp_path / "shot.png"
     screenshot(render_pdf_page(copy, 0, dpi=100)).save(shot)  # copy lines cut off, rescaled, framed
     return memo, shot
@@ -84,5 +84,5 @@ def test_an_annex_delivered_without_its_image_mark_keeps_the_copy_line_only(talk
 
     memo, shot = _leaked_screenshot(talks, tmp_path, annex_marks=False)
     assert trace_annex_leak(shot, talks["ua"].tracing_secrets()) is None
-    copy_line = talks["ru_d"].views().memoranda[memo]["copy"]
+    copy_line = talks["ru_d"].views().memoranda[memo].copy
     assert copy_line in PdfReader(tmp_path / "delegate.pdf").pages[0].extract_text()

@@ -14,6 +14,7 @@ from malicious_relay import event_id_of, use_transport
 
 from parley.client.workflow import ATTACHMENT_CHUNK, Negotiation
 from parley.errors import InputError, NotFoundError, ProtocolError, TransportError, VerificationError
+from parley.protocol.bodies import Attachment
 
 
 @pytest.fixture
@@ -33,9 +34,9 @@ def big(tmp_path):
     return path
 
 
-def _saved(reader: Negotiation, meta: dict, tmp_path, name: str) -> bytes:
+def _saved(reader: Negotiation, meta: Attachment, tmp_path, name: str) -> bytes:
     reader.sync()
-    return reader.save_attachment(meta["attachment_id"], tmp_path / name).read_bytes()
+    return reader.save_attachment(meta.attachment_id, tmp_path / name).read_bytes()
 
 
 def test_an_official_response_carries_files(talks, big, tmp_path):
@@ -43,9 +44,9 @@ def test_an_official_response_carries_files(talks, big, tmp_path):
     ru.respond(talks["memo"], {talks["issue"]: {"stance": "counter", "text": "By category."}}, "See the list.",
                attachments=[big])
     ua.sync()
-    (meta,) = ua.views().memoranda[talks["memo"]]["responses"][ru.own_party]["attachments"]
-    assert meta["size"] == big.stat().st_size and meta["sha256"] == hashlib.sha256(big.read_bytes()).hexdigest()
-    assert meta["chunks"] == 3
+    (meta,) = ua.views().memoranda[talks["memo"]].responses[ru.own_party].attachments
+    assert meta.size == big.stat().st_size and meta.sha256 == hashlib.sha256(big.read_bytes()).hexdigest()
+    assert meta.chunks == 3
     assert _saved(ua, meta, tmp_path, "r.bin") == big.read_bytes()
 
 
@@ -54,8 +55,8 @@ def test_a_channel_message_carries_files(talks, big, tmp_path):
     channel = ua.open_channel("Line", [ru.own_party])
     ua.channel_message(channel, "The list, as promised.", attachments=[big])
     ru.sync()
-    (message,) = ru.views().channels[channel]["messages"]
-    (meta,) = message["attachments"]
+    (message,) = ru.views().channels[channel].messages
+    (meta,) = message.attachments
     assert _saved(ru, meta, tmp_path, "c.bin") == big.read_bytes()
 
 
@@ -67,19 +68,19 @@ def test_a_meeting_proposal_carries_files(talks, tmp_path):
     meeting = ua.propose_meeting(venue="Istanbul", start=start, end=start + timedelta(hours=4), timezone="UTC",
                                  level="delegation", parties=[ru.own_party], attachments=[programme])
     ru.sync()
-    (meta,) = ru.views().meetings[meeting]["attachments"]
-    assert meta["name"] == "programme.pdf"
+    (meta,) = ru.views().meetings[meeting].attachments
+    assert meta.name == "programme.pdf"
     assert _saved(ru, meta, tmp_path, "p.pdf") == programme.read_bytes()
 
 
 def test_a_draft_carries_files_for_its_own_party_only(talks, big, tmp_path):
     ua, ru = talks["ua"], talks["ru"]
     draft = ua.draft_memorandum("Draft", {talks["issue"]: "Phased."}, attachments=[big])
-    (meta,) = ua.views().drafts[draft][0]["attachments"]
+    (meta,) = ua.views().drafts[draft][0].attachments
     assert _saved(ua, meta, tmp_path, "d.bin") == big.read_bytes()
     ru.sync()
     with pytest.raises(NotFoundError):
-        ru.save_attachment(meta["attachment_id"], tmp_path / "ru.bin")
+        ru.save_attachment(meta.attachment_id, tmp_path / "ru.bin")
     assert not (tmp_path / "ru.bin").exists() and not (tmp_path / "ru.bin.part").exists()
 
 
@@ -129,7 +130,7 @@ def test_a_file_truncated_while_it_is_sent_is_refused_and_no_act_names_it(talks,
     with pytest.raises(InputError, match="changed while it was being sent"):
         ua.channel_message(channel, "The list.", attachments=[big])
     ru.sync()
-    assert ru.views().channels[channel]["messages"] == []
+    assert ru.views().channels[channel].messages == []
     assert ru.attachments() == []
 
 
@@ -153,11 +154,11 @@ def test_an_upload_cut_off_by_the_network_posts_no_act(talks, big, world):
     with pytest.raises(TransportError):
         ua.channel_message(channel, "The list.", attachments=[big])
     ru.sync()
-    assert ru.views().channels[channel]["messages"] == []
+    assert ru.views().channels[channel].messages == []
     calls["chunks"] = -100  # the line is back: sending again works
     ua.channel_message(channel, "The list.", attachments=[big])
     ru.sync()
-    assert len(ru.views().channels[channel]["messages"]) == 1
+    assert len(ru.views().channels[channel].messages) == 1
 
 
 def test_a_declared_digest_that_does_not_match_the_bytes_is_refused_and_nothing_is_written(talks, big, tmp_path):
@@ -198,8 +199,8 @@ def test_relay_serving_other_attachment_bytes_is_refused(talks, big, compromise,
         trio.swiss.sync(trio.nid)
     evil.honest()
     swiss.sync()
-    (message,) = swiss.views().channels[channel]["messages"]
-    assert swiss.save_attachment(message["attachments"][0]["attachment_id"],
+    (message,) = swiss.views().channels[channel].messages
+    assert swiss.save_attachment(message.attachments[0].attachment_id,
                                  tmp_path / "s.bin").read_bytes() == big.read_bytes()
 
 

@@ -111,7 +111,7 @@ def test_head_signing_the_english_text_alone_is_not_counted(desks):
     signing = ru.client.identity.signing
     document = view.document(ru.negotiation.id)
     ru.client.post(ru.negotiation.id, ag.SIGN, {
-        "agreement_id": "istanbul", "text_sha256": view.finalized["sha256"], "version": view.finalized["version"],
+        "agreement_id": "istanbul", "text_sha256": view.finalized.sha256, "version": view.finalized.version,
         "signature": sshsig_sign(signing.private, document.encode("utf-8"), ag.SIGN_NAMESPACE)},
         parties=ru.parties(), authority="head")
     summary = desks["tr"].summary("istanbul")
@@ -129,7 +129,7 @@ def test_signature_of_one_language_presented_for_another_is_refused(desks):
         return sshsig_sign(signing.private, view.document(ru.negotiation.id, code).encode("utf-8"), ag.SIGN_NAMESPACE)
 
     ru.client.post(ru.negotiation.id, ag.SIGN, {
-        "agreement_id": "istanbul", "text_sha256": view.finalized["sha256"], "version": view.finalized["version"],
+        "agreement_id": "istanbul", "text_sha256": view.finalized.sha256, "version": view.finalized.version,
         "signature": sign("en"), "signatures": {"uk": sign("uk"), "ru": sign("uk")}},
         parties=ru.parties(), authority="head")
     summary = desks["tr"].summary("istanbul")

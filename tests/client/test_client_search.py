@@ -59,8 +59,8 @@ def test_results_name_the_item_to_open(history):
     (channel,) = search(ua.client, nid, "quartermaster")
     assert channel["item"] == history["channel"]
     (attachment,) = search(ua.client, nid, "UA-2025-0007")
-    (listed,) = ua.views().memoranda[history["memo"]]["attachments"]
-    assert attachment["item"] == listed["attachment_id"] and attachment["name"] == "list.pdf"
+    (listed,) = ua.views().memoranda[history["memo"]].attachments
+    assert attachment["item"] == listed.attachment_id and attachment["name"] == "list.pdf"
     assert attachment["in_kind"] == "memorandum" and attachment["in_item"] == history["memo"]
 
 

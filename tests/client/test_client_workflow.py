@@ -60,9 +60,9 @@ def test_head_only_section_is_unreadable_to_delegate_of_same_party(talks):
                                  restricted={issue: "Red line: no neutrality clause."})
     ru.sync()
     ru_d.sync()
-    assert ru.views().memoranda[memo]["restricted"] == {issue: "Red line: no neutrality clause."}
-    assert ru_d.views().memoranda[memo]["restricted"] == {}
-    assert {k: unmark(v) for k, v in ru_d.views().memoranda[memo]["positions"].items()} == {
+    assert ru.views().memoranda[memo].restricted == {issue: "Red line: no neutrality clause."}
+    assert ru_d.views().memoranda[memo].restricted == {}
+    assert {k: unmark(v) for k, v in ru_d.views().memoranda[memo].positions.items()} == {
         issue: "Guarantees by third states."}
 
 
@@ -96,7 +96,7 @@ def test_channel_between_two_capitals_is_unreadable_to_others(talks):
     us.channel_message(channel, "Presidents may speak at any time.")
     ru.sync()
     ua.sync()
-    assert [m["text"] for m in ru.views().channels[channel]["messages"]] == ["Presidents may speak at any time."]
+    assert [m.text for m in ru.views().channels[channel].messages] == ["Presidents may speak at any time."]
     assert channel not in ua.views().channels
 
 
@@ -154,13 +154,13 @@ def test_leak_of_a_recipient_copy_is_traced_to_that_member(talks):
                                  to=[ru.party_id("Russian Federation"), ru.party_id("Türkiye")])
     ru_d.sync()
     ru.sync()
-    copy_delegate = ru_d.views().memoranda[memo]["positions"][issue]
-    copy_head = ru.views().memoranda[memo]["positions"][issue]
+    copy_delegate = ru_d.views().memoranda[memo].positions[issue]
+    copy_head = ru.views().memoranda[memo].positions[issue]
     assert copy_delegate != copy_head
     assert "{" not in copy_delegate and copy_delegate == unmark(copy_delegate)  # no invisible marks
     canonical = parse_alternatives(source)[0]
     assert changed_word_share(canonical, copy_delegate) <= 0.05
-    assert ru_d.views().memoranda[memo]["copy"].startswith("Copy for Delegate, Russian Federation")
+    assert ru_d.views().memoranda[memo].copy.startswith("Copy for Delegate, Russian Federation")
     from parley.client.tracing import trace_leak
 
     # Only the sender's party holds the tracing secret.
@@ -191,10 +191,10 @@ def test_memorandum_pdf_carries_the_visible_copy_line(talks, tmp_path):
     memo = ua.deliver_memorandum("Positions", {issue: LONG_POSITION}, to=[ru.party_id("Russian Federation")])
     ru.sync()
     copy = ru.views().memoranda[memo]
-    assert copy["copy"].startswith("Copy for Head of delegation, Russian Federation")
+    assert copy.copy.startswith("Copy for Head of delegation, Russian Federation")
     out = tmp_path / "memo.pdf"
-    memorandum_pdf(out, title=copy["title"], sections=list(copy["positions"].items()), sender="Ukraine",
-                   delivered_at=copy["delivered_at"], copy_line=copy["copy"])
+    memorandum_pdf(out, title=copy.title, sections=list(copy.positions.items()), sender="Ukraine",
+                   delivered_at=copy.delivered_at, copy_line=copy.copy)
     assert out.read_bytes().startswith(b"%PDF")
 
 
@@ -210,13 +210,13 @@ def test_attachment_is_streamed_in_chunks_and_reassembled(talks, tmp_path):
     memo = ua.deliver_memorandum("With annex", {issue: "See the annexed map."}, to=[ru.party_id("Russian Federation")],
                                  attachments=[original])
     ru.sync()
-    (attachment,) = ru.views().memoranda[memo]["attachments"]
-    assert attachment["chunks"] == 3 and attachment["name"] == "line-of-contact.bin"
-    saved = ru.save_attachment(attachment["attachment_id"], tmp_path / "saved.bin")
+    (attachment,) = ru.views().memoranda[memo].attachments
+    assert attachment.chunks == 3 and attachment.name == "line-of-contact.bin"
+    saved = ru.save_attachment(attachment.attachment_id, tmp_path / "saved.bin")
     assert saved.read_bytes() == original.read_bytes()
     us.sync()
     with pytest.raises(Exception, match="no attachment"):
-        us.save_attachment(attachment["attachment_id"], tmp_path / "us.bin")
+        us.save_attachment(attachment.attachment_id, tmp_path / "us.bin")
 
 
 def test_leaked_pdf_annex_names_its_recipient_on_every_page(talks, tmp_path):
@@ -238,9 +238,9 @@ def test_leaked_pdf_annex_names_its_recipient_on_every_page(talks, tmp_path):
     saved = {}
     for who, view in (("head", ru), ("delegate", ru_d)):
         view.sync()
-        (attachment,) = view.views().memoranda[memo]["attachments"]
-        saved[who] = view.save_attachment(attachment["attachment_id"], tmp_path / f"{who}.pdf")
-        copy_line = view.views().memoranda[memo]["copy"]
+        (attachment,) = view.views().memoranda[memo].attachments
+        saved[who] = view.save_attachment(attachment.attachment_id, tmp_path / f"{who}.pdf")
+        copy_line = view.views().memoranda[memo].copy
         pages = PdfReader(saved[who]).pages
         assert len(pages) == 3
         for page in pages:
@@ -290,8 +290,8 @@ def test_a_pdf_over_the_stamping_bound_is_refused_with_tracing_and_sent_without(
     assert ua.client.sync(ua.id).size == before
     memo = ua.deliver_memorandum("With annex", {issue: "See the annex."}, to=to, attachments=[annex], tracing=False)
     ru.sync()
-    (attachment,) = ru.views().memoranda[memo]["attachments"]
-    assert ru.save_attachment(attachment["attachment_id"], tmp_path / "got.pdf").read_bytes() == annex.read_bytes()
+    (attachment,) = ru.views().memoranda[memo].attachments
+    assert ru.save_attachment(attachment.attachment_id, tmp_path / "got.pdf").read_bytes() == annex.read_bytes()
 
 
 def test_attachment_over_the_limit_is_refused_before_anything_is_posted(talks, tmp_path):

@@ -175,6 +175,6 @@ def test_grant_of_a_file_larger_than_one_event_reaches_the_new_device(trio, worl
     assert len(posted) > 1  # the chunks do not fit one grant
     on_phone = Negotiation(phone, trio.nid)
     draft = on_phone.fresh_views().drafts[memo][-1]
-    attachment = draft["attachments"][0]
-    saved = on_phone.save_attachment(attachment["attachment_id"], tmp_path / "saved.bin")
+    attachment = draft.attachments[0]
+    saved = on_phone.save_attachment(attachment.attachment_id, tmp_path / "saved.bin")
     assert saved.read_bytes() == annex.read_bytes()

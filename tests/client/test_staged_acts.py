@@ -63,8 +63,8 @@ def test_crash_between_a_file_and_its_memorandum_is_finished_by_the_next_act(pai
     again = Negotiation(Client(ua.client.profile, transport=world.transport, clock=world.clock), ua.id)
     again.add_issue("Ceasefire")
     (memo,) = _memoranda(ru).values()
-    (meta,) = memo["attachments"]
-    saved = ru.save_attachment(meta["attachment_id"], tmp_path / "saved.bin").read_bytes()
+    (meta,) = memo.attachments
+    saved = ru.save_attachment(meta.attachment_id, tmp_path / "saved.bin").read_bytes()
     assert hashlib.sha256(saved).hexdigest() == hashlib.sha256(detainees.read_bytes()).hexdigest()
     chunks = [body for _, _, body, _ in ru.client.cache.events(ru.id) if body and body["type"] == ATTACHMENT_CHUNK]
     assert len(chunks) == 3  # no chunk posted twice

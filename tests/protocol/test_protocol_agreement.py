@@ -89,7 +89,7 @@ def test_sign_rule(case, signer, signature, violation):
     views, violations = ag.derive_agreements([*finalized(), sign_event(signer, signature(), **extra)], NEGOTIATION)
     if violation is None:
         assert set(views["agr-1"].signatures) == {signer.party} and violations == []
-        assert views["agr-1"].signatures[signer.party]["public_key"] == signer.key.public_b64
+        assert views["agr-1"].signatures[signer.party].public_key == signer.key.public_b64
     else:
         assert views["agr-1"].signatures == {}
         assert len(violations) == 1 and violation in violations[0], violations
@@ -258,7 +258,7 @@ def test_agenda_rule(case, event_type, party, role, violation):
                    party=party, authority="member", audience=("ru", "tr", "ua"), type=event_type, content=content)
     views = wf.derive_views([opener, act], {}, convener="tr")
     before = {"ceasefire": ("open", "Ceasefire")}
-    after = {k: (v["status"], v["title"]) for k, v in views.issues.items()}
+    after = {k: (v.status, v.title) for k, v in views.issues.items()}
     if violation is None:
         assert views.violations == []
         assert after != before

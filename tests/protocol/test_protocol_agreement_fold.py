@@ -12,6 +12,7 @@ import pytest
 from parley.crypto.keys import SigningKey
 from parley.crypto.sshsig import sshsig_sign
 from parley.protocol import agreement as ag
+from parley.protocol.views import ConsentView, FinalizedView, ObjectionView, SignatureView, plain
 from parley.protocol.workflow import Entry
 
 NEGOTIATION = "n-00112233445566aa"
@@ -99,10 +100,10 @@ VIEWS: list[tuple[str, list[dict[str, Any]], View]] = [
     ("a comment is not an objection",
      [text(), objection(2, "comment")], lambda v: [a["status"] for a in v.article_status()][1] != "objected"),
     ("finalize freezes the latest text",
-     [text(), finalize()], lambda v: v.finalized["version"] == 1 and v.seal_state(PARTIES) == "sealed"),
+     [text(), finalize()], lambda v: v.finalized.version == 1 and v.seal_state(PARTIES) == "sealed"),
     ("finalize over open objections with an explicit override",
      [text(), objection(1), finalize(override=True, reason="time")],
-     lambda v: v.finalized["override"] and v.finalized["open_objections"] == [1]),
+     lambda v: v.finalized.override and v.finalized.open_objections == [1]),
     ("one party signed: still sealed",
      [text(), finalize(), sign(UA)], lambda v: set(v.signatures) == {"ua"} and v.seal_state(PARTIES) == "sealed"),
     ("every party signed: sealed until every party consents",
@@ -180,7 +181,7 @@ def test_agreement_fold_orders_by_seq_not_by_arrival():
                              audience=("ru", "tr", "ua"), type=e["type"], content=e["content"],
                              device=e["who"].key.key_id, signing_key=e["who"].key.public_b64)
                        for i, e in enumerate(events)])), NEGOTIATION)
-    assert violations == [] and reordered["accord"].finalized["sha256"] == views["accord"].finalized["sha256"]
+    assert violations == [] and reordered["accord"].finalized.sha256 == views["accord"].finalized.sha256
 
 
 def test_without_the_negotiation_id_no_signature_counts():
@@ -191,3 +192,38 @@ def test_without_the_negotiation_id_no_signature_counts():
                for i, e in enumerate([text(), finalize(), sign(UA)])]
     views, violations = ag.derive_agreements(entries)
     assert views["accord"].signatures == {} and len(violations) == 1
+
+
+# ---- the typed records of the view (``parley.protocol.views``) --------------------------------------------------
+def test_objections_finalize_signatures_and_consents_are_typed():
+    views, violations = fold([text(), objection(1), objection(2, "comment"), finalize(override=True, reason="time"),
+                              sign(UA), sign(RU), sign(TR), release(UA)])
+    assert violations == []
+    view = views["accord"]
+    assert all(isinstance(o, ObjectionView) for o in view.objections)
+    assert [(o.article, o.kind, o.party, o.by, o.text, o.language, o.at) for o in view.objections] == [
+        (1, "objection", "ua", UA.name, "Too short.", None, "2026-03-01T10:01:00Z"),
+        (2, "comment", "ua", UA.name, "Too short.", None, "2026-03-01T10:02:00Z")]
+    assert isinstance(view.finalized, FinalizedView)
+    assert (view.finalized.sha256, view.finalized.version, view.finalized.at, view.finalized.override,
+            view.finalized.reason, view.finalized.open_objections, view.finalized.sign_by) == (
+        ag.text_sha256(TEXT_1), 1, "2026-03-01T10:03:00Z", True, "time", [1], None)
+    signature = view.signatures["ru"]
+    assert isinstance(signature, SignatureView)
+    assert (signature.device, signature.public_key, signature.by, signature.seq, signature.event_id,
+            signature.languages) == (RU.key.key_id, RU.key.public_b64, RU.name, 5, f"{5:064x}", {})
+    assert signature.signature.startswith("-----BEGIN SSH SIGNATURE-----")
+    (consent,) = view.consents.values()
+    assert isinstance(consent, ConsentView) and (consent.device, consent.by) == (UA.key.key_id, UA.name)
+
+
+def test_a_withdrawal_removes_the_typed_objection_of_its_party_only():
+    views, _ = fold([text(), objection(1), objection(1, who=RU), objection(1, "withdraw")])
+    assert [o.party for o in views["accord"].objections] == ["ru"]
+
+
+def test_the_finalize_in_plain_form_keeps_its_json_shape():
+    views, _ = fold([text(), finalize(sign_by="2026-04-01T10:00:00Z")])
+    assert plain(views["accord"].finalized) == {
+        "sha256": ag.text_sha256(TEXT_1), "version": 1, "at": "2026-03-01T10:01:00Z",
+        "sign_by": "2026-04-01T10:00:00Z", "override": False, "reason": None, "open_objections": []}

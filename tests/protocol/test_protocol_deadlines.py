@@ -11,6 +11,7 @@ from parley.protocol import workflow as wf
 from parley.protocol.agreement import AgreementView
 from parley.protocol.deadlines import deadline_state, pending_deadlines
 from parley.protocol.times import check_deadline, format_time
+from parley.protocol.views import FinalizedView, SignatureView
 
 T0 = datetime(2025, 5, 16, 9, 0, tzinfo=UTC)
 UA, RU, TR = "party-ua", "party-ru", "party-tr"
@@ -125,20 +126,26 @@ def test_meeting_answer_deadline_after_the_meeting_starts_is_refused():
         wf.check_content(wf.MEETING_PROPOSE, meeting(at(80), start=72.0).content)
 
 
+def signed() -> SignatureView:
+    """A signature as the fold records it (the deadlines read only who signed)."""
+    return SignatureView(signature="", public_key="", device="", by="Head", at=at(2), event_id="", seq=2)
+
+
 def test_signature_deadline_lists_parties_that_have_not_signed():
     view = AgreementView("agreement-1", mediator=TR, versions=[{"version": 1, "title": "Memorandum of Istanbul"}],
-                         finalized={"sha256": "0" * 64, "version": 1, "sign_by": at(10)},
-                         signatures={TR: {}})
+                         finalized=FinalizedView(sha256="0" * 64, version=1, at=at(1), sign_by=at(10)),
+                         signatures={TR: signed()})
     _, rows = pending([ISSUE], 5, {"agreement-1": view})
     assert [(r["kind"], r["awaiting"], r["state"], r["asked_by"]) for r in rows] == [
         ("signature", RU, "due soon", TR), ("signature", UA, "due soon", TR)]
-    view.signatures.update({UA: {}, RU: {}})
+    view.signatures.update({UA: signed(), RU: signed()})
     assert pending([ISSUE], 5, {"agreement-1": view})[1] == []
 
 
 def test_rows_are_sorted_most_urgent_first():
     view = AgreementView("agreement-1", mediator=TR, versions=[{"version": 1, "title": "Text"}],
-                         finalized={"sha256": "0" * 64, "version": 1, "sign_by": at(30)}, signatures={UA: {}, TR: {}})
+                         finalized=FinalizedView(sha256="0" * 64, version=1, at=at(1), sign_by=at(30)),
+                         signatures={UA: signed(), TR: signed()})
     _, rows = pending([ISSUE, memo(at(48)), meeting(at(20))], 3, {"agreement-1": view})
     assert [(r["kind"], r["due"]) for r in rows] == [
         ("meeting answer", at(20)), ("meeting answer", at(20)), ("signature", at(30)), ("official response", at(48))]

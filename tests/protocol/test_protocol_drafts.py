@@ -39,14 +39,14 @@ def test_delivered_versions_keep_the_draft_id_and_the_draft_they_came_from():
     views = Log().draft(1, "Sixty days.").draft(2, "Thirty days.").deliver(1, "Thirty days.") \
         .draft(3, "Twenty days.").deliver(2, "Twenty days.").views()
     memo = views.memoranda["memo-1"]
-    assert [(v["version"], v["from_draft"]) for v in memo["versions"]] == [(1, 2), (2, 3)]
-    assert memo["from_draft"] == 3
-    assert [d["version"] for d in views.drafts["memo-1"]] == [1, 2, 3]
+    assert [(v.version, v.from_draft) for v in memo.versions] == [(1, 2), (2, 3)]
+    assert memo.from_draft == 3
+    assert [d.version for d in views.drafts["memo-1"]] == [1, 2, 3]
 
 
 def test_memorandum_delivered_without_a_draft_has_no_lineage():
     memo = Log().deliver(1, "Thirty days.").views().memoranda["memo-1"]
-    assert memo["from_draft"] is None and memo["versions"][0]["from_draft"] is None
+    assert memo.from_draft is None and memo.versions[0].from_draft is None
 
 
 def test_memo_texts_label_drafts_and_delivered_versions():

@@ -95,7 +95,7 @@ def test_withdrawing_an_objection_in_one_language_keeps_the_others():
     withdraw = entry(4, OBJECTION, {"agreement_id": "agreement-1", "version": 1, "article": 1, "kind": "withdraw",
                                     "text": "", "language": "ru"}, RU)
     view = fold(objection(2, RU, 1, "ru"), objection(3, RU, 1, "uk"), withdraw)[0]["agreement-1"]
-    assert [(o["language"], o["party"]) for o in view.objections] == [("uk", RU)]
+    assert [(o.language, o.party) for o in view.objections] == [("uk", RU)]
 
 
 def memo_entry(seq, memo_id, party, positions, uk=None):

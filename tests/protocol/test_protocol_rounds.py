@@ -155,5 +155,5 @@ def test_bad_round_events_are_violations_that_change_nothing(log, message):
 
 def test_a_second_close_does_not_rewrite_the_outcome():
     views = wf.derive_views(Log().open(1).close(1).close(1, "Another outcome.").entries, {})
-    assert views.rounds["round-1"]["outcome"] == "Exchange of prisoners agreed."
-    assert views.rounds["round-1"]["closed_seq"] == 2
+    assert views.rounds["round-1"].outcome == "Exchange of prisoners agreed."
+    assert views.rounds["round-1"].closed_seq == 2

@@ -15,6 +15,7 @@ from parley.client.agreement import AgreementDesk
 from parley.client.workflow import Negotiation
 from parley.errors import ForbiddenError
 from parley.protocol import workflow as wf
+from parley.protocol.views import plain
 
 ARTICLES = [
     {"heading": "Ceasefire", "text": "The parties observe a ceasefire of thirty days from signature."},
@@ -103,16 +104,16 @@ def test_delegate_frames_innocent_recipient_with_tracing_secret(cast):
         assert '"secret"' not in cached and "'secret'" not in cached
         with pytest.raises(NotFoundError, match="only the sending party's heads of delegation"):
             trace_leak(source, delegate.tracing_secrets(), who_can_trace=delegate.tracing_holders())
-    assert ua_d.views().memoranda[memo]["restricted"] == {}
+    assert ua_d.views().memoranda[memo].restricted == {}
     # The heads hold it, and a leak by Russia's head is pinned on Russia's head, not on anyone else.
     ua.sync(receipts=False)
     tr.sync(receipts=False)
     secrets = ua.tracing_secrets()
     assert [s.document_id for s in secrets] == [memo]
     assert [s.document_id for s in tr.tracing_secrets()] == ["agr-1-v1"]
-    assert ua.views().memoranda[memo]["restricted"] == {issue: "Fallback: 20 days."}
+    assert ua.views().memoranda[memo].restricted == {issue: "Fallback: 20 days."}
     ru.sync(receipts=False)
-    leaked = ru.views().memoranda[memo]["positions"][issue]
+    leaked = ru.views().memoranda[memo].positions[issue]
     _, report = trace_leak(leaked, secrets)
     assert [a.recipient for a in report.accused] == [ru_head]
     # What the delegate could have done with the secret: rebuild the head's copy and accuse him.
@@ -156,8 +157,8 @@ def test_party_signs_with_another_partys_signature(cast):
     stolen = ua.view("agr-1").signatures[turkiye]
     # Ukraine's head posts Türkiye's signature, and Türkiye's public key, as Ukraine's own.
     ua_client.post(cast["nid"], "agreement.sign",
-                   {"agreement_id": "agr-1", "text_sha256": ua.view("agr-1").finalized["sha256"], "version": 1,
-                    "signature": stolen["signature"],
+                   {"agreement_id": "agr-1", "text_sha256": ua.view("agr-1").finalized.sha256, "version": 1,
+                    "signature": stolen.signature,
                     "public_key": cast["clients"]["tr"].identity.signing.public_b64}, authority="head")
     for desk in desks.values():
         summary = desk.summary("agr-1")
@@ -174,7 +175,7 @@ def test_party_signs_with_another_partys_signature(cast):
     forged = desks["tr"].publication_content(view)
     ukraine = _party_id(cast, "Ukraine")
     for kind in ("signatures", "consents"):
-        forged[kind][ukraine] = {**forged[kind].get(turkiye, stolen), "device": ua_client.identity.device_key_id,
+        forged[kind][ukraine] = {**forged[kind].get(turkiye, plain(stolen)), "device": ua_client.identity.device_key_id,
                                  "party": "Ukraine"}
     with pytest.raises(ParleyError, match="head"):
         ua_client._post_public(cast["nid"], "agreement.publication", forged, authority="head")
@@ -198,8 +199,8 @@ def test_signature_replayed_on_another_agreement_with_same_text(cast):
     ua_client = cast["clients"]["ua"]
     signed = desks["ua"].view("agr-1").signatures[_party_id(cast, "Ukraine")]
     ua_client.post(cast["nid"], "agreement.sign",
-                   {"agreement_id": "agr-2", "text_sha256": tr.view("agr-2").finalized["sha256"], "version": 1,
-                    "signature": signed["signature"]}, authority="head")
+                   {"agreement_id": "agr-2", "text_sha256": tr.view("agr-2").finalized.sha256, "version": 1,
+                    "signature": signed.signature}, authority="head")
     for desk in desks.values():
         assert desk.summary("agr-2")["signed_by"] == []
         assert any("agreement.sign" in v for v in desk.views()[1])

@@ -105,9 +105,9 @@ def test_a_memorandum_delivered_with_a_pdf_from_the_ui_shows_the_readers_stamped
 
     with talks.ui["russia"].app.state.ui.lock:
         reader = Negotiation(talks.russia, talks.nid)
-        memo = next(m for m in reader.views().memoranda.values() if m["title"] == "Memorandum with the list")
-        (meta,) = memo["attachments"]
-        saved = reader.save_attachment(meta["attachment_id"], tmp_path / "ru.pdf")
+        memo = next(m for m in reader.views().memoranda.values() if m.title == "Memorandum with the list")
+        (meta,) = memo.attachments
+        saved = reader.save_attachment(meta.attachment_id, tmp_path / "ru.pdf")
     from pypdf import PdfReader
 
     assert "Head of delegation (Moscow)" in PdfReader(saved).pages[0].extract_text()

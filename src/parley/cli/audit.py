@@ -10,6 +10,7 @@ from parley.cli.common import open_client, options
 from parley.cli.output import console, emit, table
 from parley.client.workflow import Negotiation
 from parley.errors import InputError
+from parley.protocol.views import MemorandumView
 
 audit_app = typer.Typer(help="Who fetched what from the relay.", no_args_is_help=True)
 
@@ -82,7 +83,7 @@ def access(ctx: typer.Context, negotiation: str = typer.Argument(..., help="Nego
         [(e["fetched_at"], e["member"], e["party"], e["seq"], e["ciphertext"]) for e in entries]))
 
 
-def _readable_memo(ctx: typer.Context, negotiation: str, memo_id: str) -> tuple[Negotiation, dict, list]:
+def _readable_memo(ctx: typer.Context, negotiation: str, memo_id: str) -> tuple[Negotiation, MemorandumView, list]:
     """This member's copy of a memorandum after a verified sync, with its sections titled by key issue.
 
     Raises:
@@ -96,10 +97,10 @@ def _readable_memo(ctx: typer.Context, negotiation: str, memo_id: str) -> tuple[
         raise InputError(f"no memorandum '{memo_id}' that you can read")
 
     def title(issue_id: str) -> str:
-        return views.issues.get(issue_id, {}).get("title", issue_id)
+        return views.issues[issue_id].title if issue_id in views.issues else issue_id
 
-    sections = [(title(i), text) for i, text in memo["positions"].items()]
-    sections += [(f"{title(i)} (heads of delegation only)", text) for i, text in memo["restricted"].items()]
+    sections = [(title(i), text) for i, text in memo.positions.items()]
+    sections += [(f"{title(i)} (heads of delegation only)", text) for i, text in memo.restricted.items()]
     return view, memo, sections
 
 
@@ -111,7 +112,7 @@ def export_memo(
 ) -> None:
     """Write your copy of a memorandum to a text file, with its visible copy line."""
     view, memo, sections = _readable_memo(ctx, negotiation, memo_id)
-    lines = [memo.get("copy") or f"Copy for {view.client.profile.member}", "CONFIDENTIAL", "", memo["title"], ""]
+    lines = [memo.copy or f"Copy for {view.client.profile.member}", "CONFIDENTIAL", "", memo.title, ""]
     for heading, text in sections:
         lines += [heading, text, ""]
     out.write_text("\n".join(lines), encoding="utf-8")
@@ -128,6 +129,6 @@ def memo_pdf(
     from parley.client.pdf import memorandum_pdf
 
     view, memo, sections = _readable_memo(ctx, negotiation, memo_id)
-    memorandum_pdf(out, title=memo["title"], sections=sections, sender=view.party_names().get(memo["party"], ""),
-                   delivered_at=memo["delivered_at"], copy_line=memo.get("copy"))
+    memorandum_pdf(out, title=memo.title, sections=sections, sender=view.party_names().get(memo.party, ""),
+                   delivered_at=memo.delivered_at, copy_line=memo.copy)
     emit(options(ctx).as_json, {"file": str(out)}, lambda: console.print(f"Wrote {out}"))

@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from parley.cli.output import console, table
 from parley.cli.when import show_time, show_venue_time
+from parley.protocol.views import IssueView, MemorandumView, plain
 
 
 def clip(text: str | None, width: int = 40) -> str:
@@ -94,24 +95,25 @@ def print_deadlines(rows: list[dict[str, Any]], *, with_negotiation: bool = Fals
            for r in rows])
 
 
-def memo_view(memo: Mapping[str, Any], names: Mapping[str, str], issues: Mapping[str, Any]) -> dict[str, Any]:
+def memo_view(memo: MemorandumView, names: Mapping[str, str], issues: Mapping[str, IssueView]) -> dict[str, Any]:
     """A memorandum for people and for ``--json``: party names, issue titles, every response version."""
     def name(party: str) -> str:
         return names.get(party, party)
 
+    def issue_title(issue_id: str) -> str:
+        return issues[issue_id].title if issue_id in issues else issue_id
+
     return {
-        "memo_id": memo["memo_id"], "title": memo["title"], "version": memo["version"], "from": name(memo["party"]),
-        "delivered_at": memo["delivered_at"], "to": [name(p) for p in memo["delivered_to"]],
-        "respond_by": memo.get("respond_by"), "copy": memo.get("copy"),
-        "positions": [{"issue_id": k, "issue": issues.get(k, {}).get("title", k), "text": v}
-                      for k, v in memo["positions"].items()],
-        "restricted": [{"issue_id": k, "issue": issues.get(k, {}).get("title", k), "text": v}
-                       for k, v in memo["restricted"].items()],
-        "attachments": memo.get("attachments", []),
-        "receipts": {name(p): r["at"] for p, r in memo["receipts"].items()},
-        "responses": {name(p): [dict(r) for r in history] for p, history in memo["response_history"].items()},
-        "comments": [{**c, "party": name(c["party"])} for c in memo["comments"]],
-        "versions": [{"version": v["version"], "at": v["at"]} for v in memo["versions"]],
+        "memo_id": memo.memo_id, "title": memo.title, "version": memo.version, "from": name(memo.party),
+        "delivered_at": memo.delivered_at, "to": [name(p) for p in memo.delivered_to],
+        "respond_by": memo.respond_by, "copy": memo.copy,
+        "positions": [{"issue_id": k, "issue": issue_title(k), "text": v} for k, v in memo.positions.items()],
+        "restricted": [{"issue_id": k, "issue": issue_title(k), "text": v} for k, v in memo.restricted.items()],
+        "attachments": plain(memo.attachments),
+        "receipts": {name(p): r.at for p, r in memo.receipts.items()},
+        "responses": {name(p): plain(history) for p, history in memo.response_history.items()},
+        "comments": [{**plain(c), "party": name(c.party)} for c in memo.comments],
+        "versions": [{"version": v.version, "at": v.at} for v in memo.versions],
     }
 
 

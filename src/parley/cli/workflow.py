@@ -16,6 +16,7 @@ from parley.cli.when import read_time, show_time, zone_name
 from parley.client.workflow import Negotiation, due_everywhere
 from parley.errors import InputError, NotFoundError
 from parley.protocol.times import format_time
+from parley.protocol.views import plain
 from parley.protocol.workflow import STANCES, meeting_terms
 
 STANCE_HELP = f"ISSUE=STANCE[:TEXT], stance one of {', '.join(STANCES)} (repeatable)."
@@ -320,14 +321,14 @@ def memo_respond(
         kind, _, counter = value.partition(":")
         stances[negotiation_view.issue_id(issue)] = {"stance": kind.strip(), **({"text": counter.strip()} if counter else {})}
     memo = negotiation_view.views().memoranda.get(memo_id)
-    earlier = None if memo is None else memo["responses"].get(negotiation_view.own_party)
+    earlier = None if memo is None else memo.responses.get(negotiation_view.own_party)
     if earlier is not None:
-        confirm(f"This replaces your official response of {show_time(earlier['at'])} "
-                f"(it stays in the history as response {earlier['number']}). Deliver the new one?", yes)
+        confirm(f"This replaces your official response of {show_time(earlier.at)} "
+                f"(it stays in the history as response {earlier.number}). Deliver the new one?", yes)
     posted = negotiation_view.respond(memo_id, stances, text, attachments=attach or [])
     message = "Official response delivered." if earlier is None else (
-        f"Official response {earlier['number'] + 1} delivered; it replaces your response of {show_time(earlier['at'])}.")
-    emit(options(ctx).as_json, {"seq": posted.seq, "replaces": None if earlier is None else earlier["at"]},
+        f"Official response {earlier.number + 1} delivered; it replaces your response of {show_time(earlier.at)}.")
+    emit(options(ctx).as_json, {"seq": posted.seq, "replaces": None if earlier is None else earlier.at},
          lambda: console.print(message, markup=False))
 
 
@@ -426,14 +427,14 @@ def channel_list(ctx: typer.Context, negotiation: str = typer.Argument(...)) -> 
 
     def human() -> None:
         for channel in channels:
-            console.print(f"[bold]{channel['name']}[/bold] ({channel['channel_id']})")
-            for message in channel["messages"]:
-                console.print(f"  {message['at']} {message['by']}: {message['text']}", markup=False)
-                for attachment in message.get("attachments") or []:
-                    console.print(f"    attachment {attachment['attachment_id']}: {attachment['name']} "
-                                  f"({attachment['size']} bytes)", markup=False)
+            console.print(f"[bold]{channel.name}[/bold] ({channel.channel_id})")
+            for message in channel.messages:
+                console.print(f"  {message.at} {message.by}: {message.text}", markup=False)
+                for attachment in message.attachments:
+                    console.print(f"    attachment {attachment.attachment_id}: {attachment.name} "
+                                  f"({attachment.size} bytes)", markup=False)
 
-    emit(options(ctx).as_json, channels, human)
+    emit(options(ctx).as_json, plain(channels), human)
 
 
 @channel_app.command("watch")
@@ -444,15 +445,15 @@ def channel_watch(ctx: typer.Context, negotiation: str = typer.Argument(...), ch
     channel = negotiation_view.views().channels.get(channel_id)
     if channel is None:
         raise InputError(f"no channel '{channel_id}' that you can read")
-    shown = len(channel["messages"])
-    for message in channel["messages"]:
-        console.print(f"{message['at']} {message['by']}: {message['text']}", markup=False)
+    shown = len(channel.messages)
+    for message in channel.messages:
+        console.print(f"{message.at} {message.by}: {message.text}", markup=False)
     deadline = time.monotonic() + seconds if seconds else None
     for _ in negotiation_view.client.watch(negotiation, deadline=deadline):
         negotiation_view.sync()
-        messages = negotiation_view.views().channels[channel_id]["messages"]
+        messages = negotiation_view.views().channels[channel_id].messages
         for message in messages[shown:]:
-            console.print(f"{message['at']} {message['by']}: {message['text']}", markup=False)
+            console.print(f"{message.at} {message.by}: {message.text}", markup=False)
         shown = len(messages)
 
 

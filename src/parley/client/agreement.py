@@ -28,6 +28,7 @@ from parley.protocol.languages import DEFAULT_LANGUAGE
 from parley.protocol.public_bodies import Publication, decode_public
 from parley.protocol.state import PUBLICATION
 from parley.protocol.times import check_deadline, format_time
+from parley.protocol.views import plain
 
 
 class AgreementDesk:
@@ -63,7 +64,7 @@ class AgreementDesk:
         return {
             "agreement_id": agreement_id, "title": view.latest["title"], "version": view.latest["version"],
             "state": view.seal_state(parties), "mediator": names.get(view.mediator, view.mediator),
-            "text_sha256": view.latest["sha256"], "finalized": view.finalized,
+            "text_sha256": view.latest["sha256"], "finalized": plain(view.finalized),
             "articles": [{**a, "text": text,
                           "status": "agreed" if signed_by_all and not a["objected_by"] else a["status"],
                           "objected_by": [names.get(p, p) for p in a["objected_by"]]}
@@ -483,7 +484,7 @@ class AgreementDesk:
             finalized = self.view(agreement_id).finalized
             if finalized is None:
                 raise ProtocolError("the text is not finalized yet")
-            if finalized["sha256"] != expected_sha256:
+            if finalized.sha256 != expected_sha256:
                 raise ProtocolError("the finalized text is not the one you were shown: nothing was signed")
         return self._signed_act(agreement_id, ag.SIGN, ag.SIGN_NAMESPACE, "signature")
 
@@ -508,8 +509,8 @@ class AgreementDesk:
         document = view.document(self.negotiation.id)
         signing = self.client.identity.signing
         # No key travels with the act: every client checks it under this device's certified key.
-        content = {"agreement_id": agreement_id, "text_sha256": view.finalized["sha256"],
-                   "version": view.finalized["version"],
+        content = {"agreement_id": agreement_id, "text_sha256": view.finalized.sha256,
+                   "version": view.finalized.version,
                    field: sshsig_sign(signing.private, document.encode("utf-8"), namespace)}
         if event_type == ag.SIGN and len(view.languages()) > 1:
             # Every language's text is authentic: the head signs each one's signed document.
@@ -539,23 +540,23 @@ class AgreementDesk:
             return cert.member if cert else device
 
         return {
-            "agreement_id": view.agreement_id, "title": view.latest["title"], "version": view.finalized["version"],
+            "agreement_id": view.agreement_id, "title": view.latest["title"], "version": view.finalized.version,
             "text": view.latest["text"], "text_sha256": view.latest["sha256"],
             "document": view.document(self.negotiation.id),
-            "signatures": {p: {"signature": s["signature"], "device": s["device"], "public_key": s["public_key"],
-                               "party": names.get(p, p), "member": s["by"],
-                               **({"languages": s["languages"]} if s.get("languages") else {})}
+            "signatures": {p: {"signature": s.signature, "device": s.device, "public_key": s.public_key,
+                               "party": names.get(p, p), "member": s.by,
+                               **({"languages": dict(s.languages)} if s.languages else {})}
                            for p, s in view.signatures.items()},
-            "consents": {p: {"signature": c["consent"], "device": c["device"], "public_key": c["public_key"],
-                             "party": names.get(p, p), "member": c["by"]} for p, c in view.consents.items()},
-            "signers_devices": {p: member(s["by"]) for p, s in view.signatures.items()},
+            "consents": {p: {"signature": c.consent, "device": c.device, "public_key": c.public_key,
+                             "party": names.get(p, p), "member": c.by} for p, c in view.consents.items()},
+            "signers_devices": {p: member(s.by) for p, s in view.signatures.items()},
             **self._languages_of_publication(view),
             **({"annexes": annexes} if (annexes := ag.public_annexes(self._finalized(view).get("annexes"))) else {}),
         }
 
     @staticmethod
     def _finalized(view: ag.AgreementView) -> dict[str, Any]:
-        return next(v for v in view.versions if v["version"] == view.finalized["version"])
+        return next(v for v in view.versions if v["version"] == view.finalized.version)
 
     def _languages_of_publication(self, view: ag.AgreementView) -> dict[str, Any]:
         """For a text in several languages: the languages, the prevailing one, each other language's text and
@@ -563,7 +564,7 @@ class AgreementDesk:
         languages = view.languages()
         if len(languages) == 1:
             return {}
-        finalized = next(v for v in view.versions if v["version"] == view.finalized["version"])
+        finalized = next(v for v in view.versions if v["version"] == view.finalized.version)
         return {"languages": languages, "prevailing": finalized.get("prevailing"),
                 "texts": {code: {"title": finalized["texts"][code]["title"], "text": finalized["texts"][code]["text"],
                                  "document": view.document(self.negotiation.id, code)} for code in languages[1:]}}
@@ -640,7 +641,7 @@ class AgreementDesk:
 
         leaves = {"publication": leaf(publication[0])}
         for party_id, signature in view.signatures.items():
-            leaves[f"sign:{party_id}"] = leaf(signature["seq"])
+            leaves[f"sign:{party_id}"] = leaf(signature.seq)
         # The parties' cosignatures of a log that holds every one of those events (see docs/tlog.md). Writing
         # the bundle is a deliberate act: this party cosigns the checkpoint it bundles, if it has not yet.
         from parley.client.witness import cosign, witness_evidence
@@ -675,9 +676,9 @@ class AgreementDesk:
         names = self.negotiation.party_names()
         signers = []
         for party_id, signature in sorted(view.signatures.items(), key=lambda kv: names.get(kv[0], kv[0])):
-            signers.append({"party": names.get(party_id, party_id), "member": signature["by"], "at": signature["at"],
+            signers.append({"party": names.get(party_id, party_id), "member": signature.by, "at": signature.at,
                             "party_fingerprint": fingerprint_digits(state.parties[party_id].record.root_key),
-                            "key_fingerprint": fingerprint_digits(signature["public_key"])})
+                            "key_fingerprint": fingerprint_digits(signature.public_key)})
         path = Path(out)
         agreement_pdf(path, title=view.latest["title"], articles=view.latest["articles"],
                       text_sha256=view.latest["sha256"], signers=signers, copy_line=view.latest.get("copy"))

@@ -19,6 +19,7 @@ from parley.errors import InputError, NotFoundError
 from parley.progress import report
 from parley.protocol.bodies import decode_content
 from parley.protocol.record_bodies import TracingRecord
+from parley.protocol.views import plain
 
 if TYPE_CHECKING:
     from parley.client.workflow import Negotiation
@@ -115,12 +116,13 @@ def readable_attachments(negotiation: Negotiation) -> list[dict[str, Any]]:
     ``size``, ``sha256``, ``chunks``): the attachments of memoranda, drafts, official responses, meeting
     proposals and channel messages, and the agreement versions' annexes."""
     views = negotiation.views()
-    found = [a for m in views.memoranda.values() for a in m.get("attachments", [])]
-    found += [a for m in views.memoranda.values() for history in m["response_history"].values()
-              for r in history for a in r.get("attachments", [])]
-    found += [a for drafts in views.drafts.values() for d in drafts for a in d.get("attachments", [])]
-    found += [a for m in views.meetings.values() for a in m.get("attachments", [])]
-    found += [a for c in views.channels.values() for m in c["messages"] for a in m.get("attachments", [])]
+    found = [a for m in views.memoranda.values() for a in m.attachments]
+    found += [a for m in views.memoranda.values() for history in m.response_history.values()
+              for r in history for a in r.attachments]
+    found += [a for drafts in views.drafts.values() for d in drafts for a in d.attachments]
+    found += [a for m in views.meetings.values() for a in m.attachments]
+    found += [a for c in views.channels.values() for m in c.messages for a in m.attachments]
+    found = plain(found)
     for view in negotiation.agreements().values():
         for version in view.versions:
             # a draft's stamped PDF annex: this reader's own copy (the version names the canonical bytes)

@@ -20,7 +20,7 @@ def awaiting_me(negotiation: Any) -> list[dict[str, Any]]:
     views = negotiation.views()
     names = negotiation.party_names()
     now = negotiation.client.clock()
-    title = views.title["title"] if views.title else negotiation.id
+    title = views.title.title if views.title else negotiation.id
     return [{**row, "negotiation_id": negotiation.id, "negotiation": title,
              "asked_by": names.get(row["asked_by"], row["asked_by"]),
              "key": f"{negotiation.id}:{row['key']}"}

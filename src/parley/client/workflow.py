@@ -28,6 +28,7 @@ from parley.protocol.languages import DEFAULT_LANGUAGE
 from parley.protocol.record_bodies import TracingRecord
 from parley.protocol.rounds import current_round, rounds_list
 from parley.protocol.times import check_deadline, format_time, parse_time
+from parley.protocol.views import plain as plain_view
 
 
 def new_id(prefix: str) -> str:
@@ -78,17 +79,17 @@ class Negotiation:
         Only the party that set the title does so, so several members do not all repeat it.
         """
         title = self.views().title
-        if title is None or title["party"] != self.own_party:
+        if title is None or title.party != self.own_party:
             return None
         joined = self.client.state(self.id).joined_parties()
-        if set(joined) <= set(title["audience"]):
+        if set(joined) <= set(title.audience):
             return None
-        return self.client.post(self.id, wf.TITLE, {"title": title["title"]}, parties=joined)
+        return self.client.post(self.id, wf.TITLE, {"title": title.title}, parties=joined)
 
     def title(self) -> str | None:
         """The title as this member can read it (from the local copy), or None."""
         title = self.views().title
-        return None if title is None else title["title"]
+        return None if title is None else title.title
 
     def entries(self, types: frozenset[str] | None = None) -> list[wf.Entry]:
         """Readable events of the given types (default: the workflow's), oldest first."""
@@ -131,18 +132,18 @@ class Negotiation:
         if typed in views.issues:
             return typed
         wanted = " ".join(typed.split()).casefold()
-        by_title = [k for k, v in views.issues.items() if " ".join(v["title"].split()).casefold() == wanted]
+        by_title = [k for k, v in views.issues.items() if " ".join(v.title.split()).casefold() == wanted]
         if len(by_title) == 1:
             return by_title[0]
         if len(by_title) > 1:
             raise InputError(f"several key issues are titled '{typed}': use an id ({', '.join(by_title)})")
-        choices = {**{k: k for k in views.issues}, **{v["title"]: k for k, v in views.issues.items()}}
+        choices = {**{k: k for k in views.issues}, **{v.title: k for k, v in views.issues.items()}}
         close = difflib.get_close_matches(typed, list(choices), n=3, cutoff=0.5)
         if close:
-            hint = "did you mean " + " or ".join(f"'{choices[c]}' ({views.issues[choices[c]]['title']})"
+            hint = "did you mean " + " or ".join(f"'{choices[c]}' ({views.issues[choices[c]].title})"
                                                   for c in dict.fromkeys(close)) + "?"
         elif views.issues:
-            hint = "key issues: " + ", ".join(f"{k} ({v['title']})" for k, v in views.issues.items())
+            hint = "key issues: " + ", ".join(f"{k} ({v.title})" for k, v in views.issues.items())
         else:
             hint = "this negotiation has no key issues yet: add one with 'parley issue add NEGOTIATION TITLE --id ID'"
         raise NotFoundError(f"unknown key issue '{typed}'", hint=hint)
@@ -190,7 +191,7 @@ class Negotiation:
         round_id = f"round-{number}"
         views = self.fresh_views()
         if round_id in views.rounds:
-            raise InputError(f"round {number} exists already ({views.rounds[round_id]['status']})")
+            raise InputError(f"round {number} exists already ({views.rounds[round_id].status})")
         content: dict[str, Any] = {"round_id": round_id, "number": number, "venue": venue,
                                    "starts": None if starts is None else format_time(starts),
                                    "ends": None if ends is None else format_time(ends), "agenda": list(agenda)}
@@ -199,9 +200,9 @@ class Negotiation:
             if meeting is None:
                 raise InputError(f"no meeting '{meeting_id}' to hold the round at")
             content["meeting_id"] = meeting_id
-            content["venue"] = venue or meeting["venue"]
+            content["venue"] = venue or meeting.venue
             if starts is None:
-                content["starts"], content["ends"] = meeting["start"], meeting["end"]
+                content["starts"], content["ends"] = meeting.start, meeting.end
         if not content["venue"]:
             raise InputError("a round needs a venue (or the meeting it is held at)")
         if content["starts"] is None:
@@ -218,7 +219,7 @@ class Negotiation:
         round_ = self.fresh_views().rounds.get(round_id)
         if round_ is None:
             raise NotFoundError(f"no round '{round_id}'")
-        if round_["status"] == "closed":
+        if round_.status == "closed":
             raise InputError(f"round '{round_id}' is closed already")
         return self._post(wf.ROUND_CLOSE, {"round_id": round_id, "outcome": outcome})
 
@@ -276,7 +277,7 @@ class Negotiation:
         memo_id = memo_id or new_id("memo")
         views = self.fresh_views()
         delivered = views.memoranda.get(memo_id)
-        if delivered is not None and delivered["party"] != self.own_party:
+        if delivered is not None and delivered.party != self.own_party:
             raise InputError(f"'{memo_id}' is another party's memorandum")
         version = len(views.drafts.get(memo_id, [])) + 1
         self._post_with_files(wf.MEMO_DRAFT, {"memo_id": memo_id, "version": version, "title": title,
@@ -321,12 +322,12 @@ class Negotiation:
         Raises:
             NotFoundError: no such draft of this party.  InputError: as ``deliver_memorandum``.
         """
-        drafts = [d for d in self.fresh_views().drafts.get(memo_id, []) if d["party"] == self.own_party]
-        chosen = [d for d in drafts if draft_version is None or d["version"] == draft_version]
+        drafts = [d for d in self.fresh_views().drafts.get(memo_id, []) if d.party == self.own_party]
+        chosen = [d for d in drafts if draft_version is None or d.version == draft_version]
         if not chosen:
             which = "any version" if draft_version is None else f"version {draft_version}"
             raise NotFoundError(f"no draft '{memo_id}' ({which}) of your party")
-        return self.deliver_memorandum(chosen[-1]["title"], chosen[-1]["positions"], to, memo_id=memo_id, **options)
+        return self.deliver_memorandum(chosen[-1].title, chosen[-1].positions, to, memo_id=memo_id, **options)
 
     @act
     def deliver_memorandum(self, title: str, positions: Mapping[str, str], to: Sequence[str], *,
@@ -364,7 +365,7 @@ class Negotiation:
         memo_id = memo_id or new_id("memo")
         views = self.fresh_views()
         existing = views.memoranda.get(memo_id)
-        version = 1 if existing is None else existing["version"] + 1
+        version = 1 if existing is None else existing.version + 1
         parties = sorted({self.own_party, *to})
         from parley.client.tracing import canonical_positions
 
@@ -498,10 +499,10 @@ class Negotiation:
         acknowledged = {body.memo_id for e in self.entries(frozenset({wf.RECEIPT}))
                         if e.author == me and e.party == self.own_party and (body := wf.readable_body(e)) is not None}
         for memo in views.memoranda.values():
-            if self.own_party in memo["delivered_to"] and memo["memo_id"] not in acknowledged:
-                posted.append(self.client.post(self.id, wf.RECEIPT, {"memo_id": memo["memo_id"],
-                                                                      "event_id": memo["event_id"]},
-                                               parties=sorted({memo["party"], self.own_party})))
+            if self.own_party in memo.delivered_to and memo.memo_id not in acknowledged:
+                posted.append(self.client.post(self.id, wf.RECEIPT, {"memo_id": memo.memo_id,
+                                                                      "event_id": memo.event_id},
+                                               parties=sorted({memo.party, self.own_party})))
         return posted
 
     @act
@@ -522,7 +523,7 @@ class Negotiation:
         content = {"memo_id": memo_id, "stances": {k: dict(v) for k, v in stances.items()},
                    "covering_text": covering_text}
         return self._post_with_files(wf.RESPONSE, content, attachments,
-                                     parties=sorted({memo["party"], self.own_party, *memo["delivered_to"]}),
+                                     parties=sorted({memo.party, self.own_party, *memo.delivered_to}),
                                      authority="head")
 
     def comment(self, ref: str, text: str, parties: Sequence[str] | None = None) -> Posted:
@@ -604,7 +605,7 @@ class Negotiation:
         if meeting is None:
             raise NotFoundError(f"no meeting '{meeting_id}' to answer")
         content = {"meeting_id": meeting_id, "answer": answer, "note": note, "counter": dict(counter) if counter else None}
-        return self._post(wf.MEETING_RESPOND, content, parties=sorted({meeting["proposed_by"], *meeting["invited"]}))
+        return self._post(wf.MEETING_RESPOND, content, parties=sorted({meeting.proposed_by, *meeting.invited}))
 
     def ics(self, meeting_id: str) -> bytes:
         """The iCalendar file of a meeting that every invited party accepted (then or since).
@@ -621,13 +622,13 @@ class Negotiation:
         if meeting is None:
             raise NotFoundError(f"no meeting '{meeting_id}'")
         status = wf.meeting_status(meeting)
-        if status != "accepted" and not meeting.get("was_accepted"):
+        if status != "accepted" and not meeting.was_accepted:
             raise InputError(f"only meetings every invited party accepted go to a calendar (this one: {status})")
         method, entry_status = {"accepted": ("REQUEST", "CONFIRMED"),
                                 "declined": ("CANCEL", "CANCELLED")}.get(status, ("REQUEST", "TENTATIVE"))
         from icalendar import Calendar, Event, vCalAddress  # only calendar exports need it
 
-        venue_zone = ZoneInfo(meeting.get("timezone") or "UTC")
+        venue_zone = ZoneInfo(meeting.timezone or "UTC")
         names = self.party_names()
         calendar = Calendar()
         calendar.add("prodid", "-//parley//negotiation meetings//EN")
@@ -635,16 +636,16 @@ class Negotiation:
         calendar.add("method", method)
         event = Event()
         event.add("uid", f"{meeting_id}@{self.id}.parley")
-        event.add("sequence", meeting.get("revision", 0))
+        event.add("sequence", meeting.revision)
         event.add("status", entry_status)
-        event.add("summary", f"{meeting['level'].capitalize()}-level meeting: "
-                             + ", ".join(names.get(p, p) for p in [meeting["proposed_by"], *meeting["invited"]]))
-        event.add("location", meeting["venue"])
-        event.add("dtstart", parse_time(meeting["start"]).astimezone(venue_zone))
-        event.add("dtend", parse_time(meeting["end"]).astimezone(venue_zone))
-        event.add("dtstamp", parse_time(meeting.get("changed_at") or meeting["proposed_at"]))
-        organizer = vCalAddress(f"urn:parley:party:{meeting['proposed_by']}")
-        organizer.params["cn"] = names.get(meeting["proposed_by"], meeting["proposed_by"])
+        event.add("summary", f"{meeting.level.capitalize()}-level meeting: "
+                             + ", ".join(names.get(p, p) for p in [meeting.proposed_by, *meeting.invited]))
+        event.add("location", meeting.venue)
+        event.add("dtstart", parse_time(meeting.start).astimezone(venue_zone))
+        event.add("dtend", parse_time(meeting.end).astimezone(venue_zone))
+        event.add("dtstamp", parse_time(meeting.changed_at or meeting.proposed_at))
+        organizer = vCalAddress(f"urn:parley:party:{meeting.proposed_by}")
+        organizer.params["cn"] = names.get(meeting.proposed_by, meeting.proposed_by)
         event.add("organizer", organizer)
         description = {"CONFIRMED": "Accepted by every invited party.",
                        "CANCELLED": "Declined since: this meeting will not take place as planned.",
@@ -669,7 +670,7 @@ class Negotiation:
         if channel is None:
             raise NotFoundError(f"no channel '{channel_id}' (or this member cannot read it)")
         return self._post_with_files(wf.CHANNEL_MESSAGE, {"channel_id": channel_id, "text": text}, attachments,
-                                     parties=channel["parties"])
+                                     parties=channel.parties)
 
     # ---- status -----------------------------------------------------------------------------------
     def deadlines(self, now: datetime | None = None, views: wf.Views | None = None) -> list[dict[str, Any]]:
@@ -704,21 +705,21 @@ class Negotiation:
                              for row in matrix["issues"]]}
         meetings = [{**m, "proposed_by": name(m["proposed_by"]), "invited": [name(p) for p in m["invited"]],
                      "answers": {name(p): a for p, a in m["answers"].items()}} for m in wf.calendar(views)]
-        memoranda = [{"memo_id": m["memo_id"], "title": m["title"], "from": name(m["party"]), "version": m["version"],
-                      "delivered_at": m["delivered_at"], "to": [name(p) for p in m["delivered_to"]],
-                      "receipts": {name(p): r["at"] for p, r in m["receipts"].items()},
-                      "responses": {name(p): {"at": r["at"], "stances": r["stances"], "number": r["number"]}
-                                    for p, r in m["responses"].items()},
-                      "response_history": {name(p): [{"at": r["at"], "by": r["by"], "number": r["number"],
-                                                      "stances": r["stances"], "covering_text": r["covering_text"],
-                                                      "replaces": r["replaces"]} for r in history]
-                                           for p, history in m["response_history"].items()},
-                      "restricted_sections": sorted(m["restricted"])} for m in views.memoranda.values()]
+        memoranda = [{"memo_id": m.memo_id, "title": m.title, "from": name(m.party), "version": m.version,
+                      "delivered_at": m.delivered_at, "to": [name(p) for p in m.delivered_to],
+                      "receipts": {name(p): r.at for p, r in m.receipts.items()},
+                      "responses": {name(p): {"at": r.at, "stances": plain_view(r.stances), "number": r.number}
+                                    for p, r in m.responses.items()},
+                      "response_history": {name(p): [{"at": r.at, "by": r.by, "number": r.number,
+                                                      "stances": plain_view(r.stances), "covering_text": r.covering_text,
+                                                      "replaces": r.replaces} for r in history]
+                                           for p, history in m.response_history.items()},
+                      "restricted_sections": sorted(m.restricted)} for m in views.memoranda.values()]
         return {
-            "negotiation_id": self.id, "title": None if views.title is None else views.title["title"],
+            "negotiation_id": self.id, "title": None if views.title is None else views.title.title,
             "as_of": format_time(now), "log_size": state.size,
             "parties": [{"name": name(p), "status": state.parties[p].status} for p in sorted(state.parties, key=name)],
-            "issues": [{"issue_id": k, **v, "status": wf.issue_status(views, k), "added_by": name(v["added_by"])}
+            "issues": [{"issue_id": k, **plain_view(v), "status": wf.issue_status(views, k), "added_by": name(v.added_by)}
                        for k, v in views.issues.items()],
             "rounds": rounds,
             "current_round": next((r for r in rounds if r["current"]), None),
@@ -727,8 +728,8 @@ class Negotiation:
             "deadlines": self.deadlines(now, views),
             "positions_matrix": matrix,
             "meetings": meetings,
-            "channels": [{"channel_id": c["channel_id"], "name": c["name"], "parties": [name(p) for p in c["parties"]],
-                          "messages": len(c["messages"])} for c in views.channels.values()],
+            "channels": [{"channel_id": c.channel_id, "name": c.name, "parties": [name(p) for p in c.parties],
+                          "messages": len(c.messages)} for c in views.channels.values()],
             "timeline": [{"seq": t["seq"], "created": t["created"], "author": t["author"], "party": t["party"],
                           "type": t["type"] or "(sealed to others)"} for t in self.client.timeline(self.id)],
             "violations": views.violations,

@@ -48,7 +48,8 @@ class ZopaDesk:
         names = self.negotiation.party_names()
         summary = check.summary()
         summary["party_names"] = {p: names.get(p, p) for p in check.parties}
-        summary["issue"] = self.negotiation.views().issues.get(check.issue_id, {}).get("title", check.issue_id)
+        issue = self.negotiation.views().issues.get(check.issue_id)
+        summary["issue"] = check.issue_id if issue is None else issue.title
         summary["my_turn"] = self.own_party in check.waiting_for() and self._owes(check)
         return summary
 
@@ -77,7 +78,7 @@ class ZopaDesk:
         issue = views.issues.get(issue_id)
         if issue is None:
             raise NotFoundError(f"no agenda issue '{issue_id}'")
-        if issue["status"] != "open":
+        if issue.status != "open":
             raise InputError(f"issue '{issue_id}' is closed")
         others = [self.negotiation.party_id(p) for p in parties]
         ordered = [self.own_party, *others]
@@ -85,7 +86,7 @@ class ZopaDesk:
             raise InputError(f"a check has 2 to {z.MAX_PARTIES} distinct parties, this one included")
         if split and len(ordered) != 2:
             raise InputError("a split point is offered only between two parties")
-        open_rounds = sorted((r["number"], rid) for rid, r in views.rounds.items() if r["status"] == "open")
+        open_rounds = sorted((r.number, rid) for rid, r in views.rounds.items() if r.status == "open")
         round_id = open_rounds[-1][1] if open_rounds else z.NO_ROUND
         check_id = "zopa-" + secrets.token_hex(6)
         self.client.post(self.negotiation.id, z.ZOPA_OPEN,

@@ -42,6 +42,7 @@ from parley.protocol.languages import (
 )
 from parley.protocol.public_bodies import Publication, decode_public
 from parley.protocol.times import check_deadline, parse_time
+from parley.protocol.views import ConsentView, FinalizedView, ObjectionView, SignatureView
 from parley.protocol.workflow import Entry
 
 #: what a head signs and what it consents to release: the signed document, in two namespaces
@@ -259,13 +260,18 @@ def verify_head_act(armored: Any, document: str, namespace: str, device: Any, he
 
 @dataclass
 class AgreementView:
+    """One agreement as the fold read it. Its text versions are plain dicts (title, articles, text, sha256,
+    languages, texts, annexes..., some keys present only for a version in per-reader wording or with stamped
+    annexes); objections, the finalize, signatures and consents are typed (``parley.protocol.views``)."""
+
     agreement_id: str
     mediator: str | None = None
     versions: list[dict[str, Any]] = field(default_factory=list)
-    objections: list[dict[str, Any]] = field(default_factory=list)
-    finalized: dict[str, Any] | None = None
-    signatures: dict[str, dict[str, Any]] = field(default_factory=dict)
-    consents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    objections: list[ObjectionView] = field(default_factory=list)
+    finalized: FinalizedView | None = None
+    #: party id -> its head's signature (and consent to release)
+    signatures: dict[str, SignatureView] = field(default_factory=dict)
+    consents: dict[str, ConsentView] = field(default_factory=dict)
     #: events about this agreement that broke a rule (a forged or replayed signature...): shown, never counted
     violations: list[str] = field(default_factory=list)
 
@@ -283,9 +289,9 @@ class AgreementView:
         version = self.latest["version"]
         out = []
         for article in self.latest["articles"]:
-            by = sorted({o["party"] for o in self.objections
-                         if o["version"] == version and o["article"] == article["number"] and o["kind"] == "objection"
-                         and (language is None or o.get("language") in (None, language))})
+            by = sorted({o.party for o in self.objections
+                         if o.version == version and o.article == article["number"] and o.kind == "objection"
+                         and (language is None or o.language in (None, language))})
             out.append({"number": article["number"], "heading": article["heading"],
                         "status": "objected" if by else "no objection", "objected_by": by})
         return out
@@ -300,7 +306,7 @@ class AgreementView:
         """
         if self.finalized is None:
             raise ProtocolError("the text is not finalized")
-        finalized = next(v for v in self.versions if v["version"] == self.finalized["version"])
+        finalized = next(v for v in self.versions if v["version"] == self.finalized.version)
         languages = finalized.get("languages") or [DEFAULT_LANGUAGE]
         language = language or languages[0]
         if language not in finalized.get("texts", {languages[0]: None}):
@@ -318,7 +324,7 @@ class AgreementView:
     def languages(self) -> list[str]:
         """The languages of the finalized version (or of the latest one while drafting)."""
         version = self.latest if self.finalized is None else next(
-            v for v in self.versions if v["version"] == self.finalized["version"])
+            v for v in self.versions if v["version"] == self.finalized.version)
         return list((version or {}).get("languages") or [DEFAULT_LANGUAGE])
 
     def seal_state(self, parties: Iterable[str]) -> str:
@@ -433,13 +439,13 @@ def _apply(agreements: dict[str, AgreementView], e: Entry, negotiation_id: str |
         if c.language is not None and c.language not in languages:
             raise InputError(f"version {c.version} has no {c.language} text")
         if c.kind == "withdraw":
-            view.objections = [o for o in view.objections if not (o["party"] == e.party and o["article"] == c.article
-                                                                  and o["version"] == c.version
-                                                                  and o.get("language") == c.language)]
+            view.objections = [o for o in view.objections if not (o.party == e.party and o.article == c.article
+                                                                  and o.version == c.version
+                                                                  and o.language == c.language)]
         else:
-            view.objections.append({"version": c.version, "article": c.article, "kind": c.kind,
-                                    "language": c.language,
-                                    "party": e.party, "by": e.author, "text": c.text, "at": e.created})
+            view.objections.append(ObjectionView(version=c.version, article=c.article, kind=c.kind,
+                                                 language=c.language, party=e.party, by=e.author, text=c.text,
+                                                 at=e.created))
     elif e.type == FINALIZE:
         if e.party != view.mediator or e.authority != "head":
             raise ProtocolError("only the mediator's head of delegation finalizes the text")
@@ -453,10 +459,9 @@ def _apply(agreements: dict[str, AgreementView], e: Entry, negotiation_id: str |
             _reveal_canonical(view.latest, None if c.canonical is None else msgspec.to_builtins(c.canonical))
         if any(a.get("stamped") for a in view.latest["annexes"]):
             _reveal_annexes(view.latest, None if c.annexes is None else msgspec.to_builtins(c.annexes))
-        view.finalized = {"sha256": c.text_sha256, "version": view.latest["version"], "at": e.created,
-                          "sign_by": c.sign_by,
-                          "override": bool(c.override), "reason": c.reason,
-                          "open_objections": [a["number"] for a in open_objections]}
+        view.finalized = FinalizedView(sha256=c.text_sha256, version=view.latest["version"], at=e.created,
+                                       sign_by=c.sign_by, override=bool(c.override), reason=c.reason,
+                                       open_objections=[a["number"] for a in open_objections])
     elif e.type == SIGN:
         _check_act(view, e, "sign")
         document = view.document(negotiation_id)
@@ -471,17 +476,17 @@ def _apply(agreements: dict[str, AgreementView], e: Entry, negotiation_id: str |
             verify_head_act(others[language], view.document(negotiation_id, language), SIGN_NAMESPACE, e.device,
                             _author_as_head(e), f"the signature of the {language} text")
             by_language[language] = others[language]
-        view.signatures[e.party] = {"signature": c.signature, "public_key": e.signing_key, "device": e.device,
-                                    "by": e.author, "at": e.created, "event_id": e.event_id, "seq": e.seq,
-                                    "languages": by_language}
+        view.signatures[e.party] = SignatureView(signature=c.signature, public_key=e.signing_key, device=e.device,
+                                                 by=e.author, at=e.created, event_id=e.event_id, seq=e.seq,
+                                                 languages=by_language)
     elif e.type == RELEASE:
         _check_act(view, e, "consent to release")
         if view.finalized is None or not set(view.signatures) >= set(view.signatures if c.parties is None else c.parties):
             raise ProtocolError("release consent before every party signed")
         verify_head_act(c.consent, view.document(negotiation_id), RELEASE_NAMESPACE, e.device,
                         _author_as_head(e), "the release consent")
-        view.consents[e.party] = {"consent": c.consent, "public_key": e.signing_key, "device": e.device,
-                                  "by": e.author, "at": e.created}
+        view.consents[e.party] = ConsentView(consent=c.consent, public_key=e.signing_key, device=e.device,
+                                             by=e.author, at=e.created)
 
 
 def _worded_copy(version: dict[str, Any], claims: Any) -> None:
@@ -606,9 +611,9 @@ def _check_act(view: AgreementView, e: Entry, what: str) -> None:
         raise ProtocolError(f"only a head of delegation may {what}")
     if view.finalized is None:
         raise ProtocolError(f"cannot {what} before the text is finalized")
-    if e.body.text_sha256 != view.finalized["sha256"]:
+    if e.body.text_sha256 != view.finalized.sha256:
         raise ProtocolError(f"{what}: a signature over a different text than the finalized one")
-    if e.body.version is not None and e.body.version != view.finalized["version"]:
+    if e.body.version is not None and e.body.version != view.finalized.version:
         raise ProtocolError(f"{what}: names another version than the finalized one")
 
 

@@ -50,22 +50,22 @@ def pending_deadlines(views: Views, agreements: Mapping[str, Any], parties: Iter
             rows.append({"kind": "official response", "ref": row["memo_id"], "title": row["title"],
                          "asked_by": row["from"], "awaiting": row["awaiting"], "due": row["respond_by"]})
     for meeting in views.meetings.values():
-        if not meeting.get("answer_by") or meeting_status(meeting) == "declined":
+        if not meeting.answer_by or meeting_status(meeting) == "declined":
             continue
-        for party in meeting["invited"]:
-            if party not in meeting["answers"]:
-                rows.append({"kind": "meeting answer", "ref": meeting["meeting_id"],
-                             "title": f"{meeting['venue']}, {meeting['start']}", "asked_by": meeting["proposed_by"],
-                             "awaiting": party, "due": meeting["answer_by"]})
+        for party in meeting.invited:
+            if party not in meeting.answers:
+                rows.append({"kind": "meeting answer", "ref": meeting.meeting_id,
+                             "title": f"{meeting.venue}, {meeting.start}", "asked_by": meeting.proposed_by,
+                             "awaiting": party, "due": meeting.answer_by})
     parties = list(parties)
     for agreement_id, view in agreements.items():
         finalized = view.finalized
-        if not finalized or not finalized.get("sign_by") or view.latest is None:
+        if finalized is None or not finalized.sign_by or view.latest is None:
             continue
         for party in parties:
             if party not in view.signatures:
                 rows.append({"kind": "signature", "ref": agreement_id, "title": view.latest["title"],
-                             "asked_by": view.mediator, "awaiting": party, "due": finalized["sign_by"]})
+                             "asked_by": view.mediator, "awaiting": party, "due": finalized.sign_by})
     for row in rows:
         row.update(deadline_state(row["due"], now, soon=soon))
     return sorted(rows, key=lambda r: (r["due"], KINDS.index(r["kind"]), r["ref"], r["awaiting"]))
@@ -81,20 +81,20 @@ def awaiting_party(views: Views, agreements: Mapping[str, Any], party: str, now:
     for row in awaiting_responses(views, now):
         if row["awaiting"] == party:
             memo = views.memoranda[row["memo_id"]]
-            rows.append({"key": f"official response:{row['memo_id']}:{memo['version']}", "kind": "official response",
+            rows.append({"key": f"official response:{row['memo_id']}:{memo.version}", "kind": "official response",
                          "ref": row["memo_id"], "title": row["title"], "asked_by": row["from"],
                          "due": row["respond_by"]})
     for meeting in views.meetings.values():
-        if party in meeting["invited"] and party not in meeting["answers"] and meeting_status(meeting) != "declined":
-            rows.append({"key": f"meeting answer:{meeting['meeting_id']}", "kind": "meeting answer",
-                         "ref": meeting["meeting_id"], "title": f"{meeting['venue']}, {meeting['start']}",
-                         "asked_by": meeting["proposed_by"], "due": meeting.get("answer_by")})
+        if party in meeting.invited and party not in meeting.answers and meeting_status(meeting) != "declined":
+            rows.append({"key": f"meeting answer:{meeting.meeting_id}", "kind": "meeting answer",
+                         "ref": meeting.meeting_id, "title": f"{meeting.venue}, {meeting.start}",
+                         "asked_by": meeting.proposed_by, "due": meeting.answer_by})
     for agreement_id, view in agreements.items():
         finalized = view.finalized
-        if finalized and view.latest is not None and party not in view.signatures:
+        if finalized is not None and view.latest is not None and party not in view.signatures:
             rows.append({"key": f"signature:{agreement_id}:{view.latest.get('version', '')}", "kind": "signature",
                          "ref": agreement_id, "title": view.latest["title"], "asked_by": view.mediator,
-                         "due": finalized.get("sign_by")})
+                         "due": finalized.sign_by})
     return sorted(rows, key=lambda r: (r["due"] or "~", KINDS.index(r["kind"]), r["ref"]))
 
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from parley.protocol.views import RoundView, plain
 from parley.protocol.workflow import Views
 
 
-def _in_round(round_: Mapping[str, Any], seq: int) -> bool:
-    closed = round_["closed_seq"]
-    return seq > round_["opened_seq"] and (closed is None or seq < closed)
+def _in_round(round_: RoundView, seq: int) -> bool:
+    closed = round_.closed_seq
+    return seq > round_.opened_seq and (closed is None or seq < closed)
 
 
 def round_record(views: Views, agreements: Mapping[str, Any], round_id: str) -> dict[str, Any]:
@@ -32,27 +33,27 @@ def round_record(views: Views, agreements: Mapping[str, Any], round_id: str) -> 
     round_ = views.rounds[round_id]
     items: list[dict[str, Any]] = []
     unreadable = 0
-    for held in round_["held"]:
-        kind, ref = held["kind"], held["ref"]
+    for held in round_.held:
+        kind, ref = held.kind, held.ref
         if kind in ("memorandum", "response"):
             memo = views.memoranda.get(ref)
             if memo is None:
                 unreadable += 1
                 continue
-            title = memo["title"]
+            title = memo.title
         elif kind in ("meeting", "meeting answer"):
             meeting = views.meetings.get(ref)
             if meeting is None:
                 unreadable += 1
                 continue
-            title = f"{meeting['venue']}, {meeting['start']}"
+            title = f"{meeting.venue}, {meeting.start}"
         else:  # an agreement linked explicitly
             agreement = agreements.get(ref)
             if agreement is None or agreement.latest is None:
                 unreadable += 1
                 continue
             title = agreement.latest["title"]
-        items.append({**held, "title": title})
+        items.append({**plain(held), "title": title})
     for agreement_id, agreement in agreements.items():
         for version in agreement.versions:
             if version.get("seq") is not None and _in_round(round_, version["seq"]):
@@ -60,25 +61,25 @@ def round_record(views: Views, agreements: Mapping[str, Any], round_id: str) -> 
                               "party": agreement.mediator, "at": version["at"], "seq": version["seq"],
                               "how": "posted", "title": version["title"]})
     items.sort(key=lambda i: i["seq"])
-    agenda = [{"issue_id": i, "title": views.issues.get(i, {}).get("title", i)} for i in round_["agenda"]]
-    meeting = views.meetings.get(round_["meeting_id"]) if round_["meeting_id"] else None
-    return {**{k: v for k, v in round_.items() if k != "held"}, "agenda": agenda, "items": items,
+    agenda = [{"issue_id": i, "title": views.issues[i].title if i in views.issues else i} for i in round_.agenda]
+    meeting = views.meetings.get(round_.meeting_id) if round_.meeting_id else None
+    return {**{k: v for k, v in plain(round_).items() if k != "held"}, "agenda": agenda, "items": items,
             "unreadable": unreadable,
-            "meeting": None if meeting is None else {"meeting_id": meeting["meeting_id"], "venue": meeting["venue"],
-                                                     "start": meeting["start"], "end": meeting["end"],
-                                                     "timezone": meeting["timezone"]}}
+            "meeting": None if meeting is None else {"meeting_id": meeting.meeting_id, "venue": meeting.venue,
+                                                     "start": meeting.start, "end": meeting.end,
+                                                     "timezone": meeting.timezone}}
 
 
 def rounds_list(views: Views, agreements: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every round, by number."""
     return [round_record(views, agreements, rid)
-            for rid in sorted(views.rounds, key=lambda r: views.rounds[r]["number"])]
+            for rid in sorted(views.rounds, key=lambda r: views.rounds[r].number)]
 
 
 def current_round(views: Views) -> str | None:
     """The open round with the highest number, or None when no round is open."""
-    open_rounds = [r for r in views.rounds.values() if r["status"] == "open"]
-    return max(open_rounds, key=lambda r: r["number"])["round_id"] if open_rounds else None
+    open_rounds = [r for r in views.rounds.values() if r.status == "open"]
+    return max(open_rounds, key=lambda r: r.number).round_id if open_rounds else None
 
 
 __all__ = ["current_round", "round_record", "rounds_list"]

@@ -28,6 +28,23 @@ from parley.errors import InputError, ProtocolError
 from parley.protocol.bodies import Body, decode_content
 from parley.protocol.languages import DEFAULT_LANGUAGE, check_languages, texts_by_language
 from parley.protocol.times import check_deadline, format_time, parse_time
+from parley.protocol.views import (
+    ChannelMessageView,
+    ChannelView,
+    CommentView,
+    DraftView,
+    HeldItem,
+    IssueView,
+    MeetingAnswerView,
+    MeetingView,
+    MemorandumView,
+    MemoVersion,
+    ReceiptView,
+    ResponseView,
+    RoundView,
+    TitleView,
+    plain,
+)
 
 ISSUE_ADD, ISSUE_RENAME, ISSUE_CLOSE = "agenda.issue.add", "agenda.issue.rename", "agenda.issue.close"
 AGENDA_TYPES = frozenset({ISSUE_ADD, ISSUE_RENAME, ISSUE_CLOSE})
@@ -101,9 +118,10 @@ def typed_entry(body: Body | None, **fields: Any) -> Entry:
 
 
 # ---- content validation (used before posting and again on every received event) ---------------------
-def check_content(event_type: str, content: Any, *, issues: Mapping[str, Any] | None = None,
-                  memoranda: Mapping[str, Any] | None = None, meetings: Mapping[str, Any] | None = None,
-                  channels: Mapping[str, Any] | None = None) -> Body:
+def check_content(event_type: str, content: Any, *, issues: Mapping[str, IssueView] | None = None,
+                  memoranda: Mapping[str, MemorandumView] | None = None,
+                  meetings: Mapping[str, MeetingView] | None = None,
+                  channels: Mapping[str, ChannelView] | None = None) -> Body:
     """Validate the content of a workflow event: its shape (from its declaration in
     ``parley.protocol.bodies``), then ``check_body``. Returns the typed body.
 
@@ -115,9 +133,10 @@ def check_content(event_type: str, content: Any, *, issues: Mapping[str, Any] | 
     return body
 
 
-def check_body(event_type: str, c: Any, *, issues: Mapping[str, Any] | None = None,
-               memoranda: Mapping[str, Any] | None = None, meetings: Mapping[str, Any] | None = None,
-               channels: Mapping[str, Any] | None = None) -> None:
+def check_body(event_type: str, c: Any, *, issues: Mapping[str, IssueView] | None = None,
+               memoranda: Mapping[str, MemorandumView] | None = None,
+               meetings: Mapping[str, MeetingView] | None = None,
+               channels: Mapping[str, ChannelView] | None = None) -> None:
     """The checks of a typed workflow body that its declaration cannot state: across fields (an interval, the
     texts in several languages, a counter-proposal going with the answer 'counter') and against the current
     views when given (a known key issue, memorandum, meeting or channel).
@@ -155,7 +174,7 @@ def check_body(event_type: str, c: Any, *, issues: Mapping[str, Any] | None = No
         for issue_id, stance in c.stances.items():
             if stance.stance == "counter" and (not isinstance(stance.text, str) or not stance.text.strip()):
                 raise InputError("'text' must be non-empty text")
-            if memoranda is not None and issue_id not in memoranda[c.memo_id]["positions"]:
+            if memoranda is not None and issue_id not in memoranda[c.memo_id].positions:
                 raise InputError(f"memorandum '{c.memo_id}' takes no position on '{issue_id}'")
     elif event_type == MEETING_PROPOSE:
         _check_terms(c.venue, c.start, c.end, c.timezone, what="meeting", timezone_optional=False)
@@ -183,7 +202,7 @@ def check_body(event_type: str, c: Any, *, issues: Mapping[str, Any] | None = No
             raise InputError(f"no channel '{c.channel_id}'")
 
 
-def _known_issues(issues: Mapping[str, Any]) -> str:
+def _known_issues(issues: Mapping[str, IssueView]) -> str:
     if not issues:
         return "the agenda has no key issues yet: add one first (issue add)"
     return "key issues on the agenda: " + ", ".join(sorted(issues))
@@ -260,15 +279,18 @@ _DEADLINES = {MEMO_DELIVER: ("respond_by",), MEETING_PROPOSE: ("answer_by",)}
 # ---- derived views ----------------------------------------------------------------------------------
 @dataclass
 class Views:
-    issues: dict[str, dict[str, Any]] = field(default_factory=dict)
-    rounds: dict[str, dict[str, Any]] = field(default_factory=dict)
-    drafts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    memoranda: dict[str, dict[str, Any]] = field(default_factory=dict)
-    meetings: dict[str, dict[str, Any]] = field(default_factory=dict)
-    channels: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Every workflow view of one member's timeline (the records are declared in ``parley.protocol.views``)."""
+
+    issues: dict[str, IssueView] = field(default_factory=dict)
+    rounds: dict[str, RoundView] = field(default_factory=dict)
+    #: memo id -> its party's drafts, version 1 first
+    drafts: dict[str, list[DraftView]] = field(default_factory=dict)
+    memoranda: dict[str, MemorandumView] = field(default_factory=dict)
+    meetings: dict[str, MeetingView] = field(default_factory=dict)
+    channels: dict[str, ChannelView] = field(default_factory=dict)
     violations: list[str] = field(default_factory=list)
-    #: the latest title: ``{"title", "party", "at", "audience"}``, or None
-    title: dict[str, Any] | None = None
+    #: the latest title, or None
+    title: TitleView | None = None
 
 
 def derive_views(entries: Iterable[Entry], party_names: Mapping[str, str], convener: str | None = None) -> Views:
@@ -288,7 +310,7 @@ def derive_views(entries: Iterable[Entry], party_names: Mapping[str, str], conve
     return views
 
 
-def check_agenda_right(event_type: str, party: str, role: str, issue: Mapping[str, Any] | None,
+def check_agenda_right(event_type: str, party: str, role: str, issue: IssueView | None,
                        convener: str | None) -> None:
     """Who may run the agenda: the one rule every client applies before posting and on every event.
 
@@ -302,7 +324,7 @@ def check_agenda_right(event_type: str, party: str, role: str, issue: Mapping[st
     if role == "observer":
         raise ProtocolError("an observer cannot change the agenda")
     if event_type in (ISSUE_RENAME, ISSUE_CLOSE) and issue is not None:
-        if party not in (convener, issue.get("added_by")):
+        if party not in (convener, issue.added_by):
             what = "rename" if event_type == ISSUE_RENAME else "close"
             raise ProtocolError(f"only the convening party or the party that opened a key issue may {what} it")
 
@@ -317,18 +339,11 @@ def _apply(views: Views, e: Entry, convener: str | None = None) -> None:
     held = _HELD_BY_ROUNDS.get(e.type)
     if held is not None:
         kind, key = held
-        item = {"kind": kind, "ref": getattr(e.body, key), "party": e.party, "at": e.created, "seq": e.seq,
-                "how": "posted"}
-        if e.type == MEMO_DELIVER:
-            item["version"] = e.body.version
+        version = e.body.version if e.type == MEMO_DELIVER else None
         for round_ in views.rounds.values():
-            if round_["status"] == "open":
-                round_["held"].append(dict(item))
-
-
-def _plain(value: Any) -> Any:
-    """A typed body's nested value as the plain lists and dicts the views hold."""
-    return msgspec.to_builtins(value)
+            if round_.status == "open":
+                round_.held.append(HeldItem(kind=kind, ref=getattr(e.body, key), party=e.party, at=e.created,
+                                            seq=e.seq, how="posted", version=version))
 
 
 def _apply_content(views: Views, e: Entry, convener: str | None = None) -> None:
@@ -342,135 +357,128 @@ def _apply_content(views: Views, e: Entry, convener: str | None = None) -> None:
     if e.type == ISSUE_ADD:
         if c.issue_id in views.issues:
             raise InputError("key issue exists already")
-        views.issues[c.issue_id] = {"title": c.title, "status": "open", "added_by": e.party, "since": e.created}
+        views.issues[c.issue_id] = IssueView(title=c.title, added_by=e.party, since=e.created)
     elif e.type == ISSUE_RENAME:
-        views.issues[c.issue_id]["title"] = c.title
+        views.issues[c.issue_id].title = c.title
     elif e.type == ISSUE_CLOSE:
-        views.issues[c.issue_id]["status"] = "closed"
+        views.issues[c.issue_id].status = "closed"
     elif e.type == ROUND_OPEN:
         if c.round_id in views.rounds:
             raise InputError(f"round '{c.round_id}' exists already")
-        if any(r["number"] == c.number for r in views.rounds.values()):
+        if any(r.number == c.number for r in views.rounds.values()):
             raise InputError(f"a round number {c.number} exists already")
-        views.rounds[c.round_id] = {
-            "round_id": c.round_id, "number": c.number, "venue": c.venue, "starts": c.starts,
-            "ends": c.ends, "meeting_id": c.meeting_id, "agenda": list(c.agenda),
-            "outcome": None, "status": "open", "opened_by": e.party, "opened_at": e.created, "opened_seq": e.seq,
-            "closed_by": None, "closed_at": None, "closed_seq": None, "held": []}
+        views.rounds[c.round_id] = RoundView(
+            round_id=c.round_id, number=c.number, venue=c.venue, starts=c.starts, ends=c.ends,
+            meeting_id=c.meeting_id, agenda=list(c.agenda), opened_by=e.party, opened_at=e.created, opened_seq=e.seq)
     elif e.type == ROUND_CLOSE:
         round_ = views.rounds.get(c.round_id)
         if round_ is None:
             raise InputError("unknown round")
-        if round_["status"] == "closed":
+        if round_.status == "closed":
             raise InputError(f"round '{c.round_id}' is closed already")
-        round_.update(outcome=c.outcome, status="closed", closed_by=e.party, closed_at=e.created, closed_seq=e.seq)
+        round_.outcome, round_.status = c.outcome, "closed"
+        round_.closed_by, round_.closed_at, round_.closed_seq = e.party, e.created, e.seq
     elif e.type == ROUND_LINK:
         round_ = views.rounds.get(c.round_id)
         if round_ is None:
             raise InputError("a link to an unknown round")
-        round_["held"].append({"kind": c.kind, "ref": c.ref, "party": e.party, "at": e.created, "seq": e.seq,
-                               "how": "linked"})
+        round_.held.append(HeldItem(kind=c.kind, ref=c.ref, party=e.party, at=e.created, seq=e.seq, how="linked"))
     elif e.type == MEMO_DRAFT:
         if set(e.audience) != {e.party}:
             raise InputError("a draft is readable by its own party only (this one was addressed to others)")
         delivered = views.memoranda.get(c.memo_id)
-        if delivered is not None and delivered["party"] != e.party:
+        if delivered is not None and delivered.party != e.party:
             raise InputError("a draft under another party's memorandum id")
         drafts = views.drafts.setdefault(c.memo_id, [])
-        if drafts and drafts[0]["party"] != e.party:
+        if drafts and drafts[0].party != e.party:
             raise InputError("a draft under another party's draft id")
         if c.version != len(drafts) + 1:
             raise InputError("draft versions are numbered one after another")
-        drafts.append({"version": c.version, "title": c.title, "positions": dict(c.positions),
-                       "at": e.created, "party": e.party, "by": e.author, "event_id": e.event_id,
-                       "attachments": _plain(c.attachments)})
+        drafts.append(DraftView(version=c.version, title=c.title, positions=dict(c.positions), at=e.created,
+                                party=e.party, by=e.author, event_id=e.event_id, attachments=list(c.attachments)))
     elif e.type == MEMO_DELIVER:
         memo = views.memoranda.get(c.memo_id)
-        if memo is not None and memo["party"] != e.party:
+        if memo is not None and memo.party != e.party:
             raise InputError("another party's memorandum id")
         recipients = [p for p in e.audience if p != e.party]
-        if memo is None:
-            memo = views.memoranda[c.memo_id] = {
-                "memo_id": c.memo_id, "party": e.party, "versions": [], "receipts": {}, "responses": {},
-                "response_history": {}, "restricted": {}, "comments": []}
-        memo.update(title=c.title, positions=dict(c.positions), version=c.version, delivered_at=e.created,
-                    delivered_to=recipients, respond_by=c.respond_by, event_id=e.event_id,
-                    attachments=_plain(c.attachments), copy=c.copy)
-        if c.restricted:
-            # Head-only sections travel inside the heads' copies of the delivery (one event, one act).
-            memo["restricted"] = dict(c.restricted)
         # Lineage, seen only by the author's party (the others cannot read its drafts): the draft version this
         # delivery was made from, i.e. the latest draft under the same id at the time.
-        drafts = [d for d in views.drafts.get(c.memo_id, []) if d["party"] == e.party]
-        from_draft = drafts[-1]["version"] if drafts else None
-        memo["from_draft"] = from_draft
-        memo["languages"] = list(c.languages or [DEFAULT_LANGUAGE])
-        memo["prevailing"] = c.prevailing
-        memo["texts"] = texts_by_language(c, ("title", "positions"))
-        memo["versions"].append({"version": c.version, "positions": dict(c.positions), "at": e.created,
-                                 "title": c.title, "from_draft": from_draft})
+        drafts = [d for d in views.drafts.get(c.memo_id, []) if d.party == e.party]
+        from_draft = drafts[-1].version if drafts else None
+        delivered = {"title": c.title, "positions": dict(c.positions), "version": c.version,
+                     "delivered_at": e.created, "delivered_to": recipients, "respond_by": c.respond_by,
+                     "event_id": e.event_id, "attachments": list(c.attachments), "copy": c.copy,
+                     "from_draft": from_draft, "languages": list(c.languages or [DEFAULT_LANGUAGE]),
+                     "prevailing": c.prevailing, "texts": texts_by_language(c, ("title", "positions"))}
+        # a new version replaces the delivered fields and keeps the history (versions, receipts, responses...)
+        memo = views.memoranda[c.memo_id] = (MemorandumView(memo_id=c.memo_id, party=e.party, **delivered)
+                                             if memo is None else msgspec.structs.replace(memo, **delivered))
+        if c.restricted:
+            # Head-only sections travel inside the heads' copies of the delivery (one event, one act).
+            memo.restricted = dict(c.restricted)
+        memo.versions.append(MemoVersion(version=c.version, positions=dict(c.positions), at=e.created,
+                                         title=c.title, from_draft=from_draft))
     elif e.type == MEMO_RESTRICTED:
         memo = views.memoranda.get(c.memo_id)
-        if memo is None or memo["party"] != e.party:
+        if memo is None or memo.party != e.party:
             raise InputError("restricted sections for an unknown memorandum")
-        memo["restricted"] = dict(c.sections)
+        memo.restricted = dict(c.sections)
     elif e.type == RECEIPT:
         memo = views.memoranda.get(c.memo_id)
         if memo is None:
             raise InputError("receipt for an unknown memorandum")
-        memo["receipts"].setdefault(e.party, {"at": e.created, "by": e.author, "event_id": c.event_id})
+        if e.party not in memo.receipts:
+            memo.receipts[e.party] = ReceiptView(at=e.created, by=e.author, event_id=c.event_id)
     elif e.type == RESPONSE:
         if e.authority != "head" or e.role != "head":
             raise InputError("an official response must come from a head of delegation")
         memo = views.memoranda[c.memo_id]
-        if e.party == memo["party"]:
+        if e.party == memo.party:
             raise InputError("a party cannot officially respond to its own memorandum")
-        history = memo["response_history"].setdefault(e.party, [])
-        response = {"at": e.created, "by": e.author, "stances": _plain(c.stances),
-                    "covering_text": c.covering_text, "version": memo["version"], "number": len(history) + 1,
-                    "replaces": history[-1]["at"] if history else None, "seq": e.seq,
-                    "attachments": _plain(c.attachments)}
+        history = memo.response_history.setdefault(e.party, [])
+        response = ResponseView(at=e.created, by=e.author, stances=dict(c.stances), covering_text=c.covering_text,
+                                version=memo.version, number=len(history) + 1,
+                                replaces=history[-1].at if history else None, seq=e.seq,
+                                attachments=list(c.attachments))
         history.append(response)
-        memo["responses"][e.party] = response
+        memo.responses[e.party] = response
     elif e.type == COMMENT:
         for memo in views.memoranda.values():
-            if c.ref in (memo["memo_id"], memo.get("event_id")):
-                memo["comments"].append({"at": e.created, "by": e.author, "party": e.party, "text": c.text})
+            if c.ref in (memo.memo_id, memo.event_id):
+                memo.comments.append(CommentView(at=e.created, by=e.author, party=e.party, text=c.text))
     elif e.type == MEETING_PROPOSE:
-        views.meetings[c.meeting_id] = {
-            "meeting_id": c.meeting_id, "proposed_by": e.party, "venue": c.venue, "start": c.start,
-            "end": c.end, "timezone": c.timezone, "level": c.level, "agenda": list(c.agenda),
-            "participants": list(c.participants), "invited": [p for p in e.audience if p != e.party],
-            "answers": {}, "proposed_at": e.created, "answer_by": c.answer_by,
-            # calendar entries: every answer is a new revision (iCalendar SEQUENCE) of the same meeting
-            "revision": 0, "changed_at": e.created, "was_accepted": False,
-            "attachments": _plain(c.attachments)}
+        views.meetings[c.meeting_id] = MeetingView(
+            meeting_id=c.meeting_id, proposed_by=e.party, venue=c.venue, start=c.start, end=c.end,
+            timezone=c.timezone, level=c.level, agenda=list(c.agenda), participants=list(c.participants),
+            invited=[p for p in e.audience if p != e.party], proposed_at=e.created, answer_by=c.answer_by,
+            changed_at=e.created, attachments=list(c.attachments))
     elif e.type == MEETING_RESPOND:
         meeting = views.meetings[c.meeting_id]
-        meeting["answers"][e.party] = {"answer": c.answer, "at": e.created, "by": e.author,
-                                       "counter": _plain(c.counter), "note": c.note}
-        meeting["revision"] = meeting.get("revision", 0) + 1
-        meeting["changed_at"] = e.created
+        meeting.answers[e.party] = MeetingAnswerView(answer=c.answer, at=e.created, by=e.author,
+                                                     counter=c.counter, note=c.note)
+        meeting.revision += 1
+        meeting.changed_at = e.created
         if meeting_status(meeting) == "accepted":
-            meeting["was_accepted"] = True
+            meeting.was_accepted = True
     elif e.type == CHANNEL_OPEN:
-        views.channels[c.channel_id] = {"channel_id": c.channel_id, "name": c.name,
-                                        "parties": list(e.audience), "opened_by": e.party, "messages": []}
+        views.channels[c.channel_id] = ChannelView(channel_id=c.channel_id, name=c.name, parties=list(e.audience),
+                                                   opened_by=e.party)
     elif e.type == TITLE:
-        views.title = {"title": c.title, "party": e.party, "at": e.created, "audience": list(e.audience)}
+        views.title = TitleView(title=c.title, party=e.party, at=e.created, audience=list(e.audience))
     elif e.type == CHANNEL_MESSAGE:
         channel = views.channels[c.channel_id]
-        channel["messages"].append({"seq": e.seq, "at": e.created, "by": e.author, "party": e.party, "text": c.text,
-                                    "attachments": _plain(c.attachments)})
+        channel.messages.append(ChannelMessageView(seq=e.seq, at=e.created, by=e.author, party=e.party, text=c.text,
+                                                   attachments=list(c.attachments)))
 
 
-def meeting_status(meeting: Mapping[str, Any]) -> str:
-    answers = [a["answer"] for p, a in meeting["answers"].items() if p in meeting["invited"]]
+def meeting_status(meeting: MeetingView) -> str:
+    """``accepted`` (by every invited party), ``declined`` or ``countered`` (by one), or ``awaiting answer``."""
+    answers = [a.answer for p, a in meeting.answers.items() if p in meeting.invited]
     if any(a == "decline" for a in answers):
         return "declined"
     if any(a == "counter" for a in answers):
         return "countered"
-    if meeting["invited"] and len(answers) == len(meeting["invited"]) and all(a == "accept" for a in answers):
+    if meeting.invited and len(answers) == len(meeting.invited) and all(a == "accept" for a in answers):
         return "accepted"
     return "awaiting answer"
 
@@ -479,18 +487,18 @@ def awaiting_responses(views: Views, now: datetime) -> list[dict[str, Any]]:
     """Memoranda that await an official response, per awaited party, with age and overdue flag."""
     out = []
     for memo in views.memoranda.values():
-        for party in memo["delivered_to"]:
-            response = memo["responses"].get(party)
-            if response is not None and response["version"] == memo["version"]:
+        for party in memo.delivered_to:
+            response = memo.responses.get(party)
+            if response is not None and response.version == memo.version:
                 continue
-            since = parse_time(memo["delivered_at"])
-            respond_by = memo.get("respond_by")
-            out.append({"memo_id": memo["memo_id"], "title": memo["title"], "from": memo["party"],
-                        "awaiting": party, "since": memo["delivered_at"],
+            since = parse_time(memo.delivered_at)
+            respond_by = memo.respond_by
+            out.append({"memo_id": memo.memo_id, "title": memo.title, "from": memo.party,
+                        "awaiting": party, "since": memo.delivered_at,
                         "age_hours": round((now - since).total_seconds() / 3600, 1),
                         "respond_by": respond_by,
                         "overdue": bool(respond_by and now > parse_time(respond_by)),
-                        "received": party in memo["receipts"]})
+                        "received": party in memo.receipts})
     return sorted(out, key=lambda r: (r["since"], r["memo_id"], r["awaiting"]))
 
 
@@ -500,16 +508,20 @@ def issue_status(views: Views, issue_id: str) -> str:
     An issue is *agreed* when the latest memorandum that takes a position on it was
     accepted on that issue by every party it was delivered to (in each one's latest response).
     """
-    if views.issues[issue_id]["status"] == "closed":
+    if views.issues[issue_id].status == "closed":
         return "closed"
     latest_memo = None
-    for memo in sorted(views.memoranda.values(), key=lambda m: m["delivered_at"]):
-        if issue_id in memo["positions"]:
+    for memo in sorted(views.memoranda.values(), key=lambda m: m.delivered_at):
+        if issue_id in memo.positions:
             latest_memo = memo
-    agreed = bool(latest_memo) and bool(latest_memo["delivered_to"]) and all(
-        latest_memo["responses"].get(p, {}).get("stances", {}).get(issue_id, {}).get("stance") == "accept"
-        for p in latest_memo["delivered_to"])
+    agreed = latest_memo is not None and bool(latest_memo.delivered_to) and all(
+        _stance(latest_memo.responses.get(p), issue_id) == "accept" for p in latest_memo.delivered_to)
     return "agreed" if agreed else "open"
+
+
+def _stance(response: ResponseView | None, issue_id: str) -> str | None:
+    stance = None if response is None else response.stances.get(issue_id)
+    return None if stance is None else stance.stance
 
 
 def positions_matrix(views: Views, parties: Iterable[str], language: str | None = None) -> dict[str, Any]:
@@ -521,21 +533,21 @@ def positions_matrix(views: Views, parties: Iterable[str], language: str | None 
     rows = []
     for issue_id, issue in views.issues.items():
         cells: dict[str, dict[str, Any]] = {p: {"position": None, "stance": None} for p in parties}
-        for memo in sorted(views.memoranda.values(), key=lambda m: m["delivered_at"]):
-            if issue_id in memo["positions"]:
-                cell = cells.setdefault(memo["party"], {"position": None, "stance": None})
-                first = memo.get("languages", [DEFAULT_LANGUAGE])[0]
-                shown = language if language in memo.get("texts", {}) else first
-                cell["position"] = (memo["positions"][issue_id] if shown == first
-                                    else memo["texts"][shown]["positions"][issue_id])
+        for memo in sorted(views.memoranda.values(), key=lambda m: m.delivered_at):
+            if issue_id in memo.positions:
+                cell = cells.setdefault(memo.party, {"position": None, "stance": None})
+                first = memo.languages[0]
+                shown = language if language in memo.texts else first
+                cell["position"] = (memo.positions[issue_id] if shown == first
+                                    else memo.texts[shown]["positions"][issue_id])
                 cell["language"] = shown
-            for party, response in memo["responses"].items():
-                if issue_id in response["stances"]:
-                    cells.setdefault(party, {"position": None, "stance": None})["stance"] = response["stances"][issue_id]
-        rows.append({"issue_id": issue_id, "title": issue["title"], "status": issue_status(views, issue_id),
+            for party, response in memo.responses.items():
+                if issue_id in response.stances:
+                    cells.setdefault(party, {"position": None, "stance": None})["stance"] = plain(response.stances[issue_id])
+        rows.append({"issue_id": issue_id, "title": issue.title, "status": issue_status(views, issue_id),
                      "cells": cells})
     return {"parties": parties, "issues": rows, "language": language,
-            "languages": sorted({code for m in views.memoranda.values() for code in m.get("languages", [])})}
+            "languages": sorted({code for m in views.memoranda.values() for code in m.languages})}
 
 
 def redline(old: Mapping[str, str], new: Mapping[str, str]) -> str:
@@ -557,9 +569,10 @@ def memo_texts(views: Views, memo_id: str) -> dict[str, dict[str, Any]]:
     version the draft it came from (``from_draft``, known to the author's party only)."""
     texts: dict[str, dict[str, Any]] = {}
     for draft in views.drafts.get(memo_id, []):
-        texts[f"d{draft['version']}"] = {"kind": "draft", **draft}
-    for version in views.memoranda.get(memo_id, {}).get("versions", []):
-        texts[str(version["version"])] = {"kind": "delivered", **version}
+        texts[f"d{draft.version}"] = {"kind": "draft", **plain(draft)}
+    memo = views.memoranda.get(memo_id)
+    for version in [] if memo is None else memo.versions:
+        texts[str(version.version)] = {"kind": "delivered", **plain(version)}
     return texts
 
 
@@ -580,7 +593,9 @@ def version_label(value: object, views: Views, memo_id: str) -> str:
 
 
 def calendar(views: Views) -> list[dict[str, Any]]:
-    return sorted(({**m, "status": meeting_status(m)} for m in views.meetings.values()), key=lambda m: m["start"])
+    """Every meeting in its plain form with its ``status``, by start time."""
+    return sorted(({**plain(m), "status": meeting_status(m)} for m in views.meetings.values()),
+                  key=lambda m: m["start"])
 
 
 __all__ = ["Entry", "Views", "readable_body", "typed_entry", "awaiting_responses", "calendar", "check_agenda_right", "check_body", "check_content",

@@ -53,6 +53,7 @@ class UI:
         self.env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),
                                trim_blocks=True, lstrip_blocks=True)
         self.env.filters.update(when=fmt.when, age=fmt.age, label=fmt.event_label, short=fmt.short,
+                                issue_title=fmt.issue_title,
                                 stance=lambda s: fmt.STANCE_LABELS.get(s, s or ""), language=language_name)
 
     # ---- rendering ------------------------------------------------------------------------------

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from parley.errors import InputError
 from parley.protocol.times import parse_time
+from parley.protocol.views import IssueView
 
 EVENT_LABELS = {
     "negotiation.genesis": "Negotiation opened",
@@ -134,6 +136,12 @@ def redline_rows(diff: str) -> list[tuple[str, str]]:
         else:
             rows.append(("same", line[1:] if line.startswith(" ") else line))
     return rows
+
+
+def issue_title(issue_id: str, issues: Mapping[str, IssueView]) -> str:
+    """A key issue's title on the agenda, or its id when this member cannot read it."""
+    issue = issues.get(issue_id)
+    return issue_id if issue is None else issue.title
 
 
 def short(text: str | None, limit: int = 160) -> str:

@@ -15,6 +15,7 @@ from parley.client.agreement import AgreementDesk
 from parley.errors import InputError, NotFoundError
 from parley.protocol.public_bodies import decode_logged_publication
 from parley.protocol.state import PUBLICATION
+from parley.protocol.views import plain as plain_view
 from parley.ui import format as fmt
 from parley.ui.context import form_of, ui_of
 
@@ -44,10 +45,10 @@ def _summary(ui, desk: AgreementDesk, view: Any, published: set[str]) -> dict[st
     return {
         "id": view.agreement_id, "title": view.latest["title"], "version": view.latest["version"],
         "state": state, "mediator": names.get(view.mediator, view.mediator), "sha256": view.latest["sha256"],
-        "finalized": view.finalized, "articles": view.latest["articles"],
+        "finalized": plain_view(view.finalized), "articles": view.latest["articles"],
         "status": {a["number"]: {**a, "objected_by": [names.get(p, p) for p in a["objected_by"]]}
                    for a in view.article_status()},
-        "objections": [{**o, "party": names.get(o["party"], o["party"])} for o in view.objections],
+        "objections": [{**plain_view(o), "party": names.get(o.party, o.party)} for o in view.objections],
         "signed_by": sorted(names.get(p, p) for p in view.signatures),
         "awaiting_signature": sorted(names.get(p, p) for p in parties if p not in view.signatures),
         "consented": sorted(names.get(p, p) for p in view.consents),

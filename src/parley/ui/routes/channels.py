@@ -21,7 +21,7 @@ def channels(request: Request) -> Response:
         names = negotiation.party_names()
         own = negotiation.own_party
         others = other_parties(ui, nid)
-        items = sorted(views.channels.values(), key=lambda c: c["name"].lower())
+        items = sorted(views.channels.values(), key=lambda c: c.name.lower())
         current = None
         if channel_id is not None:
             current = views.channels.get(channel_id)

@@ -23,7 +23,7 @@ def memoranda(request: Request) -> Response:
         views = negotiation.views()
         names = negotiation.party_names()
         own = negotiation.own_party
-        memos = sorted(views.memoranda.values(), key=lambda m: m["delivered_at"], reverse=True)
+        memos = sorted(views.memoranda.values(), key=lambda m: m.delivered_at, reverse=True)
         drafts = {memo_id: versions[-1] for memo_id, versions in views.drafts.items()}
         return ui.render(request, "memoranda.html", nid=nid, tab="memoranda", memos=memos, names=names, own=own,
                          issues=views.issues, drafts=drafts, recipients=other_parties(ui, nid),
@@ -112,12 +112,12 @@ def memorandum(request: Request) -> Response:
                 return {k: unmark(t) for k, t in texts[label]["positions"].items()}
 
             redline = fmt.word_redline(plain(old), plain(new))
-        can_respond = (ui.client.profile.role == "head" and own in memo["delivered_to"] and own != memo["party"])
+        can_respond = (ui.client.profile.role == "head" and own in memo.delivered_to and own != memo.party)
         return ui.render(request, "memorandum.html", nid=nid, tab="memoranda", memo=memo, names=names, own=own,
                          issues=views.issues, versions=versions, old=old, new=new, redline=redline,
                          can_respond=can_respond, stances=STANCES, recipients=other_parties(ui, nid),
-                         is_author=own == memo["party"],
-                         plain={k: unmark(v) for k, v in memo["positions"].items()})
+                         is_author=own == memo.party,
+                         plain={k: unmark(v) for k, v in memo.positions.items()})
 
 
 def _label(value: str | None, versions: list[str], default: str | None) -> str | None:
@@ -143,9 +143,9 @@ def respond(request: Request) -> Response:
             raise InputError("choose a stance on at least one key issue")
         negotiation = ui.negotiation(nid)
         memo = negotiation.fresh_views().memoranda.get(memo_id)
-        earlier = None if memo is None else memo["responses"].get(negotiation.own_party)
+        earlier = None if memo is None else memo.responses.get(negotiation.own_party)
         if earlier is not None and form.get("replace") != "yes":
-            raise InputError(f"this replaces your official response {earlier['number']}: tick the box to confirm "
+            raise InputError(f"this replaces your official response {earlier.number}: tick the box to confirm "
                              "(the earlier one stays in the history)")
         from parley.ui.routes.files import named_uploads
 

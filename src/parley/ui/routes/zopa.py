@@ -26,13 +26,14 @@ def page(request: Request) -> Response:
         checks = []
         for check in ledger.checks.values():
             summary = check.summary()
-            summary["issue"] = views.issues.get(check.issue_id, {}).get("title", check.issue_id)
+            issue = views.issues.get(check.issue_id)
+            summary["issue"] = check.issue_id if issue is None else issue.title
             summary["spent"] = ledger.try_used(check.issue_id, check.round_id, own)
             summary["may_commit"] = (check.next_committer() == own and own in check.parties
                                      and summary["spent"] is None and check.aborted_by is None)
             summary["may_step"] = own in check.waiting_for() and own in check.commits
             checks.append(summary)
-        issues = [(iid, i["title"]) for iid, i in views.issues.items() if i["status"] == "open"]
+        issues = [(iid, i.title) for iid, i in views.issues.items() if i.status == "open"]
         return ui.render(request, "zopa.html", nid=nid, tab="zopa", checks=checks, names=names, own=own,
                          issues=issues, others=other_parties(ui, nid), directions=DIRECTIONS,
                          is_head=ui.client.identity.certificate.role == "head", violations=ledger.violations)
