@@ -754,9 +754,3 @@ def due_everywhere(client: Client, now: datetime | None = None, *, mine: bool = 
         negotiation.sync(receipts=False)  # a read: it posts nothing
         rows.extend(r for r in negotiation.deadlines(now) if r["awaiting_you"] or not mine)
     return sorted(rows, key=lambda r: (r["due"], r["negotiation_id"], r["ref"], r["awaiting"]))
-
-
-def _event_id(env: Mapping[str, Any]) -> str:
-    from parley.client.entries import event_id
-
-    return event_id(env)
