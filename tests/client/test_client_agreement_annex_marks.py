@@ -11,6 +11,7 @@ import pytest
 from parley.client.agreement import AgreementDesk
 from parley.client.workflow import Negotiation
 from parley.errors import InputError, VerificationError
+from parley.protocol.bodies import Annex
 
 ARTICLES = [{"heading": "Corridors", "text": "The corridors are those on the map in Annex 1."}]
 
@@ -46,15 +47,15 @@ def _sync(talks):
         desk.negotiation.sync()
 
 
-def _annex_of(desk: AgreementDesk, version: int | None = None) -> dict:
+def _annex_of(desk: AgreementDesk, version: int | None = None) -> Annex:
     view = desk.view("agr-1")
-    found = view.latest if version is None else next(v for v in view.versions if v["version"] == version)
-    (meta,) = found["annexes"]
+    found = view.latest if version is None else next(v for v in view.versions if v.version == version)
+    (meta,) = found.annexes
     return meta
 
 
 def _saved(desk: AgreementDesk, tmp_path, name: str) -> bytes:
-    return desk.negotiation.save_attachment(_annex_of(desk)["attachment_id"], tmp_path / name).read_bytes()
+    return desk.negotiation.save_attachment(_annex_of(desk).attachment_id, tmp_path / name).read_bytes()
 
 
 def _screenshot(talks, annex, tmp_path):
@@ -64,7 +65,7 @@ def _screenshot(talks, annex, tmp_path):
 
     talks["tr"].post_text("agr-1", "Corridors", ARTICLES, annexes=[annex])
     _sync(talks)
-    copy = talks["ru_d"].negotiation.save_attachment(_annex_of(talks["ru_d"])["attachment_id"],
+    copy = talks["ru_d"].negotiation.save_attachment(_annex_of(talks["ru_d"]).attachment_id,
                                                      tmp_path / "delegate.pdf")
     shot = tmp_path / "shot.png"
     screenshot(render_pdf_page(copy, 0, dpi=100)).save(shot)
@@ -79,10 +80,10 @@ def test_screenshot_of_a_draft_annex_page_without_its_copy_line_names_its_reader
     copy, shot = _screenshot(talks, annex, tmp_path)
     canonical = hashlib.sha256(annex.read_bytes()).hexdigest()
     # every reader's version names the canonical file (what heads sign), while each holds its own stamped copy
-    assert {_annex_of(desk)["sha256"] for desk in talks.values()} == {canonical}
+    assert {_annex_of(desk).sha256 for desk in talks.values()} == {canonical}
     copies = {name: _saved(talks[name], tmp_path, f"{name}.pdf") for name in ("ua", "ru", "ru_d")}
     assert len(set(copies.values())) == 3 and annex.read_bytes() not in copies.values()
-    assert talks["ru_d"].view("agr-1").latest["copy"] in PdfReader(copy).pages[0].extract_text()
+    assert talks["ru_d"].view("agr-1").latest.copy in PdfReader(copy).pages[0].extract_text()
     (listed,) = talks["ru_d"].summary("agr-1")["annexes"]
     assert listed["sha256"] == canonical and listed["copy"]["sha256"] == hashlib.sha256(copy.read_bytes()).hexdigest()
     assert _saved(talks["tr"], tmp_path, "tr.pdf") == annex.read_bytes()  # the mediator's heads: canonical
@@ -123,20 +124,20 @@ def test_finalized_and_signed_annex_is_byte_identical_for_every_party_and_matche
     tr.post_text("agr-1", "Corridors", ARTICLES)  # the annexes kept: the PDF stamped again for this version
     _sync(talks)
     ua_view = talks["ua"].view("agr-1")
-    pdf_copy = ua_view.latest["annexes"][0]
-    assert talks["ua"].negotiation.save_attachment(pdf_copy["attachment_id"], tmp_path / "draft.pdf"
+    pdf_copy = ua_view.latest.annexes[0]
+    assert talks["ua"].negotiation.save_attachment(pdf_copy.attachment_id, tmp_path / "draft.pdf"
                                                    ).read_bytes() != annex.read_bytes()
-    assert pdf_copy["attachment_id"] != ua_view.versions[0]["annexes"][0]["attachment_id"]
+    assert pdf_copy.attachment_id != ua_view.versions[0].annexes[0].attachment_id
     # a non-PDF annex is one file for every reader, kept as it was (not posted again)
-    assert len({v["annexes"][1]["attachment_id"] for v in ua_view.versions}) == 1
+    assert len({v.annexes[1].attachment_id for v in ua_view.versions}) == 1
     tr.finalize("agr-1")
     _sync(talks)
     line = f"Annex: {hashlib.sha256(annex.read_bytes()).hexdigest()} {annex.stat().st_size} {annex.name}\n"
     for name, desk in talks.items():
-        pdf, text = desk.view("agr-1").latest["annexes"]
-        assert desk.negotiation.save_attachment(pdf["attachment_id"], tmp_path / f"final-{name}.pdf"
+        pdf, text = desk.view("agr-1").latest.annexes
+        assert desk.negotiation.save_attachment(pdf.attachment_id, tmp_path / f"final-{name}.pdf"
                                                 ).read_bytes() == annex.read_bytes()
-        assert text["attachment_id"] == ua_view.versions[0]["annexes"][1]["attachment_id"]
+        assert text.attachment_id == ua_view.versions[0].annexes[1].attachment_id
         assert line in desk.view("agr-1").document(desk.negotiation.id)
     for name in ("tr", "ua", "ru"):
         talks[name].sign("agr-1")
@@ -201,4 +202,4 @@ def test_draft_pdf_annex_over_the_stamping_bound_is_refused_unless_sent_untraced
         tr.post_text("agr-1", "Corridors", ARTICLES, annexes=[annex])
     tr.post_text("agr-1", "Corridors", ARTICLES, annexes=[annex], tracing=False)  # one file for every reader
     _sync(talks)
-    assert "stamped" not in _annex_of(talks["ua"])
+    assert _annex_of(talks["ua"]).stamped is None

@@ -45,8 +45,8 @@ def _device(desk: AgreementDesk) -> str:
 
 
 def _texts(desk: AgreementDesk, version: int) -> list[str]:
-    found = next(v for v in desk.view("agr-1").versions if v["version"] == version)
-    return [a["text"] for a in found["articles"]]
+    found = next(v for v in desk.view("agr-1").versions if v.version == version)
+    return [a.text for a in found.articles]
 
 
 def test_each_reader_reads_its_own_wording_and_every_copy_names_one_canonical_digest(desks) -> None:  # noqa: ANN001
@@ -54,7 +54,7 @@ def test_each_reader_reads_its_own_wording_and_every_copy_names_one_canonical_di
     assert _texts(desks["tr"], 2) == canonical  # the mediator's heads hold the canonical text
     assert _texts(desks["ua"], 2) != _texts(desks["ru"], 2)
     assert canonical not in (_texts(desks["ua"], 2), _texts(desks["ru"], 2))
-    digests = {desks[name].view("agr-1").latest["sha256"] for name in desks}
+    digests = {desks[name].view("agr-1").latest.sha256 for name in desks}
     assert digests == {ag.text_sha256(ag.canonical_text("Istanbul Memorandum", [
         {"number": i, "heading": a["heading"], "text": t} for i, (a, t) in enumerate(zip(V2, canonical,
                                                                                          strict=True), 1)]))}
@@ -84,7 +84,7 @@ def test_readers_redline_between_versions_marks_the_lines_of_the_canonical_redli
     for name in ("ua", "ru"):
         # an article the version left alone reads alike in the reader's two copies (no variant noise)
         versions = desks[name].view("agr-1").versions
-        old, new = ([a["text"] for a in v.get("copy_articles", v["articles"])] for v in versions)
+        old, new = ([a.text for a in (v.copy_articles if v.copy_articles is not None else v.articles)] for v in versions)
         assert (old[0], old[2], old[4]) == (new[0], new[2], new[4])
 
 
@@ -97,13 +97,13 @@ def test_finalized_and_signed_text_is_one_text_for_every_party(desks) -> None:  
     for name, desk in desks.items():
         desk.negotiation.sync()
         views[name] = desk.view("agr-1")
-    texts = {view.latest["text"] for view in views.values()}
+    texts = {view.latest.text for view in views.values()}
     documents = {view.document(desks["tr"].negotiation.id) for view in views.values()}
     assert len(texts) == 1 and len(documents) == 1
     assert ag.text_sha256(texts.pop()) == digest
     assert all(set(view.signatures) == {p for p in desks["tr"].parties()} for view in views.values())
     # the readers' own wording of the finalized version stays theirs, and differed from the signed text
-    assert views["ua"].latest["copy_text"] != views["ua"].latest["text"]
+    assert views["ua"].latest.copy_text != views["ua"].latest.text
     summaries = [desk.summary("agr-1")["articles"] for desk in desks.values()]
     assert summaries[0] == summaries[1] == summaries[2]
 
@@ -113,7 +113,7 @@ def test_finalize_revealing_another_canonical_text_than_the_version_named_is_ref
     view = tr.view("agr-1")
     canonical = tr._canonical_content("agr-1", view.latest)
     canonical["articles"][0]["text"] += " Except for the southern region."
-    tr.client.post(tr.negotiation.id, ag.FINALIZE, {"agreement_id": "agr-1", "text_sha256": view.latest["sha256"],
+    tr.client.post(tr.negotiation.id, ag.FINALIZE, {"agreement_id": "agr-1", "text_sha256": view.latest.sha256,
                                                     "override": False, "reason": None, "canonical": canonical},
                    parties=tr.parties(), authority="head")
     ua = desks["ua"]
@@ -125,7 +125,7 @@ def test_finalize_revealing_another_canonical_text_than_the_version_named_is_ref
 def test_finalize_without_the_canonical_text_of_a_worded_version_is_refused(desks) -> None:  # noqa: ANN001
     tr = desks["tr"]
     view = tr.view("agr-1")
-    tr.client.post(tr.negotiation.id, ag.FINALIZE, {"agreement_id": "agr-1", "text_sha256": view.latest["sha256"],
+    tr.client.post(tr.negotiation.id, ag.FINALIZE, {"agreement_id": "agr-1", "text_sha256": view.latest.sha256,
                                                     "override": False, "reason": None},
                    parties=tr.parties(), authority="head")
     ru = desks["ru"]

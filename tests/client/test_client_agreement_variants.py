@@ -42,8 +42,8 @@ def _varied(desk: AgreementDesk, version: int) -> set[str]:
 
 def _first_article(desk: AgreementDesk, version: int) -> str:
     desk.negotiation.sync()
-    found = next(v for v in desk.view("agr-1").versions if v["version"] == version)
-    return found["articles"][0]["text"]
+    found = next(v for v in desk.view("agr-1").versions if v.version == version)
+    return found.articles[0].text
 
 
 def test_preview_lists_every_variant_and_posts_nothing(desks) -> None:  # noqa: ANN001
@@ -71,7 +71,7 @@ def test_vetoed_variant_is_absent_from_every_readers_copy_and_the_leak_is_still_
     assert len(set(copies)) == len(readers)  # still worded per reader
     assert all("The sides concur" not in copy and "The parties agree to open" in copy for copy in copies)
     leaker = readers[1]
-    leak = " ".join(a["text"] for a in leaker.view("agr-1").latest["articles"])
+    leak = " ".join(a.text for a in leaker.view("agr-1").latest.articles)
     content, report = trace_leak(leak, mediator.negotiation.tracing_secrets())
     assert content.agreement_id == "agr-1"
     assert [a.recipient for a in report.accused] == [leaker.client.identity.device_key_id]

@@ -108,10 +108,10 @@ def test_a_new_annex_list_is_a_new_version_to_sign(desks, files):
     ua = desks["ua"]
     ua.post_text("agr-1", "Line of contact", ARTICLES, annexes=[files["map"]])
     ua.post_text("agr-1", "Line of contact", ARTICLES)  # no annexes named: the version keeps them
-    assert [a["name"] for a in ua.view("agr-1").latest["annexes"]] == [files["map"].name]
+    assert [a.name for a in ua.view("agr-1").latest.annexes] == [files["map"].name]
     ua.post_text("agr-1", "Line of contact", ARTICLES, annexes=[files["map"], files["list"]])
     versions = ua.view("agr-1").versions
-    assert versions[-1]["sha256"] == versions[0]["sha256"]  # the same text ...
+    assert versions[-1].sha256 == versions[0].sha256  # the same text ...
     ua.finalize("agr-1")
     documents = [ua.view("agr-1").document(ua.negotiation.id)]
     assert "annex-2-prisoners.txt" in documents[0]  # ... signed with the annex list of the finalized version
@@ -159,6 +159,6 @@ def test_relay_serving_other_annex_bytes_is_refused(trio, desks, files, compromi
         desks["ch"].negotiation.save_attachment("att-none", out)
     assert not out.exists() and not out.with_name("map.png.part").exists()
     evil.honest()
-    annex = desks["ch"].negotiation.fresh_views() and desks["ch"].view("agr-1").latest["annexes"][0]
-    saved = desks["ch"].negotiation.save_attachment(annex["attachment_id"], out)
+    annex = desks["ch"].negotiation.fresh_views() and desks["ch"].view("agr-1").latest.annexes[0]
+    saved = desks["ch"].negotiation.save_attachment(annex.attachment_id, out)
     assert saved.read_bytes() == files["map"].read_bytes()

@@ -88,11 +88,11 @@ View = Callable[[ag.AgreementView], bool]
 # ---- event sequence -> view ------------------------------------------------------------------------------
 VIEWS: list[tuple[str, list[dict[str, Any]], View]] = [
     ("a first text: drafting, mediator set",
-     [text()], lambda v: v.mediator == "tr" and v.latest["sha256"] == ag.text_sha256(TEXT_1)
+     [text()], lambda v: v.mediator == "tr" and v.latest.sha256 == ag.text_sha256(TEXT_1)
      and v.seal_state(PARTIES) == "drafting"),
     ("a second version becomes the latest, the first is kept",
-     [text(), text(2, ARTICLES_2)], lambda v: [x["version"] for x in v.versions] == [1, 2]
-     and v.latest["text"] == TEXT_2),
+     [text(), text(2, ARTICLES_2)], lambda v: [x.version for x in v.versions] == [1, 2]
+     and v.latest.text == TEXT_2),
     ("an objection marks its article",
      [text(), objection(1)], lambda v: [a["status"] for a in v.article_status()] == ["objected", "no objection"]),
     ("a withdrawn objection no longer counts",

@@ -11,7 +11,7 @@ from parley.protocol import workflow as wf
 from parley.protocol.agreement import AgreementView
 from parley.protocol.deadlines import deadline_state, pending_deadlines
 from parley.protocol.times import check_deadline, format_time
-from parley.protocol.views import FinalizedView, SignatureView
+from parley.protocol.views import AgreementVersion, FinalizedView, SignatureView
 
 T0 = datetime(2025, 5, 16, 9, 0, tzinfo=UTC)
 UA, RU, TR = "party-ua", "party-ru", "party-tr"
@@ -131,8 +131,14 @@ def signed() -> SignatureView:
     return SignatureView(signature="", public_key="", device="", by="Head", at=at(2), event_id="", seq=2)
 
 
+def text_version(title: str) -> AgreementVersion:
+    """Version 1 of a text as the fold records it (the deadlines read only its number and title)."""
+    return AgreementVersion(languages=["en"], prevailing=None, texts={}, authenticity="", version=1, title=title,
+                            articles=[], text="", sha256="0" * 64, at=at(1), copy=None, seq=1, annexes=[])
+
+
 def test_signature_deadline_lists_parties_that_have_not_signed():
-    view = AgreementView("agreement-1", mediator=TR, versions=[{"version": 1, "title": "Memorandum of Istanbul"}],
+    view = AgreementView("agreement-1", mediator=TR, versions=[text_version("Memorandum of Istanbul")],
                          finalized=FinalizedView(sha256="0" * 64, version=1, at=at(1), sign_by=at(10)),
                          signatures={TR: signed()})
     _, rows = pending([ISSUE], 5, {"agreement-1": view})
@@ -143,7 +149,7 @@ def test_signature_deadline_lists_parties_that_have_not_signed():
 
 
 def test_rows_are_sorted_most_urgent_first():
-    view = AgreementView("agreement-1", mediator=TR, versions=[{"version": 1, "title": "Text"}],
+    view = AgreementView("agreement-1", mediator=TR, versions=[text_version("Text")],
                          finalized=FinalizedView(sha256="0" * 64, version=1, at=at(1), sign_by=at(30)),
                          signatures={UA: signed(), TR: signed()})
     _, rows = pending([ISSUE, memo(at(48)), meeting(at(20))], 3, {"agreement-1": view})

@@ -65,18 +65,18 @@ def fold(*entries):
 
 def test_each_language_has_its_canonical_text_and_digest():
     view = fold()[0]["agreement-1"].latest
-    assert view["languages"] == ["en", "uk", "ru"] and view["prevailing"] == "en"
-    assert view["texts"]["en"]["sha256"] == view["sha256"] == text_sha256(view["text"])
-    assert view["texts"]["uk"]["text"].startswith("Меморандум\n\nArticle 1. Припинення вогню\nТридцять днів.")
-    assert len({t["sha256"] for t in view["texts"].values()}) == 3
-    assert view["authenticity"] == "en, uk, ru: en prevails in case of divergence"
+    assert view.languages == ["en", "uk", "ru"] and view.prevailing == "en"
+    assert view.texts["en"].sha256 == view.sha256 == text_sha256(view.text)
+    assert view.texts["uk"].text.startswith("Меморандум\n\nArticle 1. Припинення вогню\nТридцять днів.")
+    assert len({t.sha256 for t in view.texts.values()}) == 3
+    assert view.authenticity == "en, uk, ru: en prevails in case of divergence"
 
 
 def test_single_language_text_reads_as_english():
     agreements, violations = derive_agreements([entry(1, TEXT, {"agreement_id": "agreement-1", "version": 1,
                                                                  "title": "Memorandum", "articles": EN})])
     latest = agreements["agreement-1"].latest
-    assert violations == [] and latest["languages"] == ["en"] and latest["texts"]["en"]["text"] == latest["text"]
+    assert violations == [] and latest.languages == ["en"] and latest.texts["en"].text == latest.text
 
 
 def test_objection_to_one_language_counts_against_that_text_only():

@@ -194,7 +194,7 @@ def test_signature_replayed_on_another_agreement_with_same_text(cast):
     tr = desks["tr"]
     for desk in desks.values():
         desk.negotiation.sync(receipts=False)
-    assert tr.view("agr-2").latest["sha256"] == tr.view("agr-1").latest["sha256"]
+    assert tr.view("agr-2").latest.sha256 == tr.view("agr-1").latest.sha256
     # A head re-posts its signature of agr-1 as its signature of agr-2: the same bytes, another agreement.
     ua_client = cast["clients"]["ua"]
     signed = desks["ua"].view("agr-1").signatures[_party_id(cast, "Ukraine")]

@@ -62,31 +62,31 @@ class AgreementDesk:
         parties = self.parties()
         signed_by_all = view.finalized is not None and set(parties) <= set(view.signatures)
         return {
-            "agreement_id": agreement_id, "title": view.latest["title"], "version": view.latest["version"],
+            "agreement_id": agreement_id, "title": view.latest.title, "version": view.latest.version,
             "state": view.seal_state(parties), "mediator": names.get(view.mediator, view.mediator),
-            "text_sha256": view.latest["sha256"], "finalized": plain(view.finalized),
+            "text_sha256": view.latest.sha256, "finalized": plain(view.finalized),
             "articles": [{**a, "text": text,
                           "status": "agreed" if signed_by_all and not a["objected_by"] else a["status"],
                           "objected_by": [names.get(p, p) for p in a["objected_by"]]}
-                         for a, text in zip(view.article_status(), [t["text"] for t in view.latest["articles"]],
+                         for a, text in zip(view.article_status(), [t.text for t in view.latest.articles],
                                             strict=True)],
-            "languages": view.latest["languages"], "prevailing": view.latest["prevailing"],
-            "authenticity": view.latest["authenticity"],
+            "languages": view.latest.languages, "prevailing": view.latest.prevailing,
+            "authenticity": view.latest.authenticity,
             "articles_by_language": {
                 code: [{**a, "status": "agreed" if signed_by_all and not a["objected_by"] else a["status"],
                         "objected_by": [names.get(p, p) for p in a["objected_by"]]}
-                       for a in view.article_status(code)] for code in view.latest["languages"]},
+                       for a in view.article_status(code)] for code in view.latest.languages},
             "signed_by": sorted(names.get(p, p) for p in view.signatures),
             "awaiting_signature": sorted(names.get(p, p) for p in parties if p not in view.signatures),
             "consented": sorted(names.get(p, p) for p in view.consents),
-            "copy": view.latest.get("copy"),
+            "copy": view.latest.copy,
             # this reader's own wording of a draft (leak tracing); the SHA-256 is the canonical text's
-            "worded": bool(view.latest.get("worded")),
+            "worded": bool(view.latest.worded),
             # a draft's stamped PDF annex: the canonical file's size and SHA-256, and this reader's own copy's
-            "annexes": [{**{k: a.get(k) for k in ("attachment_id", "name", "size", "sha256")},
-                         **({"copy": own} if (own := (view.latest.get("annex_copies") or {}).get(
-                             a.get("attachment_id"))) else {})}
-                        for a in view.latest.get("annexes", [])],
+            "annexes": [{"attachment_id": a.attachment_id, "name": a.name, "size": a.size, "sha256": a.sha256,
+                         **({"copy": plain(own)} if (own := (view.latest.annex_copies or {}).get(
+                             a.attachment_id)) else {})}
+                        for a in view.latest.annexes],
             "violations": list(view.violations),
         }
 
@@ -94,7 +94,7 @@ class AgreementDesk:
         """Every agreement this member can read, with its state (from the local copy)."""
         names = self.negotiation.party_names()
         parties = self.parties()
-        return [{"agreement_id": agreement_id, "title": view.latest["title"], "version": view.latest["version"],
+        return [{"agreement_id": agreement_id, "title": view.latest.title, "version": view.latest.version,
                  "state": view.seal_state(parties), "signed_by": sorted(names.get(p, p) for p in view.signatures)}
                 for agreement_id, view in self.views()[0].items() if view.latest is not None]
 
@@ -136,7 +136,7 @@ class AgreementDesk:
         existing, content = self._next_version(agreement_id, title, articles, language, translations, prevailing)
         version = content["version"]
         parties = self.parties()
-        kept = list(existing.latest.get("annexes", [])) if annexes is None and existing and existing.latest else []
+        kept = plain(existing.latest.annexes) if annexes is None and existing and existing.latest else []
         with ExitStack() as stack:
             files: list[Path | dict[str, Any]] | None = None if annexes is None else [Path(p) for p in annexes]
             if files is None and any(a.get("stamped") for a in kept):
@@ -255,7 +255,7 @@ class AgreementDesk:
         holders = tracing_holders(readers, self.negotiation.own_party, own_device)
         records = self.negotiation.tracing_secrets()
         secret = agreement_secret(records, agreement_id)
-        if secret is None and existing is not None and any("canonical_sha256" in v for v in existing.versions):
+        if secret is None and existing is not None and any(v.canonical_sha256 is not None for v in existing.versions):
             raise ForbiddenError(f"the tracing key of '{agreement_id}' is held by the mediator's heads of delegation "
                                  "and the device that posted its first traced version: post from one of them",
                                  hint="or post this version with tracing off (--no-tracing)")
@@ -341,7 +341,7 @@ class AgreementDesk:
                 raise InputError(f"two annexes are named {path.name}: rename one")
             names.add(path.name)
 
-    def _canonical_annex_files(self, version: Mapping[str, Any], folder: Path) -> list[Path | dict[str, Any]]:
+    def _canonical_annex_files(self, version: ag.AgreementVersion, folder: Path) -> list[Path | dict[str, Any]]:
         """A version's annexes: each stamped one written into ``folder`` as the canonical bytes the version names
         (checked against its size and SHA-256), readable so only on a device that received them (the mediator's
         heads and the posting device); the others (one file for every reader) as the version lists them.
@@ -351,15 +351,15 @@ class AgreementDesk:
             VerificationError: the bytes held do not match what the version names.
         """
         out = []
-        for annex in version.get("annexes", []):
-            if not annex.get("stamped"):
-                out.append(dict(annex))
+        for annex in version.annexes:
+            if not annex.stamped:
+                out.append(plain(annex))
                 continue
-            if annex["attachment_id"] in (version.get("annex_copies") or {}):
-                raise NotFoundError(f"the canonical bytes of annex {annex['name']} are held by the mediator's heads "
+            if annex.attachment_id in (version.annex_copies or {}):
+                raise NotFoundError(f"the canonical bytes of annex {annex.name} are held by the mediator's heads "
                                     "of delegation and the device that posted the version: act from one of them")
-            out.append(self.negotiation.save_attachment(annex["attachment_id"],
-                                                        folder / ag.check_annex_name(annex["name"])))
+            out.append(self.negotiation.save_attachment(annex.attachment_id,
+                                                        folder / ag.check_annex_name(annex.name)))
         return out
 
     def check_annex_bytes(self, agreement_id: str) -> None:
@@ -373,8 +373,8 @@ class AgreementDesk:
         if view.finalized is None:
             raise ProtocolError("the text is not finalized yet")
         with TemporaryDirectory() as folder:
-            for index, annex in enumerate(self._finalized(view).get("annexes", [])):
-                self.negotiation.save_attachment(annex["attachment_id"], Path(folder) / f"{index}.annex")
+            for index, annex in enumerate(view.finalized_version().annexes):
+                self.negotiation.save_attachment(annex.attachment_id, Path(folder) / f"{index}.annex")
 
     @act
     def object(self, agreement_id: str, article: int, text: str, kind: str = "objection",
@@ -387,12 +387,12 @@ class AgreementDesk:
         """
         self.negotiation.fresh_views()
         view = self.view(agreement_id)
-        if not any(a["number"] == article for a in view.latest["articles"]):
+        if not any(a.number == article for a in view.latest.articles):
             raise InputError(f"the text has no article {article}")
-        if language is not None and language not in view.latest["languages"]:
-            raise InputError(f"version {view.latest['version']} has no {language} text "
-                             f"(it has {', '.join(view.latest['languages'])})")
-        content = {"agreement_id": agreement_id, "version": view.latest["version"], "article": article,
+        if language is not None and language not in view.latest.languages:
+            raise InputError(f"version {view.latest.version} has no {language} text "
+                             f"(it has {', '.join(view.latest.languages)})")
+        content = {"agreement_id": agreement_id, "version": view.latest.version, "article": article,
                    "kind": kind, "text": text, **({"language": language} if language else {})}
         ag.check_agreement_content(ag.OBJECTION, content)
         return self.client.post(self.negotiation.id, ag.OBJECTION, content, parties=self.parties())
@@ -422,10 +422,11 @@ class AgreementDesk:
             raise ProtocolError(f"articles {open_articles} have open objections; finalize with an explicit override")
         if override and not reason:
             raise InputError("an override needs a reason, which the log records")
-        canonical = self._canonical_content(agreement_id, view.latest) if "canonical_sha256" in view.latest else None
+        canonical = (self._canonical_content(agreement_id, view.latest) if view.latest.canonical_sha256 is not None
+                     else None)
         with ExitStack() as stack:
             revealed = None
-            if any(a.get("stamped") for a in view.latest.get("annexes", [])):
+            if any(a.stamped for a in view.latest.annexes):
                 # Each reader holds its own stamped copy of the PDF annexes: the canonical bytes (checked against
                 # the digests the version names) go to every party with the finalize, one staged act.
                 files = self._canonical_annex_files(view.latest, Path(stack.enter_context(TemporaryDirectory())))
@@ -433,38 +434,38 @@ class AgreementDesk:
                 revealed = [self.negotiation._post_attachment(f, self.parties()) if isinstance(f, Path) else f
                             for f in files]
             self.client.post(self.negotiation.id, ag.FINALIZE,
-                             {"agreement_id": agreement_id, "text_sha256": view.latest["sha256"],
+                             {"agreement_id": agreement_id, "text_sha256": view.latest.sha256,
                               "override": override, "reason": reason, **({"sign_by": deadline} if deadline else {}),
                               **({"canonical": canonical} if canonical else {}),
                               **({"annexes": revealed} if revealed is not None else {})},
                              parties=self.parties(), authority="head")
-        return view.latest["sha256"]
+        return view.latest.sha256
 
-    def _canonical_content(self, agreement_id: str, version: dict[str, Any]) -> dict[str, Any]:
+    def _canonical_content(self, agreement_id: str, version: ag.AgreementVersion) -> dict[str, Any]:
         """The canonical text of a version delivered in per-reader wording, as finalize reveals it to every party:
         this device's own copy when it holds the canonical text (a tracing holder), else the tracing record.
 
         Raises:
             NotFoundError: this device holds neither (only the mediator's heads and the posting device do).
         """
-        languages = version["languages"]
+        languages = version.languages
         texts: dict[str, list[str]] | None = None
-        if not version.get("worded"):
-            texts = {code: [a["text"] for a in version["texts"][code]["articles"]] for code in languages}
+        if not version.worded:
+            texts = {code: [a.text for a in version.texts[code].articles] for code in languages}
         else:
             from parley.tracing import DraftText
 
             for record in self.negotiation.tracing_secrets():
-                if (record.agreement_id, record.version) == (agreement_id, version["version"]) \
+                if (record.agreement_id, record.version) == (agreement_id, version.version) \
                         and record.drafts is not None:
                     texts = {code: DraftText.from_json(d).canonical for code, d in record.drafts.items()}
         if texts is None or set(texts) != set(languages):
-            raise NotFoundError(f"the canonical text of version {version['version']} is held by the mediator's heads "
+            raise NotFoundError(f"the canonical text of version {version.version} is held by the mediator's heads "
                                 "of delegation and the device that posted it: finalize from one of them")
 
         def fields(code: str) -> dict[str, Any]:
-            return {"title": version["texts"][code]["title"],
-                    "articles": [{**a, "text": text} for a, text in zip(version["texts"][code]["articles"],
+            return {"title": version.texts[code].title,
+                    "articles": [{**plain(a), "text": text} for a, text in zip(version.texts[code].articles,
                                                                        texts[code], strict=True)]}
 
         return {**fields(languages[0]), **({"texts": {code: fields(code) for code in languages[1:]}}
@@ -540,8 +541,8 @@ class AgreementDesk:
             return cert.member if cert else device
 
         return {
-            "agreement_id": view.agreement_id, "title": view.latest["title"], "version": view.finalized.version,
-            "text": view.latest["text"], "text_sha256": view.latest["sha256"],
+            "agreement_id": view.agreement_id, "title": view.latest.title, "version": view.finalized.version,
+            "text": view.latest.text, "text_sha256": view.latest.sha256,
             "document": view.document(self.negotiation.id),
             "signatures": {p: {"signature": s.signature, "device": s.device, "public_key": s.public_key,
                                "party": names.get(p, p), "member": s.by,
@@ -551,12 +552,8 @@ class AgreementDesk:
                              "party": names.get(p, p), "member": c.by} for p, c in view.consents.items()},
             "signers_devices": {p: member(s.by) for p, s in view.signatures.items()},
             **self._languages_of_publication(view),
-            **({"annexes": annexes} if (annexes := ag.public_annexes(self._finalized(view).get("annexes"))) else {}),
+            **({"annexes": annexes} if (annexes := ag.public_annexes(view.finalized_version().annexes)) else {}),
         }
-
-    @staticmethod
-    def _finalized(view: ag.AgreementView) -> dict[str, Any]:
-        return next(v for v in view.versions if v["version"] == view.finalized.version)
 
     def _languages_of_publication(self, view: ag.AgreementView) -> dict[str, Any]:
         """For a text in several languages: the languages, the prevailing one, each other language's text and
@@ -564,9 +561,9 @@ class AgreementDesk:
         languages = view.languages()
         if len(languages) == 1:
             return {}
-        finalized = next(v for v in view.versions if v["version"] == view.finalized.version)
-        return {"languages": languages, "prevailing": finalized.get("prevailing"),
-                "texts": {code: {"title": finalized["texts"][code]["title"], "text": finalized["texts"][code]["text"],
+        finalized = view.finalized_version()
+        return {"languages": languages, "prevailing": finalized.prevailing,
+                "texts": {code: {"title": finalized.texts[code].title, "text": finalized.texts[code].text,
                                  "document": view.document(self.negotiation.id, code)} for code in languages[1:]}}
 
     def redline(self, agreement_id: str, old: int, new: int, language: str | None = None) -> str:
@@ -575,20 +572,20 @@ class AgreementDesk:
         Raises:
             NotFoundError: an unknown version, or a version without a text in that language.
         """
-        versions = {v["version"]: v for v in self.view(agreement_id).versions}
+        versions = {v.version: v for v in self.view(agreement_id).versions}
         if old not in versions or new not in versions:
             raise NotFoundError(f"no version {old} or {new}")
-        language = language or versions[new]["languages"][0]
+        language = language or versions[new].languages[0]
         texts = []
         for number in (old, new):
-            text = versions[number]["texts"].get(language)
+            text = versions[number].texts.get(language)
             if text is None:
                 raise NotFoundError(f"version {number} has no {language} text "
-                                    f"(it has {', '.join(versions[number]['languages'])})")
+                                    f"(it has {', '.join(versions[number].languages)})")
             # a finalized version delivered in per-reader wording is compared in this reader's wording, as his
             # other versions are: the redline shows the edits, not the variants (docs/tracing.md)
-            texts.append(versions[number].get("copy_texts", {}).get(language, text["text"]))
-        suffix = "" if len(versions[new]["languages"]) == 1 else f" ({language})"
+            texts.append((versions[number].copy_texts or {}).get(language, text.text))
+        suffix = "" if len(versions[new].languages) == 1 else f" ({language})"
         return "\n".join(difflib.unified_diff(texts[0].splitlines(), texts[1].splitlines(),
                                               fromfile=f"version {old}{suffix}", tofile=f"version {new}{suffix}",
                                               lineterm=""))
@@ -653,10 +650,10 @@ class AgreementDesk:
                                relay_vkey=self.client.profile.relay_vkey, checkpoint_note=note,
                                checkpoint_size=size, leaves=leaves, witnesses=witnesses)
         # The annex files, each checked against the size and SHA-256 the signed version lists.
-        for annex in self._finalized(view).get("annexes", []):
+        for annex in view.finalized_version().annexes:
             folder = Path(out) / "annexes"
             folder.mkdir(exist_ok=True)
-            self.negotiation.save_attachment(annex["attachment_id"], folder / ag.check_annex_name(annex["name"]))
+            self.negotiation.save_attachment(annex.attachment_id, folder / ag.check_annex_name(annex.name))
         # The zip holds what the folder holds: the PDF too.
         self.pdf(agreement_id, Path(out) / "agreement.pdf")
         archive.unlink()
@@ -680,8 +677,8 @@ class AgreementDesk:
                             "party_fingerprint": fingerprint_digits(state.parties[party_id].record.root_key),
                             "key_fingerprint": fingerprint_digits(signature.public_key)})
         path = Path(out)
-        agreement_pdf(path, title=view.latest["title"], articles=view.latest["articles"],
-                      text_sha256=view.latest["sha256"], signers=signers, copy_line=view.latest.get("copy"))
+        agreement_pdf(path, title=view.latest.title, articles=plain(view.latest.articles),
+                      text_sha256=view.latest.sha256, signers=signers, copy_line=view.latest.copy)
         return path
 
     def _require_head(self) -> None:

@@ -126,9 +126,9 @@ def readable_attachments(negotiation: Negotiation) -> list[dict[str, Any]]:
     for view in negotiation.agreements().values():
         for version in view.versions:
             # a draft's stamped PDF annex: this reader's own copy (the version names the canonical bytes)
-            own = version.get("annex_copies") or {}
-            found += [{**a, **own.get(a["attachment_id"], {})} for a in version.get("annexes", [])
-                      if a.get("attachment_id")]
+            own = version.annex_copies or {}
+            found += [{**plain(a), **(plain(own[a.attachment_id]) if a.attachment_id in own else {})}
+                      for a in version.annexes if a.attachment_id]
     return found
 
 

@@ -32,7 +32,7 @@ import msgspec
 from parley.crypto.keys import load_public_key
 from parley.crypto.sshsig import sshsig_verify
 from parley.errors import InputError, NotFoundError, ProtocolError, SignatureError
-from parley.protocol.bodies import Body, decode_content
+from parley.protocol.bodies import Annex, Article, Body, decode_content
 from parley.protocol.languages import (
     DEFAULT_LANGUAGE,
     authenticity,
@@ -42,7 +42,15 @@ from parley.protocol.languages import (
 )
 from parley.protocol.public_bodies import Publication, decode_public
 from parley.protocol.times import check_deadline, parse_time
-from parley.protocol.views import ConsentView, FinalizedView, ObjectionView, SignatureView
+from parley.protocol.views import (
+    AgreementVersion,
+    AnnexCopy,
+    ConsentView,
+    FinalizedView,
+    LanguageText,
+    ObjectionView,
+    SignatureView,
+)
 from parley.protocol.workflow import Entry
 
 #: what a head signs and what it consents to release: the signed document, in two namespaces
@@ -260,13 +268,12 @@ def verify_head_act(armored: Any, document: str, namespace: str, device: Any, he
 
 @dataclass
 class AgreementView:
-    """One agreement as the fold read it. Its text versions are plain dicts (title, articles, text, sha256,
-    languages, texts, annexes..., some keys present only for a version in per-reader wording or with stamped
-    annexes); objections, the finalize, signatures and consents are typed (``parley.protocol.views``)."""
+    """One agreement as the fold read it: its text versions, objections, the finalize, signatures and consents,
+    each typed (``parley.protocol.views``)."""
 
     agreement_id: str
     mediator: str | None = None
-    versions: list[dict[str, Any]] = field(default_factory=list)
+    versions: list[AgreementVersion] = field(default_factory=list)
     objections: list[ObjectionView] = field(default_factory=list)
     finalized: FinalizedView | None = None
     #: party id -> its head's signature (and consent to release)
@@ -276,7 +283,7 @@ class AgreementView:
     violations: list[str] = field(default_factory=list)
 
     @property
-    def latest(self) -> dict[str, Any] | None:
+    def latest(self) -> AgreementVersion | None:
         return self.versions[-1] if self.versions else None
 
     def article_status(self, language: str | None = None) -> list[dict[str, Any]]:
@@ -286,13 +293,13 @@ class AgreementView:
         naming no language counts against every language."""
         if self.latest is None:
             return []
-        version = self.latest["version"]
+        version = self.latest.version
         out = []
-        for article in self.latest["articles"]:
+        for article in self.latest.articles:
             by = sorted({o.party for o in self.objections
-                         if o.version == version and o.article == article["number"] and o.kind == "objection"
+                         if o.version == version and o.article == article.number and o.kind == "objection"
                          and (language is None or o.language in (None, language))})
-            out.append({"number": article["number"], "heading": article["heading"],
+            out.append({"number": article.number, "heading": article.heading,
                         "status": "objected" if by else "no objection", "objected_by": by})
         return out
 
@@ -306,26 +313,34 @@ class AgreementView:
         """
         if self.finalized is None:
             raise ProtocolError("the text is not finalized")
-        finalized = next(v for v in self.versions if v["version"] == self.finalized.version)
-        languages = finalized.get("languages") or [DEFAULT_LANGUAGE]
+        finalized = self.finalized_version()
+        languages = finalized.languages or [DEFAULT_LANGUAGE]
         language = language or languages[0]
-        if language not in finalized.get("texts", {languages[0]: None}):
-            raise NotFoundError(f"version {finalized['version']} has no {language} text")
-        annexes = public_annexes(finalized.get("annexes"))
+        if language not in finalized.texts:
+            raise NotFoundError(f"version {finalized.version} has no {language} text")
+        annexes = public_annexes(finalized.annexes)
         if len(languages) == 1:
-            return signed_document(negotiation_id, self.agreement_id, finalized["version"], finalized["text"],
+            return signed_document(negotiation_id, self.agreement_id, finalized.version, finalized.text,
                                    annexes=annexes)
-        return signed_document(negotiation_id, self.agreement_id, finalized["version"],
-                               finalized["texts"][language]["text"], language=language, annexes=annexes,
-                               authentic=authentic_texts(languages, {c: t["sha256"] for c, t in
-                                                                     finalized["texts"].items()},
-                                                         finalized.get("prevailing")))
+        return signed_document(negotiation_id, self.agreement_id, finalized.version,
+                               finalized.texts[language].text, language=language, annexes=annexes,
+                               authentic=authentic_texts(languages, {c: t.sha256 for c, t in finalized.texts.items()},
+                                                         finalized.prevailing))
+
+    def finalized_version(self) -> AgreementVersion:
+        """The version finalize froze.
+
+        Raises:
+            ProtocolError: the text is not finalized.
+        """
+        if self.finalized is None:
+            raise ProtocolError("the text is not finalized")
+        return next(v for v in self.versions if v.version == self.finalized.version)
 
     def languages(self) -> list[str]:
         """The languages of the finalized version (or of the latest one while drafting)."""
-        version = self.latest if self.finalized is None else next(
-            v for v in self.versions if v["version"] == self.finalized.version)
-        return list((version or {}).get("languages") or [DEFAULT_LANGUAGE])
+        version = self.latest if self.finalized is None else self.finalized_version()
+        return list((version.languages if version is not None else None) or [DEFAULT_LANGUAGE])
 
     def seal_state(self, parties: Iterable[str]) -> str:
         parties = set(parties)
@@ -374,9 +389,11 @@ def check_agreement_body(event_type: str, c: Any) -> None:
         canonical_text(c.canonical.title, msgspec.to_builtins(c.canonical.articles))
 
 
-def public_annexes(annexes: Iterable[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
-    """An annex list as signed and published: name, size and SHA-256 only (no attachment ids)."""
-    return [{"name": a["name"], "size": a["size"], "sha256": a["sha256"]} for a in annexes or ()]
+def public_annexes(annexes: Iterable[Mapping[str, Any] | Annex] | None) -> list[dict[str, Any]]:
+    """An annex list (as listed in a content, or a version's ``Annex`` records) as signed and published: name, size
+    and SHA-256 only (no attachment ids)."""
+    return [{"name": _field(a, "name"), "size": _field(a, "size"), "sha256": _field(a, "sha256")}
+            for a in annexes or ()]
 
 
 def _no_marks(text: str) -> str:
@@ -424,18 +441,21 @@ def _apply(agreements: dict[str, AgreementView], e: Entry, negotiation_id: str |
         # Copies may carry invisible tracing marks: everything is signed over the un-marked text.
         articles = msgspec.to_builtins(c.articles)
         text = canonical_text(c.title, [{**a, "text": unmark(a["text"])} for a in articles])
-        version = {**_language_texts(c, unmark),
-                   "version": c.version, "title": c.title, "articles": articles,
-                   "text": text, "sha256": text_sha256(text), "at": e.created, "copy": c.copy,
-                   "seq": e.seq, "annexes": check_annexes(msgspec.to_builtins(c.annexes))}
+        languages = _language_texts(c, unmark)
+        version = AgreementVersion(
+            languages=languages["languages"], prevailing=languages["prevailing"],
+            texts=_typed_texts(languages["texts"]), authenticity=languages["authenticity"],
+            version=c.version, title=c.title, articles=list(c.articles), text=text, sha256=text_sha256(text),
+            at=e.created, copy=c.copy, seq=e.seq,
+            annexes=msgspec.convert(check_annexes(msgspec.to_builtins(c.annexes)), list[Annex]))
         _worded_copy(version, c.canonical_sha256)
         if c.annex_copies is not None:
-            version["annex_copies"] = _annex_copies(msgspec.to_builtins(c.annex_copies), version["annexes"])
+            version.annex_copies = _annex_copies(msgspec.to_builtins(c.annex_copies), version.annexes)
         view.versions.append(version)
     elif e.type == OBJECTION:
-        if view.latest is None or c.version > view.latest["version"]:
+        if view.latest is None or c.version > view.latest.version:
             raise InputError("objection to an unknown version")
-        languages = next(v["languages"] for v in view.versions if v["version"] == c.version)
+        languages = next(v.languages for v in view.versions if v.version == c.version)
         if c.language is not None and c.language not in languages:
             raise InputError(f"version {c.version} has no {c.language} text")
         if c.kind == "withdraw":
@@ -449,17 +469,17 @@ def _apply(agreements: dict[str, AgreementView], e: Entry, negotiation_id: str |
     elif e.type == FINALIZE:
         if e.party != view.mediator or e.authority != "head":
             raise ProtocolError("only the mediator's head of delegation finalizes the text")
-        if view.latest is None or c.text_sha256 != view.latest["sha256"]:
+        if view.latest is None or c.text_sha256 != view.latest.sha256:
             raise ProtocolError("finalize names another text than the latest version")
         open_objections = [a for a in view.article_status() if a["status"] == "objected"]
         if open_objections and not c.override:
             raise ProtocolError("articles have open objections; finalizing needs an explicit override")
         check_deadline(c.sign_by, now=parse_time(e.created), what="sign_by deadline")
-        if "canonical_sha256" in view.latest:
+        if view.latest.canonical_sha256 is not None:
             _reveal_canonical(view.latest, None if c.canonical is None else msgspec.to_builtins(c.canonical))
-        if any(a.get("stamped") for a in view.latest["annexes"]):
+        if any(a.stamped for a in view.latest.annexes):
             _reveal_annexes(view.latest, None if c.annexes is None else msgspec.to_builtins(c.annexes))
-        view.finalized = FinalizedView(sha256=c.text_sha256, version=view.latest["version"], at=e.created,
+        view.finalized = FinalizedView(sha256=c.text_sha256, version=view.latest.version, at=e.created,
                                        sign_by=c.sign_by, override=bool(c.override), reason=c.reason,
                                        open_objections=[a["number"] for a in open_objections])
     elif e.type == SIGN:
@@ -489,27 +509,27 @@ def _apply(agreements: dict[str, AgreementView], e: Entry, negotiation_id: str |
                                              by=e.author, at=e.created)
 
 
-def _worded_copy(version: dict[str, Any], claims: Any) -> None:
+def _worded_copy(version: AgreementVersion, claims: Any) -> None:
     """A version delivered in per-reader wording (leak tracing, docs/tracing.md): its content names the SHA-256
     of the canonical text in each language (``canonical_sha256``), one for all readers, which finalize and
     signatures name; the reader's own wording stays the version's ``text`` (what its redline compares) until
     finalize reveals the canonical text. ``worded`` says whether this copy's words differ from it."""
     if claims is None:
         return
-    languages = version["languages"]
+    languages = version.languages
     if not isinstance(claims, Mapping) or set(claims) != set(languages):
         raise InputError("canonical_sha256 names the canonical text's SHA-256 in each language of the version")
     for digest in claims.values():
         if not isinstance(digest, str) or len(digest) != 64 or not set(digest) <= set("0123456789abcdef"):
             raise InputError("canonical_sha256 values are SHA-256 digests (64 lowercase hex digits)")
-    version["worded"] = any(version["texts"][code]["sha256"] != claims[code] for code in languages)
-    version["canonical_sha256"] = dict(claims)
-    version["sha256"] = claims[languages[0]]
+    version.worded = any(version.texts[code].sha256 != claims[code] for code in languages)
+    version.canonical_sha256 = dict(claims)
+    version.sha256 = claims[languages[0]]
     for code in languages:
-        version["texts"][code] = {**version["texts"][code], "sha256": claims[code]}
+        version.texts[code] = msgspec.structs.replace(version.texts[code], sha256=claims[code])
 
 
-def _reveal_canonical(version: dict[str, Any], canonical: Any) -> None:
+def _reveal_canonical(version: AgreementVersion, canonical: Any) -> None:
     """Finalize of a version delivered in per-reader wording carries its canonical text (title and articles
     in each language), the one text every party signs: each language's SHA-256 must be the one the version
     named. The version then holds the canonical text; the reader's own wording stays as ``copy_text`` (and
@@ -521,41 +541,41 @@ def _reveal_canonical(version: dict[str, Any], canonical: Any) -> None:
     """
     if not isinstance(canonical, Mapping):
         raise ProtocolError("finalize of a text delivered in per-reader wording must carry the canonical text")
-    content = {**canonical, "languages": version["languages"], "prevailing": version.get("prevailing")}
-    if len(version["languages"]) > 1:
+    content = {**canonical, "languages": version.languages, "prevailing": version.prevailing}
+    if len(version.languages) > 1:
         check_languages(content, parallel="articles")
     title = content.get("title")
-    if title != version["title"]:
+    if title != version.title:
         raise ProtocolError("finalize carries a canonical text with another title than the version's")
-    revealed = _language_texts(content, _no_marks)
-    for code in version["languages"]:
-        if revealed["texts"][code]["sha256"] != version["canonical_sha256"][code]:
+    revealed = _typed_texts(_language_texts(content, _no_marks)["texts"])
+    for code in version.languages:
+        if revealed[code].sha256 != (version.canonical_sha256 or {}).get(code):
             raise ProtocolError(f"finalize carries a canonical {code} text other than the one version "
-                                f"{version['version']} named (SHA-256 differs)")
-    first = revealed["texts"][version["languages"][0]]
-    version.update(copy_text=version["text"], copy_articles=version["articles"],
-                   copy_texts={code: version["texts"][code]["text"] for code in version["languages"]},
-                   text=first["text"], articles=first["articles"], texts=revealed["texts"], worded=False)
+                                f"{version.version} named (SHA-256 differs)")
+    first = revealed[version.languages[0]]
+    version.copy_text, version.copy_articles = version.text, version.articles
+    version.copy_texts = {code: version.texts[code].text for code in version.languages}
+    version.text, version.articles, version.texts, version.worded = first.text, list(first.articles), revealed, False
 
 
-def _annex_copies(copies: Any, annexes: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def _annex_copies(copies: Any, annexes: list[Annex]) -> dict[str, AnnexCopy]:
     """A reader's own (stamped) copies of a draft's PDF annexes, by attachment id: the size and SHA-256 of the
     bytes this reader received, which differ from the canonical ones the version names (docs/tracing.md).
 
     Raises:
         InputError: not a map of the version's stamped annexes to a size and a SHA-256.
     """
-    stamped = {a.get("attachment_id") for a in annexes if a.get("stamped")}
+    stamped = {a.attachment_id for a in annexes if a.stamped}
     if not isinstance(copies, Mapping) or not set(copies) <= stamped:
         raise InputError("annex_copies maps the version's stamped annexes to this reader's copy")
     out = {}
     for attachment_id, copy in copies.items():
         (checked,) = check_annexes([{"name": "copy", **(copy if isinstance(copy, Mapping) else {})}])
-        out[attachment_id] = {"size": checked["size"], "sha256": checked["sha256"]}
+        out[attachment_id] = AnnexCopy(size=checked["size"], sha256=checked["sha256"])
     return out
 
 
-def _reveal_annexes(version: dict[str, Any], revealed: Any) -> None:
+def _reveal_annexes(version: AgreementVersion, revealed: Any) -> None:
     """Finalize of a version whose PDF annexes reached each reader stamped carries the annex list again, each
     stamped annex as the canonical bytes posted anew for every party: names, sizes and SHA-256 must be those
     the version named (each client checks the bytes against them, ``AgreementDesk.check_annex_bytes``). The
@@ -567,12 +587,12 @@ def _reveal_annexes(version: dict[str, Any], revealed: Any) -> None:
     if not isinstance(revealed, list):
         raise ProtocolError("finalize of a version with stamped PDF annexes must carry the canonical annexes")
     annexes = check_annexes(revealed)
-    if public_annexes(annexes) != public_annexes(version["annexes"]) or any(
+    if public_annexes(annexes) != public_annexes(version.annexes) or any(
             not isinstance(a.get("attachment_id"), str) or a.get("stamped") for a in annexes):
-        raise ProtocolError(f"finalize carries other annexes than version {version['version']} named "
+        raise ProtocolError(f"finalize carries other annexes than version {version.version} named "
                             "(name, size or SHA-256 differs)")
-    version["annexes"] = annexes
-    version.pop("annex_copies", None)
+    version.annexes = msgspec.convert(annexes, list[Annex])
+    version.annex_copies = None
 
 
 def _author_as_head(e: Entry) -> dict[str, str]:
@@ -600,6 +620,12 @@ def _language_texts(c: Any, unmark: Any) -> dict[str, Any]:
     prevailing = _field(c, "prevailing")
     return {"languages": list(languages), "prevailing": prevailing, "texts": texts,
             "authenticity": authenticity(list(languages), prevailing)}
+
+
+def _typed_texts(texts: Mapping[str, Mapping[str, Any]]) -> dict[str, LanguageText]:
+    """Each language's ``{title, articles, text, sha256}`` (``_language_texts``) as a ``LanguageText``."""
+    return {code: LanguageText(title=t["title"], articles=msgspec.convert(t["articles"], list[Article]),
+                               text=t["text"], sha256=t["sha256"]) for code, t in texts.items()}
 
 
 def _field(content: Any, name: str) -> Any:

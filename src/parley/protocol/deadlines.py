@@ -64,7 +64,7 @@ def pending_deadlines(views: Views, agreements: Mapping[str, Any], parties: Iter
             continue
         for party in parties:
             if party not in view.signatures:
-                rows.append({"kind": "signature", "ref": agreement_id, "title": view.latest["title"],
+                rows.append({"kind": "signature", "ref": agreement_id, "title": view.latest.title,
                              "asked_by": view.mediator, "awaiting": party, "due": finalized.sign_by})
     for row in rows:
         row.update(deadline_state(row["due"], now, soon=soon))
@@ -92,8 +92,8 @@ def awaiting_party(views: Views, agreements: Mapping[str, Any], party: str, now:
     for agreement_id, view in agreements.items():
         finalized = view.finalized
         if finalized is not None and view.latest is not None and party not in view.signatures:
-            rows.append({"key": f"signature:{agreement_id}:{view.latest.get('version', '')}", "kind": "signature",
-                         "ref": agreement_id, "title": view.latest["title"], "asked_by": view.mediator,
+            rows.append({"key": f"signature:{agreement_id}:{view.latest.version}", "kind": "signature",
+                         "ref": agreement_id, "title": view.latest.title, "asked_by": view.mediator,
                          "due": finalized.sign_by})
     return sorted(rows, key=lambda r: (r["due"] or "~", KINDS.index(r["kind"]), r["ref"]))
 

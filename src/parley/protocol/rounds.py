@@ -52,14 +52,14 @@ def round_record(views: Views, agreements: Mapping[str, Any], round_id: str) -> 
             if agreement is None or agreement.latest is None:
                 unreadable += 1
                 continue
-            title = agreement.latest["title"]
+            title = agreement.latest.title
         items.append({**plain(held), "title": title})
     for agreement_id, agreement in agreements.items():
         for version in agreement.versions:
-            if version.get("seq") is not None and _in_round(round_, version["seq"]):
-                items.append({"kind": "agreement version", "ref": agreement_id, "version": version["version"],
-                              "party": agreement.mediator, "at": version["at"], "seq": version["seq"],
-                              "how": "posted", "title": version["title"]})
+            if _in_round(round_, version.seq):
+                items.append({"kind": "agreement version", "ref": agreement_id, "version": version.version,
+                              "party": agreement.mediator, "at": version.at, "seq": version.seq,
+                              "how": "posted", "title": version.title})
     items.sort(key=lambda i: i["seq"])
     agenda = [{"issue_id": i, "title": views.issues[i].title if i in views.issues else i} for i in round_.agenda]
     meeting = views.meetings.get(round_.meeting_id) if round_.meeting_id else None

@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from parley.protocol.bodies import Attachment, MeetingTerms, Stance
+from parley.protocol.bodies import Annex, Article, Attachment, MeetingTerms, Stance
 
 
 class View(msgspec.Struct):
@@ -210,7 +210,60 @@ class TitleView(View, kw_only=True):
     audience: list[str]
 
 
-# ---- the agreement (``agreement.AgreementView``: its text versions stay plain, see there) ---------------------------
+# ---- the agreement (``agreement.AgreementView``) -----------------------------------------------------------------
+class LanguageText(View, kw_only=True):
+    """One language's text of an agreement version: its title and articles as posted, the canonical text (title and
+    articles, un-marked) and that text's SHA-256."""
+
+    title: str
+    articles: list[Article]
+    text: str
+    sha256: str
+
+
+class AnnexCopy(View, kw_only=True):
+    """A reader's own (stamped) copy of a PDF annex: the size and SHA-256 of the bytes it received."""
+
+    size: int
+    sha256: str
+
+
+class AgreementVersion(View, kw_only=True, omit_defaults=True):
+    """One version of the single negotiating text.
+
+    The fields without a default are in every version's JSON form (``prevailing`` and ``copy`` as null when unset);
+    the others only for a version in per-reader wording (``worded``, ``canonical_sha256``; after finalize also
+    ``copy_text``, ``copy_articles``, ``copy_texts``: the reader's own wording) or with stamped PDF annexes
+    (``annex_copies``, until finalize names the canonical bytes)."""
+
+    languages: list[str]
+    prevailing: str | None
+    #: language -> its text, the first language first
+    texts: dict[str, LanguageText]
+    authenticity: str
+    version: int
+    title: str
+    #: the articles as this reader received them (with tracing marks, or in its own wording)
+    articles: list[Article]
+    #: the canonical text of the first language (un-marked), and its SHA-256 (the one finalize names)
+    text: str
+    sha256: str
+    at: str
+    copy: str | None
+    seq: int
+    annexes: list[Annex]
+    #: per-reader wording: whether this reader's words differ from the canonical text
+    worded: bool | None = None
+    #: per-reader wording: the canonical text's SHA-256 in each language
+    canonical_sha256: dict[str, str] | None = None
+    #: stamped PDF annexes: this reader's copies, by attachment id
+    annex_copies: dict[str, AnnexCopy] | None = None
+    copy_text: str | None = None
+    copy_articles: list[Article] | None = None
+    #: language -> the reader's own wording of that language's text
+    copy_texts: dict[str, str] | None = None
+
+
 class ObjectionView(View, kw_only=True):
     """An objection (or comment) of a party to an article of a text version; ``language`` None: every language."""
 
@@ -262,6 +315,7 @@ class ConsentView(View, kw_only=True):
     at: str
 
 
-__all__ = ["ChannelMessageView", "ChannelView", "CommentView", "ConsentView", "DraftView", "FinalizedView", "HeldItem",
-           "IssueView", "MeetingAnswerView", "MeetingView", "MemoVersion", "MemorandumView", "ObjectionView",
-           "ReceiptView", "ResponseView", "RoundView", "SignatureView", "TitleView", "View", "plain"]
+__all__ = ["AgreementVersion", "AnnexCopy", "ChannelMessageView", "ChannelView", "CommentView", "ConsentView",
+           "DraftView", "FinalizedView", "HeldItem", "IssueView", "LanguageText", "MeetingAnswerView", "MeetingView",
+           "MemoVersion", "MemorandumView", "ObjectionView", "ReceiptView", "ResponseView", "RoundView",
+           "SignatureView", "TitleView", "View", "plain"]

@@ -42,10 +42,11 @@ def _summary(ui, desk: AgreementDesk, view: Any, published: set[str]) -> dict[st
     own = desk.negotiation.own_party
     state = view.seal_state(parties)
     head = ui.client.profile.role == "head"
+    latest = view.latest
     return {
-        "id": view.agreement_id, "title": view.latest["title"], "version": view.latest["version"],
-        "state": state, "mediator": names.get(view.mediator, view.mediator), "sha256": view.latest["sha256"],
-        "finalized": plain_view(view.finalized), "articles": view.latest["articles"],
+        "id": view.agreement_id, "title": latest.title, "version": latest.version,
+        "state": state, "mediator": names.get(view.mediator, view.mediator), "sha256": latest.sha256,
+        "finalized": plain_view(view.finalized), "articles": plain_view(latest.articles),
         "status": {a["number"]: {**a, "objected_by": [names.get(p, p) for p in a["objected_by"]]}
                    for a in view.article_status()},
         "objections": [{**plain_view(o), "party": names.get(o.party, o.party)} for o in view.objections],
@@ -53,8 +54,8 @@ def _summary(ui, desk: AgreementDesk, view: Any, published: set[str]) -> dict[st
         "awaiting_signature": sorted(names.get(p, p) for p in parties if p not in view.signatures),
         "consented": sorted(names.get(p, p) for p in view.consents),
         "awaiting_consent": sorted(names.get(p, p) for p in parties if p not in view.consents),
-        "copy": view.latest.get("copy"), "published": view.agreement_id in published,
-        "annexes": list(view.latest.get("annexes", [])),
+        "copy": latest.copy, "published": view.agreement_id in published,
+        "annexes": plain_view(latest.annexes),
         "is_mediator": view.mediator == own,
         "can_post": view.mediator == own and view.finalized is None,
         "can_finalize": head and view.mediator == own and view.finalized is None,
@@ -62,14 +63,16 @@ def _summary(ui, desk: AgreementDesk, view: Any, published: set[str]) -> dict[st
         "can_consent": head and state.startswith("signed") and own not in view.consents,
         "can_publish": head and state == "released" and view.agreement_id not in published,
         "can_bundle": state == "released" and view.agreement_id in published,
-        "text_for_edit": fmt.articles_text([{**a, "text": _plain(a["text"])} for a in view.latest["articles"]]),
-        "versions": [v["version"] for v in view.versions],
-        "languages": view.latest["languages"], "authenticity": view.latest["authenticity"],
-        "prevailing": view.latest["prevailing"],
-        "texts": {code: {"title": t["title"], "articles": [{**art, "text": _plain(art["text"])} if code != view.latest[
-            "languages"][0] else art for art in t["articles"]]} for code, t in view.latest["texts"].items()},
+        "text_for_edit": fmt.articles_text([{**plain_view(a), "text": _plain(a.text)} for a in latest.articles]),
+        "versions": [v.version for v in view.versions],
+        "languages": latest.languages, "authenticity": latest.authenticity,
+        "prevailing": latest.prevailing,
+        "texts": {code: {"title": t.title, "articles": [{**plain_view(art), "text": _plain(art.text)}
+                                                        if code != latest.languages[0] else plain_view(art)
+                                                        for art in t.articles]}
+                  for code, t in latest.texts.items()},
         "status_by_language": {code: {a["number"]: {**a, "objected_by": [names.get(p, p) for p in a["objected_by"]]}
-                                      for a in view.article_status(code)} for code in view.latest["languages"]},
+                                      for a in view.article_status(code)} for code in latest.languages},
         "violations": list(view.violations),
     }
 
