@@ -148,6 +148,30 @@ def test_tampering_with_any_file_of_a_bundle_is_detected_and_named(desks, tmp_pa
     assert any(victim.split("/")[0] in failure or victim in failure for failure in report["failures"]), report
 
 
+def test_bundle_whose_sign_event_header_is_not_the_one_its_leaf_commits_is_refused(desks, tmp_path):
+    """A sign event is encrypted, so its leaf is its hidden entry and the bundle gives its header beside it: a
+    header other than the one the leaf's event id commits (here another party's sign event, itself in the log)
+    must not pass for it."""
+    import json
+
+    _sign_all(desks)
+    for name in ("tr", "ua", "ru"):
+        desks[name].consent_to_release("agr-1")
+    desks["tr"].publish("agr-1")
+    folder = tmp_path / "publication"
+    desks["tr"].bundle("agr-1", folder)
+    assert verify_bundle(folder)["valid"]
+    bundle = json.loads((folder / "bundle.json").read_text())
+    first, second = bundle["signers"][0], bundle["signers"][1]
+    assert set(first["sign_event"]) == {"seq", "leaf", "inclusion_proof", "event"}
+    first["sign_event"]["event"] = second["sign_event"]["event"]
+    (folder / "bundle.json").write_text(json.dumps(bundle))
+    report = verify_bundle(folder)
+    assert not report["valid"]
+    assert any(f"sign event of {first['party']}" in failure and "not the one the leaf commits" in failure
+               for failure in report["failures"]), report["failures"]
+
+
 @pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="ssh-keygen not installed")
 def test_ssh_keygen_accepts_every_signature_and_rejects_a_modified_text(desks, tmp_path):
     _sign_all(desks)

@@ -407,3 +407,12 @@ def test_wire_form_fast_path_round_trips_and_is_plain_json():
     assert json.loads(wire) == envelope.to_obj()
     again = Envelope.from_json(wire)
     assert again == envelope and again.event_id == envelope.event_id
+
+
+def test_public_event_with_audience_tags_is_refused(neg: Negotiation, alice: Party) -> None:
+    """A version 2 public event is served whole to every member: tags on it would be a second, unchecked claim."""
+    public = neg.public(alice.head, "statement.public", {"text": "hi"}, parties=[alice.id])
+    header = {**public.header.to_obj(), "v": 2, "tags": None}
+    assert Header.from_obj(header).to_obj() == header
+    with pytest.raises(InputError, match="a public event carries no audience tags"):
+        Header.from_obj({**header, "tags": [b64encode(b"t" * 16)]})

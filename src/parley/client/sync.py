@@ -30,9 +30,16 @@ from typing import TYPE_CHECKING, Any
 from parley.crypto.audience_tags import addressed_to
 from parley.errors import ForkError, VerificationError
 from parley.progress import report
-from parley.protocol.events import Envelope, HiddenEvent, entry_from_obj
+from parley.protocol.events import Envelope, HiddenEvent
 from parley.protocol.state import NegotiationState
-from parley.protocol.verified_log import Acknowledgement, Addressed, VerifiedBatch, VerifiedEvent, VerifiedLog
+from parley.protocol.verified_log import (
+    Acknowledgement,
+    Addressed,
+    VerifiedBatch,
+    VerifiedEvent,
+    VerifiedLog,
+    served_entry,
+)
 from parley.tlog.checkpoint import Checkpoint
 
 if TYPE_CHECKING:
@@ -260,11 +267,7 @@ def verify(client: Client, negotiation_id: str) -> SyncResult:
         for item in items:
             seq = item.get("seq") if isinstance(item, Mapping) else None
             if isinstance(seq, int) and seq in known:
-                try:
-                    served = {"hidden": item["hidden"]} if "hidden" in item else item["event"]
-                    leaf = entry_from_obj(served, client.limits).leaf_bytes()
-                except (KeyError, TypeError):
-                    raise VerificationError(f"the relay served a malformed entry at {seq}") from None
+                leaf = served_entry(item, client.limits).leaf_bytes()
                 if leaf != known[seq]:
                     raise ForkError(f"the relay now serves a different event {seq} than the one verified "
                                     "before: it rewrote history")

@@ -213,9 +213,9 @@ class Header:
             if len(b64decode(checkpoint["root"], what="checkpoint root")) != 32:
                 raise InputError("checkpoint root must be 32 bytes")
         tags = None
-        if version >= 2 and (public is None or obj["tags"] is not None):
-            if public is not None:
-                raise InputError("a public event carries no audience tags (header.tags must be null)")
+        if version >= 2 and public is not None and obj["tags"] is not None:
+            raise InputError("a public event carries no audience tags (header.tags must be null)")
+        if version >= 2 and public is None:
             tags = parse_tags(obj["tags"], limits)
             if len(tags) < total_recipients:
                 raise InputError("header.tags must hold at least one tag per recipient")

@@ -121,6 +121,20 @@ class _Step:
     gossip_authors: dict[str, str] = field(default_factory=dict)
 
 
+def served_entry(item: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> Envelope | HiddenEvent:
+    """The event of a served (or stored) log entry: ``{"seq", "received_at", "event"}`` or ``{"seq", "hidden"}``.
+
+    Raises:
+        VerificationError: neither.  InputError / LimitError: a malformed event or hidden entry.
+    """
+    try:
+        if "hidden" in item:
+            return HiddenEvent.from_obj(item["hidden"], limits)
+        return Envelope.from_obj(item["event"], limits)
+    except (KeyError, TypeError):
+        raise VerificationError(f"the relay served a malformed entry at {item.get('seq')}") from None
+
+
 class VerifiedLog:
     """One negotiation's verified log, as one member device holds it.
 
@@ -231,31 +245,19 @@ class VerifiedLog:
             if item["seq"] != expected:
                 raise VerificationError(
                     f"the relay skipped event {expected} (served {item['seq']}): a dropped event")
-            if "hidden" in item:
-                hidden = HiddenEvent.from_obj(item["hidden"], self.limits)
-                if self.addressed is not None and self.addressed(hidden, self.state):
-                    raise ProtocolError(
-                        f"the relay served event {expected} hidden, but its tags name this device as a reader: it "
-                        "withheld an event addressed to this device (or its author named this device falsely)")
-                self.state.accept(hidden)
-                event = VerifiedEvent(expected, hidden, "")
-                step.events.append(event)
-                step.leaves.append(merkle.leaf_hash(hidden.leaf_bytes()))
-                added.append(event)
-                continue
-            try:
-                envelope = Envelope.from_obj(item["event"], self.limits)
-            except KeyError:
-                raise VerificationError(f"the relay served a malformed entry at {expected}") from None
-            self.state.accept(envelope)
-            header = envelope.header
-            if header.checkpoint is not None and header.author != self.own_device:
-                self.gossip.append(_gossip_of(header.checkpoint, envelope.event_id))
-                step.gossip_authors[envelope.event_id] = header.author
+            entry = served_entry(item, self.limits)
             received = item.get("received_at", "")
-            event = VerifiedEvent(expected, envelope, received if isinstance(received, str) else "")
+            if isinstance(entry, HiddenEvent) and self.addressed is not None and self.addressed(entry, self.state):
+                raise ProtocolError(
+                    f"the relay served event {expected} hidden, but its tags name this device as a reader: it "
+                    "withheld an event addressed to this device (or its author named this device falsely)")
+            self.state.accept(entry)
+            if isinstance(entry, Envelope) and entry.header.checkpoint is not None and entry.header.author != self.own_device:
+                self.gossip.append(_gossip_of(entry.header.checkpoint, entry.event_id))
+                step.gossip_authors[entry.event_id] = entry.header.author
+            event = VerifiedEvent(expected, entry, received if isinstance(received, str) else "")
             step.events.append(event)
-            step.leaves.append(merkle.leaf_hash(envelope.leaf_bytes()))
+            step.leaves.append(merkle.leaf_hash(entry.leaf_bytes()))
             added.append(event)
         return added
 
@@ -391,4 +393,4 @@ def _gossip_of(seen: Mapping[str, Any], event_id: str) -> Gossip:
         raise InputError("an event carries a malformed checkpoint") from None
 
 
-__all__ = ["Acknowledgement", "Gossip", "VerifiedBatch", "VerifiedEvent", "VerifiedLog"]
+__all__ = ["Acknowledgement", "Addressed", "Gossip", "VerifiedBatch", "VerifiedEvent", "VerifiedLog", "served_entry"]
